@@ -1,0 +1,42 @@
+// Lint: typescript-eslint recommended, plus the import boundaries of DESIGN.md §1 — the proxy never sees the
+// sources or the builder, and only src/sources/kubernetes talks to @kubernetes/client-node.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.cache/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/sources/kubernetes/**'],
+    rules: restrict([{ group: ['@kubernetes/client-node'], message: 'Only src/sources/kubernetes may import client-node.' }]),
+  },
+  {
+    files: ['src/proxy/**/*.ts', 'src/policy/**/*.ts', 'src/health/**/*.ts'],
+    rules: restrict([
+      { group: ['**/sources/**', '**/build/**', '**/controller/**'], message: 'The data plane reads only the Snapshot (model/ and the holder).' },
+      { group: ['@kubernetes/client-node'], message: 'Only src/sources/kubernetes may import client-node.' },
+    ]),
+  },
+  {
+    files: ['src/build/**/*.ts', 'src/model/**/*.ts', 'src/api/**/*.ts'],
+    rules: restrict([
+      { group: ['**/proxy/**', '**/sources/**', '**/controller/**', '**/telemetry/**', 'node:fs', 'node:net', 'node:http', 'pino'], message: 'The model and the builder are pure: no I/O, no logger.' },
+    ]),
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/config/**'],
+    rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only src/config reads process.env.' }] },
+  },
+);
