@@ -1,0 +1,119 @@
+// The immutable routing table the data plane reads once per connection. Data only: built by build/,
+// published by the holder, read by proxy/. Every collection is frozen and sorted by the builder.
+import type { WebSocketRouteSpec } from '../api/types.ts';
+
+/** "namespace/name", made only by objectKey(). */
+export type ObjectKey = `${string}/${string}`;
+
+export function objectKey(namespace: string, name: string): ObjectKey {
+  return `${namespace}/${name}`;
+}
+
+/**
+ * Active takes new connections; Draining keeps its connections and takes new ones only when its backend has
+ * no Active endpoint; Gone endpoints are never published — a connection whose endpoint key is missing from
+ * the new snapshot is drained with 1012 (DESIGN.md §3).
+ */
+export type EndpointState = 'Active' | 'Draining';
+
+export interface Endpoint {
+  /** Identity across snapshots: `${origin}|${address}`, origin = "svc:ns/name" or "static". */
+  readonly key: string;
+  /** "host:port" ("[v6]:port" for IPv6) as dialled. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly state: EndpointState;
+  readonly zone?: string;
+  readonly podName?: string;
+}
+
+export interface Backend {
+  /** "svc:ns/name:port" for a Service, "static:ns/route/rule/ref" for static endpoints. */
+  readonly id: string;
+  readonly weight: number;
+  /** False when the Service or port is missing: connections to it get 503. */
+  readonly resolved: boolean;
+  /** Sorted by address, deduplicated. */
+  readonly endpoints: readonly Endpoint[];
+}
+
+export interface HeaderMatch {
+  /** Lower-cased. */
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface Rule {
+  readonly index: number;
+  readonly backends: readonly Backend[];
+}
+
+export interface Route {
+  readonly key: ObjectKey;
+  readonly namespace: string;
+  readonly name: string;
+  readonly generation: number;
+  /** The validated spec with every default applied. */
+  readonly spec: WebSocketRouteSpec;
+  readonly rules: readonly Rule[];
+}
+
+/** One (hostname, match) pair of one rule, flattened for matching. */
+export interface MatchEntry {
+  /** Exact host, "*.suffix" wildcard, or "" for any host. */
+  readonly host: string;
+  readonly pathType: 'Exact' | 'PathPrefix';
+  readonly path: string;
+  readonly headers: readonly HeaderMatch[];
+  readonly routeKey: ObjectKey;
+  readonly ruleIndex: number;
+}
+
+export interface MatchTable {
+  /** Exact hostnames (lower-case) → entries in precedence order. */
+  readonly exact: ReadonlyMap<string, readonly MatchEntry[]>;
+  /** Wildcard suffix without "*" (e.g. ".example.com") → entries; suffixes tried longest first. */
+  readonly wildcard: ReadonlyMap<string, readonly MatchEntry[]>;
+  readonly wildcardSuffixes: readonly string[];
+  /** Routes with no hostnames. */
+  readonly any: readonly MatchEntry[];
+}
+
+export interface SnapshotContent {
+  /** Content hash: the controller publishes only when it changes. */
+  readonly hash: string;
+  readonly routes: ReadonlyMap<ObjectKey, Route>;
+  readonly table: MatchTable;
+  /** Every published endpoint by key, for the drain logic. */
+  readonly endpoints: ReadonlyMap<string, Endpoint>;
+  /** TLS certificates by hostname pattern (filled by the TLS work). */
+  readonly certificates: ReadonlyMap<string, TlsCertificate>;
+}
+
+export interface TlsCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface Snapshot extends SnapshotContent {
+  /** 1 for the first published snapshot, +1 per publish. */
+  readonly generation: number;
+}
+
+export type ConditionType = 'Accepted' | 'ResolvedRefs' | 'Programmed';
+
+export interface Condition {
+  readonly type: ConditionType;
+  readonly status: 'True' | 'False' | 'Unknown';
+  /** PascalCase, e.g. BackendNotFound. */
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration: number;
+}
+
+export interface RouteStatus {
+  readonly key: ObjectKey;
+  readonly generation: number;
+  readonly conditions: readonly Condition[];
+}

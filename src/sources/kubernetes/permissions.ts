@@ -1,0 +1,20 @@
+// Every Kubernetes API call wsgate makes, as RBAC rules: the adapter may call nothing that is not listed here,
+// and the chart and manifests/ grant exactly this (a test compares them).
+
+export interface PermissionRule {
+  readonly apiGroup: string;
+  readonly resource: string;
+  readonly verbs: readonly string[];
+  /** 'cluster' for ClusterRole (watched across namespaces); 'namespace' for the release namespace Role. */
+  readonly scope: 'cluster' | 'namespace';
+  readonly why: string;
+}
+
+export const requiredPermissions: readonly PermissionRule[] = [
+  { apiGroup: 'wsgate.io', resource: 'websocketroutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'the routes to serve' },
+  { apiGroup: 'wsgate.io', resource: 'websocketroutes/status', verbs: ['patch'], scope: 'cluster', why: 'server-side apply of route conditions (leader only)' },
+  { apiGroup: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', why: 'resolve backendRefs and port names' },
+  { apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', why: 'pod addresses and ready/serving/terminating state' },
+  { apiGroup: '', resource: 'secrets', verbs: ['list', 'watch'], scope: 'cluster', why: 'TLS certificates, upstream CA bundles, JWT keys and API keys referenced by routes' },
+  { apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'], scope: 'namespace', why: 'leader election for status writing' },
+];
