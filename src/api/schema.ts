@@ -37,6 +37,7 @@ const backendRef = {
   additionalProperties: false,
   properties: {
     name: { ...name63, description: 'A Service in the route namespace.' },
+    namespace: { ...name63, description: 'Only the route namespace is permitted (RefNotPermitted otherwise).' },
     port: {
       description: 'Service port number or name. Required with name.',
       'x-kubernetes-int-or-string': true,
@@ -59,6 +60,7 @@ const backendRef = {
       message: 'exactly one of name (a Service) or endpoints must be set',
     },
     { rule: '!has(self.name) || has(self.port)', message: 'port is required with name' },
+    { rule: '!has(self.endpoints) || !has(self.port)', message: 'port is only for a Service reference' },
   ],
 } as const;
 

@@ -1,0 +1,174 @@
+// The pure, deterministic builder: objects in, an immutable snapshot and route statuses out. No I/O, no clock,
+// no logger; every collection sorted, so shuffled input gives identical output. A bad route is left out with
+// Accepted=False and a reason; the table is always built from everything else.
+import { createHash } from 'node:crypto';
+import { createSpecValidator, type SpecValidator } from '../api/validate.ts';
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import {
+  objectKey,
+  type Backend,
+  type Endpoint,
+  type ObjectKey,
+  type Route,
+  type RouteStatus,
+  type Rule,
+  type SnapshotContent,
+  type TlsCertificate,
+} from '../model/snapshot.ts';
+import { indexBackends, serviceBackend, staticBackend, unresolvedBackend, cmp, type BackendIndex } from './backends.ts';
+import { accepted, rejected } from './conditions.ts';
+import { crossFieldProblems } from './cross-field.ts';
+import type { BuildInput, BuildOptions, RouteObject, SecretLite } from './input.ts';
+import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
+
+export interface BuildResult {
+  readonly content: SnapshotContent;
+  /** One per route of our class, sorted by key. */
+  readonly statuses: readonly RouteStatus[];
+}
+
+export type Builder = (input: BuildInput) => BuildResult;
+
+export function createBuilder(options: BuildOptions): Builder {
+  const validate = createSpecValidator();
+  return (input) => build(input, options, validate);
+}
+
+interface Candidate {
+  readonly obj: RouteObject;
+  readonly key: ObjectKey;
+  readonly generation: number;
+}
+
+function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): BuildResult {
+  const index = indexBackends(input.services, input.endpointSlices);
+  const statuses = new Map<ObjectKey, RouteStatus>();
+  const routes = new Map<ObjectKey, Route>();
+  const entries: RankedEntry[] = [];
+  const claimed = new Map<string, ObjectKey>();
+  const endpoints = new Map<string, Endpoint>();
+  const certificates = new Map<string, TlsCertificate>();
+
+  for (const c of ours(input.routes, opts.className)) {
+    const setStatus = (conditions: RouteStatus['conditions']) =>
+      statuses.set(c.key, { key: c.key, generation: c.generation, conditions });
+    const checked = validate(c.obj.spec);
+    const problems = checked.ok ? crossFieldProblems(checked.spec) : checked.problems;
+    if (!checked.ok || problems.length > 0) {
+      setStatus(rejected(c.generation, 'InvalidSpec', problems.map((p) => `${p.path}: ${p.message}`).join('; ')));
+      continue;
+    }
+    const spec = checked.spec;
+    if (!opts.allowStaticEndpoints && spec.rules.some((r) => r.backendRefs.some((b) => b.endpoints))) {
+      setStatus(rejected(c.generation, 'StaticEndpointsNotAllowed', 'backendRefs[].endpoints needs --allow-static-endpoints'));
+      continue;
+    }
+    const mine = routeEntries(c.key, spec, routes.size);
+    const clash = mine.map((e) => claimed.get(conflictKey(e))).find((k) => k !== undefined && k !== c.key);
+    if (clash) {
+      setStatus(rejected(c.generation, 'Conflicted', `same hostname, path and headers as the older route ${clash}`));
+      continue;
+    }
+    const refFailures: string[] = [];
+    let refReason = 'BackendNotFound';
+    const rules: Rule[] = spec.rules.map((rule, i) => ({
+      index: i,
+      backends: Object.freeze(
+        rule.backendRefs.map((ref, j): Backend => {
+          const where = `rules[${i}].backendRefs[${j}]`;
+          if (ref.endpoints) return staticBackend(`static:${c.key}/${i}/${j}`, ref.weight, ref.endpoints);
+          const ns = c.obj.metadata.namespace ?? 'default';
+          const id = `svc:${ns}/${ref.name}:${ref.port}`;
+          if (ref.namespace !== undefined && ref.namespace !== ns) {
+            refReason = 'RefNotPermitted';
+            refFailures.push(`${where}: references in other namespaces are not permitted`);
+            return unresolvedBackend(id, ref.weight);
+          }
+          const b = resolveService(index, opts, ns, ref.name ?? '', ref.port ?? 0, ref.weight);
+          if ('reason' in b) {
+            refFailures.push(`${where}: ${b.message}`);
+            return unresolvedBackend(id, ref.weight);
+          }
+          return b;
+        }),
+      ),
+    }));
+    const tls = spec.tls?.secretName ? findTls(input.secrets, c.obj.metadata.namespace ?? 'default', spec.tls.secretName) : undefined;
+    if (spec.tls?.secretName && !tls) refFailures.push(`tls: Secret ${spec.tls.secretName} not found or not kubernetes.io/tls`);
+    for (const e of mine) claimed.set(conflictKey(e), c.key);
+    entries.push(...mine);
+    for (const r of rules) for (const b of r.backends) for (const ep of b.endpoints) endpoints.set(ep.key, ep);
+    if (tls) for (const h of spec.hostnames ?? []) if (!certificates.has(h)) certificates.set(h, tls);
+    routes.set(c.key, deepFreeze({ key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, spec, rules }));
+    setStatus(accepted(c.generation, refFailures, refReason));
+  }
+
+  const sortedRoutes = new Map([...routes].sort(([a], [b]) => cmp(a, b)));
+  const sortedEndpoints = new Map([...endpoints].sort(([a], [b]) => cmp(a, b)));
+  const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
+  const table = buildMatchTable(entries);
+  const hash = createHash('sha256')
+    .update(JSON.stringify([[...sortedRoutes.values()], [...sortedEndpoints.values()], [...sortedCerts]]))
+    .digest('hex');
+  return {
+    content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),
+    statuses: [...statuses.values()].sort((a, b) => cmp(a.key, b.key)),
+  };
+}
+
+/** Our class (or no class), not being deleted, oldest first; ties broken by key so the order is total. */
+function ours(routes: readonly RouteObject[], className: string): Candidate[] {
+  return routes
+    .filter((r) => !r.metadata.deletionTimestamp && (classOf(r) ?? className) === className)
+    .map((obj) => ({ obj, key: objectKey(obj.metadata.namespace ?? 'default', obj.metadata.name), generation: obj.metadata.generation ?? 0 }))
+    .sort((a, b) => cmp(a.obj.metadata.creationTimestamp ?? '', b.obj.metadata.creationTimestamp ?? '') || cmp(a.key, b.key));
+}
+
+function classOf(r: RouteObject): string | undefined {
+  const spec = r.spec as { className?: unknown } | null;
+  const c = spec && typeof spec === 'object' ? spec.className : undefined;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function routeEntries(key: ObjectKey, spec: WebSocketRouteSpec, age: number): RankedEntry[] {
+  const hosts = spec.hostnames?.length ? [...new Set(spec.hostnames.map((h) => h.toLowerCase()))] : [''];
+  const out: RankedEntry[] = [];
+  spec.rules.forEach((rule, ruleIndex) => {
+    const matches = rule.matches?.length ? rule.matches : [{}];
+    for (const m of matches) {
+      const headers = (m.headers ?? []).map((h) => ({ name: h.name.toLowerCase(), value: h.value }));
+      for (const host of hosts) {
+        out.push({ host, pathType: m.path?.type ?? 'PathPrefix', path: normalizePrefix(m.path?.type, m.path?.value ?? '/'), headers, routeKey: key, ruleIndex, age });
+      }
+    }
+  });
+  return out;
+}
+
+// "/ws/" and "/ws" are the same prefix: segment-aware matching compares without the trailing slash.
+function normalizePrefix(type: string | undefined, v: string): string {
+  return type !== 'Exact' && v.length > 1 && v.endsWith('/') ? v.slice(0, -1) : v;
+}
+
+function resolveService(index: BackendIndex, opts: BuildOptions, ns: string, name: string, port: number | string, weight: number) {
+  if (opts.mode === 'standalone') {
+    return { reason: 'BackendNotFound' as const, message: `Service ${ns}/${name}: standalone mode has no Services; use endpoints` };
+  }
+  return serviceBackend(index, ns, name, port, weight);
+}
+
+function findTls(secrets: readonly SecretLite[], ns: string, name: string): TlsCertificate | undefined {
+  const s = secrets.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
+  const crt = s?.data?.['tls.crt'];
+  const key = s?.data?.['tls.key'];
+  if (!crt || !key) return undefined;
+  return Object.freeze({ cert: Buffer.from(crt, 'base64').toString(), key: Buffer.from(key, 'base64').toString() });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

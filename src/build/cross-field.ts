@@ -1,0 +1,43 @@
+// The CEL rules of the schema (x-kubernetes-validations), mirrored: a route that reached us without the API
+// server checking them (standalone mode, an older CRD) gets the same answer. Keep the two in step; the CRD
+// test reads the rules from the schema and this file names each one.
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import type { SpecProblem } from '../api/validate.ts';
+
+export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  spec.rules.forEach((rule, i) =>
+    rule.backendRefs.forEach((ref, j) => {
+      const path = `spec.rules[${i}].backendRefs[${j}]`;
+      if ((ref.name !== undefined) === (ref.endpoints !== undefined)) {
+        out.push({ path, message: 'exactly one of name (a Service) or endpoints must be set' });
+      }
+      if (ref.name !== undefined && ref.port === undefined) out.push({ path, message: 'port is required with name' });
+      if (ref.endpoints !== undefined && ref.port !== undefined) {
+        out.push({ path, message: 'port is only for a Service reference' });
+      }
+    }),
+  );
+  const tls = spec.tls;
+  if (tls && tls.secretName === undefined && (tls.certFile === undefined || tls.keyFile === undefined)) {
+    out.push({ path: 'spec.tls', message: 'set secretName, or both certFile and keyFile' });
+  }
+  const aff = spec.sessionAffinity;
+  if (aff?.type === 'Header' && !aff.header) out.push({ path: 'spec.sessionAffinity', message: 'type Header needs header.name' });
+  if (aff?.type === 'QueryParam' && !aff.queryParam) {
+    out.push({ path: 'spec.sessionAffinity', message: 'type QueryParam needs queryParam.name' });
+  }
+  if (aff?.type === 'JwtClaim' && !aff.jwtClaim) out.push({ path: 'spec.sessionAffinity', message: 'type JwtClaim needs jwtClaim.name' });
+  const jwt = spec.auth?.jwt;
+  if (jwt && [jwt.jwksUrl, jwt.secretName, jwt.keyFile].filter((x) => x !== undefined).length !== 1) {
+    out.push({ path: 'spec.auth.jwt', message: 'set exactly one of jwksUrl, secretName or keyFile' });
+  }
+  const key = spec.auth?.apiKey;
+  if (key && (key.secretName !== undefined) === (key.file !== undefined)) {
+    out.push({ path: 'spec.auth.apiKey', message: 'set exactly one of secretName or file' });
+  }
+  if (key && key.header === undefined && key.queryParam === undefined) {
+    out.push({ path: 'spec.auth.apiKey', message: 'set header or queryParam' });
+  }
+  return out;
+}

@@ -1,0 +1,189 @@
+// Flags, environment and defaults → one validated, frozen Config. The only reader of process.env.
+import { availableParallelism, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { isIP } from 'node:net';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { envName, flags } from './flags.ts';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Config {
+  readonly command: 'serve' | 'validate' | 'help' | 'version';
+  /** validate: the paths to check. */
+  readonly paths: readonly string[];
+  readonly mode: 'standalone' | 'kubernetes';
+  readonly configPath: string;
+  readonly kubeconfig: string;
+  readonly listen: HostPort;
+  readonly tlsListen: HostPort | undefined;
+  readonly defaultCertFile: string;
+  readonly defaultKeyFile: string;
+  readonly adminListen: HostPort;
+  readonly logLevel: string;
+  readonly className: string;
+  readonly watchNamespace: string;
+  readonly allowStaticEndpoints: boolean;
+  readonly leaderElection: boolean;
+  readonly leaseName: string;
+  readonly leaseNamespace: string;
+  readonly podName: string;
+  readonly shutdownDelayMs: number;
+  readonly drainMs: number;
+  readonly workers: number;
+  readonly trustedProxies: readonly string[];
+  readonly handshakeTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHandshakesInFlight: number;
+  readonly buildHoldoffMs: number;
+  readonly buildMaxHoldoffMs: number;
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const options = Object.fromEntries(
+    flags.map((f) => [f.name, { type: f.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
+  );
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...options, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const problems: ConfigProblem[] = [];
+  const raw = (name: string): string | boolean | undefined => {
+    const v = (parsed.values as Record<string, string | boolean | undefined>)[name];
+    return v ?? env[envName(name)];
+  };
+  const str = (name: string, def: string): string => {
+    const v = raw(name);
+    return v === undefined ? def : String(v);
+  };
+  const bool = (name: string, def: boolean): boolean => {
+    const v = raw(name);
+    if (v === undefined) return def;
+    if (typeof v === 'boolean') return v;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off|)$/i.test(v)) return false;
+    problems.push({ path: `--${name}`, message: `not a boolean: ${v}` });
+    return def;
+  };
+  const num = (name: string, def: number, min: number, max: number): number => {
+    const v = raw(name);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push({ path: `--${name}`, message: `must be a number from ${min} to ${max}, got ${String(v)}` });
+      return def;
+    }
+    return n;
+  };
+  const hostPort = (name: string, def: string): HostPort | undefined => {
+    const v = str(name, def);
+    if (v === '') return undefined;
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(v);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+      problems.push({ path: `--${name}`, message: `must be HOST:PORT, got ${v}` });
+      return undefined;
+    }
+    return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  };
+  const def = <N extends (typeof flags)[number]['name']>(n: N) => flags.find((f) => f.name === n)!.default;
+
+  const [first, ...rest] = parsed.positionals;
+  const command = parsed.values.help ? 'help' : parsed.values.version ? 'version' : first === 'validate' ? 'validate' : 'serve';
+  if (first !== undefined && first !== 'validate' && command === 'serve') {
+    problems.push({ path: first, message: 'unknown command (commands: validate)' });
+  }
+  const kubernetes = bool('kubernetes', false);
+  const configPath = str('config', '');
+  const logLevel = str('log-level', 'info');
+  if (!logLevels.includes(logLevel)) problems.push({ path: '--log-level', message: `must be one of ${logLevels.join(', ')}` });
+  if (command === 'serve' && !kubernetes && !configPath) {
+    problems.push({ path: '--config', message: 'standalone mode needs --config PATH (or --kubernetes)' });
+  }
+  if (command === 'serve' && kubernetes && configPath) {
+    problems.push({ path: '--config', message: 'choose one of --config (standalone) or --kubernetes' });
+  }
+  if (command === 'validate' && rest.length === 0) problems.push({ path: 'validate', message: 'needs a PATH to check' });
+  const workersRaw = str('workers', String(def('workers')));
+  const workers = workersRaw === 'auto' ? availableParallelism() : Number(workersRaw);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    problems.push({ path: '--workers', message: `must be "auto" or a number from 1 to 256, got ${workersRaw}` });
+  }
+  const trustedProxies = str('trusted-proxies', '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const cidr of trustedProxies) {
+    const [ip, bits] = cidr.split('/');
+    const v = isIP(ip ?? '');
+    if (!v || (bits !== undefined && !(Number(bits) >= 0 && Number(bits) <= (v === 4 ? 32 : 128)))) {
+      problems.push({ path: '--trusted-proxies', message: `not a CIDR: ${cidr}` });
+    }
+  }
+  const tlsListen = hostPort('tls-listen', '');
+  const defaultCertFile = str('default-cert-file', '');
+  const defaultKeyFile = str('default-key-file', '');
+  if (Boolean(defaultCertFile) !== Boolean(defaultKeyFile)) {
+    problems.push({ path: '--default-cert-file', message: 'set both --default-cert-file and --default-key-file' });
+  }
+
+  const config: Config = {
+    command,
+    paths: command === 'validate' ? rest : [],
+    mode: kubernetes ? 'kubernetes' : 'standalone',
+    configPath,
+    kubeconfig: str('kubeconfig', env.KUBECONFIG ?? ''),
+    listen: hostPort('listen', String(def('listen'))) ?? { host: '0.0.0.0', port: 8080 },
+    tlsListen,
+    defaultCertFile,
+    defaultKeyFile,
+    adminListen: hostPort('admin-listen', String(def('admin-listen'))) ?? { host: '0.0.0.0', port: 9090 },
+    logLevel,
+    className: str('class', 'wsgate'),
+    watchNamespace: str('watch-namespace', ''),
+    allowStaticEndpoints: kubernetes ? bool('allow-static-endpoints', false) : true,
+    leaderElection: bool('leader-election', true),
+    leaseName: str('lease-name', 'wsgate-leader'),
+    leaseNamespace: str('lease-namespace', '') || env.POD_NAMESPACE || 'default',
+    podName: str('pod-name', '') || env.POD_NAME || hostname(),
+    shutdownDelayMs: num('shutdown-delay-seconds', 5, 0, 3600) * 1000,
+    drainMs: num('drain-seconds', 30, 0, 3600) * 1000,
+    workers: Number.isInteger(workers) && workers >= 1 ? workers : 1,
+    trustedProxies,
+    handshakeTimeoutMs: num('handshake-timeout-seconds', 10, 0.1, 3600) * 1000,
+    maxHeaderBytes: num('max-header-bytes', 16384, 1024, 1048576),
+    maxHandshakesInFlight: num('max-handshakes-in-flight', 10000, 1, 10000000),
+    buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
+    buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
+  };
+  if (problems.length > 0) throw new ConfigError('invalid configuration', problems);
+  return Object.freeze(config);
+}
+
+export function helpText(): string {
+  const lines = [
+    'wsgate: a WebSocket ingress controller',
+    '',
+    'Usage:',
+    '  wsgate --config PATH [flags]        serve routes from a YAML file or folder (standalone)',
+    '  wsgate --kubernetes [flags]         serve WebSocketRoutes from the cluster',
+    '  wsgate validate PATH...             check route files; non-zero exit with each problem',
+    '',
+    'Flags (each also read from the environment variable shown):',
+  ];
+  for (const f of flags) {
+    const d = f.default === '' ? '' : ` (default ${String(f.default)})`;
+    lines.push(`  --${f.name}${f.type === 'boolean' ? '' : ' VALUE'}  [${envName(f.name)}]${d}`, `      ${f.help}`);
+  }
+  lines.push('  -h, --help     this text', '  --version      print the version');
+  return lines.join('\n');
+}

@@ -1,0 +1,43 @@
+// Every command-line flag, its environment variable and default: the one table that --help, the parser and
+// the README's reference are made from.
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: 'string' | 'boolean' | 'number';
+  readonly default: string | boolean | number;
+  readonly help: string;
+}
+
+export const flags = [
+  { name: 'config', type: 'string', default: '', help: 'Standalone mode: a YAML file, or a folder of them, with WebSocketRoute documents (watched for changes).' },
+  { name: 'kubernetes', type: 'boolean', default: false, help: 'Kubernetes mode: watch WebSocketRoutes, Services, EndpointSlices and Secrets (in-cluster config, or --kubeconfig / KUBECONFIG).' },
+  { name: 'kubeconfig', type: 'string', default: '', help: 'Path to a kubeconfig file (Kubernetes mode; default: KUBECONFIG, then in-cluster).' },
+  { name: 'listen', type: 'string', default: '0.0.0.0:8080', help: 'HOST:PORT for client traffic (ws:// and HTTP fallback).' },
+  { name: 'tls-listen', type: 'string', default: '', help: 'HOST:PORT for TLS client traffic (wss://); empty: off.' },
+  { name: 'default-cert-file', type: 'string', default: '', help: 'PEM certificate served when no route certificate matches the SNI name.' },
+  { name: 'default-key-file', type: 'string', default: '', help: 'PEM private key of --default-cert-file.' },
+  { name: 'admin-listen', type: 'string', default: '0.0.0.0:9090', help: 'HOST:PORT for /metrics, /healthz, /readyz and /debug/snapshot.' },
+  { name: 'log-level', type: 'string', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent.' },
+  { name: 'class', type: 'string', default: 'wsgate', help: 'The spec.className this installation serves (routes without className are served too).' },
+  { name: 'watch-namespace', type: 'string', default: '', help: 'Kubernetes mode: only this namespace (empty: all).' },
+  { name: 'allow-static-endpoints', type: 'boolean', default: false, help: 'Kubernetes mode: accept backendRefs[].endpoints (always allowed in standalone mode).' },
+  { name: 'leader-election', type: 'boolean', default: true, help: 'Kubernetes mode: elect one replica to write route status (all replicas serve traffic).' },
+  { name: 'lease-name', type: 'string', default: 'wsgate-leader', help: 'Name of the coordination.k8s.io Lease used for leader election.' },
+  { name: 'lease-namespace', type: 'string', default: '', help: 'Namespace of the Lease (default: POD_NAMESPACE, then "default").' },
+  { name: 'pod-name', type: 'string', default: '', help: 'Leader election identity (default: POD_NAME, then the host name).' },
+  { name: 'shutdown-delay-seconds', type: 'number', default: 5, help: 'On SIGTERM: keep accepting new upgrades this long (endpoint propagation) while /readyz fails.' },
+  { name: 'drain-seconds', type: 'number', default: 30, help: 'On SIGTERM: pace close 1012 to open connections over this window, then exit.' },
+  { name: 'workers', type: 'string', default: '1', help: 'Processes sharing the listening port: a number, or "auto" for one per core.' },
+  { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-For is believed for the client address.' },
+  { name: 'handshake-timeout-seconds', type: 'number', default: 10, help: 'A client must send its whole handshake within this time (408 otherwise).' },
+  { name: 'max-header-bytes', type: 'number', default: 16384, help: 'Largest request header block accepted (431 otherwise).' },
+  { name: 'max-handshakes-in-flight', type: 'number', default: 10000, help: 'Upgrades being forwarded at once before new ones get 503.' },
+  { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
+  { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
+] as const satisfies readonly FlagSpec[];
+
+export type FlagName = (typeof flags)[number]['name'];
+
+export function envName(flag: string): string {
+  return 'WSGATE_' + flag.toUpperCase().replaceAll('-', '_');
+}

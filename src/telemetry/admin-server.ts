@@ -1,0 +1,72 @@
+// The admin HTTP server: /metrics, /healthz (the process is alive), /readyz (a snapshot is published, every
+// source synced, not shutting down) and /debug/snapshot (the live table as JSON, no secrets).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Snapshot } from '../model/snapshot.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface AdminOptions {
+  readonly metrics: Metrics;
+  readonly ready: () => { ready: boolean; why: string };
+  readonly snapshot: () => Snapshot | undefined;
+  /** Workers mode: the primary aggregates the workers' metrics. */
+  readonly metricsText?: () => Promise<string>;
+}
+
+export function createAdminServer(opts: AdminOptions): http.Server {
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    switch (path) {
+      case '/healthz':
+        return send(200, 'ok\n');
+      case '/readyz': {
+        const r = opts.ready();
+        return send(r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.why}\n`);
+      }
+      case '/metrics':
+        (opts.metricsText ? opts.metricsText() : opts.metrics.registry.metrics()).then(
+          (text) => send(200, text, opts.metrics.registry.contentType),
+          (err: Error) => send(500, `metrics failed: ${err.message}\n`),
+        );
+        return;
+      case '/debug/snapshot':
+        return send(200, JSON.stringify(snapshotView(opts.snapshot()), null, 2) + '\n', 'application/json');
+      default:
+        return send(404, 'not found\n');
+    }
+  });
+}
+
+/** The table as operators want to read it; certificate keys are never shown. */
+export function snapshotView(s: Snapshot | undefined): unknown {
+  if (!s) return { generation: 0, routes: [] };
+  return {
+    generation: s.generation,
+    hash: s.hash,
+    routes: [...s.routes.values()].map((r) => ({
+      key: r.key,
+      generation: r.generation,
+      hostnames: r.spec.hostnames ?? [],
+      rules: r.rules.map((rule) => ({
+        index: rule.index,
+        backends: rule.backends.map((b) => ({ id: b.id, weight: b.weight, resolved: b.resolved, endpoints: b.endpoints.map((e) => ({ address: e.address, state: e.state, ...(e.zone ? { zone: e.zone } : {}) })) })),
+      })),
+    })),
+    certificates: [...s.certificates.keys()],
+  };
+}
+
+export function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

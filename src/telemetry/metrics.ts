@@ -1,0 +1,84 @@
+// prom-client metrics on a registry made by main (never the global one). The relay's hot path adds to plain
+// per-route numbers (RouteCounters); they reach Prometheus at scrape time through collect(), so counting a
+// message costs an addition, not a label lookup.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface RouteCounters {
+  messagesFromClient: number;
+  messagesFromUpstream: number;
+  bytesFromClient: number;
+  bytesFromUpstream: number;
+}
+
+type Labels = { namespace: string; route: string };
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly connectionsActive: Gauge<'namespace' | 'route'>;
+  readonly connectionsTotal: Counter<'namespace' | 'route' | 'result'>;
+  readonly connectionsDraining: Gauge<'namespace' | 'route'>;
+  readonly handshakeDuration: Histogram<'namespace' | 'route'>;
+  readonly upstreamConnectDuration: Histogram<'namespace' | 'route'>;
+  readonly messagesTotal: Counter<'namespace' | 'route' | 'direction'>;
+  readonly bytesTotal: Counter<'namespace' | 'route' | 'direction'>;
+  readonly closesTotal: Counter<'namespace' | 'route' | 'code' | 'initiator'>;
+  readonly rejectionsTotal: Counter<'namespace' | 'route' | 'reason'>;
+  readonly endpoints: Gauge<'namespace' | 'route' | 'state'>;
+  readonly drainClosesTotal: Counter<'namespace' | 'route'>;
+  readonly snapshotBuildsTotal: Counter<'result'>;
+  readonly snapshotBuildDuration: Histogram;
+  readonly snapshotGeneration: Gauge;
+  readonly informerRestartsTotal: Counter<'resource'>;
+  readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registry = (this.registry = new Registry());
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wsgate_process_' });
+    const routeLabels = ['namespace', 'route'] as const;
+    this.connectionsActive = new Gauge({ name: 'wsgate_connections_active', help: 'Open WebSocket connections (the HPA metric).', labelNames: routeLabels, registers: [registry] });
+    this.connectionsTotal = new Counter({ name: 'wsgate_connections_total', help: 'Upgrade attempts by result.', labelNames: [...routeLabels, 'result'], registers: [registry] });
+    this.connectionsDraining = new Gauge({ name: 'wsgate_connections_draining', help: 'Connections scheduled for a paced 1012 close.', labelNames: routeLabels, registers: [registry] });
+    this.handshakeDuration = new Histogram({ name: 'wsgate_handshake_duration_seconds', help: 'From the client request to the 101 sent back.', labelNames: routeLabels, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
+    this.upstreamConnectDuration = new Histogram({ name: 'wsgate_upstream_connect_duration_seconds', help: 'TCP (and TLS) connect to the upstream.', labelNames: routeLabels, buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] });
+    const routes = this.#routes;
+    const deltas = (metric: Counter<'namespace' | 'route' | 'direction'>, fromClient: keyof RouteCounters, fromUpstream: keyof RouteCounters) => {
+      for (const r of routes.values()) {
+        for (const [key, direction] of [[fromClient, 'client_to_upstream'], [fromUpstream, 'upstream_to_client']] as const) {
+          const d = r.counters[key] - r.seen[key];
+          if (d > 0) {
+            metric.inc({ ...r.labels, direction }, d);
+            r.seen[key] = r.counters[key];
+          }
+        }
+      }
+    };
+    this.messagesTotal = new Counter({
+      name: 'wsgate_messages_total', help: 'WebSocket messages relayed.', labelNames: [...routeLabels, 'direction'], registers: [registry],
+      collect() { deltas(this, 'messagesFromClient', 'messagesFromUpstream'); },
+    });
+    this.bytesTotal = new Counter({
+      name: 'wsgate_bytes_total', help: 'Bytes relayed after the upgrade (frame headers included).', labelNames: [...routeLabels, 'direction'], registers: [registry],
+      collect() { deltas(this, 'bytesFromClient', 'bytesFromUpstream'); },
+    });
+    this.closesTotal = new Counter({ name: 'wsgate_closes_total', help: 'Finished connections by close code and who closed first.', labelNames: [...routeLabels, 'code', 'initiator'], registers: [registry] });
+    this.rejectionsTotal = new Counter({ name: 'wsgate_rejections_total', help: 'Refused upgrades and requests by reason (the wsgate-reason header).', labelNames: [...routeLabels, 'reason'], registers: [registry] });
+    this.endpoints = new Gauge({ name: 'wsgate_endpoints', help: 'Endpoints of each route by state.', labelNames: [...routeLabels, 'state'], registers: [registry] });
+    this.drainClosesTotal = new Counter({ name: 'wsgate_drain_closes_total', help: 'Connections closed with 1012 by a drain.', labelNames: routeLabels, registers: [registry] });
+    this.snapshotBuildsTotal = new Counter({ name: 'wsgate_snapshot_builds_total', help: 'Routing table builds by result (published, unchanged, failed).', labelNames: ['result'], registers: [registry] });
+    this.snapshotBuildDuration = new Histogram({ name: 'wsgate_snapshot_build_duration_seconds', help: 'Time to build the routing table.', buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
+    this.snapshotGeneration = new Gauge({ name: 'wsgate_snapshot_generation', help: 'Generation of the published routing table.', registers: [registry] });
+    this.informerRestartsTotal = new Counter({ name: 'wsgate_informer_restarts_total', help: 'Kubernetes informer restarts by resource.', labelNames: ['resource'], registers: [registry] });
+  }
+
+  /** The live counters of one route, created on first use and kept for the life of the process. */
+  routeCounters(namespace: string, route: string): RouteCounters {
+    const key = `${namespace}/${route}`;
+    let r = this.#routes.get(key);
+    if (!r) {
+      const zero = (): RouteCounters => ({ messagesFromClient: 0, messagesFromUpstream: 0, bytesFromClient: 0, bytesFromUpstream: 0 });
+      r = { labels: { namespace, route }, counters: zero(), seen: zero() };
+      this.#routes.set(key, r);
+    }
+    return r.counters;
+  }
+}
