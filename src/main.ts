@@ -1,0 +1,113 @@
+// Composition root: config → telemetry → source → controller → proxy → admin; signals and shutdown.
+// Nothing imports this file but the CLI.
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBuilder } from './build/build.ts';
+import { createSpecValidator } from './api/validate.ts';
+import type { Config } from './config/config.ts';
+import { Controller } from './controller/controller.ts';
+import { ProxyServer } from './proxy/proxy-server.ts';
+import type { ProxyHooks } from './proxy/hooks.ts';
+import { SnapshotHolder } from './snapshot/holder.ts';
+import { FileSource } from './sources/file/file-source.ts';
+import type { Source } from './sources/source.ts';
+import { createAdminServer, listen } from './telemetry/admin-server.ts';
+import type { Logger } from './telemetry/logger.ts';
+import { Metrics } from './telemetry/metrics.ts';
+
+export interface Running {
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly holder: SnapshotHolder;
+  readonly proxy: ProxyServer;
+  readonly metrics: Metrics;
+  /** SIGTERM: readiness fails, upgrades accepted for the shutdown delay, then refused; paced 1012; stop. */
+  shutdown(): Promise<void>;
+  /** Stop at once (a second signal, tests). */
+  close(): Promise<void>;
+}
+
+export async function serve(config: Config, log: Logger): Promise<Running> {
+  const metrics = new Metrics();
+  const holder = new SnapshotHolder();
+  const validate = createSpecValidator();
+  const build = createBuilder({ className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode });
+  let shuttingDown = false;
+
+  const source: Source = new FileSource({ path: config.configPath, validate, log });
+  const controller = new Controller({
+    source,
+    build,
+    holder,
+    log,
+    metrics,
+    holdoffMs: config.buildHoldoffMs,
+    maxHoldoffMs: config.buildMaxHoldoffMs,
+  });
+  await source.start();
+  controller.start();
+
+  const hooks: ProxyHooks = {};
+  const proxy = new ProxyServer({
+    holder,
+    log,
+    metrics,
+    hooks,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    maxHeaderBytes: config.maxHeaderBytes,
+    maxHandshakesInFlight: config.maxHandshakesInFlight,
+  });
+  const admin = createAdminServer({
+    metrics,
+    snapshot: () => holder.current(),
+    ready: () => {
+      if (shuttingDown) return { ready: false, why: 'shutting down' };
+      if (!source.synced()) return { ready: false, why: 'sources not synced' };
+      if (!holder.current()) return { ready: false, why: 'no routing table yet' };
+      return { ready: true, why: '' };
+    },
+  });
+  const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);
+  const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
+  log.info({ listen: fmt(proxyAddress), admin: fmt(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
+
+  const stopRest = async () => {
+    controller.stop();
+    await source.stop();
+    await closeServer(admin);
+  };
+  return {
+    proxyAddress,
+    adminAddress,
+    holder,
+    proxy,
+    metrics,
+    async shutdown() {
+      shuttingDown = true;
+      proxy.beginShutdown();
+      log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: proxy.connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
+      await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
+      await proxy.drainAll(config.drainMs);
+      await proxy.close();
+      await stopRest();
+      log.info('shutdown complete');
+    },
+    async close() {
+      shuttingDown = true;
+      await proxy.close();
+      await stopRest();
+    },
+  };
+}
+
+function fmt(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function closeServer(s: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    s.close(() => resolve());
+    s.closeAllConnections();
+  });
+}

@@ -1,0 +1,116 @@
+// Paced closes: N connections leaving over a window W close at (i + u_i)·W/N with u_i uniform in [0, 1) —
+// stratified jitter, so the closes are spread evenly, never bunched, and the reconnects that follow are too.
+// One timer for the whole schedule, armed for the earliest deadline.
+
+export interface Drainable {
+  draining: boolean;
+  close(code: number, reason: string): void;
+}
+
+export interface DrainClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { unref?(): unknown };
+  clearTimeout(t: unknown): void;
+  random(): number;
+}
+
+export const systemClock: DrainClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+  random: Math.random,
+};
+
+interface Entry<T> {
+  readonly at: number;
+  readonly conn: T;
+  readonly code: number;
+  readonly reason: string;
+}
+
+export class DrainScheduler<T extends Drainable> {
+  readonly #clock: DrainClock;
+  /** At fire time: still close it? (e.g. the endpoint came back in a newer snapshot) */
+  readonly #stillGone: (c: T) => boolean;
+  readonly #onClosed: (c: T) => void;
+  readonly #onSkipped: (c: T) => void;
+  #queue: Entry<T>[] = [];
+  #timer: unknown;
+  #timerAt = Infinity;
+
+  constructor(opts: { clock?: DrainClock; stillGone?: (c: T) => boolean; onClosed?: (c: T) => void; onSkipped?: (c: T) => void }) {
+    this.#clock = opts.clock ?? systemClock;
+    this.#stillGone = opts.stillGone ?? (() => true);
+    this.#onClosed = opts.onClosed ?? (() => {});
+    this.#onSkipped = opts.onSkipped ?? (() => {});
+  }
+
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  schedule(conns: readonly T[], windowMs: number, code: number, reason: string): void {
+    const fresh = conns.filter((c) => !c.draining);
+    if (fresh.length === 0) return;
+    const start = this.#clock.now();
+    const slot = windowMs / fresh.length;
+    // Shuffle so the order of arrival does not decide who leaves first.
+    const order = fresh.map((c) => ({ c, k: this.#clock.random() })).sort((a, b) => a.k - b.k);
+    order.forEach(({ c }, i) => {
+      c.draining = true;
+      this.#queue.push({ at: start + (i + this.#clock.random()) * slot, conn: c, code, reason });
+    });
+    this.#queue.sort((a, b) => a.at - b.at);
+    this.#arm();
+  }
+
+  /** Closes everything still queued now (the end of a shutdown). */
+  flush(): void {
+    const q = this.#queue;
+    this.#queue = [];
+    this.#disarm();
+    for (const e of q) this.#fire(e);
+  }
+
+  cancelAll(): void {
+    this.#queue = [];
+    this.#disarm();
+  }
+
+  #fire(e: Entry<T>): void {
+    if (!this.#stillGone(e.conn)) {
+      e.conn.draining = false;
+      this.#onSkipped(e.conn);
+      return;
+    }
+    e.conn.close(e.code, e.reason);
+    this.#onClosed(e.conn);
+  }
+
+  #arm(): void {
+    const next = this.#queue[0];
+    if (!next || next.at >= this.#timerAt) return;
+    this.#disarm();
+    this.#timerAt = next.at;
+    const t = this.#clock.setTimeout(() => this.#tick(), Math.max(0, next.at - this.#clock.now()));
+    t.unref?.();
+    this.#timer = t;
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.now();
+    let i = 0;
+    while (i < this.#queue.length && this.#queue[i].at <= now + 1) i++;
+    const due = this.#queue.splice(0, i);
+    for (const e of due) this.#fire(e);
+    this.#arm();
+  }
+}

@@ -1,0 +1,80 @@
+// The request header block sent upstream: the client's headers minus hop-by-hop ones, the upgrade pair set
+// explicitly, X-Forwarded-For/Proto/Host, and the correlation ids (X-Request-Id, W3C traceparent) kept from
+// the client when valid or started here.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { hopByHop } from './reject.ts';
+
+export interface Correlation {
+  readonly requestId: string;
+  readonly traceparent: string;
+}
+
+const traceparentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
+
+export function correlation(req: IncomingMessage): Correlation {
+  const rid = req.headers['x-request-id'];
+  const tp = req.headers.traceparent;
+  return {
+    requestId: typeof rid === 'string' && requestIdPattern.test(rid) ? rid : randomUUID(),
+    traceparent: typeof tp === 'string' && traceparentPattern.test(tp) ? tp : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+  };
+}
+
+export interface ForwardOptions {
+  readonly clientIp: string;
+  readonly secure: boolean;
+  readonly correlation: Correlation;
+  /** Lower-case header names to leave out (e.g. credentials the route does not forward). */
+  readonly drop?: ReadonlySet<string>;
+  /** Replacements and additions, in rawHeaders form. */
+  readonly extra?: readonly string[];
+  /** Keep the client's X-Forwarded-For chain (it came through a trusted proxy). */
+  readonly trustForwarded: boolean;
+  readonly upgrade: boolean;
+}
+
+const replaced = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent']);
+
+export function forwardHeaders(req: IncomingMessage, o: ForwardOptions): string[] {
+  const out: string[] = [];
+  // Headers named in Connection are hop-by-hop for this request too.
+  const listed = new Set((req.headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+  let priorXff: string | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const lk = raw[i].toLowerCase();
+    if (lk === 'x-forwarded-for') {
+      priorXff = priorXff ? `${priorXff}, ${raw[i + 1]}` : raw[i + 1];
+      continue;
+    }
+    if (hopByHop.has(lk) || listed.has(lk) || replaced.has(lk) || o.drop?.has(lk)) continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  if (o.upgrade) out.push('Connection', 'Upgrade', 'Upgrade', 'websocket');
+  out.push('X-Forwarded-For', o.trustForwarded && priorXff ? `${priorXff}, ${o.clientIp}` : o.clientIp);
+  out.push('X-Forwarded-Proto', o.secure ? 'https' : 'http');
+  if (req.headers.host) out.push('X-Forwarded-Host', req.headers.host);
+  out.push('X-Request-Id', o.correlation.requestId, 'traceparent', o.correlation.traceparent);
+  if (o.extra) out.push(...o.extra);
+  return out;
+}
+
+/** The 101 sent back: the upstream's headers (minus hop-by-hop), the upgrade pair and any extras. */
+export function switchingProtocols(res: IncomingMessage, extra: readonly string[]): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (hopByHop.has(raw[i].toLowerCase())) continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`;
+  return head + '\r\n';
+}
+
+/** The socket's address without the IPv4-mapped prefix. */
+export function socketAddress(addr: string | undefined): string {
+  if (!addr) return '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}

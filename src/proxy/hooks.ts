@@ -1,0 +1,52 @@
+// Extension points of the proxy, filled by policy/ (admission), health/ and the affinity work, so the
+// handshake path stays one readable sequence and each concern lives in its own module.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WsgateError } from '../errors.ts';
+import type { Endpoint } from '../model/snapshot.ts';
+import type { PickOptions } from './balancer.ts';
+import type { LiveConnection } from './connections.ts';
+import type { Correlation } from './forward-headers.ts';
+import type { Relay } from './relay/relay.ts';
+import type { RouteMatch } from './router.ts';
+import type { UpstreamTls } from './upstream.ts';
+
+/** One handshake in progress; admission checks may add forwarding changes and response headers. */
+export interface HandshakeContext {
+  readonly req: IncomingMessage;
+  readonly socket: Socket;
+  readonly match: RouteMatch;
+  /** From the socket, or from X-Forwarded-For when the socket is a trusted proxy. */
+  clientIp: string;
+  readonly secure: boolean;
+  readonly correlation: Correlation;
+  trustForwarded?: boolean;
+  readonly forward: { drop: Set<string>; extra: string[] };
+  /** Extra headers on the 101 (rawHeaders form), e.g. Set-Cookie for affinity. */
+  readonly responseHeaders: string[];
+  /** Affinity and health shape the endpoint choice. */
+  pick: Omit<PickOptions, 'exclude'>;
+  upstreamTls?: UpstreamTls;
+  /** Verified token claims, for JwtClaim affinity and claim forwarding. */
+  claims?: Readonly<Record<string, unknown>>;
+}
+
+export type AdmissionCheck = (ctx: HandshakeContext) => WsgateError | undefined | Promise<WsgateError | undefined>;
+
+export interface HttpFallbackContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly match: RouteMatch;
+  readonly clientIp: string;
+}
+
+export interface ProxyHooks {
+  /** Run in order before an endpoint is chosen; the first error refuses the upgrade. */
+  readonly admission?: readonly AdmissionCheck[];
+  /** Passive health: every connect/handshake outcome per endpoint. */
+  readonly upstreamResult?: (endpoint: Endpoint, ok: boolean) => void;
+  /** After the 101: heartbeats, rate limits. */
+  readonly established?: (ctx: HandshakeContext, conn: LiveConnection, relay: Relay) => void;
+  /** Non-upgrade requests on routes with httpFallback.enabled. */
+  readonly httpFallback?: (ctx: HttpFallbackContext) => void;
+}

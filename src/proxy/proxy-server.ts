@@ -1,0 +1,349 @@
+// The data plane: accepts upgrades, matches a route from the Snapshot read once at the handshake, forwards the
+// handshake to an endpoint, then hands both sockets to the relay. It never imports the sources or the builder.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CloseCode, Errors, WsgateError } from '../errors.ts';
+import type { Endpoint, Snapshot } from '../model/snapshot.ts';
+import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { TimerWheel } from '../util/timer-wheel.ts';
+import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balancer.ts';
+import { ConnectionRegistry, type LiveConnection } from './connections.ts';
+import { DrainScheduler, type DrainClock } from './drain.ts';
+import { correlation, forwardHeaders, socketAddress, switchingProtocols, type Correlation } from './forward-headers.ts';
+import { checkUpgrade } from './handshake-check.ts';
+import type { ProxyHooks, HandshakeContext } from './hooks.ts';
+import { Relay, type RelayEnd } from './relay/relay.ts';
+import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
+import { matchRoute, requestPath, type RouteMatch } from './router.ts';
+import { openUpstream, type UpstreamResult } from './upstream.ts';
+
+export interface ProxyOptions {
+  readonly holder: SnapshotHolder;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly handshakeTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHandshakesInFlight: number;
+  /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
+  readonly closeTimeoutMs?: number;
+  readonly hooks?: ProxyHooks;
+  readonly clock?: DrainClock;
+}
+
+type Phase = 'serving' | 'propagating' | 'refusing';
+
+let nextConnId = 1;
+
+export class ProxyServer {
+  readonly server: http.Server;
+  readonly connections = new ConnectionRegistry();
+  readonly balancer = new BalancerState();
+  readonly #o: ProxyOptions;
+  readonly #log: Logger;
+  readonly #hooks: ProxyHooks;
+  readonly #wheel: TimerWheel;
+  readonly #drain: DrainScheduler<LiveConnection>;
+  readonly #unsubscribe: () => void;
+  #inFlight = 0;
+  #phase: Phase = 'serving';
+
+  constructor(o: ProxyOptions) {
+    this.#o = o;
+    this.#log = o.log.child({ component: 'proxy' });
+    this.#hooks = o.hooks ?? {};
+    this.#wheel = new TimerWheel();
+    this.#drain = new DrainScheduler<LiveConnection>({
+      ...(o.clock ? { clock: o.clock } : {}),
+      stillGone: (c) => !c.ended && (this.#phase !== 'serving' || !o.holder.current()?.endpoints.has(c.endpoint.key)),
+      // The draining gauge is settled when the connection ends (#onEnd), whoever ended it.
+      onClosed: (c) => o.metrics.drainClosesTotal.inc(labels(c.route)),
+      // Ended on its own (its gauge was settled then), or its endpoint came back before its turn.
+      onSkipped: (c) => {
+        if (!c.ended) o.metrics.connectionsDraining.dec(labels(c.route));
+      },
+    });
+    this.server = http.createServer({
+      maxHeaderSize: o.maxHeaderBytes,
+      headersTimeout: o.handshakeTimeoutMs,
+      requestTimeout: o.handshakeTimeoutMs,
+      keepAliveTimeout: 5000,
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket as Socket, head));
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    this.#unsubscribe = o.holder.onSwap((next) => this.#onSwap(next));
+  }
+
+  /** SIGTERM, step 1: new upgrades are still accepted (endpoint propagation) while readiness fails. */
+  beginShutdown(): void {
+    if (this.#phase === 'serving') this.#phase = 'propagating';
+  }
+
+  /** SIGTERM, step 2: refuse new upgrades with 503, close open connections with 1012 paced over drainMs, then
+   *  close whatever is left. Resolves when every connection is gone. */
+  async drainAll(drainMs: number): Promise<void> {
+    this.#phase = 'refusing';
+    this.server.close();
+    const open = this.connections.all();
+    for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
+    this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting');
+    await this.#whenEmpty(drainMs + (this.#o.closeTimeoutMs ?? 5000) + 1000);
+  }
+
+  /** Immediate close of everything (tests, a second signal). */
+  async close(): Promise<void> {
+    this.#phase = 'refusing';
+    this.#unsubscribe();
+    this.#drain.cancelAll();
+    this.server.close();
+    for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
+    await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
+    this.server.closeAllConnections();
+    this.#wheel.stop();
+  }
+
+  get accepting(): boolean {
+    return this.#phase !== 'refusing';
+  }
+
+  #whenEmpty(maxMs: number): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const deadline = setTimeout(() => {
+        clearInterval(poll);
+        this.#drain.flush();
+        for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
+        resolve();
+      }, maxMs);
+      // Checked on connection end below; this only bounds the wait.
+      const poll = setInterval(() => {
+        if (this.connections.size === 0) {
+          clearTimeout(deadline);
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+    });
+  }
+
+  #onSwap(next: Snapshot): void {
+    for (const key of [...this.connections.endpointKeys()]) {
+      if (next.endpoints.has(key)) continue;
+      const conns = this.connections.onEndpoint(key).filter((c) => !c.draining);
+      if (conns.length === 0) continue;
+      // Connections of one endpoint may belong to routes with different windows: schedule per route.
+      const byRoute = new Map<string, LiveConnection[]>();
+      for (const c of conns) byRoute.set(c.route.key, [...(byRoute.get(c.route.key) ?? []), c]);
+      for (const list of byRoute.values()) {
+        const route = list[0].route;
+        this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
+        this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds: route.spec.drain?.windowSeconds }, 'endpoint gone: draining');
+        this.#drain.schedule(list, (route.spec.drain?.windowSeconds ?? 30) * 1000, CloseCode.ServiceRestart, 'backend restarting');
+      }
+    }
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const e =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? Errors.headersTooLarge()
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? Errors.handshakeTimeout()
+          : Errors.badHandshake(`malformed request: ${err.code ?? err.message}`);
+    if (err.code !== 'ECONNRESET') this.#o.metrics.rejectionsTotal.inc({ namespace: '', route: '', reason: e.reason });
+    if ((socket as Socket).writable && err.code !== 'ECONNRESET') rejectUpgrade(socket, e);
+    else socket.destroy();
+  }
+
+  #reject(socket: Duplex, err: WsgateError, match?: RouteMatch): void {
+    const l = match ? labels(match.route) : { namespace: '', route: '' };
+    this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
+    this.#o.metrics.connectionsTotal.inc({ ...l, result: 'rejected' });
+    this.#log.debug({ ...l, status: err.httpStatus, reason: err.reason, msg2: err.message }, 'upgrade refused');
+    rejectUpgrade(socket, err);
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const snapshot = this.#o.holder.current();
+    const match = snapshot && matchRoute(snapshot, req.headers.host ?? '', requestPath(req.url ?? '/'), (n) => req.headers[n]);
+    if (match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback && this.accepting) {
+      this.#hooks.httpFallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress) });
+      return;
+    }
+    const err = !snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : Errors.upgradeRequired();
+    const l = match ? labels(match.route) : { namespace: '', route: '' };
+    this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
+    res.writeHead(err.httpStatus, {
+      'wsgate-reason': err.reason,
+      'content-type': 'text/plain; charset=utf-8',
+      ...(err.httpStatus === 426 ? { upgrade: 'websocket', connection: 'Upgrade' } : {}),
+      ...err.headers,
+    });
+    res.end(`${err.message}\n`);
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const started = performance.now();
+    socket.on('error', () => socket.destroy());
+    if (this.#phase === 'refusing') return this.#reject(socket, Errors.shuttingDown());
+    const bad = checkUpgrade(req);
+    if (bad) return this.#reject(socket, bad);
+    const snapshot = this.#o.holder.current();
+    if (!snapshot) return this.#reject(socket, Errors.noEndpoint('no routing table yet'));
+    const match = matchRoute(snapshot, req.headers.host ?? '', requestPath(req.url ?? '/'), (n) => req.headers[n]);
+    if (!match) return this.#reject(socket, Errors.noRoute());
+    if (this.#inFlight >= this.#o.maxHandshakesInFlight) return this.#reject(socket, Errors.overloaded(), match);
+    this.#inFlight++;
+    const ctx: HandshakeContext = {
+      req,
+      socket,
+      match,
+      clientIp: socketAddress(socket.remoteAddress),
+      secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
+      correlation: correlation(req),
+      forward: { drop: new Set(), extra: [] },
+      responseHeaders: [],
+      pick: {},
+    };
+    this.#handshake(ctx, head, started).then(
+      () => this.#inFlight--,
+      (err: unknown) => {
+        this.#inFlight--;
+        this.#log.error({ err, route: match.route.key }, 'handshake failed unexpectedly');
+        this.#reject(socket, Errors.noEndpoint('internal error'), match);
+      },
+    );
+  }
+
+  async #handshake(ctx: HandshakeContext, head: Buffer, started: number): Promise<void> {
+    const { match, socket, req } = ctx;
+    for (const check of this.#hooks.admission ?? []) {
+      const err = await check(ctx);
+      if (err) return this.#reject(socket, err, match);
+      if (socket.destroyed) return;
+    }
+    const spec = match.route.spec;
+    const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
+    const tried = new Set<string>();
+    const attempts = spec.upstream?.maxConnectAttempts ?? 2;
+    let last: UpstreamResult | undefined;
+    let chosen: Pick | undefined;
+    for (let i = 0; i < attempts; i++) {
+      const pick = pickEndpoint(match.rule, policy, this.balancer, { ...ctx.pick, exclude: tried } as PickOptions);
+      if (pick instanceof WsgateError) {
+        if (last) break;
+        return this.#reject(socket, pick, match);
+      }
+      chosen = pick;
+      tried.add(pick.endpoint.key);
+      const attempt = openUpstream({
+        endpoint: pick.endpoint,
+        path: req.url ?? '/',
+        headers: forwardHeaders(req, {
+          clientIp: ctx.clientIp,
+          secure: ctx.secure,
+          correlation: ctx.correlation,
+          drop: ctx.forward.drop,
+          extra: ctx.forward.extra,
+          trustForwarded: ctx.trustForwarded ?? false,
+          upgrade: true,
+        }),
+        key: String(req.headers['sec-websocket-key']).trim(),
+        connectTimeoutMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
+        handshakeTimeoutMs: (spec.upstream?.handshakeTimeoutSeconds ?? 10) * 1000,
+        ...(ctx.upstreamTls ? { tls: ctx.upstreamTls } : {}),
+      });
+      const onGone = () => attempt.abort();
+      socket.once('close', onGone);
+      last = await attempt.result;
+      socket.off('close', onGone);
+      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed');
+      if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected) break;
+      if (socket.destroyed) break;
+    }
+    if (!last || !chosen) return;
+    if (socket.destroyed) {
+      if (last.kind === 'upgraded') last.socket.destroy();
+      return;
+    }
+    if (last.kind === 'failed') return this.#reject(socket, last.error, match);
+    if (last.kind === 'response') {
+      this.#o.metrics.rejectionsTotal.inc({ ...labels(match.route), reason: 'upstream_status' });
+      this.#o.metrics.connectionsTotal.inc({ ...labels(match.route), result: 'upstream_status' });
+      relayUpstreamResponse(socket, last.res, last.body);
+      return;
+    }
+    this.#o.metrics.upstreamConnectDuration.observe(labels(match.route), last.connectMs / 1000);
+    this.#establish(ctx, chosen.endpoint, last, head, started);
+  }
+
+  #establish(ctx: HandshakeContext, endpoint: Endpoint, up: Extract<UpstreamResult, { kind: 'upgraded' }>, head: Buffer, started: number): void {
+    const { socket, match } = ctx;
+    const route = match.route;
+    const l = labels(route);
+    socket.setNoDelay(true);
+    socket.write(switchingProtocols(up.res, ctx.responseHeaders));
+    const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));
+    const conn: LiveConnection = {
+      id: nextConnId++,
+      route,
+      endpoint,
+      startedAt: Date.now(),
+      draining: false,
+      ended: false,
+      close: (code, reason) => relay.close(code, reason),
+    };
+    const relay = new Relay({
+      client: socket,
+      upstream: up.socket,
+      clientHead: head,
+      upstreamHead: up.head,
+      deflate,
+      maxMessageBytes: route.spec.limits?.maxMessageBytes ?? 1048576,
+      closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
+      wheel: this.#wheel,
+      counters: this.#o.metrics.routeCounters(route.namespace, route.name),
+      onEnd: (end: RelayEnd) => this.#onEnd(conn, ctx.correlation, end),
+    });
+    this.connections.add(conn);
+    this.balancer.acquire(endpoint.key);
+    this.#o.metrics.connectionsActive.inc(l);
+    this.#o.metrics.connectionsTotal.inc({ ...l, result: 'upgraded' });
+    this.#o.metrics.handshakeDuration.observe(l, (performance.now() - started) / 1000);
+    this.#hooks.established?.(ctx, conn, relay);
+  }
+
+  #onEnd(conn: LiveConnection, corr: Correlation, end: RelayEnd): void {
+    this.connections.remove(conn);
+    this.balancer.release(conn.endpoint.key);
+    const l = labels(conn.route);
+    this.#o.metrics.connectionsActive.dec(l);
+    conn.ended = true;
+    if (conn.draining) this.#o.metrics.connectionsDraining.dec(l);
+    this.#o.metrics.closesTotal.inc({ ...l, code: String(end.code), initiator: end.initiator });
+    this.#log.info(
+      {
+        conn: conn.id,
+        route: conn.route.key,
+        endpoint: conn.endpoint.address,
+        durationMs: Date.now() - conn.startedAt,
+        messagesIn: end.stats.messagesFromClient,
+        messagesOut: end.stats.messagesFromUpstream,
+        bytesIn: end.stats.bytesFromClient,
+        bytesOut: end.stats.bytesFromUpstream,
+        closeCode: end.code,
+        initiator: end.initiator,
+        requestId: corr.requestId,
+        traceparent: corr.traceparent,
+      },
+      'connection closed',
+    );
+  }
+}
+
+function labels(r: { namespace: string; name: string }): { namespace: string; route: string } {
+  return { namespace: r.namespace, route: r.name };
+}
