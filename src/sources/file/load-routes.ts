@@ -2,7 +2,7 @@
 // problem with file, document number, field path and reason. Used by `wsgate validate` and the file source.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import type { SpecValidator } from '../../api/validate.ts';
 import { apiVersion, kind } from '../../api/schema.ts';
 import { crossFieldProblems } from '../../build/cross-field.ts';

@@ -1,0 +1,48 @@
+// Flags, environment and defaults into a frozen Config; bad values named with the flag and the reason.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { helpText, loadConfig } from '../../src/config/config.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { flags, envName } from '../../src/config/flags.ts';
+
+test('defaults, flags over environment', () => {
+  const c = loadConfig(['--config', 'routes.yaml'], {});
+  assert.equal(c.mode, 'standalone');
+  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080 });
+  assert.deepEqual(c.adminListen, { host: '0.0.0.0', port: 9090 });
+  assert.equal(c.logLevel, 'info');
+  assert.equal(c.allowStaticEndpoints, true);
+  const e = loadConfig(['--listen', '127.0.0.1:1'], { WSGATE_LISTEN: '127.0.0.1:2', WSGATE_CONFIG: 'x.yaml', WSGATE_LOG_LEVEL: 'debug' });
+  assert.equal(e.listen.port, 1);
+  assert.equal(e.configPath, 'x.yaml');
+  assert.equal(e.logLevel, 'debug');
+  const k = loadConfig(['--kubernetes', '--listen', '[::1]:0'], { POD_NAMESPACE: 'wsgate', POD_NAME: 'wsgate-0' });
+  assert.equal(k.mode, 'kubernetes');
+  assert.equal(k.allowStaticEndpoints, false);
+  assert.equal(k.leaseNamespace, 'wsgate');
+  assert.equal(k.podName, 'wsgate-0');
+  assert.deepEqual(k.listen, { host: '::1', port: 0 });
+  assert.ok(Object.isFrozen(k));
+});
+
+test('bad values are reported with the flag and the reason', () => {
+  assert.throws(
+    () => loadConfig(['--config', 'a', '--listen', 'nope', '--workers', '0', '--log-level', 'loud', '--trusted-proxies', '10.0.0.0/99'], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.problems.map((p) => p.path).sort(), ['--listen', '--log-level', '--trusted-proxies', '--workers']);
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig([], {}), /invalid configuration/);
+  assert.throws(() => loadConfig(['--bogus'], {}), ConfigError);
+});
+
+test('validate command and help list every flag with its environment variable', () => {
+  assert.deepEqual(loadConfig(['validate', 'a.yaml', 'b'], {}).paths, ['a.yaml', 'b']);
+  const help = helpText();
+  for (const f of flags) {
+    assert.ok(help.includes(`--${f.name}`), f.name);
+    assert.ok(help.includes(envName(f.name)), f.name);
+  }
+});
