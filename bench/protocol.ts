@@ -1,0 +1,67 @@
+// IPC messages between bench/run.ts and its children (echo backends and load generators). Plain JSON.
+
+/** One unit of load for one generator process. Every job is bounded by `maxSeconds`. */
+export type Job =
+  | {
+      readonly kind: 'echo';
+      readonly urls: readonly string[];
+      /** Index of this generator's first connection, so direct runs spread connections over the backends. */
+      readonly connOffset: number;
+      readonly connections: number;
+      /** Messages in flight per connection. */
+      readonly inflight: number;
+      /** Echoes to complete in total (this generator). */
+      readonly messages: number;
+      readonly size: number;
+      readonly maxSeconds: number;
+    }
+  | {
+      readonly kind: 'latency';
+      readonly urls: readonly string[];
+      readonly connOffset: number;
+      readonly connections: number;
+      /** Messages per second (this generator), spread round-robin over its connections. */
+      readonly rate: number;
+      readonly seconds: number;
+      /** Samples in the first warmupSeconds are dropped. */
+      readonly warmupSeconds: number;
+      readonly size: number;
+      readonly maxSeconds: number;
+    }
+  | {
+      readonly kind: 'handshake';
+      readonly urls: readonly string[];
+      readonly connOffset: number;
+      /** Parallel connect → upgrade → close loops. */
+      readonly concurrency: number;
+      readonly total: number;
+      readonly maxSeconds: number;
+    }
+  | {
+      readonly kind: 'idle';
+      readonly urls: readonly string[];
+      readonly connOffset: number;
+      readonly connections: number;
+      readonly maxSeconds: number;
+    };
+
+export interface JobResult {
+  /** Echoes, handshakes or latency samples completed. */
+  readonly completed: number;
+  readonly errors: number;
+  readonly timedOut: boolean;
+  readonly elapsedMs: number;
+  /** Latency jobs: round-trip times in microseconds. */
+  readonly rttUs?: readonly number[];
+}
+
+export type ToGenerator = { readonly type: 'job'; readonly job: Job } | { readonly type: 'go' } | { readonly type: 'close' };
+
+export type FromGenerator =
+  | { readonly type: 'hello' }
+  | { readonly type: 'ready'; readonly opened: number }
+  | { readonly type: 'failed'; readonly error: string }
+  | { readonly type: 'done'; readonly result: JobResult }
+  | { readonly type: 'closed' };
+
+export type FromBackend = { readonly type: 'ready'; readonly port: number };

@@ -1,0 +1,146 @@
+// Turning per-round measurements into the table: medians, spread, ratios; and BENCHMARKS.md.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { SnapshotBuildResult } from './snapshot-build.ts';
+import type { TargetName } from './targets.ts';
+
+export const metricKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
+export type MetricKey = (typeof metricKeys)[number];
+
+/** Per target and metric: one value per round (undefined where the round failed or does not apply). */
+export type Results = Map<TargetName, Map<MetricKey, (number | undefined)[]>>;
+
+export interface Report {
+  readonly targets: readonly TargetName[];
+  readonly results: Results;
+  /** Why a target has no or partial numbers. */
+  readonly notes: ReadonlyMap<TargetName, readonly string[]>;
+  readonly rounds: number;
+  readonly rowLabels: Readonly<Record<MetricKey, string>>;
+  readonly snapshot: SnapshotBuildResult | undefined;
+  readonly machine: readonly string[];
+  readonly commands: readonly string[];
+  readonly configs: readonly { readonly title: string; readonly text: string }[];
+  readonly date: string;
+  readonly quick: boolean;
+  readonly elapsedSeconds: number;
+}
+
+const digitsOf: Record<MetricKey, number> = {
+  cpu64: 2,
+  tput64: 0,
+  cpu16k: 2,
+  tput16k: 0,
+  cpuHs: 1,
+  hsRate: 0,
+  addP50: 0,
+  addP99: 0,
+  p50: 0,
+  p99: 0,
+  idleKiB: 2,
+};
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function defined(xs: readonly (number | undefined)[] | undefined): number[] {
+  return (xs ?? []).filter((x): x is number => x !== undefined && Number.isFinite(x));
+}
+
+function fmt(x: number, digits: number): string {
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "median ±h%" where h is half the range (max − min) over the median: the round-to-round noise. */
+function cell(values: readonly number[], digits: number): string {
+  if (values.length === 0) return '—';
+  const m = median(values);
+  const half = (Math.max(...values) - Math.min(...values)) / 2;
+  const noise = values.length > 1 && m !== 0 ? ` ±${fmt((100 * half) / Math.abs(m), 0)}%` : '';
+  return `${fmt(m, digits)}${noise}`;
+}
+
+function ratio(results: Results, key: MetricKey, a: TargetName, b: TargetName): string {
+  const x = defined(results.get(a)?.get(key));
+  const y = defined(results.get(b)?.get(key));
+  if (x.length === 0 || y.length === 0) return '—';
+  const my = median(y);
+  if (my <= 0) return '—';
+  return `${fmt(median(x) / my, 2)}×`;
+}
+
+export function table(r: Report): string {
+  const ratios: [TargetName, TargetName][] = [
+    ['wsgate', 'nginx'],
+    ['wsgate', 'haproxy'],
+    ['pipe', 'nginx'],
+  ];
+  const head = ['measure', ...r.targets, ...ratios.map(([a, b]) => `${a}/${b}`)];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const key of metricKeys) {
+    const cells = r.targets.map((t) => cell(defined(r.results.get(t)?.get(key)), digitsOf[key]));
+    if (cells.every((c) => c === '—')) continue;
+    lines.push(`| ${r.rowLabels[key]} | ${cells.join(' | ')} | ${ratios.map(([a, b]) => ratio(r.results, key, a, b)).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function snapshotSection(s: SnapshotBuildResult | undefined): string {
+  if (!s) return 'Snapshot build: not run (`--skip-snapshot`).';
+  const what = `${fmt(s.routes, 0)} routes / ${fmt(s.endpoints, 0)} endpoints`;
+  if (s.unavailable !== undefined || s.coldMs === undefined || !s.warmMs) return `Snapshot build (${what}): **not available** — ${s.unavailable ?? 'no result'}.`;
+  return `Snapshot build (${what}), wsgate's builder in one process: first build ${fmt(s.coldMs, 0)} ms, then median ${cell(s.warmMs, 0)} ms over ${s.warmMs.length} builds (${s.accepted ?? ''}).`;
+}
+
+export function markdown(r: Report): string {
+  const notes = [...r.notes].flatMap(([t, ns]) => ns.map((n) => `- **${t}**: ${n}`));
+  return [
+    `Run of ${r.date}${r.quick ? ' — **quick smoke run, not representative**' : ''}; ${r.rounds} round(s) per scenario, ${fmt(r.elapsedSeconds, 0)} s in all.`,
+    '',
+    table(r),
+    '',
+    'Cells: median over rounds ± half the range between rounds (the noise). CPU is the target\'s own process tree ' +
+      '(utime+stime from /proc/<pid>/stat, before and after each scenario), per completed unit; "echo" is one message ' +
+      'client → backend → client through the proxy (two frames relayed). Throughput is bounded by the load generator and ' +
+      'backends sharing one core, so CPU per unit is the comparable figure. Ratios are of medians; for CPU, latency and ' +
+      'memory lower is better, for throughput higher is better. Added RTT = target p50/p99 minus direct p50/p99 in the same round.',
+    '',
+    snapshotSection(r.snapshot),
+    '',
+    ...(notes.length ? ['Notes:', ...notes, ''] : []),
+    '### Machine',
+    '',
+    ...r.machine.map((m) => `- ${m}`),
+    '',
+    '### Commands',
+    '',
+    '```',
+    ...r.commands,
+    '```',
+    '',
+    ...r.configs.flatMap((c) => [`<details><summary>${c.title}</summary>`, '', '```', c.text.trimEnd(), '```', '', '</details>', '']),
+  ].join('\n');
+}
+
+const begin = '<!-- bench:begin (written by bench/run.ts; text outside these markers is kept) -->';
+const end = '<!-- bench:end -->';
+
+/** Replaces the generated section of BENCHMARKS.md, keeping whatever else people wrote there. */
+export function writeBenchmarks(file: string, body: string): void {
+  const section = `${begin}\n${body.trimEnd()}\n${end}`;
+  if (!existsSync(file)) {
+    writeFileSync(file, `# Benchmarks\n\nProduced by \`npm run bench\` (bench/run.ts). See DESIGN.md §7.\n\n${section}\n`);
+    return;
+  }
+  const old = readFileSync(file, 'utf8');
+  const i = old.indexOf(begin.slice(0, 20));
+  const j = old.indexOf(end);
+  writeFileSync(file, i >= 0 && j > i ? `${old.slice(0, i)}${section}${old.slice(j + end.length)}` : `${old.trimEnd()}\n\n${section}\n`);
+}

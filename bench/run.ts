@@ -1,0 +1,452 @@
+// wsgate benchmark (DESIGN.md §7, issue 8): direct, a Node pipe() proxy, nginx, HAProxy and wsgate side by side
+// on 127.0.0.1, in one run. Not a test: it prints a table and writes BENCHMARKS.md.
+//
+//   node --import tsx bench/run.ts [--rounds N] [--quick] [--targets direct,pipe,nginx,haproxy,wsgate]
+//                                  [--write | --no-write] [--skip-snapshot]
+//
+// The proxy is pinned to CPU 0, the load generators and echo backends to the other CPUs (taskset). For each round
+// and target: a fresh target process; idle memory per connection; 64 B and 16 KiB echo (CPU per echo and
+// throughput); handshakes (CPU per connect + upgrade + close); round-trip latency at a fixed rate. CPU is the
+// target's process tree's utime+stime from /proc before and after each scenario.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LoadPool, split, type PoolRun } from './load.ts';
+import { clockTicksPerSecond, cpuMicros, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type Proc } from './procs.ts';
+import type { FromBackend, Job } from './protocol.ts';
+import { markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
+import { benchSnapshotBuild } from './snapshot-build.ts';
+import { allTargets, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
+
+interface Plan {
+  readonly rounds: number;
+  readonly generators: number;
+  readonly backends: number;
+  readonly echo64: { readonly connections: number; readonly inflight: number; readonly messages: number };
+  readonly echo16k: { readonly connections: number; readonly inflight: number; readonly messages: number };
+  readonly handshake: { readonly concurrency: number; readonly total: number };
+  readonly latency: { readonly connections: number; readonly rate: number; readonly seconds: number; readonly warmupSeconds: number };
+  readonly idle: { readonly connections: number };
+  /** Unmeasured work before the measured scenarios, so JIT-compiled targets are warm. */
+  readonly warm: { readonly messages: number; readonly handshakes: number };
+  readonly snapshot: { readonly routes: number; readonly endpointsPerRoute: number; readonly rounds: number };
+}
+
+const fullPlan: Plan = {
+  rounds: 3,
+  generators: 2,
+  backends: 2,
+  echo64: { connections: 64, inflight: 4, messages: 200_000 },
+  echo16k: { connections: 32, inflight: 2, messages: 40_000 },
+  handshake: { concurrency: 16, total: 4_000 },
+  latency: { connections: 50, rate: 2_000, seconds: 6, warmupSeconds: 1 },
+  idle: { connections: 5_000 },
+  warm: { messages: 20_000, handshakes: 300 },
+  snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 5 },
+};
+
+const quickPlan: Plan = {
+  rounds: 1,
+  generators: 2,
+  backends: 2,
+  echo64: { connections: 32, inflight: 4, messages: 30_000 },
+  echo16k: { connections: 16, inflight: 2, messages: 5_000 },
+  handshake: { concurrency: 16, total: 800 },
+  latency: { connections: 20, rate: 2_000, seconds: 2, warmupSeconds: 0.5 },
+  idle: { connections: 1_000 },
+  warm: { messages: 5_000, handshakes: 100 },
+  snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 1 },
+};
+
+interface Options {
+  readonly plan: Plan;
+  readonly quick: boolean;
+  readonly targets: readonly TargetName[];
+  readonly write: boolean;
+  readonly skipSnapshot: boolean;
+}
+
+function usage(): string {
+  return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write] [--skip-snapshot]
+  --quick        a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
+  --rounds N     rounds per scenario (default 3; medians and spread are reported)
+  --targets      which targets to measure (default: all; 'direct' is needed for the added-latency rows)`;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  let quick = false;
+  let rounds: number | undefined;
+  let targets: TargetName[] = [...targetNames];
+  let write: boolean | undefined;
+  let skipSnapshot = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--write') write = true;
+    else if (a === '--no-write') write = false;
+    else if (a === '--skip-snapshot') skipSnapshot = true;
+    else if (a === '--rounds') {
+      rounds = Number(argv[++i]);
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds wants an integer 1..50\n${usage()}`);
+    } else if (a === '--targets') {
+      const list = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = list.filter((t) => !(targetNames as readonly string[]).includes(t));
+      if (list.length === 0 || bad.length > 0) throw new Error(`unknown target(s) ${bad.join(',')}\n${usage()}`);
+      targets = targetNames.filter((t) => list.includes(t));
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write(`${usage()}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${usage()}`);
+  }
+  const base = quick ? quickPlan : fullPlan;
+  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? !quick, skipSnapshot };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---- jobs ----
+
+type Urls = readonly string[];
+
+function echoJobs(plan: Plan, urls: Urls, s: { connections: number; inflight: number; messages: number }, size: number): Job[] {
+  const conns = split(s.connections, plan.generators);
+  const msgs = split(s.messages, plan.generators);
+  return conns.map((c, i) => ({ kind: 'echo', urls, connOffset: i * conns[0], connections: c, inflight: s.inflight, messages: msgs[i], size, maxSeconds: 180 }));
+}
+
+function handshakeJobs(plan: Plan, urls: Urls, concurrency: number, total: number): Job[] {
+  const conc = split(concurrency, plan.generators);
+  const tot = split(total, plan.generators);
+  return conc.map((c, i) => ({ kind: 'handshake', urls, connOffset: i, concurrency: c, total: tot[i], maxSeconds: 180 }));
+}
+
+function latencyJobs(plan: Plan, urls: Urls): Job[] {
+  const l = plan.latency;
+  const conns = split(l.connections, plan.generators);
+  return conns.map((c, i) => ({
+    kind: 'latency',
+    urls,
+    connOffset: i * conns[0],
+    connections: c,
+    rate: l.rate / plan.generators,
+    seconds: l.seconds,
+    warmupSeconds: l.warmupSeconds,
+    size: 64,
+    maxSeconds: l.seconds + 20,
+  }));
+}
+
+function idleJobs(plan: Plan, urls: Urls, connections: number): Job[] {
+  const conns = split(connections, plan.generators);
+  return conns.map((c, i) => ({ kind: 'idle', urls, connOffset: i * conns[0], connections: c, maxSeconds: 120 }));
+}
+
+// ---- measurements ----
+
+interface Measured {
+  readonly run: PoolRun;
+  readonly completed: number;
+  /** CPU of the target's tree during the run, µs; undefined for direct. */
+  readonly cpuUs: number | undefined;
+}
+
+/** Runs jobs with the target's CPU read right before "go" and shortly after the last "done". */
+async function withCpu(pool: LoadPool, jobs: readonly Job[], target: RunningTarget, ticks: number): Promise<Measured> {
+  let pids: number[] = [];
+  let before = 0;
+  let cpuUs: number | undefined;
+  const run = await pool.run(jobs, {
+    beforeGo: () => {
+      if (target.roots.length === 0) return;
+      pids = processTree(target.roots);
+      before = cpuMicros(pids, ticks);
+    },
+    afterDone: async () => {
+      if (target.roots.length === 0) return;
+      await sleep(200); // let the proxy finish what is in flight (closes, last frames)
+      cpuUs = cpuMicros(pids, ticks) - before;
+    },
+  });
+  const completed = run.results.reduce((n, r) => n + r.completed, 0);
+  const errors = run.results.reduce((n, r) => n + r.errors, 0);
+  if (run.results.some((r) => r.timedOut)) throw new Error(`timed out after ${Math.round(run.wallMs)} ms with ${completed} done`);
+  if (jobs[0].kind === 'handshake' && errors > 0) throw new Error(`${errors} handshakes failed`);
+  return { run, completed, cpuUs };
+}
+
+/** RSS of the tree once it stops moving (two reads 250 ms apart within 0.5 %), at most 5 s. */
+async function settledRss(roots: readonly number[]): Promise<number> {
+  let last = rssKiB(processTree(roots));
+  for (let i = 0; i < 20; i++) {
+    await sleep(250);
+    const now = rssKiB(processTree(roots));
+    if (Math.abs(now - last) <= last * 0.005) return now;
+    last = now;
+  }
+  return last;
+}
+
+type RoundValues = Partial<Record<MetricKey, number>>;
+
+async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, ticks: number, note: (s: string) => void): Promise<RoundValues> {
+  const out: RoundValues = {};
+  const urls = target.urls;
+  const step = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      note(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  if (target.roots.length > 0) {
+    await step('idle memory', async () => {
+      // A few connections first, so one-time setup (lazily compiled code, first buffers) is not counted per connection.
+      await pool.run(echoJobs(plan, urls, { connections: 10, inflight: 1, messages: 200 }, 64));
+      await sleep(300);
+      const before = await settledRss(target.roots);
+      let after = 0;
+      const n = plan.idle.connections;
+      await pool.run(idleJobs(plan, urls, n), { afterDone: async () => void (after = await settledRss(target.roots)) });
+      out.idleKiB = (after - before) / n;
+    });
+  }
+
+  await step('warm-up', async () => {
+    await pool.run(echoJobs(plan, urls, { ...plan.echo64, messages: plan.warm.messages }, 64));
+    await pool.run(handshakeJobs(plan, urls, plan.handshake.concurrency, plan.warm.handshakes));
+  });
+
+  await step('64 B echo', async () => {
+    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo64, 64), target, ticks);
+    out.tput64 = m.completed / (m.run.wallMs / 1000);
+    if (m.cpuUs !== undefined) out.cpu64 = m.cpuUs / m.completed;
+  });
+
+  await step('16 KiB echo', async () => {
+    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo16k, 16 * 1024), target, ticks);
+    out.tput16k = m.completed / (m.run.wallMs / 1000);
+    if (m.cpuUs !== undefined) out.cpu16k = m.cpuUs / m.completed;
+  });
+
+  await step('handshake', async () => {
+    const m = await withCpu(pool, handshakeJobs(plan, urls, plan.handshake.concurrency, plan.handshake.total), target, ticks);
+    out.hsRate = m.completed / (m.run.wallMs / 1000);
+    if (m.cpuUs !== undefined) out.cpuHs = m.cpuUs / m.completed;
+  });
+
+  await step('latency', async () => {
+    const run = await pool.run(latencyJobs(plan, urls));
+    if (run.results.some((r) => r.timedOut)) throw new Error('timed out');
+    const lost = run.results.reduce((n, r) => n + r.errors, 0);
+    if (lost > 0) throw new Error(`${lost} messages unanswered`);
+    const rtt = run.results.flatMap((r) => r.rttUs ?? []).sort((a, b) => a - b);
+    out.p50 = percentile(rtt, 50);
+    out.p99 = percentile(rtt, 99);
+  });
+  return out;
+}
+
+// ---- setup ----
+
+async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: string): Promise<number[]> {
+  const procs: Proc[] = [];
+  for (let i = 0; i < n; i++) procs.push(group.spawn(process.execPath, ['--import', 'tsx', 'bench/echo-backend.ts'], { name: `echo-${i}`, cwd: repo, cpu, ipc: true }));
+  return Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`echo backend not ready: ${p.output()}`)), 30_000);
+          p.child.once('message', (m: FromBackend) => {
+            clearTimeout(timer);
+            resolve(m.port);
+          });
+          void p.exited.then((code) => reject(new Error(`echo backend exited (${code}): ${p.output()}`)));
+        }),
+    ),
+  );
+}
+
+function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], ticks: number): string[] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const wsVersion = (JSON.parse(readFileSync(new URL('../node_modules/ws/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return [
+    `CPU: ${model}, ${os.cpus().length} cores; ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Linux ${os.release()}; CLK_TCK ${ticks}`,
+    `Node ${process.version}; ws ${wsVersion}`,
+    ...targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version()}`),
+    pinned ? `Pinning: targets on CPU ${env.proxyCpu}; load generators, echo backends and this script on CPU ${loadCpu} (taskset)` : 'Pinning: none (taskset missing or fewer than 2 CPUs): figures are noisier',
+  ];
+}
+
+function commands(argv: readonly string[], plan: Plan, proxyCpu: string, loadCpu: string): string[] {
+  const pin = (cpu: string) => `taskset -c ${cpu} `;
+  return [
+    `node --import tsx bench/run.ts ${argv.join(' ')}`.trimEnd(),
+    `# started by it (ports chosen at run time; <tmp> is a private temp dir):`,
+    `${pin(loadCpu)}node --import tsx bench/echo-backend.ts            # x${plan.backends}, ws servers echoing every message`,
+    `${pin(loadCpu)}node --import tsx bench/load-client.ts             # x${plan.generators}, ws clients driven over IPC`,
+    `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
+    `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
+    `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg`,
+    `${pin(proxyCpu)}node dist/cli.js --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn`,
+    `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
+    `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
+    `#   64 B echo: ${plan.echo64.connections} connections x ${plan.echo64.inflight} in flight, ${plan.echo64.messages} echoes`,
+    `#   16 KiB echo: ${plan.echo16k.connections} connections x ${plan.echo16k.inflight} in flight, ${plan.echo16k.messages} echoes`,
+    `#   handshake: ${plan.handshake.total} x (connect, upgrade, close handshake), ${plan.handshake.concurrency} in parallel`,
+    `#   latency: ${plan.latency.rate} msg/s of 64 B over ${plan.latency.connections} connections for ${plan.latency.seconds} s (first ${plan.latency.warmupSeconds} s dropped)`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const opts = parseArgs(argv);
+  const plan = opts.plan;
+  const started = Date.now();
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const cores = os.cpus().length;
+  const pinned = cores >= 2 && hasCommand('taskset');
+  const proxyCpu = '0';
+  const loadCpu = cores > 2 ? `1-${cores - 1}` : '1';
+  const ticks = clockTicksPerSecond();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'wsgate-bench-'));
+  const group = new ProcessGroup(pinned);
+
+  let cleaning = false;
+  const cleanup = () => {
+    group.killAllSync();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (cleaning) return;
+    cleaning = true;
+    log(`${sig}: stopping everything`);
+    void group.stopAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  if (pinned) pinPid(process.pid, loadCpu);
+  const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
+  const env0 = { group, repo, tmp, backendPorts: [] as number[], proxyCpu };
+  const notes = new Map<TargetName, string[]>();
+  const note = (t: TargetName, s: string) => {
+    log(`${t}: ${s}`);
+    notes.set(t, [...(notes.get(t) ?? []), s]);
+  };
+  const usable = chosen.filter((t) => {
+    const why = t.unavailable(env0);
+    if (why) note(t.name, `not measured: ${why}`);
+    return !why;
+  });
+
+  log(`plan: ${opts.quick ? 'quick' : 'full'}, ${plan.rounds} round(s), targets ${usable.map((t) => t.name).join(', ') || '(none)'}; pinning ${pinned ? `targets→CPU ${proxyCpu}, load→CPU ${loadCpu}` : 'off'}`);
+  const backendPorts = await startBackends(group, repo, plan.backends, loadCpu);
+  const env: Env = { ...env0, backendPorts };
+  const pool = await LoadPool.start(group, repo, plan.generators, loadCpu);
+
+  const results: Results = new Map();
+  const record = (t: TargetName, round: number, values: RoundValues) => {
+    const m = results.get(t) ?? new Map<MetricKey, (number | undefined)[]>();
+    results.set(t, m);
+    for (const k of metricKeys) {
+      const arr = m.get(k) ?? Array.from({ length: plan.rounds }, () => undefined);
+      arr[round] = values[k];
+      m.set(k, arr);
+    }
+  };
+
+  for (let round = 0; round < plan.rounds; round++) {
+    // Rotate the order each round so that drift (thermal, caches, TIME_WAIT) does not always favour one target.
+    const order = usable.map((_, i) => usable[(i + round) % usable.length]);
+    for (const t of order) {
+      log(`round ${round + 1}/${plan.rounds}: ${t.name}`);
+      let running: RunningTarget;
+      try {
+        running = await t.start(env);
+      } catch (err) {
+        note(t.name, `round ${round + 1}: did not start: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      try {
+        const values = await measureTarget(pool, plan, running, ticks, (s) => note(t.name, `round ${round + 1}: ${s}`));
+        record(t.name, round, values);
+        log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+
+  // Added latency: against direct in the same round.
+  const direct = results.get('direct');
+  if (direct) {
+    for (const [name, m] of results) {
+      if (name === 'direct') continue;
+      for (const [key, base] of [['addP50', 'p50'], ['addP99', 'p99']] as const) {
+        m.set(key, (m.get(base) ?? []).map((v, r) => (v === undefined || direct.get(base)?.[r] === undefined ? undefined : v - (direct.get(base)?.[r] ?? 0))));
+      }
+    }
+  }
+
+  await group.stopAll();
+  let snapshot;
+  if (!opts.skipSnapshot) {
+    log(`snapshot build: ${plan.snapshot.routes} routes / ${plan.snapshot.routes * plan.snapshot.endpointsPerRoute} endpoints`);
+    snapshot = await benchSnapshotBuild(plan.snapshot.routes, plan.snapshot.endpointsPerRoute, plan.snapshot.rounds);
+  }
+
+  const rate = plan.latency.rate.toLocaleString('en-US');
+  const report = {
+    targets: opts.targets,
+    results,
+    notes,
+    rounds: plan.rounds,
+    rowLabels: {
+      cpu64: 'CPU µs per 64 B echo',
+      tput64: '64 B echoes/s',
+      cpu16k: 'CPU µs per 16 KiB echo',
+      tput16k: '16 KiB echoes/s',
+      cpuHs: 'CPU µs per handshake',
+      hsRate: 'handshakes/s',
+      addP50: `added RTT p50 µs (${rate} msg/s)`,
+      addP99: `added RTT p99 µs (${rate} msg/s)`,
+      p50: `RTT p50 µs (${rate} msg/s)`,
+      p99: `RTT p99 µs (${rate} msg/s)`,
+      idleKiB: `idle KiB per connection (${plan.idle.connections.toLocaleString('en-US')} open)`,
+    },
+    snapshot,
+    machine: machine(env, pinned, loadCpu, chosen, ticks),
+    commands: commands(argv, plan, proxyCpu, loadCpu),
+    configs: [
+      { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts) },
+      { title: 'haproxy.cfg (generated)', text: haproxyConf(18080, backendPorts) },
+      { title: 'wsgate.yaml (generated)', text: wsgateConf(backendPorts) },
+    ],
+    date: new Date().toISOString(),
+    quick: opts.quick,
+    elapsedSeconds: (Date.now() - started) / 1000,
+  };
+  const md = markdown(report);
+  process.stdout.write(`\n${table(report)}\n\n`);
+  for (const [t, ns] of notes) for (const n of ns) process.stdout.write(`note ${t}: ${n}\n`);
+  if (snapshot) process.stdout.write(`${md.split('\n').find((l) => l.startsWith('Snapshot build')) ?? ''}\n`);
+  if (opts.write) {
+    writeBenchmarks(path.join(repo, 'BENCHMARKS.md'), md);
+    log('wrote BENCHMARKS.md');
+  }
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+  process.exit(1);
+});
