@@ -47,6 +47,7 @@ export class ProxyServer {
   readonly #wheel: TimerWheel;
   readonly #drain: DrainScheduler<LiveConnection>;
   readonly #unsubscribe: () => void;
+  readonly #extra: http.Server[] = [];
   #inFlight = 0;
   #phase: Phase = 'serving';
 
@@ -71,10 +72,16 @@ export class ProxyServer {
       requestTimeout: o.handshakeTimeoutMs,
       keepAliveTimeout: 5000,
     });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket as Socket, head));
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    this.attach(this.server);
     this.#unsubscribe = o.holder.onSwap((next) => this.#onSwap(next));
+  }
+
+  /** Serves another listener (the TLS one) with the same handlers, table and connections. */
+  attach(server: http.Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket as Socket, head));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    if (server !== this.server) this.#extra.push(server);
   }
 
   /** SIGTERM, step 1: new upgrades are still accepted (endpoint propagation) while readiness fails. */
@@ -86,7 +93,7 @@ export class ProxyServer {
    *  close whatever is left. Resolves when every connection is gone. */
   async drainAll(drainMs: number): Promise<void> {
     this.#phase = 'refusing';
-    this.server.close();
+    this.#closeListeners();
     const open = this.connections.all();
     for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
     this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting');
@@ -98,11 +105,15 @@ export class ProxyServer {
     this.#phase = 'refusing';
     this.#unsubscribe();
     this.#drain.cancelAll();
-    this.server.close();
+    this.#closeListeners();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
     await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
-    this.server.closeAllConnections();
+    for (const srv of [this.server, ...this.#extra]) srv.closeAllConnections();
     this.#wheel.stop();
+  }
+
+  #closeListeners(): void {
+    for (const srv of [this.server, ...this.#extra]) if (srv.listening) srv.close();
   }
 
   get accepting(): boolean {

@@ -1,0 +1,171 @@
+// Test harness: real sockets on 127.0.0.1 port 0 — ws echo backends, a wsgate proxy fed by the real builder,
+// raw HTTP exchanges — and helpers that wait on events, never on the clock.
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
+import { createBuilder } from '../../src/build/build.ts';
+import type { RouteObject } from '../../src/build/input.ts';
+import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy-server.ts';
+import { SnapshotHolder } from '../../src/snapshot/holder.ts';
+import { Metrics } from '../../src/telemetry/metrics.ts';
+
+export const silentLog = pino({ level: 'silent' });
+
+export interface Echo {
+  readonly wss: WebSocketServer;
+  readonly port: number;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** A ws echo server; it greets nobody so echo tests see only their own messages. */
+export async function startEcho(opts: ServerOptions = {}): Promise<Echo> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...opts });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
+    ws.on('error', () => {});
+  });
+  const port = (wss.address() as AddressInfo).port;
+  return {
+    wss,
+    port,
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+export function routeObject(name: string, spec: unknown, extra: { namespace?: string; age?: number } = {}): RouteObject {
+  return {
+    apiVersion: 'wsgate.io/v1alpha1',
+    kind: 'WebSocketRoute',
+    metadata: { name, namespace: extra.namespace ?? 'default', generation: 1, creationTimestamp: new Date((extra.age ?? 0) * 1000).toISOString() },
+    spec,
+  };
+}
+
+export function staticRoute(name: string, addresses: readonly string[], spec: Record<string, unknown> = {}): RouteObject {
+  return routeObject(name, { rules: [{ backendRefs: [{ endpoints: addresses }] }], ...spec });
+}
+
+export interface Gate {
+  readonly proxy: ProxyServer;
+  readonly holder: SnapshotHolder;
+  readonly metrics: Metrics;
+  readonly port: number;
+  url(path?: string): string;
+  publish(routes: readonly RouteObject[]): void;
+  close(): Promise<void>;
+}
+
+const builder = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' });
+
+export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
+  const holder = new SnapshotHolder();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const publish = (rs: readonly RouteObject[]) => {
+    const r = builder({ routes: rs, services: [], endpointSlices: [], secrets: [] });
+    for (const s of r.statuses) {
+      const acc = s.conditions.find((c) => c.type === 'Accepted');
+      if (acc?.status !== 'True') throw new Error(`test route ${s.key} not accepted: ${acc?.message}`);
+    }
+    holder.publish(r.content);
+  };
+  publish(routes);
+  const proxy = new ProxyServer({
+    holder,
+    log: silentLog,
+    metrics,
+    handshakeTimeoutMs: 5000,
+    maxHeaderBytes: 16384,
+    maxHandshakesInFlight: 10000,
+    closeTimeoutMs: 2000,
+    ...opts,
+  });
+  proxy.server.listen(0, '127.0.0.1');
+  await once(proxy.server, 'listening');
+  const port = (proxy.server.address() as AddressInfo).port;
+  return { proxy, holder, metrics, port, url: (p = '/') => `ws://127.0.0.1:${port}${p}`, publish, close: () => proxy.close() };
+}
+
+export async function connect(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}, protocols?: string[]): Promise<WebSocket> {
+  const ws = new WebSocket(url, protocols, opts);
+  ws.on('error', () => {});
+  await once(ws, 'open');
+  return ws;
+}
+
+export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+  return new Promise((resolve) => ws.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
+}
+
+export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve({ code: -1, reason: 'already closed' });
+  return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly raw: string;
+}
+
+/** Sends bytes as they are and reads the whole answer until the server closes. */
+export async function rawExchange(port: number, request: string | Buffer): Promise<RawResponse> {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  sock.write(request);
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  await Promise.race([once(sock, 'end'), once(sock, 'close')]);
+  sock.destroy();
+  return parseResponse(Buffer.concat(chunks).toString('latin1'));
+}
+
+export function parseResponse(raw: string): RawResponse {
+  const [head, ...rest] = raw.split('\r\n\r\n');
+  const [statusLine, ...lines] = head.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n'), raw };
+}
+
+export function upgradeRequest(path: string, headers: Record<string, string | undefined> = {}): string {
+  const base: Record<string, string | undefined> = {
+    Host: 'example.com',
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version': '13',
+    ...headers,
+  };
+  return `GET ${path} HTTP/1.1\r\n${Object.entries(base).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+}
+
+/** The value of a metric sample with exactly these labels (0 when absent). */
+export async function metricValue(m: Metrics, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = m.registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const data = await metric.get();
+  const v = data.values.find((x) => Object.entries(labels).every(([k, val]) => String((x.labels as Record<string, unknown>)[k]) === val));
+  return v?.value ?? 0;
+}
+
+/** Resolves when the predicate holds, checking on every turn of the event loop; fails after a bound. */
+export async function until(pred: () => boolean | Promise<boolean>, what: string, maxMs = 10000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
