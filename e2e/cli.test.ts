@@ -1,0 +1,91 @@
+// The built CLI, started as a user would: validate reports file, document, field path and reason with a
+// non-zero exit; serve answers on its ports, exposes the admin endpoints and exits 0 on SIGTERM.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
+
+const cli = join(import.meta.dirname, '../dist/cli.js');
+let dir: string;
+let echo: Echo;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wsgate-cli-'));
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('--help lists the flags; a bad flag exits 2 naming it', () => {
+  const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--admin-listen VALUE +\[WSGATE_ADMIN_LISTEN\] \(default 0\.0\.0\.0:9090\)/);
+  const bad = spawnSync(process.execPath, [cli, '--config', 'x.yaml', '--listen', 'nowhere'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--listen: must be HOST:PORT, got nowhere/);
+});
+
+test('validate: each problem with file, document, field path and reason; exit 2', () => {
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(
+    f,
+    [
+      'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: good }\nspec: { rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ] }\n',
+      'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: bad }\nspec:\n  rules:\n    - backendRefs: [ { endpoints: ["127.0.0.1:1"], port: 80 } ]\n  limits: { maxMessageBytes: 0 }\n',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n',
+    ].join('---\n'),
+  );
+  const r = spawnSync(process.execPath, [cli, 'validate', f], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.deepEqual(lines, [
+    `${f} document 2: spec.limits.maxMessageBytes: must be >= 1`,
+    `${f} document 2: spec.rules[0].backendRefs[0]: port is only for a Service reference`,
+    `${f} document 3: apiVersion: must be wsgate.io/v1alpha1`,
+    `3 problem(s) in 1 file(s)`,
+  ]);
+  const ok = join(dir, 'ok.yaml');
+  writeFileSync(ok, 'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: good }\nspec: { rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ] }\n');
+  const good = spawnSync(process.execPath, [cli, 'validate', ok], { encoding: 'utf8' });
+  assert.equal(good.status, 0);
+  assert.equal(good.stdout, 'ok: 1 route(s) in 1 file(s)\n');
+});
+
+test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () => {
+  const f = join(dir, 'routes.yaml');
+  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
+  const child = spawn(process.execPath, [cli, '--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      for (const line of out.split('\n')) {
+        if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
+      }
+    });
+  });
+  const { listen, admin } = await serving;
+  assert.equal((await fetch(`http://${admin}/readyz`)).status, 200);
+  assert.equal((await fetch(`http://${admin}/healthz`)).status, 200);
+  const ws = await connect(`ws://${listen}/`);
+  ws.send('through the CLI');
+  assert.equal((await nextMessage(ws)).data.toString(), 'through the CLI');
+  const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+  assert.match(metrics, /wsgate_connections_active\{namespace="default",route="echo"\} 1/);
+  const snap = (await (await fetch(`http://${admin}/debug/snapshot`)).json()) as { generation: number; routes: { key: string }[] };
+  assert.equal(snap.generation, 1);
+  assert.deepEqual(snap.routes.map((r) => r.key), ['default/echo']);
+  const wsClosed = closed(ws);
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.equal((await wsClosed).code, 1012);
+  assert.match(out, /"connection closed"/);
+});
