@@ -369,6 +369,7 @@ const spec = {
         consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
         baseEjectionSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
         maxEjectionPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50 },
+        maxEjectionSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
       },
     },
     circuitBreaker: {
@@ -377,6 +378,8 @@ const spec = {
       properties: {
         maxPendingHandshakes: { type: 'integer', minimum: 1, maximum: 1000000 },
         maxConnections: { type: 'integer', minimum: 1, maximum: 10000000 },
+        consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, description: 'Failed connects/handshakes in a row (any endpoint) that open the circuit; unset: only the capacity limits apply.' },
+        openSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10, description: 'How long a tripped circuit stays open before one probe handshake is let through (half-open).' },
       },
     },
   },
