@@ -18,8 +18,9 @@ import {
 import { indexBackends, serviceBackend, staticBackend, unresolvedBackend, cmp, type BackendIndex } from './backends.ts';
 import { accepted, rejected } from './conditions.ts';
 import { crossFieldProblems } from './cross-field.ts';
-import type { BuildInput, BuildOptions, RouteObject, SecretLite } from './input.ts';
+import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
+import { resolveRouteSecrets } from './secrets.ts';
 
 export interface BuildResult {
   readonly content: SnapshotContent;
@@ -93,13 +94,14 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
         }),
       ),
     }));
-    const tls = spec.tls?.secretName ? findTls(input.secrets, c.obj.metadata.namespace ?? 'default', spec.tls.secretName) : undefined;
-    if (spec.tls?.secretName && !tls) refFailures.push(`tls: Secret ${spec.tls.secretName} not found or not kubernetes.io/tls`);
+    const resolved = resolveRouteSecrets(spec, c.obj.metadata.namespace ?? 'default', input.secrets);
+    refFailures.push(...resolved.problems);
+    const tls = resolved.tls;
     for (const e of mine) claimed.set(conflictKey(e), c.key);
     entries.push(...mine);
     for (const r of rules) for (const b of r.backends) for (const ep of b.endpoints) endpoints.set(ep.key, ep);
     if (tls) for (const h of spec.hostnames ?? []) if (!certificates.has(h)) certificates.set(h, tls);
-    routes.set(c.key, deepFreeze({ key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, spec, rules }));
+    routes.set(c.key, deepFreeze({ key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, spec, rules, ...(resolved.secrets ? { secrets: resolved.secrets } : {}) }));
     setStatus(accepted(c.generation, refFailures, refReason));
   }
 
@@ -155,14 +157,6 @@ function resolveService(index: BackendIndex, opts: BuildOptions, ns: string, nam
     return { reason: 'BackendNotFound' as const, message: `Service ${ns}/${name}: standalone mode has no Services; use endpoints` };
   }
   return serviceBackend(index, ns, name, port, weight);
-}
-
-function findTls(secrets: readonly SecretLite[], ns: string, name: string): TlsCertificate | undefined {
-  const s = secrets.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
-  const crt = s?.data?.['tls.crt'];
-  const key = s?.data?.['tls.key'];
-  if (!crt || !key) return undefined;
-  return Object.freeze({ cert: Buffer.from(crt, 'base64').toString(), key: Buffer.from(key, 'base64').toString() });
 }
 
 function deepFreeze<T>(o: T): T {

@@ -57,6 +57,18 @@ export interface Route {
   /** The validated spec with every default applied. */
   readonly spec: WebSocketRouteSpec;
   readonly rules: readonly Rule[];
+  /** Key material for this route's policies, resolved by the builder; never logged or shown on /debug. */
+  readonly secrets?: RouteSecrets;
+}
+
+/** Resolved from Secrets (Kubernetes) or files (standalone) so that a change republishes the snapshot. */
+export interface RouteSecrets {
+  /** auth.jwt verification key, base64 of the raw bytes: a PEM key or certificate, a JWK/JWKS, or an HMAC secret. */
+  readonly jwtKey?: string;
+  /** auth.apiKey: sha256 (hex) of each accepted key; the keys themselves never reach the snapshot. */
+  readonly apiKeyHashes?: readonly string[];
+  /** upstream.tls: PEM CA bundle. */
+  readonly upstreamCa?: string;
 }
 
 /** One (hostname, match) pair of one rule, flattened for matching. */

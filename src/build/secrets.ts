@@ -1,0 +1,99 @@
+// Resolves the key material a route refers to (TLS certificate, JWT key, API keys, upstream CA) from the
+// Secret-like objects the sources hand over. Kubernetes Secrets are looked up by name in the route namespace;
+// standalone files arrive as Secret-like objects named `file:<path as written in the spec>` with one
+// `content` entry, so the builder stays pure and a changed file or Secret changes the snapshot hash.
+import { createHash } from 'node:crypto';
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import type { RouteSecrets, TlsCertificate } from '../model/snapshot.ts';
+import type { SecretLite } from './input.ts';
+
+export const fileSecretPrefix = 'file:';
+export const fileSecretKey = 'content';
+
+/** The Secret-like object a source makes for a file referenced from a spec. */
+export function fileSecret(namespace: string, path: string, content: Buffer): SecretLite {
+  return { metadata: { namespace, name: fileSecretPrefix + path }, data: { [fileSecretKey]: content.toString('base64') } };
+}
+
+export interface ResolvedSecrets {
+  readonly tls?: TlsCertificate;
+  readonly secrets?: RouteSecrets;
+  /** ResolvedRefs problems: a missing Secret or file, or a Secret without the expected key. */
+  readonly problems: readonly string[];
+}
+
+export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: readonly SecretLite[]): ResolvedSecrets {
+  const problems: string[] = [];
+  const find = (name: string) => all.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
+  const fromFile = (path: string, what: string): string | undefined => {
+    const v = find(fileSecretPrefix + path)?.data?.[fileSecretKey];
+    if (v === undefined) problems.push(`${what}: file ${path} not readable`);
+    return v;
+  };
+
+  let tls: TlsCertificate | undefined;
+  if (spec.tls?.secretName) {
+    tls = findTls(find(spec.tls.secretName));
+    if (!tls) problems.push(`tls: Secret ${spec.tls.secretName} not found or not kubernetes.io/tls`);
+  } else if (spec.tls?.certFile && spec.tls.keyFile) {
+    const crt = fromFile(spec.tls.certFile, 'tls.certFile');
+    const key = fromFile(spec.tls.keyFile, 'tls.keyFile');
+    if (crt && key) tls = Object.freeze({ cert: b64text(crt), key: b64text(key) });
+  }
+
+  const out: { jwtKey?: string; apiKeyHashes?: readonly string[]; upstreamCa?: string } = {};
+  const jwt = spec.auth?.jwt;
+  if (jwt?.secretName) {
+    const entry = jwt.secretKey ?? 'key';
+    const v = find(jwt.secretName)?.data?.[entry];
+    if (v === undefined) problems.push(`auth.jwt: Secret ${jwt.secretName} with key ${entry} not found`);
+    else out.jwtKey = v;
+  } else if (jwt?.keyFile) {
+    const v = fromFile(jwt.keyFile, 'auth.jwt.keyFile');
+    if (v !== undefined) out.jwtKey = v;
+  }
+
+  const apiKey = spec.auth?.apiKey;
+  if (apiKey?.secretName) {
+    const s = find(apiKey.secretName);
+    if (!s?.data) problems.push(`auth.apiKey: Secret ${apiKey.secretName} not found`);
+    // Every entry of the Secret is one accepted key, so keys rotate by adding one and removing the other.
+    else out.apiKeyHashes = hashKeys(Object.keys(s.data).sort().map((k) => b64text(s.data![k]).trim()));
+  } else if (apiKey?.file) {
+    const v = fromFile(apiKey.file, 'auth.apiKey.file');
+    // One key a line; blank lines and # comments are skipped.
+    if (v !== undefined) out.apiKeyHashes = hashKeys(b64text(v).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  }
+
+  const up = spec.upstream?.tls;
+  if (up?.caSecretName) {
+    const v = find(up.caSecretName)?.data?.['ca.crt'];
+    if (v === undefined) problems.push(`upstream.tls: Secret ${up.caSecretName} with key ca.crt not found`);
+    else out.upstreamCa = b64text(v);
+  } else if (up?.caFile) {
+    const v = fromFile(up.caFile, 'upstream.tls.caFile');
+    if (v !== undefined) out.upstreamCa = b64text(v);
+  }
+
+  const has = out.jwtKey !== undefined || out.apiKeyHashes !== undefined || out.upstreamCa !== undefined;
+  return { ...(tls ? { tls } : {}), ...(has ? { secrets: Object.freeze(out) } : {}), problems };
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+function hashKeys(keys: readonly string[]): readonly string[] {
+  return Object.freeze([...new Set(keys.filter(Boolean).map(hashKey))].sort());
+}
+
+function findTls(s: SecretLite | undefined): TlsCertificate | undefined {
+  const crt = s?.data?.['tls.crt'];
+  const key = s?.data?.['tls.key'];
+  if (!crt || !key) return undefined;
+  return Object.freeze({ cert: b64text(crt), key: b64text(key) });
+}
+
+function b64text(v: string): string {
+  return Buffer.from(v, 'base64').toString();
+}
