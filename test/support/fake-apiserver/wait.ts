@@ -1,0 +1,21 @@
+// Test helpers for state reached asynchronously: poll a condition with a bound, never sleep for a fixed time.
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** Resolves when `cond()` is truthy; rejects after `timeoutMs` with `what` in the message. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+/** Resolves with the first value `fn` produces, or rejects after `timeoutMs`. */
+export function within<T>(p: Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
