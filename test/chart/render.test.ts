@@ -46,6 +46,7 @@ const variants = {
   customSpread: { values: { topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { a: 'b' } } }] } },
   digest: { values: { image: { digest: 'sha256:' + 'a'.repeat(64) } } },
   fullname: { values: { fullnameOverride: 'edge' }, releaseName: 'r1' },
+  kube129NoPreStop: { values: { preStopSleepSeconds: 0 }, kubeVersion: '1.29.0' },
 } satisfies Record<string, RenderOptions>;
 
 type Variant = keyof typeof variants;
@@ -196,6 +197,10 @@ describe('defaults', () => {
 
   test('Deployment: replicas, image, args, preStop sleep, rolling update, spread', () => {
     const d = one('defaults', 'Deployment');
+    const podLabels = d.spec.template.metadata.labels;
+    assert.equal(podLabels['helm.sh/chart'], undefined, 'no chart version in pod labels: a chart upgrade alone must not roll (and drain) pods');
+    assert.equal(podLabels['app.kubernetes.io/version'], undefined);
+    for (const [k, val] of Object.entries(d.spec.selector.matchLabels)) assert.equal(podLabels[k], val);
     assert.equal(d.spec.replicas, 2);
     const c = container('defaults');
     assert.match(c.image, /^ghcr\.io\/wsgate\/wsgate:\d+\.\d+\.\d+/);
@@ -417,8 +422,9 @@ describe('toggles', () => {
     assert.equal(loadConfig(container('noLeaderElection').args, podEnv).leaderElection, false);
   });
 
-  test('preStop sleep 0 removes the hook; an explicit grace period is kept', () => {
+  test('preStop sleep 0 removes the hook (and works before Kubernetes 1.30); an explicit grace period is kept', () => {
     assert.equal(container('noPreStop').lifecycle, undefined);
+    assert.equal(container('kube129NoPreStop').lifecycle, undefined);
     assert.equal(one('noPreStop', 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 0 + 5 + 30 + 10);
     assert.equal(one('explicitGrace', 'Deployment').spec.template.spec.terminationGracePeriodSeconds, 300);
   });
@@ -439,7 +445,7 @@ describe('toggles', () => {
 });
 
 describe('refused values', () => {
-  const refused: [string, Record<string, unknown>, RegExp][] = [
+  const refused: [string, Record<string, unknown> | { kubeVersion: string }, RegExp][] = [
     ['grace period too small', { terminationGracePeriodSeconds: 40 }, /terminationGracePeriodSeconds \(40\) must be greater than .*= 40/],
     ['grace period too small for a long drain', { terminationGracePeriodSeconds: 100, controller: { drainSeconds: 120 } }, /must be greater than/],
     ['autoscaling mode both', { autoscaling: { mode: 'both' } }, /autoscaling\/mode/],
@@ -453,10 +459,16 @@ describe('refused values', () => {
     ['both PDB bounds', { podDisruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }, /not both/],
     ['externalTrafficPolicy on ClusterIP', { service: { type: 'ClusterIP', externalTrafficPolicy: 'Local' } }, /externalTrafficPolicy/],
     ['default certificate without TLS', { tls: { defaultCertificate: { secretName: 'x' } } }, /tls.enabled/],
+    ['preStop sleep on Kubernetes 1.29', { kubeVersion: '1.29.0' }, /needs Kubernetes 1.30/],
   ];
   const results = new Map<string, Awaited<ReturnType<typeof helm>>>();
   before(async () => {
-    await Promise.all(refused.map(async ([name, values]) => results.set(name, await helm(templateArgs({ values })))));
+    await Promise.all(
+      refused.map(async ([name, values]) => {
+        const opts: RenderOptions = 'kubeVersion' in values ? { kubeVersion: values.kubeVersion as string } : { values };
+        results.set(name, await helm(templateArgs(opts)));
+      }),
+    );
   });
   for (const [name, , message] of refused) {
     test(name, () => {

@@ -100,6 +100,9 @@ over --drain-seconds; then the process exits. The grace period covers all of it 
 {{- if and .Values.service.externalTrafficPolicy (eq .Values.service.type "ClusterIP") -}}
 {{- fail "service.externalTrafficPolicy applies to LoadBalancer and NodePort Services only" -}}
 {{- end -}}
+{{- if and (gt (int .Values.preStopSleepSeconds) 0) (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "preStopSleepSeconds > 0 uses the preStop sleep action, which needs Kubernetes 1.30 or newer (this is %s); the image has no shell for an exec sleep. Set preStopSleepSeconds: 0 and raise controller.shutdownDelaySeconds instead (with helm template, pass --kube-version)" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
 {{- if and .Values.tls.defaultCertificate.secretName (not .Values.tls.enabled) -}}
 {{- fail "tls.defaultCertificate.secretName needs tls.enabled: true" -}}
 {{- end -}}
