@@ -34,6 +34,8 @@ export interface Config {
   readonly drainMs: number;
   readonly workers: number;
   readonly trustedProxies: readonly string[];
+  /** Signs affinity cookies; '' = derived from className (affinityHooks warns). */
+  readonly affinitySecret: string;
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly maxHandshakesInFlight: number;
@@ -159,6 +161,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     drainMs: num('drain-seconds', 30, 0, 3600) * 1000,
     workers: Number.isInteger(workers) && workers >= 1 ? workers : 1,
     trustedProxies,
+    affinitySecret: str('affinity-secret', ''),
     handshakeTimeoutMs: num('handshake-timeout-seconds', 10, 0.1, 3600) * 1000,
     maxHeaderBytes: num('max-header-bytes', 16384, 1024, 1048576),
     maxHandshakesInFlight: num('max-handshakes-in-flight', 10000, 1, 10000000),

@@ -28,6 +28,7 @@ export const flags = [
   { name: 'shutdown-delay-seconds', type: 'number', default: 5, help: 'On SIGTERM: keep accepting new upgrades this long (endpoint propagation) while /readyz fails.' },
   { name: 'drain-seconds', type: 'number', default: 30, help: 'On SIGTERM: pace close 1012 to open connections over this window, then exit.' },
   { name: 'workers', type: 'string', default: '1', help: 'Processes sharing the listening port: a number, or "auto" for one per core.' },
+  { name: 'affinity-secret', type: 'string', default: '', help: 'Key that signs session-affinity cookies. Give every replica the same value (from one Secret), or a cookie set by one replica is not honoured by another; empty: derived from --class, with a warning.' },
   { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-For is believed for the client address.' },
   { name: 'handshake-timeout-seconds', type: 'number', default: 10, help: 'A client must send its whole handshake within this time (408 otherwise).' },
   { name: 'max-header-bytes', type: 'number', default: 16384, help: 'Largest request header block accepted (431 otherwise).' },

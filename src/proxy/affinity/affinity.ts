@@ -1,0 +1,101 @@
+// Session affinity: which endpoint a request belongs to, per sessionAffinity.type. Cookie names an endpoint
+// (signed, see cookie.ts); Header, QueryParam, ClientIP and JwtClaim give a key that consistent hashing with
+// bounded load maps to an endpoint, the same on every replica. Affinity only ever chooses among the
+// balancer's candidates, so a Draining (while others are Active), ejected or Gone endpoint is never chosen:
+// the request gets a fresh pick, and Cookie a fresh cookie.
+import type { IncomingMessage } from 'node:http';
+import type { Backend, Endpoint, Route } from '../../model/snapshot.ts';
+import { policyPick, type BalancerState } from '../balancer.ts';
+import { boundedPick } from '../balance/consistent-hash.ts';
+import { readCookie, setCookieValue, type CookieSigner } from './cookie.ts';
+
+export interface AffinityRequest {
+  readonly route: Route;
+  readonly req: IncomingMessage;
+  readonly clientIp: string;
+  readonly secure: boolean;
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+export interface AffinityChoice {
+  /** For PickOptions.hashPick. */
+  hashPick(candidates: readonly Endpoint[], backend: Backend): Endpoint | undefined;
+  /** The Set-Cookie value to send with the answer for the endpoint finally used, if the client needs one. */
+  setCookie(endpoint: Endpoint): string | undefined;
+}
+
+export const defaultBoundedLoadFactor = 1.25;
+
+/** Whether requests on this route need an affinity choice at all (None with another policy: plain balancing). */
+export function usesAffinity(route: Route): boolean {
+  const type = route.spec.sessionAffinity?.type ?? 'None';
+  return type !== 'None' || route.spec.loadBalancer?.policy === 'ConsistentHash';
+}
+
+/** The hashing key of a request, or undefined when it carries none (the policy decides then). */
+export function sessionKey(r: AffinityRequest): string | undefined {
+  const a = r.route.spec.sessionAffinity;
+  switch (a?.type ?? 'None') {
+    case 'Header': {
+      const v = r.req.headers[(a?.header?.name ?? '').toLowerCase()];
+      const s = Array.isArray(v) ? v.join(',') : v;
+      return s ? `h:${s}` : undefined;
+    }
+    case 'QueryParam': {
+      const url = r.req.url ?? '/';
+      const q = url.indexOf('?');
+      const v = q >= 0 ? new URLSearchParams(url.slice(q + 1)).get(a?.queryParam?.name ?? '') : null;
+      return v ? `q:${v}` : undefined;
+    }
+    case 'JwtClaim': {
+      // Claims exist once the route's auth verified a token; without them the policy decides.
+      const v = r.claims?.[a?.jwtClaim?.name ?? ''];
+      if (v === undefined || v === null || v === '') return undefined;
+      return `j:${typeof v === 'string' ? v : JSON.stringify(v)}`;
+    }
+    case 'ClientIP':
+    case 'None':
+      // None reaches here only under policy ConsistentHash, which hashes the client address.
+      return r.clientIp ? `ip:${r.clientIp}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export class Affinity {
+  readonly #signer: CookieSigner;
+  readonly #balancer: () => BalancerState;
+
+  constructor(o: { signer: CookieSigner; balancer: () => BalancerState }) {
+    this.#signer = o.signer;
+    this.#balancer = o.balancer;
+  }
+
+  choose(r: AffinityRequest): AffinityChoice {
+    const spec = r.route.spec;
+    const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
+    const factor = spec.loadBalancer?.boundedLoadFactor ?? defaultBoundedLoadFactor;
+    const load = (key: string) => this.#balancer().active.get(key) ?? 0;
+    if ((spec.sessionAffinity?.type ?? 'None') !== 'Cookie') {
+      const key = sessionKey(r);
+      return {
+        hashPick: (candidates) => (key === undefined ? undefined : boundedPick(key, candidates, load, factor)),
+        setCookie: () => undefined,
+      };
+    }
+    const c = spec.sessionAffinity?.cookie;
+    const attrs = { name: c?.name ?? 'wsgate-affinity', ttlSeconds: c?.ttlSeconds ?? 3600, path: c?.path ?? '/', secure: (c?.secure ?? false) || r.secure };
+    const presented = readCookie(r.req.headers.cookie, attrs.name);
+    return {
+      // A cookie is honoured even above the load bound: a session's state lives on that pod. A fresh pick
+      // follows the route's policy (ConsistentHash has no key yet: least connections).
+      hashPick: (candidates, backend) =>
+        this.#signer.find(presented, candidates) ??
+        policyPick(candidates, policy === 'ConsistentHash' ? 'LeastConnections' : policy, this.#balancer(), backend.id),
+      setCookie: (endpoint) => {
+        const id = this.#signer.idFor(endpoint);
+        return id === presented ? undefined : setCookieValue(attrs, id);
+      },
+    };
+  }
+}
