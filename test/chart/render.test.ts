@@ -42,6 +42,7 @@ const variants = {
   noPreStop: { values: { preStopSleepSeconds: 0 } },
   explicitGrace: { values: { terminationGracePeriodSeconds: 300, controller: { drainSeconds: 120 } } },
   flags: { values: { controller: { allowStaticEndpoints: true, trustedProxies: ['10.0.0.0/8', '192.168.0.0/16'], workers: 'auto', logLevel: 'debug', extraArgs: ['--max-header-bytes=32768'], extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }] } } },
+  affinitySecret: { values: { controller: { affinitySecret: { existingSecret: 'wsgate-affinity' } } } },
   noRbac: { values: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' } } },
   customSpread: { values: { topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { a: 'b' } } }] } },
   digest: { values: { image: { digest: 'sha256:' + 'a'.repeat(64) } } },
@@ -420,6 +421,15 @@ describe('toggles', () => {
     assert.ok(container('flags').env.some((e: { name: string; value?: string }) => e.name === 'NODE_OPTIONS' && e.value === '--max-old-space-size=384'));
     assert.equal(loadConfig(container('watchNamespace').args, podEnv).watchNamespace, 'apps');
     assert.equal(loadConfig(container('noLeaderElection').args, podEnv).leaderElection, false);
+  });
+
+  test('affinity secret: from a Secret as WSGATE_AFFINITY_SECRET (the flag\'s env var), never in the args', () => {
+    const c = container('affinitySecret');
+    const e = c.env.find((x: { name: string }) => x.name === 'WSGATE_AFFINITY_SECRET');
+    assert.deepEqual(e.valueFrom.secretKeyRef, { name: 'wsgate-affinity', key: 'affinity-secret' });
+    assert.ok(!c.args.some((a: string) => a.startsWith('--affinity-secret')));
+    assert.equal(loadConfig(c.args, { ...podEnv, WSGATE_AFFINITY_SECRET: 'k'.repeat(64) }).affinitySecret, 'k'.repeat(64));
+    assert.ok(!container('defaults').env.some((x: { name: string }) => x.name === 'WSGATE_AFFINITY_SECRET'));
   });
 
   test('preStop sleep 0 removes the hook (and works before Kubernetes 1.30); an explicit grace period is kept', () => {
