@@ -68,6 +68,10 @@ export const Errors = {
   badVersion: make('unsupported_version', 426, CloseCode.ProtocolError, 'unsupported Sec-WebSocket-Version'),
   rateLimited: make('rate_limited', 429, CloseCode.PolicyViolation, 'too many connections'),
   connectionLimit: make('connection_limit', 429, CloseCode.TryAgainLater, 'too many concurrent connections'),
+  // Security and limits (issue 5).
+  routeFull: make('route_connection_limit', 503, CloseCode.TryAgainLater, 'route connection limit reached'),
+  authUnavailable: make('auth_unavailable', 503, CloseCode.TryAgainLater, 'credentials cannot be checked right now'),
+  messageRate: make('message_rate', 429, CloseCode.PolicyViolation, 'message rate limit exceeded'),
   upstreamRefused: make('upstream_refused', 502, CloseCode.UpstreamFailed, 'upstream refused the connection'),
   upstreamBadHandshake: make('upstream_bad_handshake', 502, CloseCode.UpstreamFailed, 'upstream broke the handshake'),
   upstreamTimeout: make('upstream_timeout', 504, CloseCode.UpstreamFailed, 'upstream connect timed out'),

@@ -21,12 +21,17 @@ export interface HandshakeContext {
   readonly secure: boolean;
   readonly correlation: Correlation;
   trustForwarded?: boolean;
-  readonly forward: { drop: Set<string>; extra: string[] };
+  /** drop/extra: headers to strip/add upstream; path: the request target sent upstream when a check removed a
+   *  credential from the query (default: req.url). */
+  readonly forward: { drop: Set<string>; extra: string[]; path?: string };
   /** Extra headers on the 101 (rawHeaders form), e.g. Set-Cookie for affinity. */
   readonly responseHeaders: string[];
   /** Affinity and health shape the endpoint choice. */
   pick: Omit<PickOptions, 'exclude'>;
   upstreamTls?: UpstreamTls;
+  /** Sec-WebSocket-Protocol for the 101 when the upstream selected none: the client offered a token through
+   *  its subprotocol list (which the upstream never saw), and a client that offered protocols needs one back. */
+  subprotocolFallback?: string;
   /** Verified token claims, for JwtClaim affinity and claim forwarding. */
   claims?: Readonly<Record<string, unknown>>;
 }

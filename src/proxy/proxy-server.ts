@@ -252,7 +252,7 @@ export class ProxyServer {
       tried.add(pick.endpoint.key);
       const attempt = openUpstream({
         endpoint: pick.endpoint,
-        path: req.url ?? '/',
+        path: ctx.forward.path ?? req.url ?? '/',
         headers: forwardHeaders(req, {
           clientIp: ctx.clientIp,
           secure: ctx.secure,
@@ -296,6 +296,7 @@ export class ProxyServer {
     const route = match.route;
     const l = labels(route);
     socket.setNoDelay(true);
+    if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));
     const conn: LiveConnection = {

@@ -1,0 +1,72 @@
+// The security checks of issue 5 as the proxy's admission list, in the order that keeps expensive work behind
+// cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
+// is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
+import { WsgateError } from '../errors.ts';
+import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
+import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { checkApiKey } from './api-key.ts';
+import { ClientIpFilter, parseCidrs, resolveClientIp } from './client-ip.ts';
+import { JwtPolicy, type JwtEdits, type JwtPolicyOptions } from './jwt.ts';
+import { checkOrigin } from './origin.ts';
+import { ConnectionLimiter } from './rate-limit.ts';
+import { defaultClock, type Clock } from './token-bucket.ts';
+
+export interface SecurityOptions {
+  /** --trusted-proxies: CIDRs whose X-Forwarded-For is believed. */
+  readonly trustedProxies: readonly string[];
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly jwt?: JwtPolicyOptions;
+}
+
+export interface Security {
+  readonly admission: readonly AdmissionCheck[];
+  readonly limiter: ConnectionLimiter;
+}
+
+export function createSecurity(o: SecurityOptions): Security {
+  const trusted = parseCidrs(o.trustedProxies).set;
+  const ipFilter = new ClientIpFilter();
+  const limiter = new ConnectionLimiter({ clock: o.clock ?? defaultClock });
+  const jwt = new JwtPolicy(o.jwt);
+  const upstreamTls = new UpstreamTlsPolicy(o.log.child({ component: 'upstream-tls' }));
+  const target = (ctx: HandshakeContext) => ({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
+  const admission: AdmissionCheck[] = [
+    (ctx) => {
+      const r = resolveClientIp(ctx.socket.remoteAddress ?? '', ctx.req.headers['x-forwarded-for'], trusted);
+      ctx.clientIp = r.ip;
+      ctx.trustForwarded = r.trustForwarded;
+      return undefined;
+    },
+    (ctx) => ipFilter.check(ctx.match.route.spec, ctx.clientIp),
+    (ctx) => checkOrigin(ctx.match.route.spec, ctx.req.headers.origin),
+    (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
+    (ctx) => {
+      const spec = ctx.match.route.spec.auth?.apiKey;
+      if (!spec) return undefined;
+      const edits = { drop: ctx.forward.drop, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
+      const err = checkApiKey(spec, ctx.match.route.secrets, target(ctx), edits);
+      if (edits.path !== undefined) ctx.forward.path = edits.path;
+      return err;
+    },
+    async (ctx) => {
+      const spec = ctx.match.route.spec.auth?.jwt;
+      if (!spec) return undefined;
+      const edits: JwtEdits = { drop: ctx.forward.drop, extra: ctx.forward.extra, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
+      const err = await jwt.check(spec, ctx.match.route.secrets, target(ctx), edits);
+      if (err) return err;
+      if (edits.path !== undefined) ctx.forward.path = edits.path;
+      if (edits.subprotocolFallback !== undefined) ctx.subprotocolFallback = edits.subprotocolFallback;
+      if (edits.claims) ctx.claims = edits.claims;
+      return undefined;
+    },
+    (ctx) => {
+      const t = upstreamTls.resolve(ctx.match.route);
+      if (t instanceof WsgateError) return t;
+      if (t) ctx.upstreamTls = t;
+      return undefined;
+    },
+  ];
+  return { admission, limiter };
+}

@@ -1,0 +1,94 @@
+// The client address and clientIPs allow/deny. The socket's peer is the client unless it is one of
+// --trusted-proxies: only then is X-Forwarded-For read, right to left, skipping trusted hops, so a client can
+// never choose its own address by sending the header.
+import { BlockList, isIP } from 'node:net';
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import { Errors, type WsgateError } from '../errors.ts';
+
+export interface CidrSet {
+  has(ip: string): boolean;
+  readonly size: number;
+}
+
+/** Parses "10.0.0.0/8", "2001:db8::/32" or a bare address; bad entries are returned, not thrown. */
+export function parseCidrs(list: readonly string[]): { set: CidrSet; bad: string[] } {
+  const bl = new BlockList();
+  const bad: string[] = [];
+  let size = 0;
+  for (const raw of list) {
+    const [ip, bits, extra] = raw.trim().split('/');
+    const v = isIP(ip ?? '');
+    const max = v === 4 ? 32 : 128;
+    const prefix = bits === undefined ? max : Number(bits);
+    if (!v || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+      bad.push(raw);
+      continue;
+    }
+    bl.addSubnet(ip!, prefix, v === 4 ? 'ipv4' : 'ipv6');
+    size++;
+  }
+  return {
+    bad,
+    set: {
+      size,
+      has(addr: string) {
+        const a = unmap(addr);
+        const v = isIP(a);
+        return v !== 0 && bl.check(a, v === 4 ? 'ipv4' : 'ipv6');
+      },
+    },
+  };
+}
+
+/** "::ffff:10.1.2.3" is the IPv4 client 10.1.2.3 on a dual-stack socket. */
+export function unmap(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+/** The client address for a peer and its X-Forwarded-For headers, and whether the chain is to be kept. */
+export function resolveClientIp(peer: string, xff: string | string[] | undefined, trusted: CidrSet): { ip: string; trustForwarded: boolean } {
+  const p = unmap(peer);
+  if (trusted.size === 0 || !trusted.has(p) || xff === undefined) return { ip: p, trustForwarded: false };
+  const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((s) => s.trim()).filter(Boolean);
+  let client = p;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = unmap(stripPort(hops[i]!));
+    // A malformed hop ends the chain: what is left of it cannot be attributed to anyone we trust.
+    if (!isIP(hop)) break;
+    client = hop;
+    if (!trusted.has(hop)) break;
+  }
+  return { ip: client, trustForwarded: true };
+}
+
+// Some proxies write "1.2.3.4:5678" or "[2001:db8::1]:443".
+function stripPort(h: string): string {
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::\d+)?$/.exec(h);
+  if (v6) return v6[1]!;
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(h);
+  return v4 ? v4[1]! : h;
+}
+
+/** clientIPs.allow / deny, compiled once per route object (routes are immutable, so a WeakMap is a safe cache). */
+export class ClientIpFilter {
+  readonly #compiled = new WeakMap<object, { allow?: CidrSet; deny?: CidrSet; broken?: boolean }>();
+
+  check(spec: Pick<WebSocketRouteSpec, 'clientIPs'>, ip: string): WsgateError | undefined {
+    const c = spec.clientIPs;
+    if (!c || (!c.allow?.length && !c.deny?.length)) return undefined;
+    let compiled = this.#compiled.get(c);
+    if (!compiled) {
+      const allow = c.allow?.length ? parseCidrs(c.allow) : undefined;
+      const deny = c.deny?.length ? parseCidrs(c.deny) : undefined;
+      // The schema's pattern keeps most typos out; what still fails to parse closes the route rather than
+      // silently shrinking a deny list.
+      compiled = deny?.bad.length || allow?.bad.length ? { broken: true } : { ...(allow ? { allow: allow.set } : {}), ...(deny ? { deny: deny.set } : {}) };
+      this.#compiled.set(c, compiled);
+    }
+    if (compiled.broken) return Errors.forbiddenIP('clientIPs has an invalid entry');
+    // Deny wins over allow, so a hole can be cut into an allowed range.
+    if (compiled.deny?.has(ip)) return Errors.forbiddenIP();
+    if (compiled.allow && !compiled.allow.has(ip)) return Errors.forbiddenIP();
+    return undefined;
+  }
+}

@@ -1,0 +1,30 @@
+// allowedOrigins: exact origins ("https://chat.example.com", port included when not the default one written
+// by the browser), subdomain wildcards ("https://*.example.com" matches a.example.com and a.b.example.com but
+// not example.com), or "*". A request without Origin is a non-browser client: admitted unless
+// allowMissingOrigin is false. "null" (sandboxed frames, file://) never matches a pattern.
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import { Errors, type WsgateError } from '../errors.ts';
+
+export function checkOrigin(spec: Pick<WebSocketRouteSpec, 'allowedOrigins' | 'allowMissingOrigin'>, origin: string | string[] | undefined): WsgateError | undefined {
+  const allowed = spec.allowedOrigins;
+  if (!allowed || allowed.length === 0) return undefined;
+  if (origin === undefined || origin === '') {
+    return spec.allowMissingOrigin === false ? Errors.forbiddenOrigin('an Origin header is required') : undefined;
+  }
+  // Two Origin headers are not something a browser sends.
+  if (Array.isArray(origin)) return Errors.forbiddenOrigin('more than one Origin');
+  return allowed.some((p) => originMatches(p, origin)) ? undefined : Errors.forbiddenOrigin();
+}
+
+export function originMatches(pattern: string, origin: string): boolean {
+  const o = origin.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (p === '*') return o !== 'null';
+  const star = p.indexOf('://*.');
+  if (star < 0) return o === p;
+  const prefix = p.slice(0, star + 3);
+  const suffix = p.slice(star + 4);
+  if (!o.startsWith(prefix) || !o.endsWith(suffix) || o.length <= prefix.length + suffix.length) return false;
+  const label = o.slice(prefix.length, o.length - suffix.length);
+  return /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(label) && !label.includes('..');
+}
