@@ -117,6 +117,7 @@ async function prepareEcho(job: Extract<Job, { kind: 'echo' }>): Promise<Running
 
 async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<Running> {
   const conns = await openMany(job, job.connections);
+  const base = job.baselineUrls ? await openMany({ ...job, urls: job.baselineUrls }, job.connections) : [];
   const payload = Buffer.alloc(Math.max(job.size, 8), 0x61);
   return {
     go: () =>
@@ -125,43 +126,56 @@ async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<R
         const warmEnd = t0 + job.warmupSeconds * 1000;
         const sendEnd = t0 + job.seconds * 1000;
         const rttUs: number[] = [];
+        const baselineRttUs: number[] = [];
         let sent = 0;
         let received = 0;
+        let through = 0;
         let finished = false;
+        const expected = () => sent * (base.length > 0 ? 2 : 1);
         const finish = (timedOut: boolean) => {
           if (finished) return;
           finished = true;
           clearInterval(tick);
           clearTimeout(timer);
-          for (const ws of conns) ws.removeAllListeners('message');
-          resolve({ completed: rttUs.length, errors: sent - received, timedOut, elapsedMs: performance.now() - t0, rttUs });
+          for (const ws of [...conns, ...base]) ws.removeAllListeners('message');
+          const errors = expected() - received;
+          resolve({ completed: through, errors, timedOut, elapsedMs: performance.now() - t0, rttUs, baselineRttUs });
         };
         const timer = setTimeout(() => finish(true), job.maxSeconds * 1000);
-        for (const ws of conns) {
-          ws.on('message', (data) => {
-            const now = performance.now();
-            const at = (data as Buffer).readDoubleLE(0);
-            received++;
-            if (at >= warmEnd) rttUs.push(Math.round((now - at) * 1000));
-            if (now >= sendEnd && received >= sent) finish(false);
-          });
-        }
+        const listen = (group: readonly WebSocket[], samples: number[], counts: boolean) => {
+          for (const ws of group) {
+            ws.on('message', (data) => {
+              const now = performance.now();
+              const at = (data as Buffer).readDoubleLE(0);
+              received++;
+              if (counts) through++;
+              if (at >= warmEnd) samples.push(Math.round((now - at) * 1000));
+              if (now >= sendEnd && received >= expected()) finish(false);
+            });
+          }
+        };
+        listen(conns, rttUs, true);
+        listen(base, baselineRttUs, false);
         const tick = setInterval(() => {
           const now = performance.now();
           if (now >= sendEnd) {
             clearInterval(tick);
-            if (received >= sent) finish(false);
+            if (received >= expected()) finish(false);
             return;
           }
           const due = Math.floor(((now - t0) / 1000) * job.rate);
           while (sent < due) {
             payload.writeDoubleLE(performance.now(), 0);
             conns[sent % conns.length].send(payload);
+            if (base.length > 0) {
+              payload.writeDoubleLE(performance.now(), 0);
+              base[sent % base.length].send(payload);
+            }
             sent++;
           }
         }, 1);
       }),
-    close: () => closeAll(conns, true),
+    close: () => closeAll([...conns, ...base], true),
   };
 }
 

@@ -83,11 +83,11 @@ export class LoadPool {
     return this.gens.length;
   }
 
-  /** Runs one job per generator (jobs[i] on generator i) in lock step. */
+  /** Runs jobs[i] on generator i, in lock step; generators beyond jobs.length stay idle. */
   async run(jobs: readonly Job[], hooks: RunHooks = {}): Promise<PoolRun> {
-    if (jobs.length !== this.gens.length) throw new Error(`${jobs.length} jobs for ${this.gens.length} generators`);
+    if (jobs.length === 0 || jobs.length > this.gens.length) throw new Error(`${jobs.length} jobs for ${this.gens.length} generators`);
     const bound = Math.max(...jobs.map((j) => j.maxSeconds)) * 1000 + 30_000;
-    const gens = this.gens;
+    const gens = this.gens.slice(0, jobs.length);
     gens.forEach((g, i) => g.send({ type: 'job', job: jobs[i] }));
     const ready = await Promise.allSettled(gens.map((g) => g.expect('ready', bound)));
     try {

@@ -126,19 +126,51 @@ export function processTree(roots: readonly number[]): number[] {
   return out;
 }
 
-/** The unit of utime and stime in /proc/<pid>/stat. */
-export function clockTicksPerSecond(): number {
-  return Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+/**
+ * How CPU time is read. Preferred: the sum over a process's threads of /proc/<pid>/task/<tid>/schedstat (time on
+ * CPU in ns: exact, where utime+stime in /proc/<pid>/stat comes in clock ticks of 10 ms). Fallback: utime+stime.
+ */
+export type CpuClock = { readonly kind: 'schedstat' } | { readonly kind: 'stat'; readonly ticksPerSecond: number };
+
+export function cpuClock(): CpuClock {
+  try {
+    if (Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) > 0) return { kind: 'schedstat' };
+  } catch {
+    // no schedstat (kernel without CONFIG_SCHED_INFO)
+  }
+  return { kind: 'stat', ticksPerSecond: Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100 };
 }
 
-/** utime+stime of the tree, in microseconds. */
-export function cpuMicros(pids: readonly number[], ticksPerSecond: number): number {
-  let ticks = 0;
+export function describeClock(c: CpuClock): string {
+  return c.kind === 'schedstat'
+    ? 'sum of /proc/<pid>/task/*/schedstat (ns on CPU, all threads)'
+    : `utime+stime from /proc/<pid>/stat (CLK_TCK ${c.ticksPerSecond})`;
+}
+
+/** CPU time of the tree so far, in microseconds. */
+export function cpuMicros(pids: readonly number[], clock: CpuClock): number {
+  let total = 0;
   for (const pid of pids) {
-    const f = statFields(pid);
-    if (f) ticks += Number(f[11]) + Number(f[12]);
+    if (clock.kind === 'stat') {
+      const f = statFields(pid);
+      if (f) total += ((Number(f[11]) + Number(f[12])) * 1e6) / clock.ticksPerSecond;
+      continue;
+    }
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+      } catch {
+        // thread gone
+      }
+    }
   }
-  return (ticks * 1e6) / ticksPerSecond;
+  return total;
 }
 
 /** VmRSS of the tree, in KiB. */

@@ -18,9 +18,14 @@ export type Job =
   | {
       readonly kind: 'latency';
       readonly urls: readonly string[];
+      /**
+       * Direct backend URLs: as many connections again go there, sent to at the same rate in the same ticks, so
+       * the proxy's added latency is measured against a baseline taken at the same moments.
+       */
+      readonly baselineUrls?: readonly string[];
       readonly connOffset: number;
       readonly connections: number;
-      /** Messages per second (this generator), spread round-robin over its connections. */
+      /** Messages per second (this generator) through `urls`, spread round-robin over its connections. */
       readonly rate: number;
       readonly seconds: number;
       /** Samples in the first warmupSeconds are dropped. */
@@ -51,8 +56,9 @@ export interface JobResult {
   readonly errors: number;
   readonly timedOut: boolean;
   readonly elapsedMs: number;
-  /** Latency jobs: round-trip times in microseconds. */
+  /** Latency jobs: round-trip times in microseconds (after the warm-up), through `urls` and to the baseline. */
   readonly rttUs?: readonly number[];
+  readonly baselineRttUs?: readonly number[];
 }
 
 export type ToGenerator = { readonly type: 'job'; readonly job: Job } | { readonly type: 'go' } | { readonly type: 'close' };

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { SnapshotBuildResult } from './snapshot-build.ts';
 import type { TargetName } from './targets.ts';
 
-export const metricKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
+export const metricKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'cpuLat', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
 export type MetricKey = (typeof metricKeys)[number];
 
 /** Per target and metric: one value per round (undefined where the round failed or does not apply). */
@@ -32,6 +32,7 @@ const digitsOf: Record<MetricKey, number> = {
   tput16k: 0,
   cpuHs: 1,
   hsRate: 0,
+  cpuLat: 2,
   addP50: 0,
   addP99: 0,
   p50: 0,
@@ -107,10 +108,12 @@ export function markdown(r: Report): string {
     table(r),
     '',
     'Cells: median over rounds ± half the range between rounds (the noise). CPU is the target\'s own process tree ' +
-      '(utime+stime from /proc/<pid>/stat, before and after each scenario), per completed unit; "echo" is one message ' +
+      '(read from /proc before and after each scenario, see Machine), per completed unit; "echo" is one message ' +
       'client → backend → client through the proxy (two frames relayed). Throughput is bounded by the load generator and ' +
       'backends sharing one core, so CPU per unit is the comparable figure. Ratios are of medians; for CPU, latency and ' +
-      'memory lower is better, for throughput higher is better. Added RTT = target p50/p99 minus direct p50/p99 in the same round.',
+      'memory lower is better, for throughput higher is better. Added RTT: during the fixed-rate run the same rate also goes ' +
+      'straight to the backends on as many connections, in the same timer ticks; added = p50/p99 through the target minus ' +
+      'p50/p99 of that baseline, per round (so load-core noise common to both cancels). The "direct" column\'s RTT is its own run.',
     '',
     snapshotSection(r.snapshot),
     '',

@@ -6,18 +6,19 @@
 //
 // The proxy is pinned to CPU 0, the load generators and echo backends to the other CPUs (taskset). For each round
 // and target: a fresh target process; idle memory per connection; 64 B and 16 KiB echo (CPU per echo and
-// throughput); handshakes (CPU per connect + upgrade + close); round-trip latency at a fixed rate. CPU is the
-// target's process tree's utime+stime from /proc before and after each scenario.
+// throughput); handshakes (CPU per connect + upgrade + close); round-trip latency at a fixed rate against a direct
+// baseline sent in the same ticks. CPU is the target's process tree's time on CPU from /proc before and after
+// each scenario (bench/procs.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadPool, split, type PoolRun } from './load.ts';
-import { clockTicksPerSecond, cpuMicros, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type Proc } from './procs.ts';
+import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type CpuClock, type Proc } from './procs.ts';
 import type { FromBackend, Job } from './protocol.ts';
 import { markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
 import { benchSnapshotBuild } from './snapshot-build.ts';
-import { allTargets, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
+import { allTargets, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
 
 interface Plan {
   readonly rounds: number;
@@ -37,10 +38,10 @@ const fullPlan: Plan = {
   rounds: 3,
   generators: 2,
   backends: 2,
-  echo64: { connections: 64, inflight: 4, messages: 200_000 },
-  echo16k: { connections: 32, inflight: 2, messages: 40_000 },
-  handshake: { concurrency: 16, total: 4_000 },
-  latency: { connections: 50, rate: 2_000, seconds: 6, warmupSeconds: 1 },
+  echo64: { connections: 64, inflight: 4, messages: 120_000 },
+  echo16k: { connections: 32, inflight: 2, messages: 16_000 },
+  handshake: { concurrency: 16, total: 2_000 },
+  latency: { connections: 50, rate: 2_000, seconds: 5, warmupSeconds: 1 },
   idle: { connections: 5_000 },
   warm: { messages: 20_000, handshakes: 300 },
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 5 },
@@ -65,13 +66,20 @@ interface Options {
   readonly targets: readonly TargetName[];
   readonly write: boolean;
   readonly skipSnapshot: boolean;
+  readonly pin: boolean;
+  readonly wsgateCli: string;
+  readonly wsgateArgs: readonly string[];
 }
 
 function usage(): string {
-  return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write] [--skip-snapshot]
-  --quick        a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
-  --rounds N     rounds per scenario (default 3; medians and spread are reported)
-  --targets      which targets to measure (default: all; 'direct' is needed for the added-latency rows)`;
+  return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
+                                  [--skip-snapshot] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"]
+  --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
+  --rounds N       rounds per scenario (default 3; medians and spread are reported)
+  --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
+  --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
+  --wsgate-cli     wsgate's entry point (default dist/cli.js)
+  --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")`;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -80,12 +88,18 @@ function parseArgs(argv: readonly string[]): Options {
   let targets: TargetName[] = [...targetNames];
   let write: boolean | undefined;
   let skipSnapshot = false;
+  let pin = true;
+  let wsgateCli = 'dist/cli.js';
+  let wsgateArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
     else if (a === '--write') write = true;
     else if (a === '--no-write') write = false;
     else if (a === '--skip-snapshot') skipSnapshot = true;
+    else if (a === '--no-pin') pin = false;
+    else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
+    else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--rounds') {
       rounds = Number(argv[++i]);
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds wants an integer 1..50\n${usage()}`);
@@ -100,7 +114,7 @@ function parseArgs(argv: readonly string[]): Options {
     } else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   const base = quick ? quickPlan : fullPlan;
-  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? !quick, skipSnapshot };
+  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? !quick, skipSnapshot, pin, wsgateCli, wsgateArgs };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,20 +139,21 @@ function handshakeJobs(plan: Plan, urls: Urls, concurrency: number, total: numbe
   return conc.map((c, i) => ({ kind: 'handshake', urls, connOffset: i, concurrency: c, total: tot[i], maxSeconds: 180 }));
 }
 
-function latencyJobs(plan: Plan, urls: Urls): Job[] {
+/** One generator only: fewer processes competing for the load core means less scheduling jitter in the RTTs. */
+function latencyJobs(plan: Plan, urls: Urls, baselineUrls: Urls | undefined): Job[] {
   const l = plan.latency;
-  const conns = split(l.connections, plan.generators);
-  return conns.map((c, i) => ({
+  return [{
     kind: 'latency',
     urls,
-    connOffset: i * conns[0],
-    connections: c,
-    rate: l.rate / plan.generators,
+    ...(baselineUrls ? { baselineUrls } : {}),
+    connOffset: 0,
+    connections: l.connections,
+    rate: l.rate,
     seconds: l.seconds,
     warmupSeconds: l.warmupSeconds,
     size: 64,
     maxSeconds: l.seconds + 20,
-  }));
+  }];
 }
 
 function idleJobs(plan: Plan, urls: Urls, connections: number): Job[] {
@@ -148,6 +163,7 @@ function idleJobs(plan: Plan, urls: Urls, connections: number): Job[] {
 
 // ---- measurements ----
 
+
 interface Measured {
   readonly run: PoolRun;
   readonly completed: number;
@@ -156,7 +172,7 @@ interface Measured {
 }
 
 /** Runs jobs with the target's CPU read right before "go" and shortly after the last "done". */
-async function withCpu(pool: LoadPool, jobs: readonly Job[], target: RunningTarget, ticks: number): Promise<Measured> {
+async function withCpu(pool: LoadPool, jobs: readonly Job[], target: RunningTarget, clock: CpuClock): Promise<Measured> {
   let pids: number[] = [];
   let before = 0;
   let cpuUs: number | undefined;
@@ -164,12 +180,12 @@ async function withCpu(pool: LoadPool, jobs: readonly Job[], target: RunningTarg
     beforeGo: () => {
       if (target.roots.length === 0) return;
       pids = processTree(target.roots);
-      before = cpuMicros(pids, ticks);
+      before = cpuMicros(pids, clock);
     },
     afterDone: async () => {
       if (target.roots.length === 0) return;
       await sleep(200); // let the proxy finish what is in flight (closes, last frames)
-      cpuUs = cpuMicros(pids, ticks) - before;
+      cpuUs = cpuMicros(pids, clock) - before;
     },
   });
   const completed = run.results.reduce((n, r) => n + r.completed, 0);
@@ -193,7 +209,7 @@ async function settledRss(roots: readonly number[]): Promise<number> {
 
 type RoundValues = Partial<Record<MetricKey, number>>;
 
-async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, ticks: number, note: (s: string) => void): Promise<RoundValues> {
+async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, directUrls: Urls, clock: CpuClock, note: (s: string) => void): Promise<RoundValues> {
   const out: RoundValues = {};
   const urls = target.urls;
   const step = async (name: string, fn: () => Promise<void>) => {
@@ -223,31 +239,38 @@ async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, 
   });
 
   await step('64 B echo', async () => {
-    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo64, 64), target, ticks);
+    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo64, 64), target, clock);
     out.tput64 = m.completed / (m.run.wallMs / 1000);
     if (m.cpuUs !== undefined) out.cpu64 = m.cpuUs / m.completed;
   });
 
   await step('16 KiB echo', async () => {
-    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo16k, 16 * 1024), target, ticks);
+    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo16k, 16 * 1024), target, clock);
     out.tput16k = m.completed / (m.run.wallMs / 1000);
     if (m.cpuUs !== undefined) out.cpu16k = m.cpuUs / m.completed;
   });
 
   await step('handshake', async () => {
-    const m = await withCpu(pool, handshakeJobs(plan, urls, plan.handshake.concurrency, plan.handshake.total), target, ticks);
+    const m = await withCpu(pool, handshakeJobs(plan, urls, plan.handshake.concurrency, plan.handshake.total), target, clock);
     out.hsRate = m.completed / (m.run.wallMs / 1000);
     if (m.cpuUs !== undefined) out.cpuHs = m.cpuUs / m.completed;
   });
 
   await step('latency', async () => {
-    const run = await pool.run(latencyJobs(plan, urls));
-    if (run.results.some((r) => r.timedOut)) throw new Error('timed out');
-    const lost = run.results.reduce((n, r) => n + r.errors, 0);
+    // Through the target and, in the same ticks on as many connections again, straight to the backends.
+    const m = await withCpu(pool, latencyJobs(plan, urls, target.roots.length > 0 ? directUrls : undefined), target, clock);
+    const lost = m.run.results.reduce((n, r) => n + r.errors, 0);
     if (lost > 0) throw new Error(`${lost} messages unanswered`);
-    const rtt = run.results.flatMap((r) => r.rttUs ?? []).sort((a, b) => a - b);
+    const sorted = (k: 'rttUs' | 'baselineRttUs') => m.run.results.flatMap((r) => r[k] ?? []).sort((a, b) => a - b);
+    const rtt = sorted('rttUs');
     out.p50 = percentile(rtt, 50);
     out.p99 = percentile(rtt, 99);
+    if (m.cpuUs !== undefined) out.cpuLat = m.cpuUs / m.completed;
+    const base = sorted('baselineRttUs');
+    if (base.length > 0) {
+      out.addP50 = out.p50 - percentile(base, 50);
+      out.addP99 = out.p99 - percentile(base, 99);
+    }
   });
   return out;
 }
@@ -272,20 +295,22 @@ async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: 
   );
 }
 
-function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], ticks: number): string[] {
+function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], clock: CpuClock): string[] {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const wsVersion = (JSON.parse(readFileSync(new URL('../node_modules/ws/package.json', import.meta.url), 'utf8')) as { version: string }).version;
   return [
-    `CPU: ${model}, ${os.cpus().length} cores; ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Linux ${os.release()}; CLK_TCK ${ticks}`,
+    `CPU: ${model}, ${os.cpus().length} cores; ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Linux ${os.release()}`,
+    `CPU time: ${describeClock(clock)}`,
     `Node ${process.version}; ws ${wsVersion}`,
     ...targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version()}`),
     pinned ? `Pinning: targets on CPU ${env.proxyCpu}; load generators, echo backends and this script on CPU ${loadCpu} (taskset)` : 'Pinning: none (taskset missing or fewer than 2 CPUs): figures are noisier',
   ];
 }
 
-function commands(argv: readonly string[], plan: Plan, proxyCpu: string, loadCpu: string): string[] {
-  const pin = (cpu: string) => `taskset -c ${cpu} `;
+function commands(argv: readonly string[], opts: Options, pinned: boolean, proxyCpu: string, loadCpu: string): string[] {
+  const plan = opts.plan;
+  const pin = (cpu: string) => (pinned ? `taskset -c ${cpu} ` : '');
   return [
     `node --import tsx bench/run.ts ${argv.join(' ')}`.trimEnd(),
     `# started by it (ports chosen at run time; <tmp> is a private temp dir):`,
@@ -294,13 +319,14 @@ function commands(argv: readonly string[], plan: Plan, proxyCpu: string, loadCpu
     `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
     `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg`,
-    `${pin(proxyCpu)}node dist/cli.js --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn`,
+    `${pin(proxyCpu)}node ${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
     `#   64 B echo: ${plan.echo64.connections} connections x ${plan.echo64.inflight} in flight, ${plan.echo64.messages} echoes`,
     `#   16 KiB echo: ${plan.echo16k.connections} connections x ${plan.echo16k.inflight} in flight, ${plan.echo16k.messages} echoes`,
     `#   handshake: ${plan.handshake.total} x (connect, upgrade, close handshake), ${plan.handshake.concurrency} in parallel`,
-    `#   latency: ${plan.latency.rate} msg/s of 64 B over ${plan.latency.connections} connections for ${plan.latency.seconds} s (first ${plan.latency.warmupSeconds} s dropped)`,
+    `#   latency: ${plan.latency.rate} msg/s of 64 B over ${plan.latency.connections} connections for ${plan.latency.seconds} s (first ${plan.latency.warmupSeconds} s dropped),`,
+    `#            plus the same rate straight to the backends in the same ticks: added RTT = through the target minus that baseline`,
   ];
 }
 
@@ -311,10 +337,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const cores = os.cpus().length;
-  const pinned = cores >= 2 && hasCommand('taskset');
+  const pinned = opts.pin && cores >= 2 && hasCommand('taskset');
   const proxyCpu = '0';
   const loadCpu = cores > 2 ? `1-${cores - 1}` : '1';
-  const ticks = clockTicksPerSecond();
+  const clock = cpuClock();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'wsgate-bench-'));
   const group = new ProcessGroup(pinned);
 
@@ -335,7 +361,7 @@ async function main(): Promise<void> {
 
   if (pinned) pinPid(process.pid, loadCpu);
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
-  const env0 = { group, repo, tmp, backendPorts: [] as number[], proxyCpu };
+  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs };
   const notes = new Map<TargetName, string[]>();
   const note = (t: TargetName, s: string) => {
     log(`${t}: ${s}`);
@@ -376,22 +402,11 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const values = await measureTarget(pool, plan, running, ticks, (s) => note(t.name, `round ${round + 1}: ${s}`));
+        const values = await measureTarget(pool, plan, running, directUrls(env), clock, (s) => note(t.name, `round ${round + 1}: ${s}`));
         record(t.name, round, values);
         log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
       } finally {
         await running.stop();
-      }
-    }
-  }
-
-  // Added latency: against direct in the same round.
-  const direct = results.get('direct');
-  if (direct) {
-    for (const [name, m] of results) {
-      if (name === 'direct') continue;
-      for (const [key, base] of [['addP50', 'p50'], ['addP99', 'p99']] as const) {
-        m.set(key, (m.get(base) ?? []).map((v, r) => (v === undefined || direct.get(base)?.[r] === undefined ? undefined : v - (direct.get(base)?.[r] ?? 0))));
       }
     }
   }
@@ -416,6 +431,7 @@ async function main(): Promise<void> {
       tput16k: '16 KiB echoes/s',
       cpuHs: 'CPU µs per handshake',
       hsRate: 'handshakes/s',
+      cpuLat: `CPU µs per 64 B echo at ${rate} msg/s`,
       addP50: `added RTT p50 µs (${rate} msg/s)`,
       addP99: `added RTT p99 µs (${rate} msg/s)`,
       p50: `RTT p50 µs (${rate} msg/s)`,
@@ -423,8 +439,8 @@ async function main(): Promise<void> {
       idleKiB: `idle KiB per connection (${plan.idle.connections.toLocaleString('en-US')} open)`,
     },
     snapshot,
-    machine: machine(env, pinned, loadCpu, chosen, ticks),
-    commands: commands(argv, plan, proxyCpu, loadCpu),
+    machine: machine(env, pinned, loadCpu, chosen, clock),
+    commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
     configs: [
       { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts) },
       { title: 'haproxy.cfg (generated)', text: haproxyConf(18080, backendPorts) },

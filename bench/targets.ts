@@ -18,6 +18,9 @@ export interface Env {
   readonly tmp: string;
   readonly backendPorts: readonly number[];
   readonly proxyCpu: string;
+  /** wsgate's CLI (default dist/cli.js) and extra flags for it (e.g. --workers 2). */
+  readonly wsgateCli: string;
+  readonly wsgateArgs: readonly string[];
 }
 
 export interface RunningTarget {
@@ -34,6 +37,10 @@ export interface Target {
   unavailable(env: Env): string | undefined;
   version(): string;
   start(env: Env): Promise<RunningTarget>;
+}
+
+export function directUrls(env: Env): string[] {
+  return env.backendPorts.map((p) => `ws://127.0.0.1:${p}/`);
 }
 
 export function freePort(): Promise<number> {
@@ -110,7 +117,7 @@ const direct: Target = {
   name: 'direct',
   unavailable: () => undefined,
   version: () => 'client → echo backend, no proxy',
-  start: (env) => Promise.resolve({ urls: env.backendPorts.map((p) => `ws://127.0.0.1:${p}/`), roots: [], stop: () => Promise.resolve() }),
+  start: (env) => Promise.resolve({ urls: directUrls(env), roots: [], stop: () => Promise.resolve() }),
 };
 
 const pipe: Target = {
@@ -233,13 +240,13 @@ spec:
 
 const wsgate: Target = {
   name: 'wsgate',
-  unavailable: (env) => (existsSync(path.join(env.repo, 'dist/cli.js')) ? undefined : 'not built (dist/cli.js missing: run npm run build)'),
-  version: () => `dist/cli.js on node ${process.version}`,
+  unavailable: (env) => (existsSync(path.resolve(env.repo, env.wsgateCli)) ? undefined : `not built (${env.wsgateCli} missing: run npm run build)`),
+  version: () => `node ${process.version}`,
   async start(env) {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
     writeFileSync(conf, wsgateConf(env.backendPorts));
-    const args = ['dist/cli.js', '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn'];
+    const args = [env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn', ...env.wsgateArgs];
     const readyz = async () => {
       const res = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}`);
