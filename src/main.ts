@@ -8,6 +8,8 @@ import type { Config } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
+import { createSecurity } from './policy/admission.ts';
+import { TlsListener } from './proxy/tls/tls-listener.ts';
 import { SnapshotHolder } from './snapshot/holder.ts';
 import { FileSource } from './sources/file/file-source.ts';
 import type { Source } from './sources/source.ts';
@@ -17,6 +19,8 @@ import { Metrics } from './telemetry/metrics.ts';
 
 export interface Running {
   readonly proxyAddress: AddressInfo;
+  /** --tls-listen, when set. */
+  readonly tlsAddress?: AddressInfo;
   readonly adminAddress: AddressInfo;
   readonly holder: SnapshotHolder;
   readonly proxy: ProxyServer;
@@ -47,7 +51,9 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   await source.start();
   controller.start();
 
-  const hooks: ProxyHooks = {};
+  // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
+  const security = createSecurity({ trustedProxies: config.trustedProxies, log });
+  const hooks: ProxyHooks = { admission: security.admission };
   const proxy = new ProxyServer({
     holder,
     log,
@@ -68,16 +74,33 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     },
   });
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);
+  let tlsListener: TlsListener | undefined;
+  let tlsAddress: AddressInfo | undefined;
+  if (config.tlsListen) {
+    tlsListener = new TlsListener({
+      holder,
+      log,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      maxHeaderBytes: config.maxHeaderBytes,
+      ...(config.defaultCertFile ? { defaultCertFile: config.defaultCertFile, defaultKeyFile: config.defaultKeyFile } : {}),
+    });
+    await tlsListener.start();
+    proxy.attach(tlsListener.server);
+    tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
+    log.info({ tlsListen: fmt(tlsAddress) }, 'TLS listener serving');
+  }
   const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
   log.info({ listen: fmt(proxyAddress), admin: fmt(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
 
   const stopRest = async () => {
+    tlsListener?.close();
     controller.stop();
     await source.stop();
     await closeServer(admin);
   };
   return {
     proxyAddress,
+    ...(tlsAddress ? { tlsAddress } : {}),
     adminAddress,
     holder,
     proxy,
