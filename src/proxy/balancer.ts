@@ -32,7 +32,8 @@ export interface PickOptions {
   readonly exclude?: ReadonlySet<string>;
   /** Health (passive ejection, active checks, breakers) may veto an endpoint. */
   readonly usable?: (e: Endpoint) => boolean;
-  /** ConsistentHash: chooses among the candidates by key; LeastConnections is used without one. */
+  /** Affinity (session key, cookie) or ConsistentHash: chooses among the candidates, for any policy; undefined
+   *  (no key on this request) leaves the choice to the policy (ConsistentHash without a key: LeastConnections). */
   readonly hashPick?: (candidates: readonly Endpoint[], backend: Backend) => Endpoint | undefined;
   readonly random?: () => number;
 }
@@ -50,12 +51,13 @@ export function pickEndpoint(rule: Rule, policy: Policy, state: BalancerState, o
     .filter((x) => x.candidates.length > 0);
   if (withCandidates.length === 0) return Errors.noEndpoint();
   const chosen = weighted(withCandidates, opts.random ?? Math.random);
-  const endpoint =
-    (policy === 'ConsistentHash' ? opts.hashPick?.(chosen.candidates, chosen.backend) : undefined) ??
-    (policy === 'RoundRobin'
-      ? chosen.candidates[state.next(chosen.backend.id) % chosen.candidates.length]
-      : leastConnections(chosen.candidates, state, chosen.backend.id));
+  const endpoint = opts.hashPick?.(chosen.candidates, chosen.backend) ?? policyPick(chosen.candidates, policy, state, chosen.backend.id);
   return { backend: chosen.backend, endpoint };
+}
+
+/** The policy's choice among non-empty candidates, without a key (affinity uses it for a fresh pick too). */
+export function policyPick(candidates: readonly Endpoint[], policy: Policy, state: BalancerState, backendId: string): Endpoint {
+  return policy === 'RoundRobin' ? candidates[state.next(backendId) % candidates.length] : leastConnections(candidates, state, backendId);
 }
 
 function candidates(b: Backend, opts: PickOptions): Endpoint[] {

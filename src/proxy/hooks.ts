@@ -3,8 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WsgateError } from '../errors.ts';
-import type { Endpoint } from '../model/snapshot.ts';
-import type { PickOptions } from './balancer.ts';
+import type { Backend, Endpoint } from '../model/snapshot.ts';
+import type { Pick, PickOptions } from './balancer.ts';
 import type { LiveConnection } from './connections.ts';
 import type { Correlation } from './forward-headers.ts';
 import type { Relay } from './relay/relay.ts';
@@ -36,6 +36,14 @@ export interface HandshakeContext {
   claims?: Readonly<Record<string, unknown>>;
 }
 
+/** Which connect attempt an upstreamResult reports (health). aborted: the client left before the upstream answered,
+ *  so the outcome says nothing about the endpoint. */
+export interface UpstreamAttemptInfo {
+  readonly ctx: HandshakeContext;
+  readonly backend: Backend;
+  readonly aborted: boolean;
+}
+
 export type AdmissionCheck = (ctx: HandshakeContext) => WsgateError | undefined | Promise<WsgateError | undefined>;
 
 export interface HttpFallbackContext {
@@ -48,8 +56,10 @@ export interface HttpFallbackContext {
 export interface ProxyHooks {
   /** Run in order before an endpoint is chosen; the first error refuses the upgrade. */
   readonly admission?: readonly AdmissionCheck[];
-  /** Passive health: every connect/handshake outcome per endpoint. */
-  readonly upstreamResult?: (endpoint: Endpoint, ok: boolean) => void;
+  /** Before each connect attempt (health: pending handshakes per backend, the half-open probe). */
+  readonly upstreamAttempt?: (ctx: HandshakeContext, pick: Pick) => void;
+  /** Passive health: every connect/handshake outcome per endpoint, one per upstreamAttempt. */
+  readonly upstreamResult?: (endpoint: Endpoint, ok: boolean, attempt?: UpstreamAttemptInfo) => void;
   /** After the 101: heartbeats, rate limits. */
   readonly established?: (ctx: HandshakeContext, conn: LiveConnection, relay: Relay) => void;
   /** Non-upgrade requests on routes with httpFallback.enabled. */

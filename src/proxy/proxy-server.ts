@@ -252,6 +252,7 @@ export class ProxyServer {
       }
       chosen = pick;
       tried.add(pick.endpoint.key);
+      this.#hooks.upstreamAttempt?.(ctx, pick);
       const attempt = openUpstream({
         endpoint: pick.endpoint,
         path: ctx.forward.path ?? req.url ?? '/',
@@ -269,11 +270,15 @@ export class ProxyServer {
         handshakeTimeoutMs: (spec.upstream?.handshakeTimeoutSeconds ?? 10) * 1000,
         ...(ctx.upstreamTls ? { tls: ctx.upstreamTls } : {}),
       });
-      const onGone = () => attempt.abort();
+      let aborted = false;
+      const onGone = () => {
+        aborted = true;
+        attempt.abort();
+      };
       socket.once('close', onGone);
       last = await attempt.result;
       socket.off('close', onGone);
-      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed');
+      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed', { ctx, backend: pick.backend, aborted });
       if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected) break;
       if (socket.destroyed) break;
     }
