@@ -20,6 +20,7 @@ import type { UpstreamTls } from './upstream.ts';
 export interface FallbackChoice {
   readonly hashPick?: (candidates: readonly Endpoint[], backend: Backend) => Endpoint | undefined;
   readonly setCookie?: (endpoint: Endpoint) => string | undefined;
+  readonly random?: () => number;
   readonly clientIp: string;
   readonly trustForwarded: boolean;
 }
@@ -69,7 +70,10 @@ export class HttpFallback {
     const route = match.route;
     const spec = route.spec;
     const choice = this.#o.choose(ctx);
-    const pick = pickEndpoint(match.rule, spec.loadBalancer?.policy ?? 'LeastConnections', this.#o.balancer(), choice.hashPick ? { hashPick: choice.hashPick } : {});
+    const pick = pickEndpoint(match.rule, spec.loadBalancer?.policy ?? 'LeastConnections', this.#o.balancer(), {
+      ...(choice.hashPick ? { hashPick: choice.hashPick } : {}),
+      ...(choice.random ? { random: choice.random } : {}),
+    });
     if (pick instanceof WsgateError) return this.#fail(res, route, pick);
     const endpoint = pick.endpoint;
     const cookie = choice.setCookie?.(endpoint);

@@ -4,9 +4,9 @@
 // balancer's candidates, so a Draining (while others are Active), ejected or Gone endpoint is never chosen:
 // the request gets a fresh pick, and Cookie a fresh cookie.
 import type { IncomingMessage } from 'node:http';
-import type { Backend, Endpoint, Route } from '../../model/snapshot.ts';
+import type { Backend, Endpoint, Route, Rule } from '../../model/snapshot.ts';
 import { policyPick, type BalancerState } from '../balancer.ts';
-import { boundedPick } from '../balance/consistent-hash.ts';
+import { boundedPick, hash32 } from '../balance/consistent-hash.ts';
 import { readCookie, setCookieValue, type CookieSigner } from './cookie.ts';
 
 export interface AffinityRequest {
@@ -18,6 +18,9 @@ export interface AffinityRequest {
 }
 
 export interface AffinityChoice {
+  /** For PickOptions.random: the weighted backend choice of a rule with several backends must follow the
+   *  session too (the same backend for the same key on every replica; the cookie's backend). */
+  random(rule: Rule): number;
   /** For PickOptions.hashPick. */
   hashPick(candidates: readonly Endpoint[], backend: Backend): Endpoint | undefined;
   /** The Set-Cookie value to send with the answer for the endpoint finally used, if the client needs one. */
@@ -79,6 +82,7 @@ export class Affinity {
     if ((spec.sessionAffinity?.type ?? 'None') !== 'Cookie') {
       const key = sessionKey(r);
       return {
+        random: () => (key === undefined ? Math.random() : hash32(key, 0x5bd1e995) / 0x100000000),
         hashPick: (candidates) => (key === undefined ? undefined : boundedPick(key, candidates, load, factor)),
         setCookie: () => undefined,
       };
@@ -87,6 +91,7 @@ export class Affinity {
     const attrs = { name: c?.name ?? 'wsgate-affinity', ttlSeconds: c?.ttlSeconds ?? 3600, path: c?.path ?? '/', secure: (c?.secure ?? false) || r.secure };
     const presented = readCookie(r.req.headers.cookie, attrs.name);
     return {
+      random: (rule) => this.#cookieBackendPoint(rule, presented),
       // A cookie is honoured even above the load bound: a session's state lives on that pod. A fresh pick
       // follows the route's policy (ConsistentHash has no key yet: least connections).
       hashPick: (candidates, backend) =>
@@ -97,5 +102,18 @@ export class Affinity {
         return id === presented ? undefined : setCookieValue(attrs, id);
       },
     };
+  }
+
+  /** A point in [0, 1) that the balancer's weighted walk maps to the backend holding the cookie's endpoint. */
+  #cookieBackendPoint(rule: Rule, presented: string | undefined): number {
+    if (presented === undefined || rule.backends.length < 2) return Math.random();
+    const eligible = rule.backends.filter((b) => b.resolved && b.weight > 0 && b.endpoints.length > 0);
+    const total = eligible.reduce((n, b) => n + b.weight, 0);
+    let before = 0;
+    for (const b of eligible) {
+      if (this.#signer.find(presented, b.endpoints)) return (before + b.weight / 2) / total;
+      before += b.weight;
+    }
+    return Math.random();
   }
 }

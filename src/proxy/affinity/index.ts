@@ -56,7 +56,7 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
       const secure = 'encrypted' in ctx.req.socket && Boolean((ctx.req.socket as { encrypted?: boolean }).encrypted);
       if (!usesAffinity(ctx.match.route)) return { clientIp, trustForwarded };
       const c = affinity.choose({ route: ctx.match.route, req: ctx.req, clientIp, secure });
-      return { clientIp, trustForwarded, hashPick: (cands, b) => c.hashPick(cands, b), setCookie: (e) => c.setCookie(e) };
+      return { clientIp, trustForwarded, random: () => c.random(ctx.match.rule), hashPick: (cands, b) => c.hashPick(cands, b), setCookie: (e) => c.setCookie(e) };
     },
   });
 
@@ -65,22 +65,24 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
     let cookieAt = -1;
     // Chosen lazily at pick time: admission checks that run after this one may still set clientIp or claims.
     let choice: ReturnType<Affinity['choose']> | undefined;
+    const chosen = () =>
+      (choice ??= affinity.choose({
+        route: ctx.match.route,
+        req: ctx.req,
+        // The client-IP check resolves forwarded chains for upgrades; when none ran, apply the same rule here.
+        clientIp: ctx.clientIp !== socketAddress(ctx.socket.remoteAddress) ? ctx.clientIp : trusted.resolve(ctx.req).clientIp,
+        secure: ctx.secure,
+        ...(ctx.claims ? { claims: ctx.claims } : {}),
+      }));
     ctx.pick = {
       ...ctx.pick,
+      random: () => chosen().random(ctx.match.rule),
       hashPick: (candidates, backend) => {
-        choice ??= affinity.choose({
-          route: ctx.match.route,
-          req: ctx.req,
-          // The client-IP check resolves forwarded chains for upgrades; when none ran, apply the same rule here.
-          clientIp: ctx.clientIp !== socketAddress(ctx.socket.remoteAddress) ? ctx.clientIp : trusted.resolve(ctx.req).clientIp,
-          secure: ctx.secure,
-          ...(ctx.claims ? { claims: ctx.claims } : {}),
-        });
-        const e = choice.hashPick(candidates, backend);
+        const e = chosen().hashPick(candidates, backend);
         // A retry picks again: the cookie must name the endpoint that finally answers.
         if (cookieAt >= 0) ctx.responseHeaders.splice(cookieAt, 2);
         cookieAt = -1;
-        const sc = e && choice.setCookie(e);
+        const sc = e && chosen().setCookie(e);
         if (sc) {
           cookieAt = ctx.responseHeaders.length;
           ctx.responseHeaders.push('Set-Cookie', sc);
