@@ -29,6 +29,15 @@ export class Metrics {
   readonly snapshotBuildDuration: Histogram;
   readonly snapshotGeneration: Gauge;
   readonly informerRestartsTotal: Counter<'resource'>;
+  // Health, breakers, heartbeats (issue 6).
+  readonly endpointEjectionsTotal: Counter<'namespace' | 'route' | 'backend'>;
+  readonly endpointsEjected: Gauge<'namespace' | 'route' | 'backend'>;
+  readonly healthCheckTransitionsTotal: Counter<'namespace' | 'route' | 'state'>;
+  readonly circuitBreakerState: Gauge<'namespace' | 'route' | 'backend'>;
+  readonly heartbeatTimeoutsTotal: Counter<'namespace' | 'route' | 'side'>;
+  readonly idleClosesTotal: Counter<'namespace' | 'route'>;
+  /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
+  healthCollect: (() => void) | undefined = undefined;
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -68,6 +77,15 @@ export class Metrics {
     this.snapshotBuildDuration = new Histogram({ name: 'wsgate_snapshot_build_duration_seconds', help: 'Time to build the routing table.', buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
     this.snapshotGeneration = new Gauge({ name: 'wsgate_snapshot_generation', help: 'Generation of the published routing table.', registers: [registry] });
     this.informerRestartsTotal = new Counter({ name: 'wsgate_informer_restarts_total', help: 'Kubernetes informer restarts by resource.', labelNames: ['resource'], registers: [registry] });
+    // Health, breakers, heartbeats (issue 6).
+    const backendLabels = [...routeLabels, 'backend'] as const;
+    const healthCollect = () => this.healthCollect?.();
+    this.endpointEjectionsTotal = new Counter({ name: 'wsgate_endpoint_ejections_total', help: 'Endpoints ejected by passive health (consecutive connect/handshake failures).', labelNames: backendLabels, registers: [registry] });
+    this.endpointsEjected = new Gauge({ name: 'wsgate_endpoints_ejected', help: 'Endpoints currently ejected by passive health.', labelNames: backendLabels, registers: [registry], collect: healthCollect });
+    this.healthCheckTransitionsTotal = new Counter({ name: 'wsgate_health_check_transitions_total', help: 'Active health check state changes of endpoints (state: healthy, unhealthy).', labelNames: [...routeLabels, 'state'], registers: [registry] });
+    this.circuitBreakerState = new Gauge({ name: 'wsgate_circuit_breaker_state', help: 'Failure circuit of a backend: 0 closed, 1 open, 2 half-open.', labelNames: backendLabels, registers: [registry], collect: healthCollect });
+    this.heartbeatTimeoutsTotal = new Counter({ name: 'wsgate_heartbeat_timeouts_total', help: 'Connections closed because a peer did not answer the proxy ping in time (side: client, upstream).', labelNames: [...routeLabels, 'side'], registers: [registry] });
+    this.idleClosesTotal = new Counter({ name: 'wsgate_idle_closes_total', help: 'Connections closed by limits.idleTimeoutSeconds.', labelNames: routeLabels, registers: [registry] });
   }
 
   /** The live counters of one route, created on first use and kept for the life of the process. */
