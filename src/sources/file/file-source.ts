@@ -9,6 +9,7 @@ import { formatProblem, type ConfigProblem } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Source } from '../source.ts';
 import { loadRoutes } from './load-routes.ts';
+import { readReferencedFiles } from './referenced-files.ts';
 
 export interface FileSourceOptions {
   readonly path: string;
@@ -27,6 +28,9 @@ export class FileSource implements Source {
   #watcher: FSWatcher | undefined;
   #loading: Promise<void> | undefined;
   #again = false;
+  #baseDir = '.';
+  readonly #fileWatchers = new Map<string, FSWatcher>();
+  readonly #watchedNames = new Map<string, Set<string>>();
 
   constructor(o: FileSourceOptions) {
     this.#o = o;
@@ -38,9 +42,10 @@ export class FileSource implements Source {
     const path = resolve(this.#o.path);
     const r = await loadRoutes([path], this.#o.validate);
     if (r.problems.length > 0) throw Object.assign(new Error('invalid configuration'), { problems: r.problems });
-    this.#input = { ...emptyInput, routes: r.routes };
-    this.#synced = true;
     const isDir = (await stat(path)).isDirectory();
+    this.#baseDir = isDir ? path : dirname(path);
+    this.#input = { ...emptyInput, routes: r.routes, secrets: await this.#readFiles(r.routes) };
+    this.#synced = true;
     // Watch the folder, not the file: editors and `kubectl`-style writers replace files by rename.
     const dir = isDir ? path : dirname(path);
     const name = isDir ? undefined : basename(path);
@@ -50,9 +55,43 @@ export class FileSource implements Source {
     this.#watcher.on('error', (err) => this.#log.error({ err }, 'watch failed'));
   }
 
+  /** Key material files named by the routes (certificates, keys, CA bundles), watched like the routes. */
+  async #readFiles(routes: BuildInput['routes']): Promise<BuildInput['secrets']> {
+    const { secrets, paths } = await readReferencedFiles(routes, this.#baseDir);
+    const dirs = new Map<string, Set<string>>();
+    for (const p of paths) {
+      const set = dirs.get(dirname(p)) ?? new Set<string>();
+      set.add(basename(p));
+      dirs.set(dirname(p), set);
+    }
+    for (const [dir, w] of this.#fileWatchers) {
+      if (!dirs.has(dir)) {
+        w.close();
+        this.#fileWatchers.delete(dir);
+      }
+    }
+    for (const [dir, names] of dirs) {
+      this.#watchedNames.set(dir, names);
+      if (this.#fileWatchers.has(dir)) continue;
+      try {
+        // "..data" is how a mounted Secret volume swaps its files at once.
+        const w = watch(dir, (_event, file) => {
+          if (file === null || file === '..data' || this.#watchedNames.get(dir)?.has(file)) this.#reload();
+        });
+        w.on('error', (err) => this.#log.warn({ err, dir }, 'watch of referenced files failed'));
+        this.#fileWatchers.set(dir, w);
+      } catch (err) {
+        this.#log.warn({ dir, err: (err as Error).message }, 'cannot watch referenced files');
+      }
+    }
+    return secrets;
+  }
+
   async stop(): Promise<void> {
     this.#watcher?.close();
     this.#watcher = undefined;
+    for (const w of this.#fileWatchers.values()) w.close();
+    this.#fileWatchers.clear();
     await this.#loading;
   }
 
@@ -96,7 +135,7 @@ export class FileSource implements Source {
       this.#o.onInvalid?.(r.problems);
       return;
     }
-    this.#input = { ...emptyInput, routes: r.routes };
+    this.#input = { ...emptyInput, routes: r.routes, secrets: await this.#readFiles(r.routes) };
     for (const l of this.#listeners) l();
   }
 }
