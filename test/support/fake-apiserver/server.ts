@@ -77,6 +77,7 @@ export class FakeApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly watchStarts = new Map<string, number>();
   private readonly watchWaiters = new Set<() => void>();
+  private readonly bookmarks = new Map<string, number>();
   private readonly server: Server;
   private readonly opts: FakeApiServerOptions;
   private nextWatchId = 1;
@@ -161,6 +162,11 @@ export class FakeApiServer {
   /** Watches started so far for `resource` (plural), or for all. */
   watchesStarted(resource?: string): number {
     return resource === undefined ? [...this.watchStarts.values()].reduce((a, b) => a + b, 0) : (this.watchStarts.get(resource) ?? 0);
+  }
+
+  /** Bookmarks sent so far on watches of `resource`. */
+  bookmarksSent(resource: string): number {
+    return this.bookmarks.get(resource) ?? 0;
   }
 
   activeWatches(resource?: string): number {
@@ -324,6 +330,7 @@ export class FakeApiServer {
       resourceVersion: url.searchParams.get('resourceVersion') ?? '',
       allowBookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
       timeoutMs: timeoutSeconds * secondMs, bookmarkIntervalMs: this.opts.bookmarkIntervalMs ?? 60_000, goneAs: this.opts.goneAs ?? 'event',
+      onBookmark: () => this.bookmarks.set(plural, (this.bookmarks.get(plural) ?? 0) + 1),
     }, this.store);
     this.active.add(w);
     void w.closed.then(() => this.active.delete(w));

@@ -20,6 +20,7 @@ export interface WatchRequest {
   readonly timeoutMs: number;
   readonly bookmarkIntervalMs: number;
   readonly goneAs: 'event' | 'http';
+  readonly onBookmark: () => void;
 }
 
 /** A live stream, as the fault injector sees it. */
@@ -54,11 +55,12 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
   res.once('close', cleanup);
 
   const send = (type: string, object: unknown): void => {
-    if (stalled || ended) return;
+    if (stalled || ended || res.writableEnded || res.destroyed) return;
     res.write(JSON.stringify({ type, object }) + '\n');
   };
   const inScope = (o: KObject): boolean => w.namespace === undefined || o.metadata.namespace === w.namespace;
   const bookmark = (): void => {
+    if (!stalled && !res.writableEnded) w.onBookmark();
     send('BOOKMARK', { kind: w.resource.kind, apiVersion: apiVersionOf(w.resource), metadata: { resourceVersion: String(store.currentRv()) } });
   };
 
@@ -117,7 +119,7 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
   }
   timers.push(
     setTimeout(() => {
-      if (stalled) return;
+      if (stalled || res.writableEnded) return;
       if (w.allowBookmarks) bookmark();
       res.end();
     }, w.timeoutMs).unref(),

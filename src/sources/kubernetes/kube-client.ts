@@ -1,0 +1,335 @@
+// The one place that calls @kubernetes/client-node (pinned ~1.4): parameter names and error shapes change
+// between client-node majors, so nothing else sees them. Every call here is one of permissions.ts's rules.
+import * as k8s from '@kubernetes/client-node';
+import type { Agent } from 'node:http';
+import { group, plural, version, apiVersion, kind } from '../../api/schema.ts';
+
+/** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
+export type KubeConfigInput =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'inline'; readonly yaml: string }
+  | { readonly kind: 'in-cluster' }
+  /** client-node's own lookup: $KUBECONFIG, ~/.kube/config, then in-cluster. */
+  | { readonly kind: 'default' };
+
+/** A failed API call: `status` is the HTTP code (0 when the request never got an answer). */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string | undefined;
+
+  constructor(status: number, message: string, reason?: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export type WatchedResource = 'websocketroutes' | 'services' | 'endpointslices' | 'secrets';
+
+/** A plain object as the API serves it (list items are re-serialized to plain JSON too). */
+export interface RawObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: { readonly name?: string; readonly namespace?: string; readonly resourceVersion?: string; readonly [k: string]: unknown };
+  readonly [field: string]: unknown;
+}
+
+export interface ListWatchHandlers {
+  /** A full list arrived (first list, or a relist after 410): it replaces everything known. */
+  onList(items: readonly RawObject[]): void;
+  onEvent(type: 'add' | 'update' | 'delete', obj: RawObject): void;
+  /** Any sign of life: a list, an event, a bookmark, a (re)connect. Feeds the watchdog. */
+  onActivity(kind: 'list' | 'event' | 'bookmark' | 'connect'): void;
+  onError(err: unknown): void;
+}
+
+export interface ListWatchOptions {
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  /** Server-side timeout for each watch request, in seconds (randomised by the caller). */
+  readonly watchTimeoutSeconds: () => number;
+  /** Abort a list that has not answered by then. */
+  readonly requestTimeoutMs: number;
+}
+
+export interface ListWatchHandle {
+  /** Stops for good: aborts the in-flight list or watch, even one still waiting for response headers. */
+  stop(): void;
+}
+
+export interface LeaseRecord {
+  readonly resourceVersion: string;
+  readonly holderIdentity: string;
+  readonly leaseDurationSeconds: number;
+  readonly acquireTime: string | undefined;
+  readonly renewTime: string | undefined;
+  readonly leaseTransitions: number;
+}
+
+export interface LeaseSpecInput {
+  readonly holderIdentity: string;
+  readonly leaseDurationSeconds: number;
+  readonly acquireTime: Date | string | undefined;
+  readonly renewTime: Date | string | undefined;
+  readonly leaseTransitions: number;
+}
+
+function toApiError(err: unknown): KubeApiError {
+  if (err instanceof KubeApiError) return err;
+  if (err instanceof k8s.ApiException) {
+    const body = (typeof err.body === 'string' ? safeParse(err.body) : err.body) as { reason?: string; message?: string } | undefined;
+    return new KubeApiError(err.code, body?.message ?? `HTTP ${err.code}`, body?.reason, { cause: err });
+  }
+  const e = err as { statusCode?: number; message?: string };
+  return new KubeApiError(typeof e?.statusCode === 'number' ? e.statusCode : 0, e?.message ?? String(err), undefined, { cause: err });
+}
+
+function safeParse(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lease times are MicroTime: six fraction digits, which Date#toISOString (three) is refused for. */
+function microTime(t: Date | string | undefined): k8s.V1MicroTime | string | undefined {
+  if (t === undefined || typeof t === 'string') return t;
+  return new k8s.V1MicroTime(t.getTime());
+}
+
+function requestOptions(signal: AbortSignal, contentType?: string): k8s.ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          if (contentType) ctx.setHeaderParam('Content-Type', contentType);
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (ctx) => new k8s.Observable(Promise.resolve(ctx)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/**
+ * client-node's Watch with what 1.4 leaves out: `allowWatchBookmarks` and a server-side `timeoutSeconds` on
+ * every request, bookmarks surfaced to the caller, and a hard abort. Watch.watch() returns its controller only
+ * once headers arrive, so a watch hanging before them could not be aborted; each watch gets its own agent
+ * (client-node makes one per request), and destroying that agent ends the request at any stage.
+ */
+class SupervisedWatch extends k8s.Watch {
+  private readonly agents = new Set<Agent>();
+  private readonly controllers = new Set<AbortController>();
+  private closed = false;
+
+  constructor(kc: k8s.KubeConfig, private readonly timeoutSeconds: () => number, private readonly onBookmark: () => void) {
+    // A view of the KubeConfig that remembers the agent of each request.
+    const view = Object.create(kc) as k8s.KubeConfig;
+    super(view);
+    view.applyToFetchOptions = async (opts) => {
+      const out = await kc.applyToFetchOptions(opts);
+      if (out.agent && typeof out.agent === 'object') {
+        if (this.closed) (out.agent as Agent).destroy();
+        else this.agents.add(out.agent as Agent);
+      }
+      return out;
+    };
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const params = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds() };
+    const wrapped = (phase: string, obj: unknown, watchObj?: unknown): void => {
+      if (phase === 'BOOKMARK') this.onBookmark();
+      callback(phase, obj, watchObj);
+    };
+    const controller = await super.watch(path, params, wrapped, done);
+    if (this.closed) controller.abort();
+    else this.controllers.add(controller);
+    return controller;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.controllers) c.abort();
+    for (const a of this.agents) a.destroy();
+    this.controllers.clear();
+    this.agents.clear();
+  }
+}
+
+export class KubeClient {
+  private readonly kc: k8s.KubeConfig;
+  private readonly core: k8s.CoreV1Api;
+  private readonly discovery: k8s.DiscoveryV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly coordination: k8s.CoordinationV1Api;
+  private readonly requestTimeoutMs: number;
+
+  constructor(opts: { kubeconfig: KubeConfigInput; requestTimeoutMs?: number }) {
+    this.kc = new k8s.KubeConfig();
+    const input = opts.kubeconfig;
+    if (input.kind === 'file') this.kc.loadFromFile(input.path);
+    else if (input.kind === 'inline') this.kc.loadFromString(input.yaml);
+    else if (input.kind === 'in-cluster') this.kc.loadFromCluster();
+    else this.kc.loadFromDefault();
+    this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+    this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
+    this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.coordination = this.kc.makeApiClient(k8s.CoordinationV1Api);
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  }
+
+  /** The namespace of the current kubeconfig context (in-cluster: the pod's), for the Lease. */
+  currentNamespace(): string | undefined {
+    return this.kc.getContextObject(this.kc.getCurrentContext())?.namespace;
+  }
+
+  private listFn(resource: WatchedResource, o: ListWatchOptions, signal: AbortSignal): () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
+    const ns = o.namespace;
+    const opt = (): k8s.ConfigurationOptions => requestOptions(AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
+    const sel = o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {};
+    switch (resource) {
+      case 'websocketroutes':
+        return () =>
+          (ns
+            ? this.custom.listNamespacedCustomObject({ group, version, plural, namespace: ns, ...sel }, opt())
+            : this.custom.listCustomObjectForAllNamespaces({ group, version, plural, ...sel }, opt())) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+      case 'services':
+        return () => (ns ? this.core.listNamespacedService({ namespace: ns, ...sel }, opt()) : this.core.listServiceForAllNamespaces(sel, opt()));
+      case 'endpointslices':
+        return () => (ns ? this.discovery.listNamespacedEndpointSlice({ namespace: ns, ...sel }, opt()) : this.discovery.listEndpointSliceForAllNamespaces(sel, opt()));
+      case 'secrets':
+        return () => (ns ? this.core.listNamespacedSecret({ namespace: ns, ...sel }, opt()) : this.core.listSecretForAllNamespaces(sel, opt()));
+    }
+  }
+
+  private watchPath(resource: WatchedResource, ns: string | undefined): string {
+    const prefix = resource === 'websocketroutes' ? `/apis/${group}/${version}` : resource === 'endpointslices' ? '/apis/discovery.k8s.io/v1' : '/api/v1';
+    return ns ? `${prefix}/namespaces/${encodeURIComponent(ns)}/${resource}` : `${prefix}/${resource}`;
+  }
+
+  /**
+   * client-node's ListWatch (what makeInformer builds) with the supervised watch above. It re-watches from the
+   * last resourceVersion when the server ends a watch, relists on 410, and otherwise reports an error and
+   * stops: restarting is the caller's job.
+   */
+  listWatch(resource: WatchedResource, o: ListWatchOptions, h: ListWatchHandlers): ListWatchHandle {
+    const abort = new AbortController();
+    const watch = new SupervisedWatch(this.kc, o.watchTimeoutSeconds, () => h.onActivity('bookmark'));
+    const list = this.listFn(resource, o, abort.signal);
+    const listFn = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
+      const result = await list();
+      // Typed lists come back as class instances (Dates for timestamps); watch events are plain JSON. One shape.
+      const items = JSON.parse(JSON.stringify(result.items ?? [])) as k8s.KubernetesObject[];
+      h.onList(items as unknown as RawObject[]);
+      h.onActivity('list');
+      return { ...result, items };
+    };
+    const lw = new k8s.ListWatch(this.watchPath(resource, o.namespace), watch, listFn, false, o.labelSelector);
+    const plain = (obj: k8s.KubernetesObject): RawObject => obj as unknown as RawObject;
+    lw.on(k8s.ADD, (obj) => {
+      h.onActivity('event');
+      h.onEvent('add', plain(obj));
+    });
+    lw.on(k8s.UPDATE, (obj) => {
+      h.onActivity('event');
+      h.onEvent('update', plain(obj));
+    });
+    lw.on(k8s.DELETE, (obj) => {
+      h.onActivity('event');
+      h.onEvent('delete', plain(obj));
+    });
+    lw.on(k8s.CONNECT, () => h.onActivity('connect'));
+    lw.on(k8s.ERROR, (err) => h.onError(toApiError(err)));
+    lw.start().catch((err: unknown) => h.onError(toApiError(err)));
+    return {
+      stop: () => {
+        abort.abort();
+        void lw.stop();
+        watch.close();
+      },
+    };
+  }
+
+  async getLease(namespace: string, name: string): Promise<LeaseRecord | undefined> {
+    try {
+      const lease = await this.coordination.readNamespacedLease({ name, namespace }, this.timeoutOptions());
+      return leaseRecord(lease);
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Fails with status 409 when someone created it first. */
+  async createLease(namespace: string, name: string, spec: LeaseSpecInput): Promise<LeaseRecord> {
+    try {
+      const body: k8s.V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: leaseSpec(spec) };
+      return leaseRecord(await this.coordination.createNamespacedLease({ namespace, body }, this.timeoutOptions()));
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Optimistic concurrency: fails with status 409 when the Lease changed since `resourceVersion`. */
+  async updateLease(namespace: string, name: string, resourceVersion: string, spec: LeaseSpecInput): Promise<LeaseRecord> {
+    try {
+      const body: k8s.V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion }, spec: leaseSpec(spec) };
+      return leaseRecord(await this.coordination.replaceNamespacedLease({ name, namespace, body }, this.timeoutOptions()));
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Server-side apply of a WebSocketRoute's status (the /status subresource only). */
+  async applyRouteStatus(namespace: string, name: string, status: Record<string, unknown>, fieldManager: string): Promise<void> {
+    const body = { apiVersion, kind, metadata: { name, namespace }, status };
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group, version, plural, namespace, name, body, fieldManager, force: true },
+        requestOptions(AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.ServerSideApply),
+      );
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  private timeoutOptions(): k8s.ConfigurationOptions {
+    return requestOptions(AbortSignal.timeout(this.requestTimeoutMs));
+  }
+}
+
+function leaseSpec(s: LeaseSpecInput): k8s.V1LeaseSpec {
+  const acquireTime = microTime(s.acquireTime);
+  const renewTime = microTime(s.renewTime);
+  return {
+    holderIdentity: s.holderIdentity,
+    leaseDurationSeconds: s.leaseDurationSeconds,
+    leaseTransitions: s.leaseTransitions,
+    // Strings read back from the server keep their six digits; the generated types call them V1MicroTime.
+    ...(acquireTime !== undefined ? { acquireTime: acquireTime as k8s.V1MicroTime } : {}),
+    ...(renewTime !== undefined ? { renewTime: renewTime as k8s.V1MicroTime } : {}),
+  };
+}
+
+function leaseRecord(l: k8s.V1Lease): LeaseRecord {
+  const t = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : v instanceof Date ? new k8s.V1MicroTime(v.getTime()).toISOString() : String(v));
+  return {
+    resourceVersion: l.metadata?.resourceVersion ?? '',
+    holderIdentity: l.spec?.holderIdentity ?? '',
+    leaseDurationSeconds: l.spec?.leaseDurationSeconds ?? 0,
+    acquireTime: t(l.spec?.acquireTime),
+    renewTime: t(l.spec?.renewTime),
+    leaseTransitions: l.spec?.leaseTransitions ?? 0,
+  };
+}

@@ -1,0 +1,112 @@
+// The Kubernetes source: one supervised informer per resource the builder reads (WebSocketRoutes, Services,
+// EndpointSlices that belong to a Service, Secrets), all in one namespace or across all. Informer callbacks
+// only signal; current() hands out the cached, trimmed objects.
+import type { Logger } from 'pino';
+import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../build/input.ts';
+import type { Source } from '../source.ts';
+import { InformerSupervisor, type InformerTimings, type RestartReason } from './informer.ts';
+import type { KubeClient, RawObject, WatchedResource } from './kube-client.ts';
+
+/** Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch. */
+export const serviceNameLabel = 'kubernetes.io/service-name';
+
+export interface KubernetesSourceOptions {
+  readonly client: KubeClient;
+  /** Empty or unset: every namespace. */
+  readonly watchNamespace?: string;
+  readonly log: Logger;
+  /** Called on each unplanned informer restart: wire to wsgate_informer_restarts_total{resource}. */
+  readonly onRestart: (resource: WatchedResource, reason: RestartReason) => void;
+  readonly timings?: Partial<InformerTimings>;
+  readonly random?: () => number;
+}
+
+/** A route's status as last seen on the API server, for the status writer's lastTransitionTime. */
+export interface ObservedRouteStatus {
+  readonly conditions?: readonly { readonly type: string; readonly status: string; readonly lastTransitionTime?: string }[];
+}
+
+export class KubernetesSource implements Source {
+  private readonly informers: readonly InformerSupervisor[];
+  private readonly byResource: ReadonlyMap<WatchedResource, InformerSupervisor>;
+  private readonly listeners = new Set<() => void>();
+  private readonly statuses = new Map<string, ObservedRouteStatus>();
+  private readonly log: Logger;
+
+  constructor(opts: KubernetesSourceOptions) {
+    this.log = opts.log.child({ component: 'kubernetes-source' });
+    const ns = opts.watchNamespace ? opts.watchNamespace : undefined;
+    const make = (resource: WatchedResource, extra: { labelSelector?: string; onRaw?: (k: string, o: RawObject | undefined) => void } = {}): InformerSupervisor =>
+      new InformerSupervisor({
+        resource,
+        client: opts.client,
+        log: this.log,
+        ...(ns ? { namespace: ns } : {}),
+        ...(opts.timings ? { timings: opts.timings } : {}),
+        ...(opts.random ? { random: opts.random } : {}),
+        ...extra,
+        onChange: () => this.signal(),
+        onRestart: opts.onRestart,
+      });
+    this.informers = [
+      make('websocketroutes', { onRaw: (k, o) => this.observeRoute(k, o) }),
+      make('services'),
+      make('endpointslices', { labelSelector: serviceNameLabel }),
+      make('secrets'),
+    ];
+    this.byResource = new Map(this.informers.map((i) => [i.resource, i]));
+  }
+
+  async start(): Promise<void> {
+    for (const i of this.informers) i.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const i of this.informers) i.stop();
+  }
+
+  /** True once every informer has listed once; stays true while they restart (the cache keeps serving). */
+  synced(): boolean {
+    return this.informers.every((i) => i.synced());
+  }
+
+  async whenSynced(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.whenSynced()));
+  }
+
+  current(): BuildInput {
+    const values = <T>(r: WatchedResource): T[] => [...this.byResource.get(r)!.values()] as T[];
+    return {
+      routes: values<RouteObject>('websocketroutes'),
+      services: values<ServiceLite>('services'),
+      endpointSlices: values<EndpointSliceLite>('endpointslices'),
+      secrets: values<SecretLite>('secrets'),
+    };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The status a route has on the server now ("ns/name"), as last seen by the informer. */
+  observedStatus(key: string): ObservedRouteStatus | undefined {
+    return this.statuses.get(key);
+  }
+
+  private observeRoute(key: string, obj: RawObject | undefined): void {
+    const status = obj?.['status'] as ObservedRouteStatus | undefined;
+    if (status === undefined) this.statuses.delete(key);
+    else this.statuses.set(key, status);
+  }
+
+  private signal(): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l();
+      } catch (err) {
+        this.log.error({ err }, 'change listener threw');
+      }
+    }
+  }
+}

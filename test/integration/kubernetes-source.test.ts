@@ -1,0 +1,193 @@
+// The Kubernetes source against the fake API server: sync, trimming, change signals, and recovery from every
+// injected fault (dropped watch, watch hanging without bytes, 500 on list, compaction), with no stale cache.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { FakeApiServer, waitUntil, within, type FakeApiServerOptions, type KObject } from '../support/fake-apiserver/index.ts';
+import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
+import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
+import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
+import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
+
+const fast: Partial<InformerTimings> = { backoffBaseMs: 5, backoffMaxMs: 40, watchdogMs: 400, watchTimeoutSeconds: [30, 31], relistIntervalMs: 0, requestTimeoutMs: 2000 };
+
+interface Harness {
+  fake: FakeApiServer;
+  source: KubernetesSource;
+  restarts: string[];
+  changes: () => number;
+}
+
+async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespace?: string; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
+  const fake = await FakeApiServer.start(o.fake);
+  t.after(() => fake.close());
+  o.seed?.(fake);
+  const restarts: string[] = [];
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } });
+  const source = new KubernetesSource({
+    client, log: pino({ level: 'silent' }), timings: { ...fast, ...o.timings },
+    onRestart: (r, why) => restarts.push(`${r}:${why}`),
+    ...(o.namespace ? { watchNamespace: o.namespace } : {}),
+  });
+  let n = 0;
+  source.onChange(() => n++);
+  await source.start();
+  t.after(() => source.stop());
+  await within(source.whenSynced(), 'initial sync');
+  await waitUntil(() => fake.activeWatches() === 4, 'four watches open');
+  return { fake, source, restarts, changes: () => n };
+}
+
+const service = (name: string, ns = 'default'): KObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 'ws' }] } });
+const slice = (name: string, svc: string, addrs: string[], ns = 'default'): KObject => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': svc } },
+  addressType: 'IPv4', ports: [{ name: 'ws', port: 8080 }], endpoints: addrs.map((a) => ({ addresses: [a], conditions: { ready: true }, targetRef: { kind: 'Pod', name: `pod-${a}` } })),
+});
+const route = (name: string, ns = 'default'): KObject => ({ apiVersion: 'wsgate.io/v1alpha1', kind: 'WebSocketRoute', metadata: { name, namespace: ns }, spec: { rules: [{ backendRefs: [{ name: 'chat', port: 80 }] }] } });
+const secret = (name: string): KObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, type: 'Opaque', data: { k: 'dg==' } });
+
+const addresses = (s: KubernetesSource): string[] => s.current().endpointSlices.flatMap((e) => (e.endpoints ?? []).flatMap((x) => x.addresses)).sort();
+
+function slicesGet(fake: FakeApiServer, name: string): KObject {
+  return fake.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', name);
+}
+
+test('syncs every resource, trims objects to the builder shapes, and signals changes only when they matter', async (t) => {
+  const h = await setup(t, {
+    seed: (f) => {
+      f.create(service('chat'));
+      f.create(slice('chat-a', 'chat', ['10.0.0.1']));
+      f.create({ ...slice('orphan', 'x', ['10.0.0.2']), metadata: { name: 'orphan', namespace: 'default' } });
+      f.create(route('chat'));
+      f.create(secret('tls'));
+    },
+  });
+  const input = h.source.current();
+  assert.deepEqual(input.services, [{ metadata: { namespace: 'default', name: 'chat' }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 'ws', protocol: 'TCP' }] } }]);
+  assert.deepEqual(input.endpointSlices, [{
+    metadata: { namespace: 'default', name: 'chat-a', labels: { 'kubernetes.io/service-name': 'chat' } }, addressType: 'IPv4',
+    ports: [{ name: 'ws', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true }, targetRef: { name: 'pod-10.0.0.1' } }],
+  }], 'slices without the service-name label are not watched');
+  assert.deepEqual(input.secrets, [{ metadata: { namespace: 'default', name: 'tls' }, type: 'Opaque', data: { k: 'dg==' } }]);
+  assert.equal(input.routes.length, 1);
+  assert.equal(input.routes[0]!.metadata.generation, 1);
+  assert.deepEqual(input.routes[0]!.spec, { rules: [{ backendRefs: [{ name: 'chat', port: 80 }] }] });
+  assert.ok(input.routes[0]!.metadata.creationTimestamp);
+  assert.equal(h.source.synced(), true);
+
+  const before = h.changes();
+  h.fake.create(slice('chat-b', 'chat', ['10.0.0.3']));
+  await waitUntil(() => addresses(h.source).length === 2, 'new slice');
+  assert.ok(h.changes() > before);
+
+  // A status write changes resourceVersion but nothing the builder reads: no signal, but the status is observed.
+  const r = h.fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
+  const quiet = h.changes();
+  h.fake.updateStatus({ ...r, status: { conditions: [{ type: 'Accepted', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' }] } });
+  await waitUntil(() => h.source.observedStatus('default/chat')?.conditions?.[0]?.type === 'Accepted', 'status observed');
+  assert.equal(h.changes(), quiet);
+
+  h.fake.delete('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
+  await waitUntil(() => h.source.current().routes.length === 0, 'route deleted');
+  assert.equal(h.source.observedStatus('default/chat'), undefined);
+  assert.deepEqual(h.restarts, []);
+});
+
+test('a watch dropped mid-stream is restarted and the changes made meanwhile arrive', async (t) => {
+  const h = await setup(t, { seed: (f) => f.create(slice('s', 'chat', ['10.0.0.1'])) });
+  const watches = h.fake.watchesStarted('endpointslices');
+  assert.equal(h.fake.faults.dropWatches('endpointslices'), 1);
+  const s = slicesGet(h.fake, 's');
+  h.fake.update({ ...s, endpoints: [{ addresses: ['10.0.0.9'], conditions: { ready: true } }] });
+  await h.fake.waitForWatch('endpointslices', watches);
+  await waitUntil(() => addresses(h.source).join() === '10.0.0.9', 'update after reconnect');
+  assert.deepEqual(h.restarts, ['endpointslices:error']);
+});
+
+test('a watch that hangs without a byte is ended by the watchdog, after headers or before them', async (t) => {
+  for (const beforeHeaders of [false, true]) {
+    const h = await setup(t, { timings: { watchdogMs: 150 }, fake: { bookmarkIntervalMs: 30 } });
+    h.fake.faults.hangNextWatches({ resource: 'services', beforeHeaders });
+    // Force a new watch, which hangs.
+    h.fake.faults.endWatches('services');
+    h.fake.create(service('late'));
+    await waitUntil(() => h.source.current().services.length === 1, `service seen after the hang (beforeHeaders=${beforeHeaders})`);
+    assert.deepEqual(h.restarts, ['services:watchdog']);
+    await waitUntil(() => h.fake.activeWatches('services') === 1, 'the hung request was closed');
+  }
+});
+
+test('a stream that goes silent mid-watch is restarted by the watchdog; bookmarks keep a quiet watch alive', async (t) => {
+  const h = await setup(t, { timings: { watchdogMs: 200 }, fake: { bookmarkIntervalMs: 40 } });
+  // Quiet but healthy: bookmarks arrive for longer than the watchdog period, and nothing restarts.
+  await waitUntil(() => h.fake.bookmarksSent('secrets') >= 10, 'ten bookmarks (two watchdog periods)');
+  assert.deepEqual(h.restarts, []);
+  const watches = h.fake.watchesStarted('secrets');
+  h.fake.faults.stallWatches('secrets');
+  h.fake.create(secret('after-stall'));
+  await h.fake.waitForWatch('secrets', watches);
+  await waitUntil(() => h.source.current().secrets.length === 1, 'secret after stall');
+  assert.deepEqual(h.restarts, ['secrets:watchdog']);
+});
+
+test('500 on list is retried with backoff until it succeeds', async (t) => {
+  const fake = await FakeApiServer.start();
+  t.after(() => fake.close());
+  fake.faults.failNextLists(3, 'websocketroutes');
+  fake.create(route('r'));
+  const restarts: string[] = [];
+  const source = new KubernetesSource({
+    client: new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } }),
+    log: pino({ level: 'silent' }), timings: fast, onRestart: (r, why) => restarts.push(`${r}:${why}`),
+  });
+  await source.start();
+  t.after(() => source.stop());
+  await within(source.whenSynced(), 'sync after failed lists');
+  assert.equal(source.current().routes.length, 1);
+  assert.deepEqual(restarts, ['websocketroutes:error', 'websocketroutes:error', 'websocketroutes:error']);
+  assert.equal(fake.requests.filter((r) => r.verb === 'list' && r.resource === 'websocketroutes' && r.status === 500).length, 3);
+});
+
+test('a compacted history makes the next watch 410: client-node relists, deletes missed meanwhile are seen', async (t) => {
+  const h = await setup(t, { seed: (f) => ['a', 'b'].forEach((n) => f.create(slice(n, 'chat', [n === 'a' ? '10.0.0.1' : '10.0.0.2']))) });
+  h.fake.faults.stallWatches('endpointslices');
+  h.fake.delete('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'a');
+  h.fake.faults.compact();
+  h.fake.faults.endWatches('endpointslices');
+  await waitUntil(() => addresses(h.source).join() === '10.0.0.2', 'relist after 410');
+  assert.deepEqual(h.restarts, [], 'a 410 is handled without a restart');
+});
+
+test('server-side watch timeouts just re-watch, and a periodic relist heals a cache without restarts', async (t) => {
+  const h = await setup(t, { fake: { watchSecondMs: 2 }, timings: { relistIntervalMs: 100 } });
+  const lists = (): number => h.fake.requests.filter((r) => r.verb === 'list' && r.resource === 'services').length;
+  const l0 = lists();
+  const w0 = h.fake.watchesStarted('services');
+  await waitUntil(() => h.fake.watchesStarted('services') > w0 + 3 && lists() > l0, 're-watches and a relist');
+  h.fake.create(service('x'));
+  await waitUntil(() => h.source.current().services.length === 1, 'event after re-watch');
+  const watchReq = h.fake.requests.find((r) => r.verb === 'watch' && r.resource === 'services')!;
+  assert.equal(watchReq.query['allowWatchBookmarks'], 'true');
+  assert.equal(watchReq.query['timeoutSeconds'], '30');
+  assert.deepEqual(h.restarts, []);
+});
+
+test('a watch namespace scopes every call, and every call is one that permissions.ts grants', async (t) => {
+  const h = await setup(t, {
+    namespace: 'team',
+    seed: (f) => {
+      f.create(service('in', 'team'));
+      f.create(service('out', 'other'));
+    },
+  });
+  assert.deepEqual(h.source.current().services.map((s) => s.metadata.name), ['in']);
+  const resourceCalls = h.fake.requests.filter((r) => r.verb !== 'discovery');
+  assert.ok(resourceCalls.length >= 8);
+  for (const r of resourceCalls) {
+    assert.equal(r.namespace, 'team', r.path);
+    const rule = requiredPermissions.find((p) => p.apiGroup === r.group && p.resource === r.resource);
+    assert.ok(rule?.verbs.includes(r.verb), `${r.verb} ${r.group}/${r.resource} is not granted`);
+  }
+  await h.source.stop();
+  await waitUntil(() => h.fake.activeWatches() === 0, 'watches closed on stop');
+});
