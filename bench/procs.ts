@@ -7,6 +7,7 @@ export interface Proc {
   readonly name: string;
   readonly pid: number;
   readonly child: ChildProcess;
+  readonly stopSignal: NodeJS.Signals;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   readonly exited: Promise<string>;
   /** The last few KiB of its stdout and stderr, for error messages. */
@@ -19,6 +20,8 @@ export interface SpawnOptions {
   /** A taskset CPU list ("0", "1-3"); ignored when pinning is off. */
   readonly cpu?: string;
   readonly ipc?: boolean;
+  /** The polite stop signal (default SIGTERM); SIGKILL follows after the grace period. */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
 const outputTail = 8192;
@@ -48,16 +51,16 @@ export class ProcessGroup {
       child.once('exit', (code, signal) => resolve(signal ?? String(code)));
       child.once('error', (err) => resolve(`error: ${err.message}`));
     });
-    const proc: Proc = { name: opts.name, pid: child.pid, child, exited, output: () => tail };
+    const proc: Proc = { name: opts.name, pid: child.pid, child, stopSignal: opts.stopSignal ?? 'SIGTERM', exited, output: () => tail };
     this.live.add(proc);
     void exited.then(() => this.live.delete(proc));
     return proc;
   }
 
-  /** SIGTERM to the process group, SIGKILL after graceMs. */
+  /** The stop signal to the process group, SIGKILL after graceMs. */
   async stop(proc: Proc, graceMs = 3000): Promise<void> {
     if (!this.live.has(proc)) return;
-    signalGroup(proc.pid, 'SIGTERM');
+    signalGroup(proc.pid, proc.stopSignal);
     const timer = setTimeout(() => signalGroup(proc.pid, 'SIGKILL'), graceMs);
     await proc.exited;
     clearTimeout(timer);

@@ -295,15 +295,16 @@ async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: 
   );
 }
 
-function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], clock: CpuClock): string[] {
+function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], clock: CpuClock, loadStart: readonly number[]): string[] {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const wsVersion = (JSON.parse(readFileSync(new URL('../node_modules/ws/package.json', import.meta.url), 'utf8')) as { version: string }).version;
   return [
     `CPU: ${model}, ${os.cpus().length} cores; ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Linux ${os.release()}`,
     `CPU time: ${describeClock(clock)}`,
+    `Load average (1/5/15 min) at the start ${loadStart.map((x) => x.toFixed(2)).join(' / ')}, at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}: other work on the machine shows up as noise`,
     `Node ${process.version}; ws ${wsVersion}`,
-    ...targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version()}`),
+    ...targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${env.wsgateCli}${env.wsgateArgs.length ? ` ${env.wsgateArgs.join(' ')}` : ''})` : ''}`),
     pinned ? `Pinning: targets on CPU ${env.proxyCpu}; load generators, echo backends and this script on CPU ${loadCpu} (taskset)` : 'Pinning: none (taskset missing or fewer than 2 CPUs): figures are noisier',
   ];
 }
@@ -341,6 +342,8 @@ async function main(): Promise<void> {
   const proxyCpu = '0';
   const loadCpu = cores > 2 ? `1-${cores - 1}` : '1';
   const clock = cpuClock();
+  const loadStart = os.loadavg();
+  if (loadStart[0] > cores / 2) log(`load average ${loadStart[0].toFixed(2)} on ${cores} cores: other work is running, expect noisy figures`);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'wsgate-bench-'));
   const group = new ProcessGroup(pinned);
 
@@ -439,7 +442,7 @@ async function main(): Promise<void> {
       idleKiB: `idle KiB per connection (${plan.idle.connections.toLocaleString('en-US')} open)`,
     },
     snapshot,
-    machine: machine(env, pinned, loadCpu, chosen, clock),
+    machine: machine(env, pinned, loadCpu, chosen, clock, loadStart),
     commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
     configs: [
       { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts) },

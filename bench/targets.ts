@@ -35,7 +35,7 @@ export interface Target {
   readonly name: TargetName;
   /** Why it cannot run on this machine, or undefined when it can. */
   unavailable(env: Env): string | undefined;
-  version(): string;
+  version(env: Env): string;
   start(env: Env): Promise<RunningTarget>;
 }
 
@@ -96,8 +96,15 @@ async function waitReady(proc: Proc, check: () => Promise<unknown>, timeoutMs: n
   throw new Error(`${proc.name} not ready after ${timeoutMs} ms (${String(last)}): ${proc.output().trim().slice(-600)}`);
 }
 
-async function startProcess(env: Env, name: string, cmd: string, args: readonly string[], url: string, extraCheck?: () => Promise<void>): Promise<RunningTarget> {
-  const proc = env.group.spawn(cmd, args, { name, cwd: env.repo, cpu: env.proxyCpu });
+interface StartOptions {
+  /** Must pass before the WebSocket probe is tried (e.g. wsgate's /readyz). */
+  readonly ready?: () => Promise<void>;
+  readonly stopSignal?: NodeJS.Signals;
+}
+
+async function startProcess(env: Env, name: string, cmd: string, args: readonly string[], url: string, o: StartOptions = {}): Promise<RunningTarget> {
+  const proc = env.group.spawn(cmd, args, { name, cwd: env.repo, cpu: env.proxyCpu, ...(o.stopSignal ? { stopSignal: o.stopSignal } : {}) });
+  const extraCheck = o.ready;
   try {
     if (extraCheck) await waitReady(proc, extraCheck, 20_000);
     await waitReady(proc, () => probe(url, 2000), 20_000);
@@ -106,6 +113,12 @@ async function startProcess(env: Env, name: string, cmd: string, args: readonly 
     throw err;
   }
   return { urls: [url], roots: [proc.pid], stop: () => env.group.stop(proc) };
+}
+
+function gitDescribe(cwd: string): string {
+  const sha = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).stdout?.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { cwd, encoding: 'utf8' }).stdout?.trim();
+  return sha ? `tree at commit ${sha}${dirty ? ' with uncommitted changes in src/' : ''}` : 'not a git checkout';
 }
 
 function firstLine(cmd: string, args: readonly string[]): string {
@@ -241,7 +254,7 @@ spec:
 const wsgate: Target = {
   name: 'wsgate',
   unavailable: (env) => (existsSync(path.resolve(env.repo, env.wsgateCli)) ? undefined : `not built (${env.wsgateCli} missing: run npm run build)`),
-  version: () => `node ${process.version}`,
+  version: (env) => `node ${process.version}, ${gitDescribe(env.repo)}`,
   async start(env) {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
@@ -251,7 +264,8 @@ const wsgate: Target = {
       const res = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}`);
     };
-    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, readyz);
+    // SIGINT: wsgate stops at once (SIGTERM would start the graceful drain, which the bench does not measure).
+    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT' });
   },
 };
 
