@@ -9,6 +9,9 @@ import { Controller } from './controller/controller.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
 import { createSecurity } from './policy/admission.ts';
+import { MessageLimits } from './policy/message-limits.ts';
+import { TlsListener } from './proxy/tls/tls-listener.ts';
+import { createSecurity } from './policy/admission.ts';
 import { TlsListener } from './proxy/tls/tls-listener.ts';
 import { SnapshotHolder } from './snapshot/holder.ts';
 import { FileSource } from './sources/file/file-source.ts';
@@ -19,6 +22,8 @@ import { Metrics } from './telemetry/metrics.ts';
 
 export interface Running {
   readonly proxyAddress: AddressInfo;
+  /** --tls-listen, when set. */
+  readonly tlsAddress?: AddressInfo;
   /** --tls-listen, when set. */
   readonly tlsAddress?: AddressInfo;
   readonly adminAddress: AddressInfo;
@@ -53,7 +58,8 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
 
   // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
   const security = createSecurity({ trustedProxies: config.trustedProxies, log });
-  const hooks: ProxyHooks = { admission: security.admission };
+  const messageLimits = new MessageLimits({ metrics });
+  const hooks: ProxyHooks = { admission: security.admission, established: messageLimits.established };
   const proxy = new ProxyServer({
     holder,
     log,
@@ -89,10 +95,26 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
     log.info({ tlsListen: fmt(tlsAddress) }, 'TLS listener serving');
   }
+  let tlsListener: TlsListener | undefined;
+  let tlsAddress: AddressInfo | undefined;
+  if (config.tlsListen) {
+    tlsListener = new TlsListener({
+      holder,
+      log,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      maxHeaderBytes: config.maxHeaderBytes,
+      ...(config.defaultCertFile ? { defaultCertFile: config.defaultCertFile, defaultKeyFile: config.defaultKeyFile } : {}),
+    });
+    await tlsListener.start();
+    proxy.attach(tlsListener.server);
+    tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
+    log.info({ tlsListen: fmt(tlsAddress) }, 'TLS listener serving');
+  }
   const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
   log.info({ listen: fmt(proxyAddress), admin: fmt(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
 
   const stopRest = async () => {
+    tlsListener?.close();
     tlsListener?.close();
     controller.stop();
     await source.stop();
@@ -100,6 +122,7 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   };
   return {
     proxyAddress,
+    ...(tlsAddress ? { tlsAddress } : {}),
     ...(tlsAddress ? { tlsAddress } : {}),
     adminAddress,
     holder,

@@ -1,0 +1,106 @@
+// rateLimit.messagesPerSecond / bytesPerSecond after the upgrade, per connection and per configured direction,
+// enforced at each data message's first frame header by the relay's message check.
+// - Close: a message beyond the budget gets 1008 (the relay sends it to the sender, 1001 to the other side).
+// - Throttle: the message passes (nothing is ever dropped or reordered) and reading from the sender stops until
+//   the buckets are back in credit; TCP backpressure then slows the sender itself.
+// Buckets: messages hold `burst` (default: one second's worth); bytes hold one second's worth or `burst`
+// bytes when larger. Bytes are the first frame's payload length (a fragmented message counts its first
+// fragment; maxMessageBytes bounds the whole).
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import type { LiveConnection } from '../proxy/connections.ts';
+import type { HandshakeContext } from '../proxy/hooks.ts';
+import { Verdict, type MessageCheck, type Relay, type RelaySide } from '../proxy/relay/relay.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { TokenBucket, defaultClock, type Clock } from './token-bucket.ts';
+
+type RateLimit = NonNullable<WebSocketRouteSpec['rateLimit']>;
+
+export interface Scheduler {
+  setTimeout(fn: () => void, ms: number): { unref?(): unknown };
+}
+
+export interface MessageLimitsOptions {
+  readonly metrics?: Metrics;
+  readonly clock?: Clock;
+  /** Resuming a throttled sender (tests drive it by hand). */
+  readonly scheduler?: Scheduler;
+}
+
+const realScheduler: Scheduler = { setTimeout: (fn, ms) => setTimeout(fn, ms) };
+
+export function sidesOf(rl: RateLimit): RelaySide[] {
+  const d = rl.direction ?? 'FromClient';
+  return d === 'Both' ? ['client', 'upstream'] : d === 'FromUpstream' ? ['upstream'] : ['client'];
+}
+
+/** One direction's budget as a relay message check. */
+export function messageCheck(rl: RateLimit, clock: Clock, onThrottle: (resumeInMs: number) => void, onClose: () => void): MessageCheck | undefined {
+  if (rl.messagesPerSecond === undefined && rl.bytesPerSecond === undefined) return undefined;
+  const now0 = clock();
+  const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.burst ?? rl.messagesPerSecond, rl.messagesPerSecond, now0) : undefined;
+  const bytes = rl.bytesPerSecond !== undefined ? new TokenBucket(Math.max(rl.bytesPerSecond, rl.burst ?? 0), rl.bytesPerSecond, now0) : undefined;
+  if ((rl.onExceed ?? 'Close') === 'Close') {
+    return (len) => {
+      const now = clock();
+      // A message larger than the whole byte bucket passes on a full bucket (and leaves it in debt).
+      const okMsgs = !msgs || msgs.waitMs(1, now) === 0;
+      const okBytes = !bytes || bytes.waitMs(len, now) === 0;
+      if (!okMsgs || !okBytes) {
+        onClose();
+        return Verdict.Close;
+      }
+      msgs?.force(1, now);
+      bytes?.force(len, now);
+      return Verdict.Allow;
+    };
+  }
+  return (len) => {
+    const now = clock();
+    msgs?.force(1, now);
+    bytes?.force(len, now);
+    // Paused as soon as the next message would not fit, so the sender never runs ahead of its budget.
+    const wait = Math.max(msgs ? msgs.waitMs(1, now) : 0, bytes ? bytes.waitMs(0, now) : 0);
+    if (wait === 0) return Verdict.Allow;
+    onThrottle(wait);
+    return Verdict.Throttle;
+  };
+}
+
+export class MessageLimits {
+  readonly #o: MessageLimitsOptions;
+  readonly #clock: Clock;
+  readonly #scheduler: Scheduler;
+
+  constructor(o: MessageLimitsOptions = {}) {
+    this.#o = o;
+    this.#clock = o.clock ?? defaultClock;
+    this.#scheduler = o.scheduler ?? realScheduler;
+  }
+
+  /** The proxy's `established` hook. */
+  readonly established = (ctx: HandshakeContext, _conn: LiveConnection, relay: Relay): void => {
+    const rl = ctx.match.route.spec.rateLimit;
+    if (!rl) return;
+    const route = ctx.match.route;
+    const labels = { namespace: route.namespace, route: route.name };
+    for (const side of sidesOf(rl)) {
+      let pending = false;
+      const check = messageCheck(
+        rl,
+        this.#clock,
+        (ms) => {
+          this.#o.metrics?.rejectionsTotal.inc({ ...labels, reason: 'message_throttled' });
+          if (pending) return;
+          pending = true;
+          const t = this.#scheduler.setTimeout(() => {
+            pending = false;
+            relay.resumeFrom(side);
+          }, ms);
+          t.unref?.();
+        },
+        () => this.#o.metrics?.rejectionsTotal.inc({ ...labels, reason: 'message_rate' }),
+      );
+      if (check) relay.setMessageCheck(side, check);
+    }
+  };
+}
