@@ -1,0 +1,191 @@
+// Writes each route's conditions to its /status by server-side apply (fieldManager "wsgate", force), only while
+// this replica leads. A write whose content equals the last one applied is skipped; a condition keeps its
+// lastTransitionTime while its status stays the same (the previous value comes from the last apply, or from
+// the status the informer saw on the server). Winning leadership forgets what was applied and rewrites all,
+// since the previous leader may have left anything behind.
+import type { Logger } from 'pino';
+import type { RouteStatus } from '../../model/snapshot.ts';
+import { KubeApiError, type KubeClient } from './kube-client.ts';
+import type { ObservedRouteStatus } from './source.ts';
+
+export interface StatusWriterOptions {
+  readonly client: KubeClient;
+  readonly log: Logger;
+  readonly fieldManager?: string;
+  /** The status a route has on the server (KubernetesSource#observedStatus). */
+  readonly observed?: (key: string) => ObservedRouteStatus | undefined;
+  /** Parallel writes (default 4). */
+  readonly concurrency?: number;
+  /** Delay before a failed write is tried again (default 2 s). */
+  readonly retryDelayMs?: number;
+  readonly now?: () => Date;
+}
+
+interface AppliedCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly observedGeneration: number;
+  readonly lastTransitionTime: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+interface AppliedStatus {
+  readonly observedGeneration: number;
+  readonly conditions: readonly AppliedCondition[];
+}
+
+/** metav1.Time: RFC 3339 in whole seconds. */
+function metaTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class StatusWriter {
+  private readonly o: StatusWriterOptions;
+  private readonly log: Logger;
+  private readonly fieldManager: string;
+  private readonly now: () => Date;
+  private desired = new Map<string, RouteStatus>();
+  private readonly applied = new Map<string, { json: string; status: AppliedStatus }>();
+  private readonly dirty = new Set<string>();
+  private leading = false;
+  private stopped = false;
+  private workers = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waiters: (() => void)[] = [];
+  /** Writes sent to the API server (for tests and debugging). */
+  writes = 0;
+
+  constructor(opts: StatusWriterOptions) {
+    this.o = opts;
+    this.log = opts.log.child({ component: 'status-writer' });
+    this.fieldManager = opts.fieldManager ?? 'wsgate';
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** The statuses of every current route (from the builder); routes not listed are forgotten. */
+  update(statuses: readonly RouteStatus[]): void {
+    const next = new Map(statuses.map((s) => [s.key as string, s]));
+    for (const key of this.desired.keys()) {
+      if (!next.has(key)) {
+        this.applied.delete(key);
+        this.dirty.delete(key);
+      }
+    }
+    for (const [key, s] of next) {
+      const prev = this.desired.get(key);
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(s) || !this.applied.has(key)) this.dirty.add(key);
+    }
+    this.desired = next;
+    this.kick();
+  }
+
+  /** Wire to the elector: won → rewrite every status; lost → stop writing (nothing else changes). */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    if (leading) {
+      this.applied.clear();
+      for (const key of this.desired.keys()) this.dirty.add(key);
+      this.kick();
+    } else {
+      clearTimeout(this.retryTimer);
+      this.notifyIdle();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.leading = false;
+    clearTimeout(this.retryTimer);
+    this.notifyIdle();
+  }
+
+  /** Resolves when nothing is queued or in flight (or writing is off). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.workers === 0 && (this.dirty.size === 0 || !this.leading || this.retryTimer !== undefined);
+  }
+
+  private notifyIdle(): void {
+    if (!this.isIdle()) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  private kick(): void {
+    const max = this.o.concurrency ?? 4;
+    while (this.leading && !this.stopped && this.workers < max && this.workers < this.dirty.size) {
+      this.workers++;
+      void this.work().finally(() => {
+        this.workers--;
+        this.notifyIdle();
+      });
+    }
+    this.notifyIdle();
+  }
+
+  private async work(): Promise<void> {
+    const failed: string[] = [];
+    while (this.leading && !this.stopped) {
+      const key = this.dirty.values().next().value;
+      if (key === undefined) break;
+      this.dirty.delete(key);
+      const status = this.desired.get(key);
+      if (!status) continue;
+      const body = this.statusBody(key, status);
+      const json = JSON.stringify(body);
+      if (this.applied.get(key)?.json === json) continue;
+      const [namespace, name] = splitKey(key);
+      try {
+        this.writes++;
+        await this.o.client.applyRouteStatus(namespace, name, body as unknown as Record<string, unknown>, this.fieldManager);
+        // A newer desired status may have arrived meanwhile; it is in dirty again and compared then.
+        if (this.desired.get(key) === status && this.leading) this.applied.set(key, { json, status: body });
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) continue; // deleted meanwhile: nothing to report on
+        this.log.warn({ route: key, err: (err as Error).message }, 'status write failed; will retry');
+        failed.push(key);
+      }
+    }
+    if (failed.length > 0) this.retryLater(failed);
+  }
+
+  private retryLater(keys: readonly string[]): void {
+    for (const k of keys) this.dirty.add(k);
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.o.retryDelayMs ?? 2_000);
+    this.retryTimer.unref();
+  }
+
+  private statusBody(key: string, s: RouteStatus): AppliedStatus {
+    const before = this.applied.get(key)?.status.conditions ?? this.o.observed?.(key)?.conditions ?? [];
+    const now = metaTime(this.now());
+    return {
+      observedGeneration: s.generation,
+      conditions: s.conditions.map((c) => {
+        const prev = before.find((p) => p.type === c.type);
+        return {
+          type: c.type,
+          status: c.status,
+          observedGeneration: c.observedGeneration,
+          lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+          reason: c.reason,
+          message: c.message,
+        };
+      }),
+    };
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

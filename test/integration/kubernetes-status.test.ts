@@ -1,0 +1,108 @@
+// The status writer against the fake API server: server-side apply to /status as "wsgate", leader only,
+// no-op writes skipped, lastTransitionTime kept while a condition's status holds, rewrite on leadership won.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
+import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
+import { StatusWriter } from '../../src/sources/kubernetes/status-writer.ts';
+import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
+import type { Condition, RouteStatus } from '../../src/model/snapshot.ts';
+import { objectKey } from '../../src/model/snapshot.ts';
+
+const log = pino({ level: 'silent' });
+
+function route(name: string): KObject {
+  return { apiVersion: 'wsgate.io/v1alpha1', kind: 'WebSocketRoute', metadata: { name, namespace: 'default' }, spec: { rules: [] } };
+}
+
+function status(name: string, accepted: Condition['status'], reason = 'Accepted', generation = 1): RouteStatus {
+  const c = (type: Condition['type'], s: Condition['status'], r: string): Condition => ({ type, status: s, reason: r, message: `${type} ${r}`, observedGeneration: generation });
+  return { key: objectKey('default', name), generation, conditions: [c('Accepted', accepted, reason), c('Programmed', 'True', 'Programmed')] };
+}
+
+type Served = { observedGeneration: number; conditions: { type: string; status: string; reason: string; lastTransitionTime: string; observedGeneration: number }[] };
+
+async function setup(t: TestContext, names: string[]): Promise<{ fake: FakeApiServer; client: KubeClient; clock: { now: Date } }> {
+  const fake = await FakeApiServer.start();
+  t.after(() => fake.close());
+  for (const n of names) fake.create(route(n));
+  return { fake, client: new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } }), clock: { now: new Date('2026-11-22T05:00:00Z') } };
+}
+
+const served = (fake: FakeApiServer, name: string): Served => fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', name)['status'] as Served;
+const patches = (fake: FakeApiServer): number => fake.requests.filter((r) => r.verb === 'patch').length;
+
+test('writes only while leading, by server-side apply on /status, and skips no-op writes', async (t) => {
+  const { fake, client, clock } = await setup(t, ['a', 'b']);
+  const w = new StatusWriter({ client, log, now: () => clock.now });
+  t.after(() => w.stop());
+  w.update([status('a', 'True'), status('b', 'False', 'BackendNotFound')]);
+  await w.idle();
+  assert.equal(patches(fake), 0, 'a follower writes nothing');
+
+  w.setLeading(true);
+  await w.idle();
+  assert.equal(patches(fake), 2);
+  const req = fake.requests.find((r) => r.verb === 'patch')!;
+  assert.equal(req.resource, 'websocketroutes/status');
+  assert.equal(req.query['fieldManager'], 'wsgate');
+  assert.equal(req.query['force'], 'true');
+  assert.match(req.contentType ?? '', /^application\/apply-patch\+yaml/);
+  assert.deepEqual(served(fake, 'b').conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Accepted=False/BackendNotFound', 'Programmed=True/Programmed']);
+  assert.equal(served(fake, 'a').observedGeneration, 1);
+  assert.equal(served(fake, 'a').conditions[0]!.lastTransitionTime, '2026-11-22T05:00:00Z');
+
+  w.update([status('a', 'True'), status('b', 'False', 'BackendNotFound')]);
+  await w.idle();
+  assert.equal(patches(fake), 2, 'unchanged statuses are not written again');
+
+  // Reason changes but status holds: written, lastTransitionTime kept. Status flips: a new transition time.
+  clock.now = new Date('2026-11-22T06:00:00Z');
+  w.update([status('a', 'True', 'StillFine'), status('b', 'True')]);
+  await w.idle();
+  assert.equal(patches(fake), 4);
+  assert.equal(served(fake, 'a').conditions[0]!.lastTransitionTime, '2026-11-22T05:00:00Z');
+  assert.equal(served(fake, 'a').conditions[0]!.reason, 'StillFine');
+  assert.equal(served(fake, 'b').conditions[0]!.lastTransitionTime, '2026-11-22T06:00:00Z');
+  assert.equal(served(fake, 'b').conditions[1]!.lastTransitionTime, '2026-11-22T05:00:00Z');
+
+  // Leadership lost: nothing written; won again: everything rewritten (the server skips what is unchanged).
+  w.setLeading(false);
+  w.update([status('a', 'False', 'Conflicted'), status('b', 'True')]);
+  await w.idle();
+  assert.equal(patches(fake), 4);
+  w.setLeading(true);
+  await w.idle();
+  assert.equal(patches(fake), 6);
+  assert.equal(served(fake, 'a').conditions[0]!.reason, 'Conflicted');
+});
+
+test('a route deleted meanwhile is skipped, and a failed write is retried', async (t) => {
+  const { fake, client } = await setup(t, ['a']);
+  const w = new StatusWriter({ client, log, retryDelayMs: 5 });
+  t.after(() => w.stop());
+  fake.faults.failNext({ verb: 'patch', count: 2 });
+  w.setLeading(true);
+  w.update([status('a', 'True'), status('gone', 'True')]);
+  await waitUntil(() => served(fake, 'a')?.conditions?.length === 2, 'written after retries');
+  await w.idle();
+  assert.ok(fake.requests.some((r) => r.verb === 'patch' && r.name === 'gone' && r.status === 404));
+});
+
+test('a new leader keeps the lastTransitionTime the previous leader wrote (seen through the informer)', async (t) => {
+  const { fake, client, clock } = await setup(t, ['a']);
+  const r = fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'a');
+  fake.updateStatus({ ...r, status: { observedGeneration: 1, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] } });
+  const source = new KubernetesSource({ client, log, onRestart: () => {} });
+  await source.start();
+  t.after(() => source.stop());
+  await source.whenSynced();
+  const w = new StatusWriter({ client, log, now: () => clock.now, observed: (k) => source.observedStatus(k) });
+  t.after(() => w.stop());
+  w.update([status('a', 'True')]);
+  w.setLeading(true);
+  await w.idle();
+  assert.equal(served(fake, 'a').conditions[0]!.lastTransitionTime, '2026-01-01T00:00:00Z');
+  assert.equal(served(fake, 'a').conditions[1]!.lastTransitionTime, '2026-11-22T05:00:00Z');
+});
