@@ -19,7 +19,8 @@ interface Harness {
 }
 
 async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespace?: string; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
-  const fake = await FakeApiServer.start(o.fake);
+  // Bookmarks far more often than the watchdog period, so a slow machine never trips it by accident.
+  const fake = await FakeApiServer.start({ bookmarkIntervalMs: 20, ...o.fake });
   t.after(() => fake.close());
   o.seed?.(fake);
   const restarts: string[] = [];
@@ -106,7 +107,7 @@ test('a watch dropped mid-stream is restarted and the changes made meanwhile arr
 
 test('a watch that hangs without a byte is ended by the watchdog, after headers or before them', async (t) => {
   for (const beforeHeaders of [false, true]) {
-    const h = await setup(t, { timings: { watchdogMs: 150 }, fake: { bookmarkIntervalMs: 30 } });
+    const h = await setup(t, { timings: { watchdogMs: 200 }, fake: { bookmarkIntervalMs: 10 } });
     h.fake.faults.hangNextWatches({ resource: 'services', beforeHeaders });
     // Force a new watch, which hangs.
     h.fake.faults.endWatches('services');
@@ -118,9 +119,9 @@ test('a watch that hangs without a byte is ended by the watchdog, after headers 
 });
 
 test('a stream that goes silent mid-watch is restarted by the watchdog; bookmarks keep a quiet watch alive', async (t) => {
-  const h = await setup(t, { timings: { watchdogMs: 200 }, fake: { bookmarkIntervalMs: 40 } });
+  const h = await setup(t, { timings: { watchdogMs: 200 }, fake: { bookmarkIntervalMs: 10 } });
   // Quiet but healthy: bookmarks arrive for longer than the watchdog period, and nothing restarts.
-  await waitUntil(() => h.fake.bookmarksSent('secrets') >= 10, 'ten bookmarks (two watchdog periods)');
+  await waitUntil(() => h.fake.bookmarksSent('secrets') >= 40, 'forty bookmarks (two watchdog periods)');
   assert.deepEqual(h.restarts, []);
   const watches = h.fake.watchesStarted('secrets');
   h.fake.faults.stallWatches('secrets');
@@ -131,7 +132,7 @@ test('a stream that goes silent mid-watch is restarted by the watchdog; bookmark
 });
 
 test('500 on list is retried with backoff until it succeeds', async (t) => {
-  const fake = await FakeApiServer.start();
+  const fake = await FakeApiServer.start({ bookmarkIntervalMs: 20 });
   t.after(() => fake.close());
   fake.faults.failNextLists(3, 'websocketroutes');
   fake.create(route('r'));
