@@ -1,0 +1,74 @@
+// Chooses and assembles the source of objects for the configured mode. In Kubernetes mode that is the
+// informers, plus the leader elector and the status writer that publish the builder's route statuses.
+import { randomBytes } from 'node:crypto';
+import type { SpecValidator } from '../api/validate.ts';
+import type { Config } from '../config/config.ts';
+import type { RouteStatus } from '../model/snapshot.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { FileSource } from './file/file-source.ts';
+import type { Source } from './source.ts';
+
+export interface SourceParts {
+  readonly source: Source;
+  /** Resolves when the source has its first full state (the first build waits for it). */
+  whenSynced(): Promise<void>;
+  /** Route statuses of each build (written by the leader in Kubernetes mode). */
+  onStatuses(statuses: readonly RouteStatus[]): void;
+  /** Is this replica the one writing status? (always false in standalone mode) */
+  isLeader(): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createSource(config: Config, deps: { validate: SpecValidator; log: Logger; metrics: Metrics }): Promise<SourceParts> {
+  if (config.mode === 'standalone') {
+    const source = new FileSource({ path: config.configPath, validate: deps.validate, log: deps.log });
+    return {
+      source,
+      whenSynced: () => Promise.resolve(),
+      onStatuses: () => {},
+      isLeader: () => false,
+      start: () => source.start(),
+      stop: () => source.stop(),
+    };
+  }
+  // Loaded only in Kubernetes mode: standalone processes start without client-node.
+  const { KubeClient, KubernetesSource, LeaderElector, StatusWriter } = await import('./kubernetes/index.ts');
+  const client = new KubeClient({ kubeconfig: config.kubeconfig ? { kind: 'file', path: config.kubeconfig } : { kind: 'in-cluster' } });
+  const source = new KubernetesSource({
+    client,
+    log: deps.log,
+    ...(config.watchNamespace ? { watchNamespace: config.watchNamespace } : {}),
+    onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
+  });
+  const writer = new StatusWriter({ client, log: deps.log, observed: (k) => source.observedStatus(k) });
+  const elector = config.leaderElection
+    ? new LeaderElector({
+        client,
+        namespace: config.leaseNamespace,
+        name: config.leaseName,
+        // Two processes of one pod (a restart racing the old one) must not share an identity.
+        identity: `${config.podName}_${randomBytes(4).toString('hex')}`,
+        log: deps.log,
+        onStartedLeading: () => writer.setLeading(true),
+        onStoppedLeading: () => writer.setLeading(false),
+      })
+    : undefined;
+  return {
+    source,
+    whenSynced: () => source.whenSynced(),
+    onStatuses: (s) => writer.update(s),
+    isLeader: () => elector?.isLeader() ?? false,
+    async start() {
+      await source.start();
+      if (elector) elector.start();
+      else writer.setLeading(true);
+    },
+    async stop() {
+      await elector?.stop();
+      writer.stop();
+      await source.stop();
+    },
+  };
+}
