@@ -64,7 +64,8 @@ function cell(values: readonly number[], digits: number): string {
   if (values.length === 0) return '—';
   const m = median(values);
   const half = (Math.max(...values) - Math.min(...values)) / 2;
-  const noise = values.length > 1 && m !== 0 ? ` ±${fmt((100 * half) / Math.abs(m), 0)}%` : '';
+  const pct = (100 * half) / Math.abs(m);
+  const noise = values.length > 1 && m !== 0 ? (pct > 100 ? ' ±>100%' : ` ±${fmt(pct, 0)}%`) : '';
   return `${fmt(m, digits)}${noise}`;
 }
 
@@ -93,6 +94,19 @@ export function table(r: Report): string {
   return lines.join('\n');
 }
 
+/** Per target and measure, the value of each round (— where the round failed or the measure does not apply). */
+function rawTable(r: Report): string {
+  const lines = ['| target | measure | rounds |', '|---|---|---|'];
+  for (const t of r.targets) {
+    for (const key of metricKeys) {
+      const xs = r.results.get(t)?.get(key) ?? [];
+      if (xs.every((x) => x === undefined)) continue;
+      lines.push(`| ${t} | ${r.rowLabels[key]} | ${xs.map((x) => (x === undefined ? '—' : fmt(x, digitsOf[key]))).join(', ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
 function snapshotSection(s: SnapshotBuildResult | undefined): string {
   if (!s) return 'Snapshot build: not run (`--skip-snapshot`).';
   const what = `${fmt(s.routes, 0)} routes / ${fmt(s.endpoints, 0)} endpoints`;
@@ -116,6 +130,12 @@ export function markdown(r: Report): string {
       'p50/p99 of that baseline, per round (so load-core noise common to both cancels). The "direct" column\'s RTT is its own run.',
     '',
     snapshotSection(r.snapshot),
+    '',
+    '<details><summary>Every round</summary>',
+    '',
+    rawTable(r),
+    '',
+    '</details>',
     '',
     ...(notes.length ? ['Notes:', ...notes, ''] : []),
     '### Machine',

@@ -35,7 +35,7 @@ interface Plan {
 }
 
 const fullPlan: Plan = {
-  rounds: 3,
+  rounds: 5,
   generators: 2,
   backends: 2,
   echo64: { connections: 64, inflight: 4, messages: 120_000 },
@@ -75,7 +75,7 @@ function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
                                   [--skip-snapshot] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
-  --rounds N       rounds per scenario (default 3; medians and spread are reported)
+  --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
@@ -162,7 +162,6 @@ function idleJobs(plan: Plan, urls: Urls, connections: number): Job[] {
 }
 
 // ---- measurements ----
-
 
 interface Measured {
   readonly run: PoolRun;
