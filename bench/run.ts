@@ -69,17 +69,21 @@ interface Options {
   readonly pin: boolean;
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
+  /** Where the Node targets write V8 CPU profiles (--cpu-prof), if asked. */
+  readonly cpuProfDir: string | undefined;
 }
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"]
+                                  [--skip-snapshot] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
-  --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")`;
+  --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
+  --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);
+                   such a run does not write BENCHMARKS.md unless --write`;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -91,6 +95,7 @@ function parseArgs(argv: readonly string[]): Options {
   let pin = true;
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
+  let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
@@ -99,6 +104,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--skip-snapshot') skipSnapshot = true;
     else if (a === '--no-pin') pin = false;
     else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
+    else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
     else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--rounds') {
       rounds = Number(argv[++i]);
@@ -114,7 +120,7 @@ function parseArgs(argv: readonly string[]): Options {
     } else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   const base = quick ? quickPlan : fullPlan;
-  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? !quick, skipSnapshot, pin, wsgateCli, wsgateArgs };
+  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? (!quick && !cpuProfDir), skipSnapshot, pin, wsgateCli, wsgateArgs, cpuProfDir };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -363,7 +369,7 @@ async function main(): Promise<void> {
 
   if (pinned) pinPid(process.pid, loadCpu);
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
-  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs };
+  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
   const notes = new Map<TargetName, string[]>();
   const note = (t: TargetName, s: string) => {
     log(`${t}: ${s}`);

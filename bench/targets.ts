@@ -21,6 +21,8 @@ export interface Env {
   /** wsgate's CLI (default dist/cli.js) and extra flags for it (e.g. --workers 2). */
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
+  /** Flags for the Node targets' own node (pipe, wsgate), e.g. --cpu-prof. */
+  readonly nodeFlags: readonly string[];
 }
 
 export interface RunningTarget {
@@ -139,7 +141,7 @@ const pipe: Target = {
   version: () => `node ${process.version} net + stream.pipe()`,
   async start(env) {
     const port = await freePort();
-    const args = ['--import', 'tsx', 'bench/pipe-proxy.ts', '--listen', `127.0.0.1:${port}`];
+    const args = [...env.nodeFlags, '--import', 'tsx', 'bench/pipe-proxy.ts', '--listen', `127.0.0.1:${port}`];
     for (const b of env.backendPorts) args.push('--backend', `127.0.0.1:${b}`);
     return startProcess(env, 'pipe-proxy', process.execPath, args, `ws://127.0.0.1:${port}/`);
   },
@@ -259,7 +261,7 @@ const wsgate: Target = {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
     writeFileSync(conf, wsgateConf(env.backendPorts));
-    const args = [env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn', ...env.wsgateArgs];
+    const args = [...env.nodeFlags, env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn', ...env.wsgateArgs];
     const readyz = async () => {
       const res = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}`);
