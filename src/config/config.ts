@@ -30,6 +30,11 @@ export interface Config {
   readonly leaseName: string;
   readonly leaseNamespace: string;
   readonly podName: string;
+  readonly leaseDurationMs: number;
+  readonly leaseRenewDeadlineMs: number;
+  readonly leaseRetryPeriodMs: number;
+  /** Restart an informer that heard nothing for this long (its watch timeout is kept below it). */
+  readonly informerWatchdogMs: number;
   readonly shutdownDelayMs: number;
   readonly drainMs: number;
   readonly workers: number;
@@ -138,6 +143,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     problems.push({ path: '--default-cert-file', message: 'set both --default-cert-file and --default-key-file' });
   }
 
+  const leaseDurationMs = num('lease-duration-seconds', 15, 1, 3600) * 1000;
+  const leaseRenewDeadlineMs = num('lease-renew-deadline-seconds', 10, 0.1, 3600) * 1000;
+  const leaseRetryPeriodMs = num('lease-retry-period-seconds', 2, 0.01, 3600) * 1000;
+  if (leaseRenewDeadlineMs >= leaseDurationMs) {
+    problems.push({ path: '--lease-renew-deadline-seconds', message: 'must be less than --lease-duration-seconds' });
+  }
+  if (leaseRetryPeriodMs >= leaseRenewDeadlineMs) {
+    problems.push({ path: '--lease-retry-period-seconds', message: 'must be less than --lease-renew-deadline-seconds' });
+  }
+
   const config: Config = {
     command,
     paths: command === 'validate' ? rest : [],
@@ -157,6 +172,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     leaseName: str('lease-name', 'wsgate-leader'),
     leaseNamespace: str('lease-namespace', '') || env.POD_NAMESPACE || 'default',
     podName: str('pod-name', '') || env.POD_NAME || hostname(),
+    leaseDurationMs,
+    leaseRenewDeadlineMs,
+    leaseRetryPeriodMs,
+    informerWatchdogMs: num('informer-watchdog-seconds', 330, 1, 86400) * 1000,
     shutdownDelayMs: num('shutdown-delay-seconds', 5, 0, 3600) * 1000,
     drainMs: num('drain-seconds', 30, 0, 3600) * 1000,
     workers: Number.isInteger(workers) && workers >= 1 ? workers : 1,

@@ -7,6 +7,7 @@ import type { RouteStatus } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { FileSource } from './file/file-source.ts';
+import type { InformerTimings } from './kubernetes/informer.ts';
 import type { Source } from './source.ts';
 
 export interface SourceParts {
@@ -34,13 +35,14 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     };
   }
   // Loaded only in Kubernetes mode: standalone processes start without client-node.
-  const { KubeClient, KubernetesSource, LeaderElector, StatusWriter } = await import('./kubernetes/index.ts');
+  const { KubeClient, KubernetesSource, LeaderElector, StatusWriter, defaultInformerTimings } = await import('./kubernetes/index.ts');
   const client = new KubeClient({ kubeconfig: config.kubeconfig ? { kind: 'file', path: config.kubeconfig } : { kind: 'in-cluster' } });
   const source = new KubernetesSource({
     client,
     log: deps.log,
     ...(config.watchNamespace ? { watchNamespace: config.watchNamespace } : {}),
     onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
+    timings: informerTimings(config.informerWatchdogMs, defaultInformerTimings.watchdogMs),
   });
   const writer = new StatusWriter({ client, log: deps.log, observed: (k) => source.observedStatus(k) });
   const elector = config.leaderElection
@@ -51,6 +53,9 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
         // Two processes of one pod (a restart racing the old one) must not share an identity.
         identity: `${config.podName}_${randomBytes(4).toString('hex')}`,
         log: deps.log,
+        leaseDurationMs: config.leaseDurationMs,
+        renewDeadlineMs: config.leaseRenewDeadlineMs,
+        retryPeriodMs: config.leaseRetryPeriodMs,
         onStartedLeading: () => writer.setLeading(true),
         onStoppedLeading: () => writer.setLeading(false),
       })
@@ -71,4 +76,11 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       await source.stop();
     },
   };
+}
+
+/** The watchdog from --informer-watchdog-seconds; a server-side watch timeout that ends before it fires. */
+function informerTimings(watchdogMs: number, defaultWatchdogMs: number): Partial<InformerTimings> {
+  if (watchdogMs >= defaultWatchdogMs) return { watchdogMs };
+  const s = watchdogMs / 1000;
+  return { watchdogMs, watchTimeoutSeconds: [Math.max(1, Math.floor(s * 0.7)), Math.max(2, Math.floor(s * 0.9))] };
 }
