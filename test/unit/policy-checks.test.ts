@@ -1,0 +1,171 @@
+// The pure admission checks: origin patterns, client address through trusted proxies, CIDR filters, API keys,
+// connection budgets on an injected clock, and the builder's key material resolution.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import { fileSecret, hashKey, resolveRouteSecrets } from '../../src/build/secrets.ts';
+import type { Route } from '../../src/model/snapshot.ts';
+import { checkApiKey } from '../../src/policy/api-key.ts';
+import { ClientIpFilter, parseCidrs, resolveClientIp } from '../../src/policy/client-ip.ts';
+import { cookieWithout, queryParam, queryWithout } from '../../src/policy/credentials.ts';
+import { checkOrigin, originMatches } from '../../src/policy/origin.ts';
+import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
+import { TokenBucket } from '../../src/policy/token-bucket.ts';
+
+test('origin: exact, wildcard subdomains, star, missing', () => {
+  assert.equal(originMatches('https://chat.example.com', 'https://chat.example.com'), true);
+  assert.equal(originMatches('https://chat.example.com', 'HTTPS://Chat.Example.com'), true);
+  assert.equal(originMatches('https://chat.example.com', 'http://chat.example.com'), false);
+  assert.equal(originMatches('https://chat.example.com', 'https://chat.example.com:8443'), false);
+  assert.equal(originMatches('https://*.example.com', 'https://a.example.com'), true);
+  assert.equal(originMatches('https://*.example.com', 'https://a.b.example.com'), true);
+  assert.equal(originMatches('https://*.example.com', 'https://example.com'), false);
+  assert.equal(originMatches('https://*.example.com', 'https://evilexample.com'), false);
+  assert.equal(originMatches('https://*.example.com', 'https://a.example.com.evil.io'), false);
+  assert.equal(originMatches('https://*.example.com', 'https://x/.example.com'), false);
+  assert.equal(originMatches('*', 'null'), false);
+  const spec = { allowedOrigins: ['https://chat.example.com'] };
+  assert.equal(checkOrigin(spec, 'https://chat.example.com'), undefined);
+  assert.equal(checkOrigin(spec, 'https://evil.com')?.httpStatus, 403);
+  assert.equal(checkOrigin(spec, 'https://evil.com')?.reason, 'origin_not_allowed');
+  assert.equal(checkOrigin(spec, undefined), undefined, 'allowMissingOrigin defaults to true');
+  assert.equal(checkOrigin({ ...spec, allowMissingOrigin: false }, undefined)?.httpStatus, 403);
+  assert.equal(checkOrigin({}, 'https://anything'), undefined);
+});
+
+test('client address: X-Forwarded-For only through trusted proxies, right to left', () => {
+  const trusted = parseCidrs(['10.0.0.0/8', 'fd00::/8']).set;
+  assert.deepEqual(resolveClientIp('203.0.113.9', '1.2.3.4', trusted), { ip: '203.0.113.9', trustForwarded: false });
+  assert.deepEqual(resolveClientIp('10.1.1.1', '1.2.3.4', trusted), { ip: '1.2.3.4', trustForwarded: true });
+  // The client prepends a lie; the proxy appended the real address.
+  assert.equal(resolveClientIp('10.1.1.1', '6.6.6.6, 1.2.3.4, 10.2.2.2', trusted).ip, '1.2.3.4');
+  assert.equal(resolveClientIp('::ffff:10.1.1.1', ['1.2.3.4'], trusted).ip, '1.2.3.4');
+  assert.equal(resolveClientIp('fd00::1', '[2001:db8::7]:443', trusted).ip, '2001:db8::7');
+  assert.equal(resolveClientIp('10.1.1.1', 'garbage, 10.3.3.3', trusted).ip, '10.3.3.3');
+  assert.equal(resolveClientIp('10.1.1.1', undefined, trusted).ip, '10.1.1.1');
+  assert.equal(resolveClientIp('1.2.3.4', '5.6.7.8', parseCidrs([]).set).ip, '1.2.3.4');
+  assert.deepEqual(parseCidrs(['10.0.0.0/33', 'nope', '1.2.3.4', '::/0']).bad, ['10.0.0.0/33', 'nope']);
+});
+
+test('clientIPs: allow and deny, IPv4 and IPv6, deny wins, a bad entry closes the route', () => {
+  const f = new ClientIpFilter();
+  const spec = { clientIPs: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.9.0.0/16'] } };
+  assert.equal(f.check(spec, '10.1.2.3'), undefined);
+  assert.equal(f.check(spec, '2001:db8::1'), undefined);
+  assert.equal(f.check(spec, '10.9.1.1')?.reason, 'client_ip_not_allowed');
+  assert.equal(f.check(spec, '192.168.1.1')?.httpStatus, 403);
+  assert.equal(f.check(spec, '2001:db9::1')?.httpStatus, 403);
+  assert.equal(f.check({ clientIPs: { deny: ['192.168.0.0/16'] } }, '10.0.0.1'), undefined);
+  assert.equal(f.check({ clientIPs: { deny: ['192.168.0.0/99'] } }, '10.0.0.1')?.httpStatus, 403);
+});
+
+test('credentials: query and cookie removal keeps everything else', () => {
+  assert.equal(queryParam('/ws?a=1&access_token=x%2By&b', 'access_token'), 'x+y');
+  assert.equal(queryWithout('/ws?a=1&access_token=xyz&b', 'access_token'), '/ws?a=1&b');
+  assert.equal(queryWithout('/ws?access_token=xyz', 'access_token'), '/ws');
+  assert.equal(cookieWithout('a=1; tok=secret; b=2', 'tok'), 'a=1; b=2');
+});
+
+test('API key: hashed, constant-time compare, header or query, stripped before forwarding', () => {
+  const secrets = { apiKeyHashes: [hashKey('k-one'), hashKey('k-two')] };
+  const edits = () => ({ drop: new Set<string>(), path: undefined as string | undefined });
+  const e1 = edits();
+  assert.equal(checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: { 'x-api-key': 'k-two' } }, e1), undefined);
+  assert.ok(e1.drop.has('x-api-key'));
+  const bad = checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: { 'x-api-key': 'nope' } }, edits());
+  assert.equal(bad?.httpStatus, 401);
+  assert.match(bad?.headers['WWW-Authenticate'] ?? '', /^ApiKey realm="wsgate"/);
+  assert.ok(!bad?.message.includes('nope'), 'the key never appears in a message');
+  assert.equal(checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: {} }, edits())?.httpStatus, 401);
+  const e2 = edits();
+  assert.equal(checkApiKey({ queryParam: 'key' }, secrets, { url: '/ws?key=k-one&x=1', headers: {} }, e2), undefined);
+  assert.equal(e2.path, '/ws?x=1');
+  assert.equal(checkApiKey({ queryParam: 'key' }, undefined, { url: '/ws?key=k-one', headers: {} }, edits())?.httpStatus, 503);
+});
+
+function fakeRoute(key: string, spec: Record<string, unknown>): Route {
+  const [namespace, name] = key.split('/') as [string, string];
+  return { key: key as Route['key'], namespace, name, generation: 1, spec: spec as unknown as Route['spec'], rules: [] };
+}
+
+test('connection budgets: per-IP rate with Retry-After, per-IP and per-route concurrency released on close', () => {
+  let now = 0;
+  const lim = new ConnectionLimiter({ clock: () => now });
+  const rate = fakeRoute('ns/rate', { rules: [], rateLimit: { connectionsPerMinutePerIP: 2 } });
+  const sock = () => new EventEmitter();
+  assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
+  assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
+  const e = lim.admit(rate, '1.1.1.1', sock());
+  assert.equal(e?.httpStatus, 429);
+  assert.equal(e?.reason, 'rate_limited');
+  assert.equal(e?.headers['Retry-After'], '30');
+  assert.equal(lim.admit(rate, '2.2.2.2', sock()), undefined, 'other addresses have their own bucket');
+  now += 30_000;
+  assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
+
+  const conc = fakeRoute('ns/conc', { rules: [], limits: { maxConnections: 3, maxConnectionsPerIP: 2 } });
+  const a = sock(), b = sock();
+  assert.equal(lim.admit(conc, '1.1.1.1', a), undefined);
+  assert.equal(lim.admit(conc, '1.1.1.1', b), undefined);
+  const perIp = lim.admit(conc, '1.1.1.1', sock());
+  assert.equal(perIp?.httpStatus, 429);
+  assert.equal(perIp?.reason, 'connection_limit');
+  assert.equal(lim.admit(conc, '2.2.2.2', sock()), undefined);
+  const full = lim.admit(conc, '3.3.3.3', sock());
+  assert.equal(full?.httpStatus, 503);
+  assert.equal(full?.reason, 'route_connection_limit');
+  assert.equal(full?.headers['Retry-After'], '1');
+  a.emit('close');
+  assert.equal(lim.held('ns/conc'), 2);
+  assert.equal(lim.admit(conc, '3.3.3.3', sock()), undefined);
+});
+
+test('connection rate buckets stay bounded', () => {
+  let now = 0;
+  const lim = new ConnectionLimiter({ clock: () => now, maxTrackedBuckets: 100 });
+  const r = fakeRoute('ns/r', { rules: [], rateLimit: { connectionsPerMinutePerIP: 5 } });
+  for (let i = 0; i < 1000; i++) {
+    now += 1;
+    lim.admit(r, `10.0.${i >> 8}.${i & 255}`, new EventEmitter());
+  }
+  assert.ok(lim.trackedBuckets <= 100);
+});
+
+test('token bucket: refill, debt and wait times', () => {
+  const b = new TokenBucket(10, 5, 0);
+  assert.equal(b.take(10, 0), true);
+  assert.equal(b.take(1, 0), false);
+  assert.equal(b.waitMs(1, 0), 200);
+  assert.equal(b.take(1, 200), true);
+  b.force(5, 200);
+  assert.equal(b.waitMs(0, 200), 1000);
+  assert.equal(b.full(10_000), true);
+});
+
+test('builder key material: Secrets and files resolve, API keys only as hashes, problems named', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const secrets = [
+    { metadata: { namespace: 'ns', name: 'tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') } },
+    { metadata: { namespace: 'ns', name: 'jwt' }, data: { key: b64('hmac') } },
+    { metadata: { namespace: 'ns', name: 'keys' }, data: { a: b64('alpha\n'), b: b64('beta') } },
+    { metadata: { namespace: 'ns', name: 'ca' }, data: { 'ca.crt': b64('CA') } },
+    fileSecret('ns', 'keys.txt', Buffer.from('# comment\nfile-key\n\n')),
+  ];
+  const spec = {
+    rules: [],
+    tls: { secretName: 'tls' },
+    auth: { jwt: { secretName: 'jwt' }, apiKey: { secretName: 'keys', header: 'X-Key' } },
+    upstream: { protocol: 'wss', tls: { caSecretName: 'ca' } },
+  } as never;
+  const r = resolveRouteSecrets(spec, 'ns', secrets);
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.tls, { cert: 'CERT', key: 'KEY' });
+  assert.equal(Buffer.from(r.secrets!.jwtKey!, 'base64').toString(), 'hmac');
+  assert.deepEqual(r.secrets!.apiKeyHashes, [hashKey('alpha'), hashKey('beta')].sort());
+  assert.equal(r.secrets!.upstreamCa, 'CA');
+  const f = resolveRouteSecrets({ rules: [], auth: { apiKey: { file: 'keys.txt', header: 'X' } }, tls: { certFile: 'c.pem', keyFile: 'k.pem' } } as never, 'ns', secrets);
+  assert.deepEqual(f.secrets!.apiKeyHashes, [hashKey('file-key')]);
+  assert.deepEqual(f.problems, ['tls.certFile: file c.pem not readable', 'tls.keyFile: file k.pem not readable']);
+  const m = resolveRouteSecrets({ rules: [], auth: { jwt: { secretName: 'gone' } } } as never, 'other', secrets);
+  assert.match(m.problems[0]!, /Secret gone/);
+});
