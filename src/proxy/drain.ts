@@ -49,10 +49,23 @@ export class DrainScheduler<T extends Drainable> {
     return this.#queue.length;
   }
 
-  schedule(conns: readonly T[], windowMs: number, code: number, reason: string): void {
-    const fresh = conns.filter((c) => !c.draining);
-    if (fresh.length === 0) return;
+  /** within: connections already queued to close after this window are rescheduled inside it (a shutdown
+   *  shorter than a backend drain in progress). */
+  schedule(conns: readonly T[], windowMs: number, code: number, reason: string, opts: { within?: boolean } = {}): void {
     const start = this.#clock.now();
+    const fresh = conns.filter((c) => !c.draining);
+    if (opts.within) {
+      const deadline = start + windowMs;
+      const late = this.#queue.filter((e) => e.at > deadline);
+      if (late.length > 0) {
+        this.#queue = this.#queue.filter((e) => e.at <= deadline);
+        for (const e of late) {
+          e.conn.draining = false;
+          fresh.push(e.conn);
+        }
+      }
+    }
+    if (fresh.length === 0) return;
     const slot = windowMs / fresh.length;
     // Shuffle so the order of arrival does not decide who leaves first.
     const order = fresh.map((c) => ({ c, k: this.#clock.random() })).sort((a, b) => a.k - b.k);

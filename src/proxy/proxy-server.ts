@@ -30,6 +30,8 @@ export interface ProxyOptions {
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
   readonly closeTimeoutMs?: number;
   readonly hooks?: ProxyHooks;
+  /** The process's one timer wheel (close deadlines, heartbeats, idle timeouts); main shares it. */
+  readonly wheel?: TimerWheel;
   readonly clock?: DrainClock;
 }
 
@@ -55,10 +57,10 @@ export class ProxyServer {
     this.#o = o;
     this.#log = o.log.child({ component: 'proxy' });
     this.#hooks = o.hooks ?? {};
-    this.#wheel = new TimerWheel();
+    this.#wheel = o.wheel ?? new TimerWheel();
     this.#drain = new DrainScheduler<LiveConnection>({
       ...(o.clock ? { clock: o.clock } : {}),
-      stillGone: (c) => !c.ended && (this.#phase !== 'serving' || !o.holder.current()?.endpoints.has(c.endpoint.key)),
+      stillGone: (c) => !c.ended && (this.#phase !== 'serving' || !servedBy(o.holder.current(), c)),
       // The draining gauge is settled when the connection ends (#onEnd), whoever ended it.
       onClosed: (c) => o.metrics.drainClosesTotal.inc(labels(c.route)),
       // Ended on its own (its gauge was settled then), or its endpoint came back before its turn.
@@ -95,10 +97,11 @@ export class ProxyServer {
    *  close whatever is left. Resolves when every connection is gone. */
   async drainAll(drainMs: number): Promise<void> {
     this.#phase = 'refusing';
-    this.#closeListeners();
+    // The listeners stay open until close(): a late client gets a clear 503, not a refused connection.
     const open = this.connections.all();
     for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
-    this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting');
+    // Connections already draining over a longer backend window are pulled into this one.
+    this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting', { within: true });
     await this.#whenEmpty(drainMs + (this.#o.closeTimeoutMs ?? 5000) + 1000);
   }
 
@@ -143,19 +146,26 @@ export class ProxyServer {
   }
 
   #onSwap(next: Snapshot): void {
+    // A connection stays while its endpoint is still one of its route's endpoints: an endpoint that another
+    // route still uses (static addresses are shared by key) does not keep a deleted route's connections.
+    const sets = new Map<string, ReadonlySet<string>>();
     for (const key of [...this.connections.endpointKeys()]) {
-      if (next.endpoints.has(key)) continue;
-      const conns = this.connections.onEndpoint(key).filter((c) => !c.draining);
-      if (conns.length === 0) continue;
-      // Connections of one endpoint may belong to routes with different windows: schedule per route.
-      const byRoute = new Map<string, LiveConnection[]>();
-      for (const c of conns) byRoute.set(c.route.key, [...(byRoute.get(c.route.key) ?? []), c]);
-      for (const list of byRoute.values()) {
-        const route = list[0].route;
-        this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
-        this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds: route.spec.drain?.windowSeconds }, 'endpoint gone: draining');
-        this.#drain.schedule(list, (route.spec.drain?.windowSeconds ?? 30) * 1000, CloseCode.ServiceRestart, 'backend restarting');
-      }
+      const conns = this.connections.onEndpoint(key).filter((c) => !c.draining && !servedBy(next, c, sets));
+      if (conns.length > 0) this.#drainGone(key, conns, next);
+    }
+  }
+
+  #drainGone(key: string, conns: readonly LiveConnection[], next: Snapshot | undefined): void {
+    // Connections of one endpoint may belong to routes with different windows: schedule per route.
+    const byRoute = new Map<string, LiveConnection[]>();
+    for (const c of conns) byRoute.set(c.route.key, [...(byRoute.get(c.route.key) ?? []), c]);
+    for (const list of byRoute.values()) {
+      const route = list[0].route;
+      // A route that still exists paces with its current window.
+      const windowSeconds = (next?.routes.get(route.key) ?? route).spec.drain?.windowSeconds ?? 30;
+      this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
+      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds }, 'endpoint gone: draining');
+      this.#drain.schedule(list, windowSeconds * 1000, CloseCode.ServiceRestart, 'backend restarting');
     }
   }
 
@@ -182,11 +192,14 @@ export class ProxyServer {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const snapshot = this.#o.holder.current();
     const match = snapshot && matchRoute(snapshot, req.headers.host ?? '', requestPath(req.url ?? '/'), (n) => req.headers[n]);
-    if (match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback && this.accepting) {
-      this.#hooks.httpFallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress) });
+    const fallback = match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback;
+    if (match && fallback && this.accepting) {
+      fallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress) });
       return;
     }
-    const err = !snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : Errors.upgradeRequired();
+    // A long-polling client of a proxy that is shutting down must hear 503 (go elsewhere), not 426.
+    if (fallback && !this.accepting) res.shouldKeepAlive = false;
+    const err = !snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : fallback ? Errors.shuttingDown() : Errors.upgradeRequired();
     const l = match ? labels(match.route) : { namespace: '', route: '' };
     this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
     res.writeHead(err.httpStatus, {
@@ -329,6 +342,8 @@ export class ProxyServer {
       onEnd: (end: RelayEnd) => this.#onEnd(conn, ctx.correlation, end),
     });
     this.connections.add(conn);
+    // Its endpoint left the table while this handshake was in flight: it goes with the others, paced.
+    if (!servedBy(this.#o.holder.current(), conn)) this.#drainGone(endpoint.key, [conn], this.#o.holder.current());
     this.balancer.acquire(endpoint.key);
     this.#o.metrics.connectionsActive.inc(l);
     this.#o.metrics.connectionsTotal.inc({ ...l, result: 'upgraded' });
@@ -344,6 +359,7 @@ export class ProxyServer {
     conn.ended = true;
     if (conn.draining) this.#o.metrics.connectionsDraining.dec(l);
     this.#o.metrics.closesTotal.inc({ ...l, code: String(end.code), initiator: end.initiator });
+    this.#hooks.ended?.(conn, end);
     this.#log.info(
       {
         conn: conn.id,
@@ -362,6 +378,21 @@ export class ProxyServer {
       'connection closed',
     );
   }
+}
+
+/** Whether the snapshot still routes this connection's route to its endpoint (sets: per-route endpoint keys,
+ *  filled on demand, for a swap that checks many connections). */
+function servedBy(s: Snapshot | undefined, c: LiveConnection, sets?: Map<string, ReadonlySet<string>>): boolean {
+  const route = s?.routes.get(c.route.key);
+  if (!route || !s?.endpoints.has(c.endpoint.key)) return false;
+  let keys = sets?.get(route.key);
+  if (!keys) {
+    const k = new Set<string>();
+    for (const rule of route.rules) for (const b of rule.backends) for (const e of b.endpoints) k.add(e.key);
+    sets?.set(route.key, k);
+    keys = k;
+  }
+  return keys.has(c.endpoint.key);
 }
 
 function labels(r: { namespace: string; name: string }): { namespace: string; route: string } {
