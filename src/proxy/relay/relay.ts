@@ -1,0 +1,498 @@
+// The relay: after the 101, bytes flow both ways through one FrameScanner per direction (DESIGN.md §4).
+//
+// Closing, as implemented (DESIGN.md §5 for the codes):
+// - Close frames pass through with their code and reason. Each socket's leg of the close handshake is done when
+//   a close went to it and nothing more will be read from it (its close came, or it broke the protocol); then
+//   its TCP is ended. FIN after a close frame is propagated to the other side.
+// - Proxy frames (close, ping) enter a stream only between frames: queued while a frame is in flight.
+// - A protocol error gets 1002 to the offender (then its TCP is ended without waiting) and 1001 to the other
+//   side; a message over maxMessageBytes gets 1009 (a message check's Close: 1008) to the sender, 1001 to the
+//   other side, and the sender's answering close is awaited.
+// - An upstream that goes away without a close frame (reset, FIN, error) gives the client 1014 when the stream
+//   to the client is at a frame boundary; mid-frame there is no clean way to end it, so the client socket is
+//   destroyed (its peer sees 1006). A client that goes away releases the upstream the same way with 1001.
+// - From the first close on, a deadline (closeTimeoutMs, on the shared wheel) destroys whatever is left, so
+//   every socket is destroyed in the end and onEnd is called exactly once, after both have closed.
+//
+// RelayEnd.initiator: the side whose close frame or disappearance came first, or 'proxy' when the proxy
+// decided (close(), protocol errors, limits); the code is the first close code seen on the wire (1006 for a
+// client that vanished, 1014 for an upstream that did).
+import type { Duplex } from 'node:stream';
+import { randomFillSync } from 'node:crypto';
+import { CloseCode } from '../../errors.ts';
+import type { TimerWheel, WheelTimer } from '../../util/timer-wheel.ts';
+import { closePayload, controlFrame, Op, readClose } from './frame.ts';
+import { FrameScanner, type MessageCheck, type ScanOutput } from './scanner.ts';
+
+export { Verdict, type MessageCheck } from './scanner.ts';
+
+export type RelaySide = 'client' | 'upstream';
+
+/** Live counters of one connection. Bytes include frame headers. */
+export interface RelayStats {
+  messagesFromClient: number;
+  messagesFromUpstream: number;
+  bytesFromClient: number;
+  bytesFromUpstream: number;
+}
+
+/** Mutable totals shared by every connection of a route; the relay adds to them as it goes. */
+export interface RouteCounters {
+  messagesFromClient: number;
+  messagesFromUpstream: number;
+  bytesFromClient: number;
+  bytesFromUpstream: number;
+}
+
+export interface RelayEnd {
+  readonly code: number;
+  readonly reason: string;
+  readonly initiator: RelaySide | 'proxy';
+  readonly stats: RelayStats;
+}
+
+/** Proxy pings to one side and the pongs that answered them; times are the wheel's clock. */
+export interface HeartbeatState {
+  readonly sent: number;
+  readonly answered: number;
+  readonly lastSentAt: number;
+  readonly lastAnsweredAt: number;
+}
+
+export interface RelayOptions {
+  readonly client: Duplex;
+  readonly upstream: Duplex;
+  /** Bytes read from the client after the upgrade request. */
+  readonly clientHead: Buffer;
+  /** Bytes read from the upstream after its 101. */
+  readonly upstreamHead: Buffer;
+  /** permessage-deflate was negotiated (RSV1 allowed on first frames). */
+  readonly deflate: boolean;
+  /** Largest message, fragments summed; 0: no limit. */
+  readonly maxMessageBytes: number;
+  /** After a close: how long to wait for the close handshake and TCP to finish before destroying. */
+  readonly closeTimeoutMs: number;
+  readonly wheel: TimerWheel;
+  readonly counters: RouteCounters;
+  onEnd(end: RelayEnd): void;
+}
+
+const PAUSE_BACKPRESSURE = 1;
+const PAUSE_USER = 2;
+
+interface Heartbeat {
+  sent: number;
+  answered: number;
+  lastSentAt: number;
+  lastAnsweredAt: number;
+}
+
+/** One socket: the scanner reading from it, and the state of its leg of the close handshake. */
+class Side implements ScanOutput {
+  readonly name: RelaySide;
+  readonly isClient: boolean;
+  readonly socket: Duplex;
+  readonly link: Link;
+  other!: Side;
+  readonly scanner: FrameScanner;
+  /** A close frame came from this socket. */
+  closeReceived = false;
+  /** A close frame is written or queued to this socket; nothing else goes to it afterwards. */
+  closeQueued = false;
+  closeSent = false;
+  /** We ended this socket's writable side (or it was ended for us). */
+  ended = false;
+  /** 'close' was emitted. */
+  gone = false;
+  /** Went away without a close frame. */
+  vanished = false;
+  pauseMask = 0;
+  /** Proxy frames waiting for the stream into this socket to reach a frame boundary. */
+  queue: Buffer[] | undefined = undefined;
+  readonly heartbeat: Heartbeat = { sent: 0, answered: 0, lastSentAt: 0, lastAnsweredAt: 0 };
+  tagHi = 0;
+  tagLo = 0;
+
+  constructor(link: Link, name: RelaySide, socket: Duplex, o: RelayOptions) {
+    this.link = link;
+    this.name = name;
+    this.isClient = name === 'client';
+    this.socket = socket;
+    this.scanner = new FrameScanner(this, { masked: this.isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes });
+  }
+
+  readonly onData = (chunk: Buffer): void => {
+    const s = this.scanner;
+    const m = s.messages;
+    s.push(chunk);
+    const dm = s.messages - m;
+    const n = chunk.length;
+    const st = this.link.stats;
+    const c = this.link.counters;
+    if (this.isClient) {
+      st.bytesFromClient += n;
+      c.bytesFromClient += n;
+      if (dm !== 0) {
+        st.messagesFromClient += dm;
+        c.messagesFromClient += dm;
+      }
+    } else {
+      st.bytesFromUpstream += n;
+      c.bytesFromUpstream += n;
+      if (dm !== 0) {
+        st.messagesFromUpstream += dm;
+        c.messagesFromUpstream += dm;
+      }
+    }
+  };
+
+  /** Writes to this socket drained: the other side may read again. */
+  readonly onDrain = (): void => this.link.unpause(this.other, PAUSE_BACKPRESSURE);
+  readonly onEnd = (): void => this.link.peerEnded(this);
+  readonly onClose = (): void => this.link.peerClosed(this);
+  readonly onError = (): void => {
+    // 'close' follows and is handled there; listening here keeps an ECONNRESET from throwing.
+  };
+
+  // ScanOutput: what the scanner of this socket's bytes does with them.
+  write(bytes: Buffer): void {
+    if (!this.other.socket.write(bytes)) this.link.pause(this, PAUSE_BACKPRESSURE);
+  }
+
+  control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void {
+    this.link.control(this, frame, opcode, headerLen, payloadLen, maskAt);
+  }
+
+  reject(code: number, reason: string): void {
+    this.link.reject(this, code, reason);
+  }
+
+  boundary(): void {
+    this.link.flush(this.other);
+  }
+
+  throttle(): void {
+    this.link.pause(this, PAUSE_USER);
+  }
+}
+
+/** The engine behind Relay; kept apart so Relay's public surface stays small. */
+class Link {
+  readonly stats: RelayStats = { messagesFromClient: 0, messagesFromUpstream: 0, bytesFromClient: 0, bytesFromUpstream: 0 };
+  readonly counters: RouteCounters;
+  readonly client: Side;
+  readonly upstream: Side;
+  readonly #o: RelayOptions;
+  readonly #timer: WheelTimer;
+  #end: { code: number; reason: string; initiator: RelaySide | 'proxy' } | undefined = undefined;
+  finished = false;
+
+  constructor(o: RelayOptions) {
+    this.#o = o;
+    this.counters = o.counters;
+    this.client = new Side(this, 'client', o.client, o);
+    this.upstream = new Side(this, 'upstream', o.upstream, o);
+    this.client.other = this.upstream;
+    this.upstream.other = this.client;
+    this.#timer = o.wheel.timer(() => this.#expire());
+    for (const s of [this.client, this.upstream]) {
+      s.socket.on('data', s.onData);
+      s.socket.on('end', s.onEnd);
+      s.socket.on('close', s.onClose);
+      s.socket.on('error', s.onError);
+      s.socket.on('drain', s.onDrain);
+    }
+    if (o.clientHead.length > 0) this.client.onData(o.clientHead);
+    if (o.upstreamHead.length > 0) this.upstream.onData(o.upstreamHead);
+    for (const s of [this.client, this.upstream]) {
+      // A socket that closed before we listened would never tell us.
+      if (s.socket.destroyed) process.nextTick(() => this.peerClosed(s));
+      else if (s.pauseMask === 0) s.socket.resume();
+    }
+  }
+
+  get ended(): boolean {
+    return this.finished;
+  }
+
+  heartbeat(s: Side): HeartbeatState {
+    return s.heartbeat;
+  }
+
+  pause(s: Side, bit: number): void {
+    if (s.pauseMask === 0 && !s.gone) s.socket.pause();
+    s.pauseMask |= bit;
+  }
+
+  unpause(s: Side, bit: number): void {
+    if ((s.pauseMask & bit) === 0) return;
+    s.pauseMask &= ~bit;
+    if (s.pauseMask === 0 && !s.gone) s.socket.resume();
+  }
+
+  /** Proxy-initiated close of both sides. */
+  close(code: number, reason: string): void {
+    if (this.finished) return;
+    this.#record(code, reason, 'proxy');
+    this.#inject(this.client, controlFrame(Op.Close, closePayload(code, reason), false), true);
+    this.#inject(this.upstream, controlFrame(Op.Close, closePayload(code, reason), true), true);
+    this.#closing();
+  }
+
+  ping(to: Side): boolean {
+    if (this.finished || to.closeQueued || to.ended || to.gone) return false;
+    const tag = Buffer.allocUnsafe(8);
+    randomFillSync(tag);
+    to.tagHi = tag.readUInt32BE(0);
+    to.tagLo = tag.readUInt32BE(4);
+    to.heartbeat.sent++;
+    to.heartbeat.lastSentAt = this.#o.wheel.now();
+    to.scanner.holdPongs = true;
+    this.#inject(to, controlFrame(Op.Ping, tag, !to.isClient), false);
+    return true;
+  }
+
+  /** A held control frame from s is complete. */
+  control(s: Side, frame: Buffer, opcode: number, hl: number, len: number, maskAt: number): void {
+    const o = s.other;
+    if (opcode === Op.Pong) {
+      if (this.#answersPing(s, frame, hl, maskAt)) {
+        s.heartbeat.answered = s.heartbeat.sent;
+        s.heartbeat.lastAnsweredAt = this.#o.wheel.now();
+      } else if (s.scanner.forwarding) {
+        s.write(Buffer.from(frame.subarray(0, hl + len)));
+      }
+      return;
+    }
+    // A close: nothing more is read from s.
+    s.scanner.dead = true;
+    const info = readClose(frame, hl, len, maskAt);
+    if (!info) {
+      this.reject(s, CloseCode.ProtocolError, 'close frame with a 1-byte body');
+      return;
+    }
+    s.closeReceived = true;
+    this.#record(info.code, info.reason, s.name);
+    if (!o.closeQueued && !o.ended && !o.gone && s.scanner.forwarding) {
+      o.closeQueued = true;
+      this.#emit(o, Buffer.from(frame.subarray(0, hl + len)), true);
+    }
+    this.#closing();
+    this.#legDone(s);
+  }
+
+  /** s broke the protocol or a limit. */
+  reject(s: Side, code: number, reason: string): void {
+    const why = `${s.name}: ${reason}`;
+    this.#record(code, why, 'proxy');
+    this.#inject(s.other, controlFrame(Op.Close, closePayload(CloseCode.GoingAway, ''), s.isClient), true);
+    this.#inject(s, controlFrame(Op.Close, closePayload(code, reason), !s.isClient), true);
+    this.#closing();
+    this.#legDone(s);
+  }
+
+  /** The stream into `to` reached a frame boundary: write what waited for it. */
+  flush(to: Side): void {
+    const q = to.queue;
+    to.queue = undefined;
+    to.other.scanner.wantBoundary = false;
+    if (!q) return;
+    const last = q.length - 1;
+    for (let i = 0; i < last; i++) to.socket.write(q[i]);
+    // Nothing is queued after a close, so a close waiting is the last frame.
+    this.#emit(to, q[last], to.closeQueued && !to.closeSent);
+  }
+
+  /** FIN from s. */
+  peerEnded(s: Side): void {
+    // Without allowHalfOpen Node has ended our side too.
+    if (!s.socket.writable) this.#markEnded(s);
+    if (!s.closeReceived) return this.#vanish(s);
+    const o = s.other;
+    if (!o.ended && !o.gone && !o.queue) this.#endSocket(o);
+  }
+
+  peerClosed(s: Side): void {
+    if (s.gone) return;
+    s.gone = true;
+    this.#markEnded(s);
+    if (!s.closeReceived) this.#vanish(s);
+    if (this.client.gone && this.upstream.gone) this.#finish();
+  }
+
+  #vanish(s: Side): void {
+    if (s.vanished || s.closeReceived || this.finished) return;
+    s.vanished = true;
+    s.scanner.dead = true;
+    this.#record(s.isClient ? CloseCode.Abnormal : CloseCode.UpstreamFailed, `${s.name} went away`, s.name);
+    this.#markEnded(s);
+    if (!s.socket.destroyed) s.socket.destroy();
+    const o = s.other;
+    if (!o.gone && !o.closeQueued) {
+      if (s.scanner.atBoundary) {
+        const code = s.isClient ? CloseCode.GoingAway : CloseCode.UpstreamFailed;
+        this.#inject(o, controlFrame(Op.Close, closePayload(code, ''), !o.isClient), true);
+      } else {
+        // The stream to o stops mid-frame: a close frame cannot follow it.
+        this.#markEnded(o);
+        o.socket.destroy();
+      }
+    }
+    this.#closing();
+  }
+
+  /** Put a proxy frame into the stream towards `to`, now if it is between frames, else at the next boundary. */
+  #inject(to: Side, frame: Buffer, isClose: boolean): void {
+    if (to.closeQueued || to.ended || to.gone) return;
+    if (isClose) to.closeQueued = true;
+    const src = to.other.scanner;
+    if (src.atBoundary && !to.queue) {
+      this.#emit(to, frame, isClose);
+    } else {
+      (to.queue ??= []).push(frame);
+      src.wantBoundary = true;
+    }
+  }
+
+  #emit(to: Side, frame: Buffer, isClose: boolean): void {
+    to.socket.write(frame);
+    if (!isClose) return;
+    to.closeSent = true;
+    this.#stopInto(to);
+    this.#legDone(to);
+  }
+
+  /** Once a close went to s and nothing more will be read from it, its TCP can end. */
+  #legDone(s: Side): void {
+    if (s.closeSent && s.scanner.dead && !s.ended && !s.gone) this.#endSocket(s);
+  }
+
+  #endSocket(s: Side): void {
+    this.#markEnded(s);
+    s.socket.end();
+  }
+
+  #markEnded(s: Side): void {
+    s.ended = true;
+    s.queue = undefined;
+    this.#stopInto(s);
+  }
+
+  /** Nothing more is forwarded into `to`; its writer need not wait for it to drain any more. */
+  #stopInto(to: Side): void {
+    to.other.scanner.forwarding = false;
+    this.unpause(to.other, PAUSE_BACKPRESSURE);
+  }
+
+  #record(code: number, reason: string, initiator: RelaySide | 'proxy'): void {
+    this.#end ??= { code, reason, initiator };
+  }
+
+  #closing(): void {
+    if (!this.#timer.armed && !this.finished) this.#timer.arm(this.#o.closeTimeoutMs);
+  }
+
+  #expire(): void {
+    this.#record(CloseCode.Abnormal, 'close timeout', 'proxy');
+    for (const s of [this.client, this.upstream]) if (!s.socket.destroyed) s.socket.destroy();
+  }
+
+  #answersPing(s: Side, frame: Buffer, hl: number, maskAt: number): boolean {
+    if (s.heartbeat.sent === 0) return false;
+    let hi = frame.readUInt32BE(hl);
+    let lo = frame.readUInt32BE(hl + 4);
+    if (maskAt >= 0) {
+      const key = frame.readUInt32BE(maskAt);
+      hi = (hi ^ key) >>> 0;
+      lo = (lo ^ key) >>> 0;
+    }
+    return hi === s.tagHi && lo === s.tagLo;
+  }
+
+  #finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.#timer.disarm();
+    for (const s of [this.client, this.upstream]) {
+      s.socket.off('data', s.onData);
+      s.socket.off('end', s.onEnd);
+      s.socket.off('close', s.onClose);
+      s.socket.off('drain', s.onDrain);
+      // The error listener stays: a destroyed socket may still report a late write error.
+      if (!s.socket.destroyed) s.socket.destroy();
+    }
+    const end = this.#end ?? { code: CloseCode.Abnormal, reason: '', initiator: 'proxy' as const };
+    this.#o.onEnd({ ...end, stats: this.stats });
+  }
+}
+
+/**
+ * A relayed WebSocket connection. Construct it with both sockets right after the 101 has been written to the
+ * client; it takes over every byte and event of both sockets and calls onEnd once, after both are closed.
+ */
+export class Relay {
+  readonly #l: Link;
+
+  constructor(o: RelayOptions) {
+    this.#l = new Link(o);
+  }
+
+  /** Live counters (the same numbers that are added to the route's counters). */
+  get stats(): RelayStats {
+    return this.#l.stats;
+  }
+
+  /** onEnd has been called. */
+  get ended(): boolean {
+    return this.#l.ended;
+  }
+
+  /**
+   * Close both sides with code and reason (drain 1012, shutdown 1001, heartbeat timeout, ...), each at its
+   * next frame boundary; then wait for the peers' closes up to closeTimeoutMs. Idempotent.
+   */
+  close(code: number, reason = ''): void {
+    this.#l.close(code, reason);
+  }
+
+  /**
+   * Send a proxy ping (8 random bytes) to one side, between frames. Its pong is swallowed and counted in
+   * heartbeat(side). Returns false when that side is closing or gone.
+   */
+  ping(side: RelaySide = 'client'): boolean {
+    return this.#l.ping(this.#side(side));
+  }
+
+  /** Proxy pings sent to a side and answered by it (live; `answered === sent` means none outstanding). */
+  heartbeat(side: RelaySide): HeartbeatState {
+    return this.#l.heartbeat(this.#side(side));
+  }
+
+  /** Data messages a side has started so far, plus the pings it sent when `pings` (health: idle timeouts). */
+  activity(side: RelaySide, pings: boolean): number {
+    const sc = this.#side(side).scanner;
+    return pings ? sc.messages + sc.pings : sc.messages;
+  }
+
+  /** Stop reading from a side (throttling); independent of backpressure pauses. */
+  pauseFrom(side: RelaySide): void {
+    this.#l.pause(this.#side(side), PAUSE_USER);
+  }
+
+  resumeFrom(side: RelaySide): void {
+    this.#l.unpause(this.#side(side), PAUSE_USER);
+  }
+
+  /**
+   * Check each data message a side sends, at its first frame header, before its payload is forwarded.
+   * Throttle: the frame passes and reading from that side pauses until resumeFrom(side). Close: 1008 to the
+   * sender, 1001 to the other side. Undefined removes the check (no cost when there is none).
+   */
+  setMessageCheck(side: RelaySide, check: MessageCheck | undefined): void {
+    this.#side(side).scanner.onMessage = check;
+  }
+
+  #side(side: RelaySide): Side {
+    return side === 'client' ? this.#l.client : this.#l.upstream;
+  }
+}

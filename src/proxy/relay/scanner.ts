@@ -1,0 +1,324 @@
+// The frame scanner of DESIGN.md §4: one per direction. It reads RFC 6455 §5.2 headers only and hands byte runs
+// to its output as they are; payloads are never copied, unmasked or reassembled. The common case — a chunk
+// that holds whole frames, or the middle of a long payload — ends in exactly one write of the chunk itself.
+// Bytes are held back only for three reasons: a header cut by a chunk boundary (kept in a per-direction
+// scratch buffer until it can be validated), a control frame the relay must read (a close, or a pong that
+// may answer the proxy's own ping), and frames that must not pass (after a close was sent, after a limit).
+import { CloseCode } from '../../errors.ts';
+import { headerLength, MaxControlPayload, MaxHeaderBytes, Op } from './frame.ts';
+
+/** What a message check (rate limits) decides at a data message's first header. */
+export const Verdict = { Allow: 0, Throttle: 1, Close: 2 } as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+/** Called at the first frame of each data message with that frame's payload length. */
+export type MessageCheck = (bytes: number) => Verdict;
+
+/** Test and debug observer: every accepted header, at its offset in the stream. */
+export type FrameObserver = (offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean) => void;
+
+export interface ScanOutput {
+  /** Bytes to pass on, in stream order; the pushed chunk itself whenever it passes whole. */
+  write(bytes: Buffer): void;
+  /**
+   * A complete held control frame (a close, or an 8-byte pong while holdPongs is set). `frame` is scratch
+   * memory valid only during the call: copy it to forward it. maskAt is the key offset, or -1.
+   */
+  control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void;
+  /**
+   * The source broke the protocol (1002: the scanner is dead from here on) or a limit (1009, 1008: the frame
+   * is skipped and scanning goes on, so the source's answering close can still be seen).
+   */
+  reject(code: number, reason: string): void;
+  /** A frame boundary was reached while wantBoundary was set. */
+  boundary(): void;
+  /** The message check answered Throttle. */
+  throttle(): void;
+}
+
+export interface ScannerOptions {
+  /** Frames from this source must be masked (client → upstream) or must not be (upstream → client). */
+  readonly masked: boolean;
+  /** permessage-deflate was negotiated: RSV1 is allowed on the first frame of a data message. */
+  readonly deflate: boolean;
+  /** Largest message (sum of its fragments); 0 or Infinity: no limit. */
+  readonly maxMessageBytes: number;
+}
+
+const HEADER = 0;
+const FORWARD = 1;
+const HOLD = 2;
+const SKIP = 3;
+
+// Decisions of #header (FAIL is reported through the output).
+const A_FORWARD = 0;
+const A_HOLD = 1;
+const A_SKIP = 2;
+const A_FAIL = 3;
+const A_LIMIT = 4;
+
+export class FrameScanner {
+  /** False once the destination must get nothing more (a close was sent to it, or it is gone). */
+  forwarding = true;
+  /** Hold 8-byte pongs so the relay can swallow the answers to its own pings. */
+  holdPongs = false;
+  /** Call output.boundary() at the next frame boundary (a proxy frame is waiting to be injected). */
+  wantBoundary = false;
+  /** Input is ignored (after a close frame from the source, or a protocol error). */
+  dead = false;
+  /** Data messages started and forwarded. */
+  messages = 0;
+  /** Ping frames from the source forwarded (health: limits.pingsAreActivity). */
+  pings = 0;
+  onMessage: MessageCheck | undefined = undefined;
+  onFrame: FrameObserver | undefined = undefined;
+
+  readonly #out: ScanOutput;
+  readonly #expectMask: boolean;
+  readonly #deflate: boolean;
+  readonly #max: number;
+  #mode = HEADER;
+  /** Payload bytes left in the current frame (FORWARD, HOLD, SKIP). */
+  #remaining = 0;
+  /** Header bytes gathered (HEADER), or frame bytes held (HOLD), in #buf. */
+  #have = 0;
+  readonly #buf = Buffer.alloc(MaxHeaderBytes + MaxControlPayload);
+  #fragmented = false;
+  #messageBytes = 0;
+  #offset = 0;
+  // Header fields of the frame being decided or held.
+  #op = 0;
+  #len = 0;
+  #hl = 0;
+  #maskAt = -1;
+  #why = '';
+  #limitCode = 0;
+
+  constructor(out: ScanOutput, o: ScannerOptions) {
+    this.#out = out;
+    this.#expectMask = o.masked;
+    this.#deflate = o.deflate;
+    this.#max = o.maxMessageBytes > 0 && Number.isFinite(o.maxMessageBytes) ? o.maxMessageBytes : 0;
+  }
+
+  /** Nothing of a frame has been passed on without the rest: a proxy frame may go to the destination now. */
+  get atBoundary(): boolean {
+    return this.#mode !== FORWARD;
+  }
+
+  /** Offset of the next input byte in the source's stream. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.dead) return;
+    const n = chunk.length;
+    const base = this.#offset;
+    this.#offset = base + n;
+    const out = this.#out;
+    // The middle of a long payload.
+    if (this.#mode === FORWARD && this.#remaining > n) {
+      this.#remaining -= n;
+      out.write(chunk);
+      return;
+    }
+    let pos = 0;
+    /** Start of the bytes in [run, pos) still to be passed on. */
+    let run = 0;
+    while (pos < n) {
+      const mode = this.#mode;
+      if (mode === FORWARD) {
+        const r = this.#remaining;
+        if (r > n - pos) {
+          this.#remaining = r - (n - pos);
+          pos = n;
+          break;
+        }
+        pos += r;
+        this.#remaining = 0;
+        this.#mode = HEADER;
+        if (this.wantBoundary) {
+          if (pos > run) out.write(chunk.subarray(run, pos));
+          run = pos;
+          out.boundary();
+          if (this.dead) return;
+        }
+        continue;
+      }
+      if (mode === SKIP || mode === HOLD) {
+        const take = Math.min(this.#remaining, n - pos);
+        if (mode === HOLD) chunk.copy(this.#buf, this.#have, pos, pos + take);
+        this.#have += take;
+        pos += take;
+        run = pos;
+        this.#remaining -= take;
+        if (this.#remaining === 0 && (this.#frameDone(), this.dead)) return;
+        continue;
+      }
+
+      // HEADER: all in this chunk (the usual case), or gathered across chunks in #buf.
+      const start = pos;
+      const prev = this.#have;
+      let hb: Buffer;
+      let ho: number;
+      let hl: number;
+      if (prev === 0 && n - pos >= 2 && n - pos >= (hl = headerLength(chunk[pos + 1]))) {
+        hb = chunk;
+        ho = pos;
+        pos += hl;
+      } else {
+        const buf = this.#buf;
+        let have = prev;
+        if (have < 2) {
+          const take = Math.min(2 - have, n - pos);
+          chunk.copy(buf, have, pos, pos + take);
+          have += take;
+          pos += take;
+        }
+        hl = have >= 2 ? headerLength(buf[1]) : MaxHeaderBytes + 1;
+        if (have >= 2 && have < hl) {
+          const take = Math.min(hl - have, n - pos);
+          chunk.copy(buf, have, pos, pos + take);
+          have += take;
+          pos += take;
+        }
+        this.#have = have;
+        if (have < hl) {
+          // Not validated yet, so not passed on: the destination stays at a frame boundary.
+          if (start > run) out.write(chunk.subarray(run, start));
+          return;
+        }
+        hb = buf;
+        ho = 0;
+      }
+
+      const action = this.#header(hb, ho, hl);
+      if (this.onFrame !== undefined && action !== A_FAIL) this.onFrame(base + start - prev, hl, this.#len, this.#op, (hb[ho] & 0x80) !== 0);
+      if (action === A_FORWARD) {
+        this.#have = 0;
+        // The start of this header came with earlier chunks and was held back until now.
+        if (prev > 0) out.write(Buffer.from(this.#buf.subarray(0, prev)));
+        if (this.#len > 0) {
+          this.#mode = FORWARD;
+          this.#remaining = this.#len;
+        } else if (this.wantBoundary) {
+          if (pos > run) out.write(chunk.subarray(run, pos));
+          run = pos;
+          out.boundary();
+          if (this.dead) return;
+        }
+        continue;
+      }
+      if (start > run) out.write(chunk.subarray(run, start));
+      run = pos;
+      if (action === A_FAIL) {
+        this.#have = 0;
+        this.dead = true;
+        out.reject(CloseCode.ProtocolError, this.#why);
+        return;
+      }
+      if (action === A_HOLD) {
+        if (hb === chunk) chunk.copy(this.#buf, 0, ho, ho + hl);
+        this.#have = hl;
+        this.#maskAt = this.#maskAt >= 0 ? hl - 4 : -1;
+        this.#mode = HOLD;
+      } else {
+        this.#have = 0;
+        this.#mode = SKIP;
+        if (action === A_LIMIT) {
+          out.reject(this.#limitCode, this.#why);
+          if (this.dead) return;
+        }
+      }
+      this.#remaining = this.#len;
+      if (this.#len === 0 && (this.#frameDone(), this.dead)) return;
+    }
+    if (pos > run) out.write(run === 0 ? chunk : chunk.subarray(run, pos));
+  }
+
+  /** End of a held or skipped frame. */
+  #frameDone(): void {
+    const held = this.#mode === HOLD;
+    this.#mode = HEADER;
+    this.#have = 0;
+    // Waiting proxy frames go first: the destination has been at this boundary since the held frame began.
+    if (this.wantBoundary) {
+      this.#out.boundary();
+      if (this.dead) return;
+    }
+    if (held) this.#out.control(this.#buf, this.#op, this.#hl, this.#len, this.#maskAt);
+  }
+
+  /** Validate a complete header and decide what becomes of its frame. */
+  #header(hb: Buffer, ho: number, hl: number): number {
+    const b0 = hb[ho];
+    const b1 = hb[ho + 1];
+    const op = b0 & 0x0f;
+    const fin = (b0 & 0x80) !== 0;
+    let len = b1 & 0x7f;
+    this.#op = op;
+    this.#hl = hl;
+    this.#maskAt = b1 & 0x80 ? ho + hl - 4 : -1;
+    if (len === 126) len = (hb[ho + 2] << 8) | hb[ho + 3];
+    else if (len === 127) {
+      const hi = hb.readUInt32BE(ho + 2);
+      if (hi > 0x7fffffff) return this.#fail('64-bit length with the most significant bit set');
+      len = hi * 0x100000000 + hb.readUInt32BE(ho + 6);
+    }
+    this.#len = len;
+    const rsv = b0 & 0x70;
+    if (rsv !== 0 && (rsv !== 0x40 || !this.#deflate || op === Op.Continuation || op >= Op.Close)) {
+      return this.#fail(rsv === 0x40 && this.#deflate ? 'RSV1 on a control or continuation frame' : 'reserved bits set without an extension');
+    }
+    if ((b1 & 0x80) === 0 ? this.#expectMask : !this.#expectMask) {
+      return this.#fail(this.#expectMask ? 'unmasked frame from the client' : 'masked frame from the upstream');
+    }
+    if (op >= Op.Close) {
+      if (op > Op.Pong) return this.#fail(`unknown opcode ${op}`);
+      if (!fin) return this.#fail('fragmented control frame');
+      if (len > MaxControlPayload) return this.#fail('control frame longer than 125 bytes');
+      if (op === Op.Close) return A_HOLD;
+      if (!this.forwarding) return A_SKIP;
+      if (op === Op.Ping) this.pings++;
+      return op === Op.Pong && this.holdPongs && len === 8 ? A_HOLD : A_FORWARD;
+    }
+    if (op === Op.Continuation) {
+      if (!this.#fragmented) return this.#fail('continuation frame without a message');
+      this.#messageBytes += len;
+    } else if (op <= Op.Binary) {
+      if (this.#fragmented) return this.#fail('new data frame inside a fragmented message');
+      this.#messageBytes = len;
+    } else {
+      return this.#fail(`unknown opcode ${op}`);
+    }
+    this.#fragmented = !fin;
+    if (!this.forwarding) return A_SKIP;
+    if (this.#messageBytes > Number.MAX_SAFE_INTEGER) {
+      return this.#limit(CloseCode.MessageTooBig, 'message length beyond 2^53');
+    }
+    if (this.#max > 0 && this.#messageBytes > this.#max) {
+      return this.#limit(CloseCode.MessageTooBig, `message larger than ${this.#max} bytes`);
+    }
+    if (op !== Op.Continuation) {
+      this.messages++;
+      const check = this.onMessage;
+      if (check !== undefined) {
+        const v = check(len);
+        if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
+        if (v === Verdict.Throttle) this.#out.throttle();
+      }
+    }
+    return A_FORWARD;
+  }
+
+  #limit(code: number, why: string): number {
+    this.#limitCode = code;
+    this.#why = why;
+    return A_LIMIT;
+  }
+
+  #fail(why: string): number {
+    this.#why = why;
+    return A_FAIL;
+  }
+}

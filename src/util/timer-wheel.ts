@@ -1,0 +1,209 @@
+// One coarse hashed timer wheel shared by every connection of a process: close timeouts now, heartbeats and
+// idle timeouts later. A Node timer per connection costs a heap entry and a callback per (re)arm; here arming
+// is an O(1) splice into an intrusive list, and a single unref'd interval runs only while something is armed.
+// Deadlines fire on the first tick at or after them, so precision is one tick (default 100 ms): fine for
+// timeouts measured in seconds, not for anything finer.
+
+/** Time source and tick driver; tests inject a manual one. */
+export interface WheelClock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Start calling fn every ms; returns a function that stops it. Must not keep the process alive. */
+  repeat(fn: () => void, ms: number): () => void;
+}
+
+export const realClock: WheelClock = {
+  now: () => performance.now(),
+  repeat(fn, ms) {
+    const h = setInterval(fn, ms);
+    h.unref();
+    return () => clearInterval(h);
+  },
+};
+
+export interface TimerWheelOptions {
+  /** Tick length in ms (default 100). */
+  readonly tickMs?: number;
+  /** Number of slots; deadlines further than slots × tickMs wait for later rounds (default 512). */
+  readonly slots?: number;
+  readonly clock?: WheelClock;
+}
+
+const IDLE = 0;
+const ARMED = 1;
+const DUE = 2;
+
+/**
+ * A reusable deadline owned by one connection (create it once, arm and disarm it as often as needed).
+ * The callback is fixed at creation so arming allocates nothing.
+ */
+export class WheelTimer {
+  /** @internal */ deadline = 0;
+  /** @internal */ state = IDLE;
+  /** @internal */ slot = -1;
+  /** @internal */ next: WheelTimer | undefined = undefined;
+  /** @internal */ prev: WheelTimer | undefined = undefined;
+  readonly #wheel: TimerWheel;
+  readonly #fn: () => void;
+
+  constructor(wheel: TimerWheel, fn: () => void) {
+    this.#wheel = wheel;
+    this.#fn = fn;
+  }
+
+  /** Fire once, delayMs from now (re-arming moves the deadline). */
+  arm(delayMs: number): void {
+    this.#wheel.arm(this, delayMs);
+  }
+
+  disarm(): void {
+    this.#wheel.disarm(this);
+  }
+
+  get armed(): boolean {
+    return this.state !== IDLE;
+  }
+
+  /** @internal */
+  fire(): void {
+    this.#fn();
+  }
+}
+
+export class TimerWheel {
+  readonly tickMs: number;
+  readonly #clock: WheelClock;
+  readonly #slots: (WheelTimer | undefined)[];
+  readonly #due: WheelTimer[] = [];
+  #count = 0;
+  /** Absolute tick number up to which slots have been processed. */
+  #cursor = 0;
+  #stop: (() => void) | undefined = undefined;
+
+  constructor(opts: TimerWheelOptions = {}) {
+    this.tickMs = opts.tickMs ?? 100;
+    this.#clock = opts.clock ?? realClock;
+    this.#slots = new Array<WheelTimer | undefined>(opts.slots ?? 512).fill(undefined);
+  }
+
+  now(): number {
+    return this.#clock.now();
+  }
+
+  /** Armed timers (for tests and leak checks). */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Whether the shared interval is running. */
+  get running(): boolean {
+    return this.#stop !== undefined;
+  }
+
+  timer(fn: () => void): WheelTimer {
+    return new WheelTimer(this, fn);
+  }
+
+  arm(t: WheelTimer, delayMs: number): void {
+    if (t.state !== IDLE) this.disarm(t);
+    const now = this.#clock.now();
+    if (this.#stop === undefined) {
+      this.#cursor = Math.floor(now / this.tickMs);
+      this.#stop = this.#clock.repeat(this.#tick, this.tickMs);
+    }
+    t.deadline = now + Math.max(0, delayMs);
+    // A deadline in a tick already processed goes to the next one, so it is never skipped.
+    const tick = Math.max(Math.ceil(t.deadline / this.tickMs), this.#cursor + 1);
+    const slot = tick % this.#slots.length;
+    const head = this.#slots[slot];
+    t.slot = slot;
+    t.prev = undefined;
+    t.next = head;
+    if (head) head.prev = t;
+    this.#slots[slot] = t;
+    t.state = ARMED;
+    this.#count++;
+  }
+
+  disarm(t: WheelTimer): void {
+    if (t.state === ARMED) {
+      if (t.prev) t.prev.next = t.next;
+      else this.#slots[t.slot] = t.next;
+      if (t.next) t.next.prev = t.prev;
+      t.next = t.prev = undefined;
+      t.slot = -1;
+    }
+    if (t.state !== IDLE) {
+      t.state = IDLE;
+      this.#count--;
+      if (this.#count === 0) this.#halt();
+    }
+  }
+
+  /** Process every tick up to now; the interval calls it, tests driving a manual clock may too. */
+  readonly #tick = (): void => {
+    const now = this.#clock.now();
+    const target = Math.floor(now / this.tickMs);
+    const n = this.#slots.length;
+    // After a stall longer than a whole round, one pass over every slot is enough.
+    const from = target - this.#cursor > n ? target - n + 1 : this.#cursor + 1;
+    const due = this.#due;
+    for (let tick = from; tick <= target; tick++) {
+      let t = this.#slots[tick % n];
+      while (t) {
+        const next = t.next;
+        if (t.deadline <= now) {
+          if (t.prev) t.prev.next = next;
+          else this.#slots[t.slot] = next;
+          if (next) next.prev = t.prev;
+          t.next = t.prev = undefined;
+          t.slot = -1;
+          t.state = DUE;
+          due.push(t);
+        }
+        t = next;
+      }
+    }
+    this.#cursor = Math.max(this.#cursor, target);
+    // Fire after unlinking so callbacks may arm and disarm freely (a disarmed DUE timer is skipped).
+    for (let i = 0; i < due.length; i++) {
+      const t = due[i];
+      if (t.state !== DUE) continue;
+      t.state = IDLE;
+      this.#count--;
+      t.fire();
+    }
+    due.length = 0;
+    if (this.#count === 0) this.#halt();
+  };
+
+  /** Shutdown: disarm every timer (none fires) and stop the interval. */
+  stop(): void {
+    for (let i = 0; i < this.#slots.length; i++) {
+      let t = this.#slots[i];
+      this.#slots[i] = undefined;
+      while (t) {
+        const next = t.next;
+        t.next = t.prev = undefined;
+        t.slot = -1;
+        t.state = IDLE;
+        t = next;
+      }
+    }
+    for (const t of this.#due) t.state = IDLE;
+    this.#count = 0;
+    this.#halt();
+  }
+
+    /** Run due timers now (tests with a manual clock). */
+  advance(): void {
+    if (this.#stop !== undefined) this.#tick();
+  }
+
+  #halt(): void {
+    if (this.#stop === undefined) return;
+    const stop = this.#stop;
+    this.#stop = undefined;
+    stop();
+  }
+}
