@@ -7,6 +7,9 @@ import { createSpecValidator } from './api/validate.ts';
 import type { Config } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
+import { Health } from './health/health.ts';
+import { Heartbeats } from './proxy/heartbeat.ts';
+import { TimerWheel } from './util/timer-wheel.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
 import { createSecurity } from './policy/admission.ts';
 import { MessageLimits } from './policy/message-limits.ts';
@@ -59,16 +62,33 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
   const security = createSecurity({ trustedProxies: config.trustedProxies, log });
   const messageLimits = new MessageLimits({ metrics });
-  const hooks: ProxyHooks = { admission: security.admission, established: messageLimits.established };
+  // Health (issue 6): ejection, active checks and breakers veto endpoints once security has admitted the client;
+  // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
+  const wheel = new TimerWheel();
+  const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
+  const healthHooks = health.hooks();
+  const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
+  const hooks: ProxyHooks = {
+    admission: [...security.admission, healthHooks.admission],
+    upstreamAttempt: healthHooks.upstreamAttempt,
+    upstreamResult: healthHooks.upstreamResult,
+    established: (ctx, conn, relay) => {
+      messageLimits.established(ctx, conn, relay);
+      heartbeats.established(ctx, conn, relay);
+    },
+    ended: heartbeats.ended,
+  };
   const proxy = new ProxyServer({
     holder,
     log,
     metrics,
     hooks,
+    wheel,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     maxHandshakesInFlight: config.maxHandshakesInFlight,
   });
+  health.start();
   const admin = createAdminServer({
     metrics,
     snapshot: () => holder.current(),
@@ -114,6 +134,7 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   log.info({ listen: fmt(proxyAddress), admin: fmt(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
 
   const stopRest = async () => {
+    health.stop();
     tlsListener?.close();
     tlsListener?.close();
     controller.stop();

@@ -7,7 +7,7 @@ import type { Backend, Endpoint } from '../model/snapshot.ts';
 import type { Pick, PickOptions } from './balancer.ts';
 import type { LiveConnection } from './connections.ts';
 import type { Correlation } from './forward-headers.ts';
-import type { Relay } from './relay/relay.ts';
+import type { Relay, RelayEnd } from './relay/relay.ts';
 import type { RouteMatch } from './router.ts';
 import type { UpstreamTls } from './upstream.ts';
 
@@ -62,6 +62,8 @@ export interface ProxyHooks {
   readonly upstreamResult?: (endpoint: Endpoint, ok: boolean, attempt?: UpstreamAttemptInfo) => void;
   /** After the 101: heartbeats, rate limits. */
   readonly established?: (ctx: HandshakeContext, conn: LiveConnection, relay: Relay) => void;
+  /** The relay has ended (both sockets closed): heartbeats stop watching the connection. */
+  readonly ended?: (conn: LiveConnection, end: RelayEnd) => void;
   /** Non-upgrade requests on routes with httpFallback.enabled. */
   readonly httpFallback?: (ctx: HttpFallbackContext) => void;
 }
