@@ -303,7 +303,7 @@ test('every injected fault is recovered and the change made meanwhile is publish
 const leaseHolder = (): string => String((fake.tryGet('coordination.k8s.io/v1', 'Lease', 'wsgate', 'wsgate-leader')?.['spec'] as { holderIdentity?: string } | undefined)?.holderIdentity ?? '');
 const statusWrites = (name: string): number => fake.requests.filter((r) => r.verb === 'patch' && r.resource === 'websocketroutes/status' && r.name === name).length;
 
-test('two replicas: one leader writes status; the other takes over within the lease time when it stops', async () => {
+test('two replicas: one leader writes status; the other takes over within the lease time when it stops', async (t) => {
   await waitUntil(() => leaseHolder().startsWith('a_'), 'replica a leads (it started alone)');
   const b = await replica('b');
   await waitUntil(() => b.holder.current()?.routes.has('default/ghost') === true, 'replica b serves the same table');
@@ -331,5 +331,5 @@ test('two replicas: one leader writes status; the other takes over within the le
   editRoute('ghost', (s) => ({ ...s, drain: { windowSeconds: 6 } }));
   await statusSettles('ghost', { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' });
   assert.ok(statusWrites('ghost') > afterChange);
-  process.stdout.write(`# leader takeover after release: ${takeoverMs} ms\n`);
+  t.diagnostic(`leader takeover after release: ${takeoverMs} ms`);
 });
