@@ -13,7 +13,7 @@ import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './bala
 import { ConnectionRegistry, type LiveConnection } from './connections.ts';
 import { DrainScheduler, type DrainClock } from './drain.ts';
 import { correlation, forwardHeaders, socketAddress, switchingProtocols, type Correlation } from './forward-headers.ts';
-import { checkUpgrade } from './handshake-check.ts';
+import { checkUpgrade, hasToken } from './handshake-check.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
 import { Relay, type RelayEnd } from './relay/relay.ts';
 import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
@@ -199,8 +199,12 @@ export class ProxyServer {
     }
     // A long-polling client of a proxy that is shutting down must hear 503 (go elsewhere), not 426.
     if (fallback && !this.accepting) res.shouldKeepAlive = false;
-    const err = !snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : fallback ? Errors.shuttingDown() : Errors.upgradeRequired();
-    const l = match ? labels(match.route) : { namespace: '', route: '' };
+    // Upgrade: websocket without the Connection token is a broken handshake, not a plain request (Node only
+    // raises 'upgrade' when both are present).
+    const broken = hasToken(req.headers.upgrade, 'websocket') ? checkUpgrade(req) : undefined;
+    const err = broken ?? (!snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : fallback ? Errors.shuttingDown() : Errors.upgradeRequired());
+    // Broken handshakes are counted without a route, as on the upgrade path (they are refused before routing).
+    const l = match && !broken ? labels(match.route) : { namespace: '', route: '' };
     this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
     res.writeHead(err.httpStatus, {
       'wsgate-reason': err.reason,
@@ -316,7 +320,6 @@ export class ProxyServer {
     const route = match.route;
     const l = labels(route);
     socket.setNoDelay(true);
-    if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));

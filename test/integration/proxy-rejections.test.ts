@@ -62,7 +62,7 @@ const cases: { name: string; req: string; status: number; reason: string; route?
   { name: 'upstream refused', req: upgradeRequest('/refused'), status: 502, reason: 'upstream_refused', route: 'refused' },
   { name: 'upstream silent', req: upgradeRequest('/silent'), status: 504, reason: 'upstream_timeout', route: 'silent' },
   { name: 'upstream garbage', req: upgradeRequest('/garbage'), status: 502, reason: 'upstream_bad_handshake', route: 'garbage' },
-  { name: 'plain HTTP on a route without fallback', req: 'GET /ok HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n', status: 426, reason: 'upgrade_required', header: ['upgrade', 'websocket'] },
+  { name: 'plain HTTP on a route without fallback', req: 'GET /ok HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n', status: 426, reason: 'upgrade_required', route: 'ok', header: ['upgrade', 'websocket'] },
   { name: 'headers too large', req: upgradeRequest('/ok', { 'X-Big': 'a'.repeat(20000) }), status: 431, reason: 'headers_too_large' },
   { name: 'not HTTP at all', req: '\x16\x03\x01garbage\r\n\r\n', status: 400, reason: 'bad_handshake' },
 ];
