@@ -1,0 +1,110 @@
+// SIGTERM of the built wsgate process with 500 clients, observed from outside: /readyz fails at once, new
+// upgrades are still accepted during --shutdown-delay-seconds, then refused with 503; the open connections
+// get 1012 paced over --drain-seconds; the process exits 0 before a grace period of delay + drain + 5 s.
+// Needs `npm run build` first (npm test does it).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { connect, startEcho, until, type Echo } from '../test/support/harness.ts';
+
+const cli = join(import.meta.dirname, '../dist/cli.js');
+const delaySeconds = 1;
+const drainSeconds = 3;
+let dir: string;
+let echo: Echo;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wsgate-sigterm-'));
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** One upgrade attempt: 'open' (and the socket) or the refusal status. */
+function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason?: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, reason: String(res.headers['wsgate-reason'] ?? '') });
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', (err: NodeJS.ErrnoException) => resolve({ status: -1, reason: err.code ?? err.message }));
+  });
+}
+
+test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', async () => {
+  const f = join(dir, 'routes.yaml');
+  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
+  const child = spawn(
+    process.execPath,
+    [cli, '--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      for (const line of out.split('\n')) if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
+    });
+  });
+  const { listen, admin } = await serving;
+  const url = `ws://${listen}/`;
+  const readyz = async () => (await fetch(`http://${admin}/readyz`)).status;
+  assert.equal(await readyz(), 200);
+
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < 500; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => connect(url)))));
+  const ends: { code: number; at: number }[] = [];
+  const ended = clients.map((ws) => new Promise<void>((resolve) => ws.once('close', (code: number) => (ends.push({ code, at: performance.now() }), resolve()))));
+
+  const t0 = performance.now();
+  child.kill('SIGTERM');
+  // Readiness fails first, while upgrades are still taken (the propagation delay).
+  await until(async () => (await readyz()) !== 200, 'readyz failing');
+  assert.equal(await readyz(), 503);
+  const during = await attempt(url);
+  assert.ok(during.ws, `an upgrade during the delay is accepted (got ${during.status} ${during.reason})`);
+  assert.equal(ends.length, 0, 'nothing is closed during the delay');
+  const late = new Promise<void>((resolve) => during.ws!.once('close', (code: number) => (assert.equal(code, 1012), resolve())));
+
+  // Then refused with 503 (the listener stays open for that).
+  let refused: { status?: number; reason?: string } = {};
+  await until(async () => {
+    const r = await attempt(url);
+    r.ws?.terminate();
+    refused = r;
+    return r.ws === undefined;
+  }, 'upgrades refused', (delaySeconds + 5) * 1000);
+  assert.deepEqual(refused, { status: 503, reason: 'shutting_down' });
+
+  await Promise.all([...ended, late]);
+  const [code, signal] = await exited;
+  const elapsed = performance.now() - t0;
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  assert.ok(elapsed < (delaySeconds + drainSeconds + 5) * 1000, `exited after ${Math.round(elapsed)} ms`);
+
+  assert.equal(ends.length, 500);
+  assert.deepEqual([...new Set(ends.map((e) => e.code))], [1012], 'every client got 1012, none 1006');
+  // Paced: spread over (most of) the drain window, no tenth of it with more than a quarter of the closes.
+  const first = Math.min(...ends.map((e) => e.at));
+  const last = Math.max(...ends.map((e) => e.at));
+  assert.ok(first - t0 >= delaySeconds * 1000 * 0.9, 'no close before the delay ended');
+  assert.ok(last - first >= drainSeconds * 1000 * 0.7, `closes span ${Math.round(last - first)} ms`);
+  const tenths = Array.from({ length: 10 }, () => 0);
+  for (const e of ends) tenths[Math.min(9, Math.floor(((e.at - first) / (drainSeconds * 1000)) * 10))]++;
+  assert.ok(Math.max(...tenths) <= 125, `closes bunched: ${tenths.join(' ')}`);
+  process.stdout.write(`# sigterm: exit ${code} after ${Math.round(elapsed)} ms; 1012 per tenth of the drain window: ${tenths.join(' ')}\n`);
+  assert.match(out, /"shutdown complete"/);
+});
