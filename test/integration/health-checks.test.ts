@@ -32,7 +32,9 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-function healthHooks(get: () => Health): ProxyHooks {
+/** Hooks that reach a Health made after the gate (it needs the gate's holder). */
+function healthHooks(ref: { health?: Health }): ProxyHooks {
+  const get = () => ref.health!;
   return {
     admission: [(ctx) => get().admission(ctx)],
     upstreamAttempt: (ctx, pick) => get().hooks().upstreamAttempt(ctx, pick),
@@ -114,7 +116,7 @@ describe('health through the proxy', () => {
   });
 
   it('an endpoint failing its active check gets no new connections; readiness alone would have sent some', async () => {
-    let health!: Health;
+    const ref: { health?: Health } = {};
     // Each echo's probe goes to its health server, as a pod's health port would answer.
     const healthPort = new Map([
       [sick.port, (sickHealth.address() as AddressInfo).port],
@@ -123,13 +125,13 @@ describe('health through the proxy', () => {
     const realProber = createProber(systemHealthClock);
     const gate: Gate = await startGate(
       [staticRoute('checked', [good.address, sick.address], { healthCheck: { type: 'HTTP', path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1 }, loadBalancer: { policy: 'RoundRobin' } })],
-      { hooks: healthHooks(() => health) },
+      { hooks: healthHooks(ref) },
     );
-    health = new Health({
+    const health = (ref.health = new Health({
       holder: gate.holder,
       log,
       prober: (t, spec) => realProber({ ...t, port: healthPort.get(t.port) ?? t.port }, spec),
-    });
+    }));
     health.start();
     try {
       await until(() => health.active.state('default/checked', `static|${sick.address}`) === 'unhealthy', 'sick endpoint found');
@@ -149,13 +151,13 @@ describe('health through the proxy', () => {
 
   it('failures open the circuit: 503 circuit_open at once, then one half-open probe closes it (fake clock)', async () => {
     const clock = new ManualClock();
-    let health!: Health;
+    const ref: { health?: Health } = {};
     const port = await deadPort();
     const gate: Gate = await startGate(
       [staticRoute('fragile', [`127.0.0.1:${port}`], { circuitBreaker: { consecutiveFailures: 2, openSeconds: 5 }, upstream: { maxConnectAttempts: 1 } })],
-      { hooks: healthHooks(() => health) },
+      { hooks: healthHooks(ref) },
     );
-    health = new Health({ holder: gate.holder, log, clock, prober: async () => ({ ok: true, detail: '' }) });
+    const health = (ref.health = new Health({ holder: gate.holder, log, clock, prober: async () => ({ ok: true, detail: '' }) }));
     health.start();
     try {
       assert.equal((await rawExchange(gate.port, upgradeRequest('/'))).status, 502);
