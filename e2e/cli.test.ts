@@ -37,7 +37,8 @@ test('validate: each problem with file, document, field path and reason; exit 2'
     f,
     [
       'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: good }\nspec: { rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ] }\n',
-      'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: bad }\nspec:\n  rules:\n    - backendRefs: [ { endpoints: ["127.0.0.1:1"], port: 80 } ]\n  limits: { maxMessageBytes: 0 }\n',
+      'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: bad }\nspec:\n  rules:\n    - backendRefs: [ { endpoints: ["127.0.0.1:1"], port: 80 } ]\n',
+      'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: worse }\nspec:\n  rules:\n    - backendRefs: [ { endpoints: ["127.0.0.1:1"] } ]\n  limits: { maxMessageBytes: 0 }\n',
       'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n',
     ].join('---\n'),
   );
@@ -45,9 +46,9 @@ test('validate: each problem with file, document, field path and reason; exit 2'
   assert.equal(r.status, 2);
   const lines = r.stderr.trim().split('\n');
   assert.deepEqual(lines, [
-    `${f} document 2: spec.limits.maxMessageBytes: must be >= 1`,
     `${f} document 2: spec.rules[0].backendRefs[0]: port is only for a Service reference`,
-    `${f} document 3: apiVersion: must be wsgate.io/v1alpha1`,
+    `${f} document 3: spec.limits.maxMessageBytes: must be >= 1`,
+    `${f} document 4: apiVersion: must be wsgate.io/v1alpha1`,
     `3 problem(s) in 1 file(s)`,
   ]);
   const ok = join(dir, 'ok.yaml');
