@@ -11,13 +11,12 @@ import { Health } from './health/health.ts';
 import { Heartbeats } from './proxy/heartbeat.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
+import { affinityHooks } from './proxy/affinity/index.ts';
 import { createSecurity } from './policy/admission.ts';
 import { MessageLimits } from './policy/message-limits.ts';
 import { TlsListener } from './proxy/tls/tls-listener.ts';
-import { createSecurity } from './policy/admission.ts';
-import { TlsListener } from './proxy/tls/tls-listener.ts';
 import { SnapshotHolder } from './snapshot/holder.ts';
-import { FileSource } from './sources/file/file-source.ts';
+import { createSource } from './sources/create-source.ts';
 import type { Source } from './sources/source.ts';
 import { createAdminServer, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -25,8 +24,6 @@ import { Metrics } from './telemetry/metrics.ts';
 
 export interface Running {
   readonly proxyAddress: AddressInfo;
-  /** --tls-listen, when set. */
-  readonly tlsAddress?: AddressInfo;
   /** --tls-listen, when set. */
   readonly tlsAddress?: AddressInfo;
   readonly adminAddress: AddressInfo;
@@ -46,7 +43,8 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   const build = createBuilder({ className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode });
   let shuttingDown = false;
 
-  const source: Source = new FileSource({ path: config.configPath, validate, log });
+  const sources = await createSource(config, { validate, log, metrics });
+  const source: Source = sources.source;
   const controller = new Controller({
     source,
     build,
@@ -55,9 +53,12 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     metrics,
     holdoffMs: config.buildHoldoffMs,
     maxHoldoffMs: config.buildMaxHoldoffMs,
+    onStatuses: (statuses) => sources.onStatuses(statuses),
   });
-  await source.start();
-  controller.start();
+  await sources.start();
+  // Standalone has its state already; Kubernetes builds once every informer has listed (readyz waits too).
+  if (config.mode === 'standalone') controller.start();
+  else void sources.whenSynced().then(() => controller.start());
 
   // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
   const security = createSecurity({ trustedProxies: config.trustedProxies, log });
@@ -68,8 +69,11 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
+  // Affinity (issue 4): last admission step, it only shapes the pick; and the HTTP fallback (long-polling).
+  const affinity = affinityHooks({ secret: config.affinitySecret, className: config.className, log, balancer: () => proxy.balancer, holder, metrics, trustedProxies: config.trustedProxies });
   const hooks: ProxyHooks = {
-    admission: [...security.admission, healthHooks.admission],
+    admission: [...security.admission, healthHooks.admission, ...affinity.admission],
+    httpFallback: affinity.httpFallback,
     upstreamAttempt: healthHooks.upstreamAttempt,
     upstreamResult: healthHooks.upstreamResult,
     established: (ctx, conn, relay) => {
@@ -115,35 +119,19 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
     log.info({ tlsListen: fmt(tlsAddress) }, 'TLS listener serving');
   }
-  let tlsListener: TlsListener | undefined;
-  let tlsAddress: AddressInfo | undefined;
-  if (config.tlsListen) {
-    tlsListener = new TlsListener({
-      holder,
-      log,
-      handshakeTimeoutMs: config.handshakeTimeoutMs,
-      maxHeaderBytes: config.maxHeaderBytes,
-      ...(config.defaultCertFile ? { defaultCertFile: config.defaultCertFile, defaultKeyFile: config.defaultKeyFile } : {}),
-    });
-    await tlsListener.start();
-    proxy.attach(tlsListener.server);
-    tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
-    log.info({ tlsListen: fmt(tlsAddress) }, 'TLS listener serving');
-  }
   const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
   log.info({ listen: fmt(proxyAddress), admin: fmt(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
 
   const stopRest = async () => {
+    affinity.close();
     health.stop();
     tlsListener?.close();
-    tlsListener?.close();
     controller.stop();
-    await source.stop();
+    await sources.stop();
     await closeServer(admin);
   };
   return {
     proxyAddress,
-    ...(tlsAddress ? { tlsAddress } : {}),
     ...(tlsAddress ? { tlsAddress } : {}),
     adminAddress,
     holder,
