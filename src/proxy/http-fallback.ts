@@ -33,6 +33,8 @@ export interface HttpFallbackOptions {
   readonly holder?: SnapshotHolder;
   /** Affinity (and client address) for this request. */
   readonly choose: (ctx: HttpFallbackContext) => FallbackChoice;
+  /** Admission for fallback requests (credentials, client address filters); an error answers with its status. */
+  readonly admit?: (ctx: HttpFallbackContext) => WsgateError | undefined | Promise<WsgateError | undefined>;
   /** TLS to the upstream for routes with upstream.protocol wss. */
   readonly upstreamTls?: (route: Route) => UpstreamTls | undefined;
 }
@@ -66,6 +68,17 @@ export class HttpFallback {
   }
 
   handle(ctx: HttpFallbackContext): void {
+    if (!this.#o.admit) return this.#proxy(ctx);
+    Promise.resolve(this.#o.admit(ctx)).then(
+      (err) => (err ? this.#fail(ctx.res, ctx.match.route, err) : this.#proxy(ctx)),
+      (err: unknown) => {
+        this.#log.error({ err, route: ctx.match.route.key }, 'fallback admission failed unexpectedly');
+        this.#fail(ctx.res, ctx.match.route, Errors.noEndpoint('internal error'));
+      },
+    );
+  }
+
+  #proxy(ctx: HttpFallbackContext): void {
     const { req, res, match } = ctx;
     const route = match.route;
     const spec = route.spec;

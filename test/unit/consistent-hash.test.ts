@@ -80,21 +80,22 @@ test('removing one of 5 endpoints moves its keys and at most the bounded-load sp
   for (const k of keys) if (a.get(k) !== removed && a.get(k) !== b.get(k)) movedOther++;
   assert.equal(movedOther, 0);
 
-  // Bounded load 1.25: the removed endpoint's keys (≈1/5) move, plus some spill from the tighter bound.
-  const c = assign(five, 1.25);
-  const d = assign(four, 1.25);
-  let ownMoved = 0;
-  let spill = 0;
-  for (const k of keys) {
-    if (c.get(k) === removed) ownMoved++;
-    else if (c.get(k) !== d.get(k)) spill++;
+  // Bounded load: the removed endpoint's keys (≈1/5) move, plus the spill a bound forces once the remaining
+  // four are fuller; the tighter the bound, the more spill.
+  for (const [factor, maxSpill] of [[1.25, 0.05], [1.05, 0.1]] as const) {
+    const c = assign(five, factor);
+    const d = assign(four, factor);
+    let ownMoved = 0;
+    let spill = 0;
+    for (const k of keys) {
+      if (c.get(k) === removed) ownMoved++;
+      else if (c.get(k) !== d.get(k)) spill++;
+    }
+    const share = ownMoved / keys.length;
+    assert.ok(share > 0.17 && share < 0.23, `removed endpoint held ${share}`);
+    assert.ok(spill / keys.length <= maxSpill, `factor ${factor}: spill ${spill / keys.length}`);
+    process.stdout.write(`# factor ${factor}, removing 1 of 5: own ${(share * 100).toFixed(1)}% + spill ${((spill / keys.length) * 100).toFixed(1)}% = ${(((ownMoved + spill) / keys.length) * 100).toFixed(1)}% of keys moved\n`);
   }
-  const share = ownMoved / keys.length;
-  assert.ok(share > 0.17 && share < 0.23, `removed endpoint held ${share}`);
-  // Spill: the keys the removed endpoint's load pushes over the four remaining bounds; well under one
-  // endpoint's share in practice.
-  assert.ok(spill / keys.length < 0.2, `spill ${spill / keys.length}`);
-  process.stdout.write(`# key movement removing 1 of 5: own ${(share * 100).toFixed(1)}%, spill ${((spill / keys.length) * 100).toFixed(1)}%, total ${(((ownMoved + spill) / keys.length) * 100).toFixed(1)}%\n`);
 });
 
 test('two independent instances with the same snapshot and loads agree on every pick', () => {

@@ -6,7 +6,7 @@ import type { Metrics } from '../../telemetry/metrics.ts';
 import type { BalancerState } from '../balancer.ts';
 import { socketAddress } from '../forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, ProxyHooks } from '../hooks.ts';
-import { HttpFallback } from '../http-fallback.ts';
+import { HttpFallback, type HttpFallbackOptions } from '../http-fallback.ts';
 import type { Route } from '../../model/snapshot.ts';
 import type { UpstreamTls } from '../upstream.ts';
 import { Affinity, usesAffinity } from './affinity.ts';
@@ -27,6 +27,8 @@ export interface AffinityHooksOptions {
   /** --trusted-proxies, for the client address of fallback requests. */
   readonly trustedProxies?: readonly string[];
   readonly upstreamTls?: (route: Route) => UpstreamTls | undefined;
+  /** Checks fallback requests must pass (they skip the upgrade's admission chain). */
+  readonly admitFallback?: HttpFallbackOptions['admit'];
 }
 
 export interface AffinityHooks extends Pick<ProxyHooks, 'admission' | 'httpFallback'> {
@@ -51,6 +53,7 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.holder ? { holder: o.holder } : {}),
     ...(o.upstreamTls ? { upstreamTls: o.upstreamTls } : {}),
+    ...(o.admitFallback ? { admit: o.admitFallback } : {}),
     choose: (ctx) => {
       const { clientIp, trustForwarded } = trusted.resolve(ctx.req);
       const secure = 'encrypted' in ctx.req.socket && Boolean((ctx.req.socket as { encrypted?: boolean }).encrypted);
