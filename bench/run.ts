@@ -300,7 +300,12 @@ async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: 
   );
 }
 
-function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly Target[], clock: CpuClock, loadStart: readonly number[]): string[] {
+/** What each target is, read at the start (the tree may move on while the bench runs). */
+function describeTargets(env: Env, targets: readonly Target[]): string[] {
+  return targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${env.wsgateCli}${env.wsgateArgs.length ? ` ${env.wsgateArgs.join(' ')}` : ''})` : ''}`);
+}
+
+function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readonly string[], clock: CpuClock, loadStart: readonly number[]): string[] {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const wsVersion = (JSON.parse(readFileSync(new URL('../node_modules/ws/package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -309,7 +314,7 @@ function machine(env: Env, pinned: boolean, loadCpu: string, targets: readonly T
     `CPU time: ${describeClock(clock)}`,
     `Load average (1/5/15 min) at the start ${loadStart.map((x) => x.toFixed(2)).join(' / ')}, at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}: other work on the machine shows up as noise`,
     `Node ${process.version}; ws ${wsVersion}`,
-    ...targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${env.wsgateCli}${env.wsgateArgs.length ? ` ${env.wsgateArgs.join(' ')}` : ''})` : ''}`),
+    ...targetLines,
     pinned ? `Pinning: targets on CPU ${env.proxyCpu}; load generators, echo backends and this script on CPU ${loadCpu} (taskset)` : 'Pinning: none (taskset missing or fewer than 2 CPUs): figures are noisier',
   ];
 }
@@ -375,6 +380,7 @@ async function main(): Promise<void> {
     log(`${t}: ${s}`);
     notes.set(t, [...(notes.get(t) ?? []), s]);
   };
+  const targetLines = describeTargets(env0, chosen);
   const usable = chosen.filter((t) => {
     const why = t.unavailable(env0);
     if (why) note(t.name, `not measured: ${why}`);
@@ -447,7 +453,7 @@ async function main(): Promise<void> {
       idleKiB: `idle KiB per connection (${plan.idle.connections.toLocaleString('en-US')} open)`,
     },
     snapshot,
-    machine: machine(env, pinned, loadCpu, chosen, clock, loadStart),
+    machine: machine(env, pinned, loadCpu, targetLines, clock, loadStart),
     commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
     configs: [
       { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts) },
