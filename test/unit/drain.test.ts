@@ -1,0 +1,87 @@
+// The drain scheduler on a fake clock: stratified pacing, skipping connections whose endpoint came back, and a
+// shutdown window that pulls in closes a longer backend drain had scheduled later.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DrainScheduler, type DrainClock, type Drainable } from '../../src/proxy/drain.ts';
+
+function fakeClock(): DrainClock & { advance(ms: number): void } {
+  let now = 0;
+  let timers: { at: number; fn: () => void; id: number }[] = [];
+  let id = 0;
+  let seed = 7;
+  return {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const t = { at: now + ms, fn, id: ++id };
+      timers.push(t);
+      return t;
+    },
+    clearTimeout: (t) => (timers = timers.filter((x) => x !== t)),
+    random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+    advance(ms: number) {
+      const end = now + ms;
+      for (;;) {
+        const next = timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!next) break;
+        timers = timers.filter((t) => t !== next);
+        now = next.at;
+        next.fn();
+      }
+      now = end;
+    },
+  };
+}
+
+interface Conn extends Drainable {
+  readonly id: number;
+  closedAt?: number;
+  code?: number;
+}
+
+function conns(n: number, clock: DrainClock, from = 0): Conn[] {
+  return Array.from({ length: n }, (_, i) => {
+    const c: Conn = { id: from + i, draining: false, close: (code) => ((c.closedAt = clock.now()), (c.code = code)) };
+    return c;
+  });
+}
+
+test('N closes over W: one per slot of W/N, in random order', () => {
+  const clock = fakeClock();
+  const d = new DrainScheduler<Conn>({ clock });
+  const list = conns(100, clock);
+  d.schedule(list, 10000, 1012, 'x');
+  clock.advance(10001);
+  const times = list.map((c) => c.closedAt!).sort((a, b) => a - b);
+  times.forEach((t, i) => assert.ok(t >= i * 100 && t < (i + 1) * 100 + 1, `close ${i} at ${t}`));
+  assert.notDeepEqual(list.map((c) => c.closedAt), times, 'the order of arrival does not decide');
+  assert.equal(d.pending, 0);
+});
+
+test('a connection whose endpoint came back before its turn is kept', () => {
+  const clock = fakeClock();
+  const back = new Set<number>([3, 4]);
+  const skipped: number[] = [];
+  const d = new DrainScheduler<Conn>({ clock, stillGone: (c) => !back.has(c.id), onSkipped: (c) => skipped.push(c.id) });
+  const list = conns(10, clock);
+  d.schedule(list, 1000, 1012, 'x');
+  clock.advance(1001);
+  assert.deepEqual(skipped.sort(), [3, 4]);
+  assert.equal(list.filter((c) => c.code === 1012).length, 8);
+  assert.equal(list[3].draining, false);
+});
+
+test('within: a shutdown window pulls in closes a longer backend drain scheduled later', () => {
+  const clock = fakeClock();
+  const d = new DrainScheduler<Conn>({ clock });
+  const backendDrain = conns(50, clock);
+  d.schedule(backendDrain, 60000, 1012, 'backend restarting');
+  clock.advance(1000);
+  const early = backendDrain.filter((c) => c.closedAt !== undefined).length;
+  const rest = conns(50, clock, 100);
+  d.schedule([...rest, ...backendDrain.filter((c) => c.closedAt === undefined)], 3000, 1012, 'proxy restarting', { within: true });
+  clock.advance(3001);
+  assert.equal([...backendDrain, ...rest].filter((c) => c.closedAt === undefined).length, 0, 'everything closed inside the shutdown window');
+  for (const c of [...backendDrain, ...rest]) assert.ok(c.closedAt! <= 4001);
+  assert.ok(early <= 2);
+  assert.equal(d.pending, 0);
+});
