@@ -34,7 +34,13 @@ export function sidesOf(rl: RateLimit): RelaySide[] {
 }
 
 /** One direction's budget as a relay message check. */
-export function messageCheck(rl: RateLimit, clock: Clock, onThrottle: (resumeInMs: number) => void, onClose: () => void): MessageCheck | undefined {
+export function messageCheck(
+  rl: RateLimit,
+  clock: Clock,
+  /** waitMs() tells, at any later time, how long the sender still has to wait. */
+  onThrottle: (waitMs: () => number) => void,
+  onClose: () => void,
+): MessageCheck | undefined {
   if (rl.messagesPerSecond === undefined && rl.bytesPerSecond === undefined) return undefined;
   const now0 = clock();
   const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.burst ?? rl.messagesPerSecond, rl.messagesPerSecond, now0) : undefined;
@@ -54,14 +60,18 @@ export function messageCheck(rl: RateLimit, clock: Clock, onThrottle: (resumeInM
       return Verdict.Allow;
     };
   }
+  const waitMs = () => {
+    const now = clock();
+    return Math.max(msgs ? msgs.waitMs(1, now) : 0, bytes ? bytes.waitMs(0, now) : 0);
+  };
   return (len) => {
     const now = clock();
     msgs?.force(1, now);
     bytes?.force(len, now);
-    // Paused as soon as the next message would not fit, so the sender never runs ahead of its budget.
-    const wait = Math.max(msgs ? msgs.waitMs(1, now) : 0, bytes ? bytes.waitMs(0, now) : 0);
-    if (wait === 0) return Verdict.Allow;
-    onThrottle(wait);
+    // Paused as soon as the next message would not fit. Frames already read in the same chunk still pass (they
+    // are in flight); they leave the buckets in debt, and the pause lasts until the debt is repaid.
+    if (waitMs() === 0) return Verdict.Allow;
+    onThrottle(waitMs);
     return Verdict.Throttle;
   };
 }
@@ -88,15 +98,20 @@ export class MessageLimits {
       const check = messageCheck(
         rl,
         this.#clock,
-        (ms) => {
+        (waitMs) => {
           this.#o.metrics?.rejectionsTotal.inc({ ...labels, reason: 'message_throttled' });
           if (pending) return;
           pending = true;
-          const t = this.#scheduler.setTimeout(() => {
-            pending = false;
-            relay.resumeFrom(side);
-          }, ms);
-          t.unref?.();
+          const later = (ms: number) => {
+            const t = this.#scheduler.setTimeout(() => {
+              const more = waitMs();
+              if (more > 0 && !relay.ended) return later(more);
+              pending = false;
+              relay.resumeFrom(side);
+            }, ms);
+            t.unref?.();
+          };
+          later(waitMs());
         },
         () => this.#o.metrics?.rejectionsTotal.inc({ ...labels, reason: 'message_rate' }),
       );
