@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The wsgate command: serve (standalone or Kubernetes), validate, help. Exit codes: 0 ok, 1 runtime failure,
 // 2 bad configuration or invalid route files.
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createSpecValidator } from './api/validate.ts';
 import { helpText, loadConfig, type Config } from './config/config.ts';
@@ -8,6 +9,8 @@ import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
 import { serve } from './main.ts';
 import { loadRoutes } from './sources/file/load-routes.ts';
 import { createLogger } from './telemetry/logger.ts';
+import { runPrimary } from './workers/primary.ts';
+import { runWorker } from './workers/worker.ts';
 
 async function main(argv: string[]): Promise<number> {
   let config: Config;
@@ -39,10 +42,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ok: ${r.routes.length} route(s) in ${r.files.length} file(s)\n`);
     return 0;
   }
+  if (config.workers > 1 && cluster.isWorker) {
+    return runWorker(config, createLogger(config.logLevel).child({ worker: cluster.worker?.id }));
+  }
   const log = createLogger(config.logLevel);
-  let running;
+  let running: { shutdown(): Promise<void>; close(): Promise<void> };
   try {
-    running = await serve(config, log);
+    running = config.workers > 1 ? await runPrimary(config, log) : await serve(config, log);
   } catch (err) {
     const problems = (err as { problems?: ConfigProblem[] }).problems;
     if (problems) {

@@ -1,0 +1,58 @@
+// `--workers 2`: two processes share the listening port, the table is built once in the primary and pushed to
+// both, /metrics sums the group, and SIGTERM drains every worker with paced 1012s before exiting 0.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
+
+const cli = join(import.meta.dirname, '../dist/cli.js');
+let dir: string;
+let echo: Echo;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('two workers serve one table; metrics sum across them; SIGTERM drains both', async () => {
+  const f = join(dir, 'routes.yaml');
+  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
+  const child = spawn(process.execPath, [cli, '--config', f, '--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      for (const line of out.split('\n')) if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
+    });
+  });
+  const { listen, admin } = await serving;
+  // Ready once both workers listen.
+  for (let i = 0; (await fetch(`http://${admin}/readyz`)).status !== 200; i++) {
+    assert.ok(i < 200, 'workers became ready');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const clients = await Promise.all(Array.from({ length: 20 }, () => connect(`ws://${listen}/`)));
+  await Promise.all(clients.map(async (c, i) => { c.send(`m${i}`); assert.equal((await nextMessage(c)).data.toString(), `m${i}`); }));
+  const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+  assert.match(metrics, /wsgate_connections_active\{namespace="default",route="echo"\} 20\b/);
+  assert.match(metrics, /wsgate_snapshot_builds_total\{result="published"\} 1\b/);
+  const snap = (await (await fetch(`http://${admin}/debug/snapshot`)).json()) as { generation: number };
+  assert.equal(snap.generation, 1);
+  const ends = clients.map((c) => closed(c));
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+  for (const e of await Promise.all(ends)) assert.equal(e.code, 1012);
+  // Both workers took connections (the primary distributes accepted sockets round-robin).
+  const workers = new Set(out.split('\n').filter((l) => l.includes('"connection closed"')).map((l) => (JSON.parse(l) as { worker: number }).worker));
+  assert.equal(workers.size, 2);
+});

@@ -1,0 +1,43 @@
+// The control plane of one process group: the source for the mode, the controller that builds and publishes
+// into the holder, and (Kubernetes) leader election and status writing. Workers never run one.
+import { createSpecValidator } from './api/validate.ts';
+import { createBuilder } from './build/build.ts';
+import type { Config } from './config/config.ts';
+import { Controller } from './controller/controller.ts';
+import type { SnapshotHolder } from './snapshot/holder.ts';
+import { createSource } from './sources/create-source.ts';
+import type { Logger } from './telemetry/logger.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+
+export interface ControlPlane {
+  /** Every source has delivered its first full state. */
+  synced(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder): Promise<ControlPlane> {
+  const validate = createSpecValidator();
+  const build = createBuilder({ className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode });
+  const sources = await createSource(config, { validate, log, metrics });
+  const controller = new Controller({
+    source: sources.source,
+    build,
+    holder,
+    log,
+    metrics,
+    holdoffMs: config.buildHoldoffMs,
+    maxHoldoffMs: config.buildMaxHoldoffMs,
+    onStatuses: (statuses) => sources.onStatuses(statuses),
+  });
+  await sources.start();
+  // Standalone has its state already; Kubernetes builds once every informer has listed (readyz waits too).
+  if (config.mode === 'standalone') controller.start();
+  else void sources.whenSynced().then(() => controller.start());
+  return {
+    synced: () => sources.source.synced(),
+    async stop() {
+      controller.stop();
+      await sources.stop();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// The data plane of one process: policies, health, affinity and the proxy (plus the TLS listener), reading
+// the routing table from a holder. In workers mode every worker runs one of these.
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/config.ts';
+import { Health } from './health/health.ts';
+import { createSecurity } from './policy/admission.ts';
+import { MessageLimits } from './policy/message-limits.ts';
+import { affinityHooks } from './proxy/affinity/index.ts';
+import { Heartbeats } from './proxy/heartbeat.ts';
+import type { ProxyHooks } from './proxy/hooks.ts';
+import { ProxyServer } from './proxy/proxy-server.ts';
+import { TlsListener } from './proxy/tls/tls-listener.ts';
+import type { SnapshotHolder } from './snapshot/holder.ts';
+import { listen } from './telemetry/admin-server.ts';
+import type { Logger } from './telemetry/logger.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+import { TimerWheel } from './util/timer-wheel.ts';
+
+export interface DataPlane {
+  readonly proxy: ProxyServer;
+  readonly proxyAddress: AddressInfo;
+  readonly tlsAddress?: AddressInfo;
+  /** SIGTERM: upgrades accepted for the shutdown delay, then refused with 503; paced 1012 over the drain window. */
+  shutdown(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder): Promise<DataPlane> {
+  // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
+  const security = createSecurity({ trustedProxies: config.trustedProxies, log });
+  const messageLimits = new MessageLimits({ metrics });
+  // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
+  // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
+  const wheel = new TimerWheel();
+  const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
+  const healthHooks = health.hooks();
+  const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
+  // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling).
+  const affinity = affinityHooks({ secret: config.affinitySecret, className: config.className, log, balancer: () => proxy.balancer, holder, metrics, trustedProxies: config.trustedProxies });
+  const hooks: ProxyHooks = {
+    admission: [...security.admission, healthHooks.admission, ...affinity.admission],
+    httpFallback: affinity.httpFallback,
+    upstreamAttempt: healthHooks.upstreamAttempt,
+    upstreamResult: healthHooks.upstreamResult,
+    established: (ctx, conn, relay) => {
+      messageLimits.established(ctx, conn, relay);
+      heartbeats.established(ctx, conn, relay);
+    },
+    ended: heartbeats.ended,
+  };
+  const proxy = new ProxyServer({
+    holder,
+    log,
+    metrics,
+    hooks,
+    wheel,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    maxHeaderBytes: config.maxHeaderBytes,
+    maxHandshakesInFlight: config.maxHandshakesInFlight,
+  });
+  health.start();
+  const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);
+  let tlsListener: TlsListener | undefined;
+  let tlsAddress: AddressInfo | undefined;
+  if (config.tlsListen) {
+    tlsListener = new TlsListener({
+      holder,
+      log,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      maxHeaderBytes: config.maxHeaderBytes,
+      ...(config.defaultCertFile ? { defaultCertFile: config.defaultCertFile, defaultKeyFile: config.defaultKeyFile } : {}),
+    });
+    await tlsListener.start();
+    proxy.attach(tlsListener.server);
+    tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
+    log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
+  }
+  const stopRest = () => {
+    affinity.close();
+    health.stop();
+    tlsListener?.close();
+  };
+  return {
+    proxy,
+    proxyAddress,
+    ...(tlsAddress ? { tlsAddress } : {}),
+    async shutdown() {
+      proxy.beginShutdown();
+      log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: proxy.connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
+      await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
+      await proxy.drainAll(config.drainMs);
+      await proxy.close();
+      stopRest();
+    },
+    async close() {
+      await proxy.close();
+      stopRest();
+    },
+  };
+}
+
+export function formatAddress(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}

@@ -1,0 +1,41 @@
+// A worker of `--workers N`: one data plane on the shared listening port, its routing table pushed by the
+// primary (built once there), its metrics collected by the primary's /metrics, its shutdown ordered by it.
+import type { Config } from '../config/config.ts';
+import { startDataPlane } from '../data-plane.ts';
+import { SnapshotHolder } from '../snapshot/holder.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { Metrics } from '../telemetry/metrics.ts';
+import type { ToPrimary, ToWorker } from './messages.ts';
+
+export async function runWorker(config: Config, log: Logger): Promise<number> {
+  const send = (m: ToPrimary) => process.send?.(m);
+  const metrics = new Metrics();
+  const holder = new SnapshotHolder();
+  let stopping: Promise<void> | undefined;
+  let data: Awaited<ReturnType<typeof startDataPlane>> | undefined;
+  const done = new Promise<number>((resolve) => {
+    const stop = (how: 'shutdown' | 'close') => {
+      stopping ??= (async () => {
+        if (data) await (how === 'shutdown' ? data.shutdown() : data.close());
+      })().then(() => resolve(0), (err: unknown) => {
+        log.error({ err }, 'worker stop failed');
+        resolve(1);
+      });
+    };
+    process.on('message', (m: ToWorker) => {
+      if (m.t === 'snapshot') holder.publish(m.content);
+      else if (m.t === 'shutdown') stop('shutdown');
+      else if (m.t === 'metrics') {
+        void metrics.registry.getMetricsAsJSON().then((d) => send({ t: 'metrics', id: m.id, data: d }));
+      }
+    });
+    // The primary owns SIGTERM (the paced drain); an interactive Ctrl-C reaches the whole group: stop now.
+    process.on('SIGTERM', () => {});
+    process.on('SIGINT', () => stop('close'));
+    process.on('disconnect', () => stop('close'));
+  });
+  send({ t: 'hello' });
+  data = await startDataPlane(config, log, metrics, holder);
+  send({ t: 'listening' });
+  return done;
+}
