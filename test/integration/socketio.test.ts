@@ -78,7 +78,7 @@ test('50 Socket.IO clients start with polling, upgrade to websocket and stay on 
       clients.map(async (s) => {
         s.on('connect_error', (e) => errors.push(e.message));
         const upgraded = new Promise<string>((resolve) => s.io.engine?.once('upgrade', () => resolve(s.io.engine.transport.name)));
-        await once(s, 'connect');
+        await new Promise<void>((resolve) => s.once('connect', () => resolve()));
         assert.equal(s.io.engine.transport.name, 'polling', 'the session starts with long-polling');
         const before = await whoami(s);
         // The upgrade probe is itself a request of the session (a WebSocket on the same sid).

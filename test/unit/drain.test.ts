@@ -12,7 +12,7 @@ function fakeClock(): DrainClock & { advance(ms: number): void } {
   return {
     now: () => now,
     setTimeout: (fn, ms) => {
-      const t = { at: now + ms, fn, id: ++id };
+      const t = { at: now + ms, fn, id: ++id, unref: () => t };
       timers.push(t);
       return t;
     },
