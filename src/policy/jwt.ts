@@ -9,7 +9,8 @@ import { Errors, type WsgateError } from '../errors.ts';
 import type { RouteSecrets } from '../model/snapshot.ts';
 import { cookieWithout, parseCookies, queryParam, queryWithout, subprotocols } from './credentials.ts';
 
-type JwtSpec = NonNullable<NonNullable<WebSocketRouteSpec['auth']>['jwt']>;
+// Partial: callers may leave defaulted fields out (tests, specs not yet defaulted).
+type JwtSpec = Partial<NonNullable<NonNullable<WebSocketRouteSpec['auth']>['jwt']>>;
 type Alg = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 
 export interface JwtPolicyOptions {

@@ -5,7 +5,7 @@
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
 
-export function checkOrigin(spec: Pick<WebSocketRouteSpec, 'allowedOrigins' | 'allowMissingOrigin'>, origin: string | string[] | undefined): WsgateError | undefined {
+export function checkOrigin(spec: Partial<Pick<WebSocketRouteSpec, 'allowedOrigins' | 'allowMissingOrigin'>>, origin: string | string[] | undefined): WsgateError | undefined {
   const allowed = spec.allowedOrigins;
   if (!allowed || allowed.length === 0) return undefined;
   if (origin === undefined || origin === '') {

@@ -7,7 +7,6 @@
 //   (the route is full for everyone; another replica may have room).
 // A slot is taken at admission and given back when the client socket closes, whether the handshake went on
 // to an upgrade or was refused by a later check, so nothing can leak a slot.
-import type { Socket } from 'node:net';
 import { Errors, type WsgateError } from '../errors.ts';
 import type { Route } from '../model/snapshot.ts';
 import { TokenBucket, type Clock } from './token-bucket.ts';
@@ -31,7 +30,7 @@ export class ConnectionLimiter {
   }
 
   /** Checks and, when admitted, holds the slots until the socket closes. */
-  admit(route: Route, ip: string, socket: Pick<Socket, 'once'>): WsgateError | undefined {
+  admit(route: Route, ip: string, socket: { once(event: 'close', listener: () => void): unknown }): WsgateError | undefined {
     const spec = route.spec;
     const perMinute = spec.rateLimit?.connectionsPerMinutePerIP;
     if (perMinute !== undefined) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { createBuilder } from '../../src/build/build.ts';
 import type { RouteObject, SecretLite } from '../../src/build/input.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
@@ -83,7 +83,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function handshake(opts: tls.ConnectionOptions): Promise<{ fingerprint: string; alpn: string | false; version: string | null }> {
+function handshake(opts: tls.ConnectionOptions): Promise<{ fingerprint: string; alpn: string | false | null; version: string | null }> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'], ...opts }, () => {
       const r = { fingerprint: s.getPeerX509Certificate()?.fingerprint256 ?? '', alpn: s.alpnProtocol, version: s.getProtocol() };
@@ -109,7 +109,9 @@ test('TLS 1.1 and older are refused', async () => {
 });
 
 function wss(path = '/', host = 'chat.example.com', ca: string[] = [chatA.cert, chatB.cert]): Promise<WebSocket> {
-  const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}${path}`, { servername: host, ca, headers: { Host: host } });
+  // ws hands TLS options through to tls.connect; its types do not list servername.
+  const tlsOpts: tls.ConnectionOptions = { servername: host, ca };
+  const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}${path}`, { ...tlsOpts, headers: { Host: host } } as ClientOptions);
   ws.on('error', () => {});
   return once(ws, 'open').then(() => ws);
 }

@@ -16,7 +16,7 @@ const req = (headers: Record<string, string> = {}, url = '/ws') => ({ url, heade
 const now = new Date('2030-01-01T00:00:00Z');
 const t0 = Math.floor(now.getTime() / 1000);
 
-async function sign(payload: JWTPayload, alg: string, key: CryptoKey | Uint8Array, kid?: string): Promise<string> {
+async function sign(payload: JWTPayload, alg: string, key: Parameters<SignJWT['sign']>[0], kid?: string): Promise<string> {
   return new SignJWT(payload).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).setIssuedAt(t0).setExpirationTime(t0 + 60).sign(key);
 }
 
