@@ -5,6 +5,7 @@
 // the changes made meanwhile published; two replicas elect one status writer and the other takes over.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -23,18 +24,60 @@ let kubeconfig: string;
 const echoes: Echo[] = [];
 const running = new Map<string, Running>();
 
+/** A TCP relay between one replica and the fake, so that replica alone can be cut off (a crash, a partition). */
+interface Relay {
+  readonly kubeconfig: string;
+  /** Every connection through it is reset, new ones too: the replica can no longer reach the API server. */
+  partition(): void;
+  close(): Promise<void>;
+}
+const relays: Relay[] = [];
+
+async function relay(name: string): Promise<Relay> {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = net.connect(Number(new URL(fake.url).port), '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const path = join(dir, `kubeconfig-${name}`);
+  writeFileSync(path, fake.kubeconfig().replace(fake.url, `http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  const r: Relay = {
+    kubeconfig: path,
+    partition() {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    close: () => {
+      r.partition();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+  relays.push(r);
+  return r;
+}
+
 /** The flags a replica runs with: short leases, a short watchdog and hold-off, so every wait here is short. */
-function args(pod: string): string[] {
+function args(pod: string, config = kubeconfig): string[] {
   return [
-    '--kubernetes', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+    '--kubernetes', '--kubeconfig', config, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
     '--pod-name', pod, '--lease-namespace', 'wsgate', '--lease-duration-seconds', '2', '--lease-renew-deadline-seconds', '1.5',
     '--lease-retry-period-seconds', '0.2', '--informer-watchdog-seconds', '2', '--build-holdoff-ms', '10', '--build-max-holdoff-ms', '200',
     '--shutdown-delay-seconds', '0', '--drain-seconds', '1',
   ];
 }
 
-async function replica(pod: string): Promise<Running> {
-  const r = await serve(loadConfig(args(pod), {}), silentLog);
+async function replica(pod: string, config?: string): Promise<Running> {
+  const r = await serve(loadConfig(args(pod, config), {}), silentLog);
   running.set(pod, r);
   return r;
 }
@@ -132,6 +175,7 @@ before(async () => {
 
 after(async () => {
   for (const pod of [...running.keys()]) await stop(pod);
+  for (const r of relays) await r.close();
   for (const e of echoes) await e.close();
   await fake.close();
   rmSync(dir, { recursive: true, force: true });
@@ -332,4 +376,33 @@ test('two replicas: one leader writes status; the other takes over within the le
   await statusSettles('ghost', { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' });
   assert.ok(statusWrites('ghost') > afterChange);
   t.diagnostic(`leader takeover after release: ${takeoverMs} ms`);
+});
+
+test('a leader cut off without releasing the lease (crash, partition) is replaced once the lease expires', async (t) => {
+  await waitUntil(() => leaseHolder().startsWith('b_'), 'b leads');
+  const c = await replica('c');
+  await waitUntil(() => c.holder.current()?.routes.has('default/ghost') === true, 'c serves');
+  // Re-elect through relays: b is replaced by d, which reaches the API server through a relay we can cut.
+  const cut = await relay('d');
+  await stop('b');
+  await waitUntil(() => leaseHolder().startsWith('c_'), 'c leads after b released');
+  const d = await replica('d', cut.kubeconfig);
+  await waitUntil(() => d.holder.current()?.routes.has('default/ghost') === true, 'd serves');
+  await stop('c');
+  await waitUntil(() => leaseHolder().startsWith('d_'), 'd leads after c released');
+
+  // d vanishes from the API server's point of view: no release, no renewals. The lease (2 s) must expire first.
+  const e = await replica('e');
+  await waitUntil(() => e.holder.current()?.routes.has('default/ghost') === true, 'e serves');
+  const t0 = Date.now();
+  cut.partition();
+  await waitUntil(() => leaseHolder().startsWith('e_'), 'e takes the expired lease', 6000);
+  const takeoverMs = Date.now() - t0;
+  assert.ok(takeoverMs >= 1500, `not before the lease could expire (${takeoverMs} ms)`);
+  assert.ok(takeoverMs < 2000 + 1500, `within the lease time plus a retry or two (${takeoverMs} ms)`);
+  // The cut-off replica keeps serving traffic from its last table; the new leader writes status.
+  await echoThrough(d, '/ghost');
+  editRoute('ghost', (s) => ({ ...s, drain: { windowSeconds: 7 } }));
+  await statusSettles('ghost', { Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' });
+  t.diagnostic(`leader takeover after a partition (lease 2 s, retry 0.2 s): ${takeoverMs} ms`);
 });
