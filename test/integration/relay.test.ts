@@ -2,6 +2,7 @@
 // echo of every length encoding, fragments with control frames between them, ping/pong, close codes both
 // ways, permessage-deflate end to end, the size limit, proxy pings and closes, upstream and client loss.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -9,6 +10,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { CloseCode } from '../../src/errors.ts';
 import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
+import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
 let wss: WebSocketServer;
@@ -283,6 +285,107 @@ test('a protocol error from a raw client: 1002 to it, 1001 to the upstream', asy
   ws.destroy();
 });
 
+for (const from of ['client', 'upstream'] as const) {
+  test(`backpressure: a stalled ${from === 'client' ? 'upstream' : 'client'} pauses reading from the ${from}, which resumes on drain`, async () => {
+    const path = `/bp-${from}`;
+    const ws = await open(`${proxy.url}${path}`);
+    const up = await upstreamFor(path);
+    const [sender, receiver] = from === 'client' ? [ws, up] : [up, ws];
+    const receiverSocket = (receiver as unknown as { _socket: net.Socket })._socket;
+    receiverSocket.pause();
+    const paused = once(proxy.socketsOf(path)[from], 'pause');
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    const count = 32;
+    for (let i = 0; i < count; i++) sender.send(chunk);
+    await paused;
+    let got = 0;
+    const all = new Promise<void>((resolve) => receiver.on('message', () => ++got === count && resolve()));
+    const resumed = once(proxy.socketsOf(path)[from], 'resume');
+    receiverSocket.resume();
+    await resumed;
+    await all;
+    ws.close();
+    await closed(ws);
+  });
+}
+
+test('upstream FIN without a close frame: the client gets 1014', async () => {
+  const ws = await open(`${proxy.url}/fin-up`);
+  const up = await upstreamFor('/fin-up');
+  (up as unknown as { _socket: net.Socket })._socket.end();
+  assert.equal((await closed(ws)).code, CloseCode.UpstreamFailed);
+  assert.equal((await proxy.endOf('/fin-up')).code, CloseCode.UpstreamFailed);
+});
+
+test('upstream gone in the middle of a frame: the client socket is destroyed (no close frame can follow)', async () => {
+  const raw = await rawUpstream((s) => {
+    // A 1000-byte binary frame of which only 10 bytes come.
+    s.write(Buffer.concat([Buffer.from([0x82, 0x7e, 0x03, 0xe8]), Buffer.alloc(10)]), () => s.destroy());
+  });
+  const p = await startRawProxy({ upstreamPort: raw.port });
+  try {
+    const ws = new WebSocket(`${p.url}/mid-frame`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    assert.equal((await closed(ws)).code, CloseCode.Abnormal);
+    const e = await p.endOf('/mid-frame');
+    assert.deepEqual([e.code, e.initiator], [CloseCode.UpstreamFailed, 'upstream']);
+    assert.equal(p.openSockets(), 0);
+  } finally {
+    await p.close();
+    await raw.close();
+  }
+});
+
+test('an upstream sending garbage gets 1002 and the client 1001', async () => {
+  let upstreamGot: Buffer = Buffer.alloc(0);
+  const raw = await rawUpstream((s) => {
+    s.on('data', (d: Buffer) => (upstreamGot = Buffer.concat([upstreamGot, d])));
+    s.write(Buffer.from([0x83, 0x00])); // opcode 3
+  });
+  const p = await startRawProxy({ upstreamPort: raw.port });
+  try {
+    const ws = new WebSocket(`${p.url}/garbage`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    assert.equal((await closed(ws)).code, CloseCode.GoingAway);
+    const e = await p.endOf('/garbage');
+    assert.equal(e.code, CloseCode.ProtocolError);
+    assert.match(e.reason, /upstream: unknown opcode 3/);
+    // The close to the upstream is masked (the proxy is its client): unmask and read the code.
+    assert.equal(upstreamGot[0], 0x88);
+    assert.equal(upstreamGot[1] & 0x80, 0x80);
+    const code = ((upstreamGot[6] ^ upstreamGot[2]) << 8) | (upstreamGot[7] ^ upstreamGot[3]);
+    assert.equal(code, CloseCode.ProtocolError);
+  } finally {
+    await p.close();
+    await raw.close();
+  }
+});
+
+test('close timeout: an upstream that never answers the close is destroyed when the wheel says so', async () => {
+  const raw = await rawUpstream(() => {});
+  let tick: (() => void) | undefined;
+  let now = 0;
+  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
+  let relay: Relay | undefined;
+  const p = await startRawProxy({ upstreamPort: raw.port, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
+  try {
+    const ws = await open(`${p.url}/silent`);
+    relay!.close(CloseCode.ServiceRestart, 'draining');
+    assert.equal((await closed(ws)).code, CloseCode.ServiceRestart);
+    assert.equal(relay!.ended, false);
+    const ended = p.endOf('/silent');
+    now += 5000;
+    tick!();
+    const e = await ended;
+    assert.deepEqual([e.code, e.initiator], [CloseCode.ServiceRestart, 'proxy']);
+    assert.equal(p.openSockets(), 0);
+    assert.equal(tick, undefined);
+  } finally {
+    await p.close();
+    await raw.close();
+  }
+});
+
 test('after many connections no socket is left open and the counters add up', async () => {
   const before = { ...proxy.counters };
   const clients = await Promise.all(Array.from({ length: 50 }, () => open(`${proxy.url}/echo-many`)));
@@ -299,6 +402,36 @@ test('after many connections no socket is left open and the counters add up', as
   // onEnd comes after both sockets' 'close', which the raw proxy saw first (its listener is older).
   assert.equal(proxy.openSockets(), 0);
 });
+
+/** A raw upstream: answers the upgrade with a valid 101, then runs a script on the socket. */
+async function rawUpstream(script: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let acc = '';
+    const onData = (d: Buffer) => {
+      acc += d.toString('latin1');
+      if (!acc.includes('\r\n\r\n')) return;
+      s.off('data', onData);
+      const key = /sec-websocket-key: *(\S+)/i.exec(acc)?.[1] ?? '';
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      script(s);
+    };
+    s.on('data', onData);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 /** A raw TCP client that has completed the upgrade; returns its socket with the 101 consumed. */
 async function rawUpgrade(port: number, path: string): Promise<net.Socket> {

@@ -25,6 +25,8 @@ export interface RawProxy {
   readonly ends: RelayEnd[];
   /** Sockets (both sides) not yet closed. */
   openSockets(): number;
+  /** The proxy's two sockets of the (latest) connection that asked for this path. */
+  socketsOf(path: string): { client: net.Socket; upstream: net.Socket };
   /** Resolves with the RelayEnd of the (latest) connection that asked for this path. */
   endOf(path: string): Promise<RelayEnd>;
   /** Resolves when every relay made so far has ended. */
@@ -68,6 +70,7 @@ export async function startRawProxy(o: RawProxyOptions): Promise<RawProxy> {
   const ends: RelayEnd[] = [];
   const endByPath = new Map<string, Promise<RelayEnd>>();
   const pending = new Set<Promise<RelayEnd>>();
+  const socketsByPath = new Map<string, { client: net.Socket; upstream: net.Socket }>();
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     sockets.add(s);
@@ -101,6 +104,7 @@ export async function startRawProxy(o: RawProxyOptions): Promise<RawProxy> {
     let resolveEnd!: (e: RelayEnd) => void;
     const ended = new Promise<RelayEnd>((resolve) => (resolveEnd = resolve));
     endByPath.set(path, ended);
+    socketsByPath.set(path, { client, upstream });
     pending.add(ended);
     const relay = new Relay({
       client,
@@ -131,6 +135,11 @@ export async function startRawProxy(o: RawProxyOptions): Promise<RawProxy> {
     relays,
     ends,
     openSockets: () => sockets.size,
+    socketsOf: (path) => {
+      const s = socketsByPath.get(path);
+      if (!s) throw new Error(`no relay for ${path}`);
+      return s;
+    },
     endOf: (path) => {
       const e = endByPath.get(path);
       if (!e) throw new Error(`no relay for ${path}`);
