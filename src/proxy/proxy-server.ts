@@ -72,6 +72,8 @@ export class ProxyServer {
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.handshakeTimeoutMs,
       requestTimeout: o.handshakeTimeoutMs,
+      // A missing Host is answered by checkHost/the router (400 bad_host, 404) with wsgate-reason, not by Node.
+      requireHostHeader: false,
       // Node checks the two timeouts above only this often (30 s by default): slowloris gets its 408 on time.
       connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.handshakeTimeoutMs / 4))),
       keepAliveTimeout: 5000,
@@ -320,6 +322,7 @@ export class ProxyServer {
     const route = match.route;
     const l = labels(route);
     socket.setNoDelay(true);
+    if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));

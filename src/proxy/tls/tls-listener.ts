@@ -41,6 +41,8 @@ export class TlsListener {
       ...base,
       SNICallback: (name, cb) => cb(null, this.contextFor(name)),
       handshakeTimeout: o.handshakeTimeoutMs,
+      // As on the plain listener: a missing Host gets the proxy's own 400/404 with wsgate-reason.
+      requireHostHeader: false,
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.handshakeTimeoutMs,
       requestTimeout: o.handshakeTimeoutMs,
