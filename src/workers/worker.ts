@@ -12,10 +12,12 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
   const metrics = new Metrics();
   const holder = new SnapshotHolder();
   let stopping: Promise<void> | undefined;
-  let data: Awaited<ReturnType<typeof startDataPlane>> | undefined;
+  // Filled once the data plane listens; a stop that comes earlier finds nothing to drain.
+  const plane: { data?: Awaited<ReturnType<typeof startDataPlane>> } = {};
   const done = new Promise<number>((resolve) => {
     const stop = (how: 'shutdown' | 'close') => {
       stopping ??= (async () => {
+        const data = plane.data;
         if (data) await (how === 'shutdown' ? data.shutdown() : data.close());
       })().then(() => resolve(0), (err: unknown) => {
         log.error({ err }, 'worker stop failed');
@@ -35,7 +37,7 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
     process.on('disconnect', () => stop('close'));
   });
   send({ t: 'hello' });
-  data = await startDataPlane(config, log, metrics, holder);
+  plane.data = await startDataPlane(config, log, metrics, holder);
   send({ t: 'listening' });
   return done;
 }
