@@ -323,7 +323,6 @@ export class ProxyServer {
     const l = labels(route);
     socket.setNoDelay(true);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
-    if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));
     const conn: LiveConnection = {
