@@ -81,7 +81,7 @@ export class FrameScanner {
   #remaining = 0;
   /** Header bytes gathered (HEADER), or frame bytes held (HOLD), in #buf. */
   #have = 0;
-  readonly #buf = Buffer.alloc(MaxHeaderBytes + MaxControlPayload);
+  readonly #buf = Buffer.allocUnsafe(MaxHeaderBytes + MaxControlPayload);
   #fragmented = false;
   #messageBytes = 0;
   #offset = 0;
@@ -300,13 +300,13 @@ export class FrameScanner {
       return this.#limit(CloseCode.MessageTooBig, `message larger than ${this.#max} bytes`);
     }
     if (op !== Op.Continuation) {
-      this.messages++;
       const check = this.onMessage;
       if (check !== undefined) {
         const v = check(len);
         if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
         if (v === Verdict.Throttle) this.#out.throttle();
       }
+      this.messages++;
     }
     return A_FORWARD;
   }
