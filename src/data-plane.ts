@@ -36,7 +36,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling).
-  const affinity = affinityHooks({ secret: config.affinitySecret, className: config.className, log, balancer: () => proxy.balancer, holder, metrics, trustedProxies: config.trustedProxies });
+  const affinity = affinityHooks({ secret: config.affinitySecret, className: config.className, log, balancer: () => proxy.balancer, holder, metrics, trustedProxies: config.trustedProxies, admitFallback: security.fallback });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
     httpFallback: affinity.httpFallback,

@@ -2,7 +2,7 @@
 // cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
 // is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
 import { WsgateError } from '../errors.ts';
-import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
+import type { AdmissionCheck, HandshakeContext, HttpFallbackContext } from '../proxy/hooks.ts';
 import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { checkApiKey } from './api-key.ts';
@@ -23,6 +23,9 @@ export interface SecurityOptions {
 export interface Security {
   readonly admission: readonly AdmissionCheck[];
   readonly limiter: ConnectionLimiter;
+  /** The same address, origin and credential checks for HTTP fallback requests (long-polling), so a route's
+   *  auth cannot be bypassed by not upgrading. Connection budgets count WebSockets only and are left out. */
+  readonly fallback: (ctx: HttpFallbackContext) => Promise<WsgateError | undefined>;
 }
 
 export function createSecurity(o: SecurityOptions): Security {
@@ -32,16 +35,15 @@ export function createSecurity(o: SecurityOptions): Security {
   const jwt = new JwtPolicy(o.jwt);
   const upstreamTls = new UpstreamTlsPolicy(o.log.child({ component: 'upstream-tls' }));
   const target = (ctx: HandshakeContext) => ({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
-  const admission: AdmissionCheck[] = [
-    (ctx) => {
-      const r = resolveClientIp(ctx.socket.remoteAddress ?? '', ctx.req.headers['x-forwarded-for'], trusted);
-      ctx.clientIp = r.ip;
-      ctx.trustForwarded = r.trustForwarded;
-      return undefined;
-    },
-    (ctx) => ipFilter.check(ctx.match.route.spec, ctx.clientIp),
-    (ctx) => checkOrigin(ctx.match.route.spec, ctx.req.headers.origin),
-    (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
+  const clientAddress: AdmissionCheck = (ctx) => {
+    const r = resolveClientIp(ctx.socket.remoteAddress ?? '', ctx.req.headers['x-forwarded-for'], trusted);
+    ctx.clientIp = r.ip;
+    ctx.trustForwarded = r.trustForwarded;
+    return undefined;
+  };
+  const addressFilter: AdmissionCheck = (ctx) => ipFilter.check(ctx.match.route.spec, ctx.clientIp);
+  const origin: AdmissionCheck = (ctx) => checkOrigin(ctx.match.route.spec, ctx.req.headers.origin);
+  const credentials: AdmissionCheck[] = [
     (ctx) => {
       const spec = ctx.match.route.spec.auth?.apiKey;
       if (!spec) return undefined;
@@ -61,6 +63,13 @@ export function createSecurity(o: SecurityOptions): Security {
       if (edits.claims) ctx.claims = edits.claims;
       return undefined;
     },
+  ];
+  const admission: AdmissionCheck[] = [
+    clientAddress,
+    addressFilter,
+    origin,
+    (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
+    ...credentials,
     (ctx) => {
       const t = upstreamTls.resolve(ctx.match.route);
       if (t instanceof WsgateError) return t;
@@ -68,5 +77,23 @@ export function createSecurity(o: SecurityOptions): Security {
       return undefined;
     },
   ];
-  return { admission, limiter };
+  const fallback = async (f: HttpFallbackContext): Promise<WsgateError | undefined> => {
+    const ctx: HandshakeContext = {
+      req: f.req,
+      socket: f.req.socket,
+      match: f.match,
+      clientIp: f.clientIp,
+      secure: 'encrypted' in f.req.socket,
+      correlation: { requestId: '', traceparent: '' },
+      forward: { drop: new Set(), extra: [] },
+      responseHeaders: [],
+      pick: {},
+    };
+    for (const check of [clientAddress, addressFilter, origin, ...credentials]) {
+      const err = await check(ctx);
+      if (err) return err;
+    }
+    return undefined;
+  };
+  return { admission, limiter, fallback };
 }
