@@ -1,15 +1,14 @@
 // The built CLI, started as a user would: validate reports file, document, field path and reason with a
 // non-zero exit; serve answers on its ports, exposes the admin endpoints and exits 0 on SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cliPath as cli, startCli } from '../test/support/cli-process.ts';
 import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
 
-const cli = join(import.meta.dirname, '../dist/cli.js');
 let dir: string;
 let echo: Echo;
 
@@ -61,18 +60,8 @@ test('validate: each problem with file, document, field path and reason; exit 2'
 test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () => {
   const f = join(dir, 'routes.yaml');
   writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const child = spawn(process.execPath, [cli, '--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      for (const line of out.split('\n')) {
-        if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
-      }
-    });
-  });
-  const { listen, admin } = await serving;
+  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
+  const { listen, admin } = gate;
   assert.equal((await fetch(`http://${admin}/readyz`)).status, 200);
   assert.equal((await fetch(`http://${admin}/healthz`)).status, 200);
   const ws = await connect(`ws://${listen}/`);
@@ -84,9 +73,9 @@ test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () 
   assert.equal(snap.generation, 1);
   assert.deepEqual(snap.routes.map((r) => r.key), ['default/echo']);
   const wsClosed = closed(ws);
-  child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number];
+  gate.child.kill('SIGTERM');
+  const [code] = await gate.exited;
   assert.equal(code, 0);
   assert.equal((await wsClosed).code, 1012);
-  assert.match(out, /"connection closed"/);
+  assert.match(gate.stdout(), /"connection closed"/);
 });

@@ -4,7 +4,7 @@
 // server-side apply, real clients, endpoints rolled (a new pod added, an old one Draining then Gone), status
 // and /metrics read from outside, SIGTERM → paced 1012 to every client and exit 0.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { WebSocket, WebSocketServer } from 'ws';
+import { startCli } from '../test/support/cli-process.ts';
 import { FakeApiServer, waitUntil } from '../test/support/fake-apiserver/index.ts';
 
 const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist/cli.js');
 const crdPath = join(root, 'crds/wsgate.io_websocketroutes.yaml');
 
 interface Backend {
@@ -45,7 +45,6 @@ interface Client {
 let fake: FakeApiServer;
 let dir: string;
 let child: ChildProcess | undefined;
-let stderr = '';
 const backends = new Map<string, Backend>();
 const clients: Client[] = [];
 
@@ -136,20 +135,12 @@ test('wsgate --kubernetes: CRD, route, status, traffic, rolled endpoints, /metri
   const applied = await api('PATCH', '/apis/wsgate.io/v1alpha1/namespaces/default/websocketroutes/chat?fieldManager=kubectl&force=true', routeYaml, 'application/apply-patch+yaml');
   assert.equal(applied.status, 201, JSON.stringify(applied.body));
 
-  child = spawn(process.execPath, [
-    cli, '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+  const gate = await startCli([
+    '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
     '--pod-name', 'e2e', '--lease-namespace', 'default', '--build-holdoff-ms', '10', '--shutdown-delay-seconds', '0', '--drain-seconds', '2',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  let out = '';
-  const serving = new Promise<{ listen: string; admin: string }>((resolve, reject) => {
-    child!.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      for (const line of out.split('\n')) if (line.includes('"msg":"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
-    });
-    child!.once('exit', (code) => reject(new Error(`wsgate exited ${code} before serving: ${stderr}${out}`)));
-  });
-  const { listen, admin } = await serving;
+  ]);
+  child = gate.child;
+  const { listen, admin } = gate;
   const metricsText = async (): Promise<string> => (await fetch(`http://${admin}/metrics`)).text();
   await waitUntil(async () => (await fetch(`http://${admin}/readyz`)).status === 200, 'readyz after the informers synced', 15_000);
 
@@ -199,12 +190,11 @@ test('wsgate --kubernetes: CRD, route, status, traffic, rolled endpoints, /metri
   await waitUntil(async () => metric(await metricsText(), 'wsgate_connections_active', { namespace: 'default', route: 'chat' }) === open.length, 'active gauge follows the drain and the reconnects');
 
   // SIGTERM: every open client gets 1012 within the drain, and the process exits 0.
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const t0 = Date.now();
-  child.kill('SIGTERM');
-  const [code, signal] = await exited;
-  assert.equal(signal, null, stderr);
-  assert.equal(code, 0, stderr);
+  gate.child.kill('SIGTERM');
+  const [code, signal] = await gate.exited;
+  assert.equal(signal, null, gate.stderr());
+  assert.equal(code, 0, gate.stderr());
   await waitUntil(() => open.every((c) => c.close !== undefined), 'every client closed by the shutdown');
   assert.deepEqual([...new Set(open.map((c) => c.close))], [1012]);
   t.diagnostic(`SIGTERM to exit: ${Date.now() - t0} ms with ${open.length} clients`);

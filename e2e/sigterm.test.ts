@@ -3,16 +3,14 @@
 // get 1012 paced over --drain-seconds; the process exits 0 before a grace period of delay + drain + 5 s.
 // Needs `npm run build` first (npm test does it).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, startEcho, until, type Echo } from '../test/support/harness.ts';
+import { startCli } from '../test/support/cli-process.ts';
 
-const cli = join(import.meta.dirname, '../dist/cli.js');
 const delaySeconds = 1;
 const drainSeconds = 3;
 let dir: string;
@@ -44,21 +42,8 @@ function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason
 test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', async () => {
   const f = join(dir, 'routes.yaml');
   writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const child = spawn(
-    process.execPath,
-    [cli, '--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      for (const line of out.split('\n')) if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
-    });
-  });
-  const { listen, admin } = await serving;
+  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
+  const { listen, admin, child, exited } = gate;
   const url = `ws://${listen}/`;
   const readyz = async () => (await fetch(`http://${admin}/readyz`)).status;
   assert.equal(await readyz(), 200);
@@ -106,5 +91,5 @@ test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', 
   for (const e of ends) tenths[Math.min(9, Math.floor(((e.at - first) / (drainSeconds * 1000)) * 10))]++;
   assert.ok(Math.max(...tenths) <= 150, `closes bunched: ${tenths.join(' ')}`);
   process.stdout.write(`# sigterm: exit ${code} after ${Math.round(elapsed)} ms; 1012 per tenth of the drain window: ${tenths.join(' ')}\n`);
-  assert.match(out, /"shutdown complete"/);
+  assert.match(gate.stdout(), /"shutdown complete"/);
 });

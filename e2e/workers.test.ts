@@ -1,15 +1,13 @@
 // `--workers 2`: two processes share the listening port, the table is built once in the primary and pushed to
 // both, /metrics sums the group, and SIGTERM drains every worker with paced 1012s before exiting 0.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startCli } from '../test/support/cli-process.ts';
 import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
 
-const cli = join(import.meta.dirname, '../dist/cli.js');
 let dir: string;
 let echo: Echo;
 
@@ -25,16 +23,8 @@ after(async () => {
 test('two workers serve one table; metrics sum across them; SIGTERM drains both', async () => {
   const f = join(dir, 'routes.yaml');
   writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const child = spawn(process.execPath, [cli, '--config', f, '--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const serving = new Promise<{ listen: string; admin: string }>((resolve) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      for (const line of out.split('\n')) if (line.includes('"wsgate serving"')) resolve(JSON.parse(line) as { listen: string; admin: string });
-    });
-  });
-  const { listen, admin } = await serving;
+  const gate = await startCli(['--config', f, '--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
+  const { listen, admin } = gate;
   // Ready once both workers listen.
   for (let i = 0; (await fetch(`http://${admin}/readyz`)).status !== 200; i++) {
     assert.ok(i < 200, 'workers became ready');
@@ -48,11 +38,11 @@ test('two workers serve one table; metrics sum across them; SIGTERM drains both'
   const snap = (await (await fetch(`http://${admin}/debug/snapshot`)).json()) as { generation: number };
   assert.equal(snap.generation, 1);
   const ends = clients.map((c) => closed(c));
-  child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number];
+  gate.child.kill('SIGTERM');
+  const [code] = await gate.exited;
   assert.equal(code, 0);
   for (const e of await Promise.all(ends)) assert.equal(e.code, 1012);
   // Both workers took connections (the primary distributes accepted sockets round-robin).
-  const workers = new Set(out.split('\n').filter((l) => l.includes('"connection closed"')).map((l) => (JSON.parse(l) as { worker: number }).worker));
+  const workers = new Set(gate.stdout().split('\n').filter((l) => l.includes('"connection closed"')).map((l) => (JSON.parse(l) as { worker: number }).worker));
   assert.equal(workers.size, 2);
 });
