@@ -2,7 +2,7 @@
 //   crds/wsgate.io_websocketroutes.yaml            (kubectl apply --server-side, GitOps, e2e)
 //   helm/wsgate/templates/crds/websocketroutes.yaml (the same object behind crds.install, kept on uninstall)
 // Usage: node --import tsx scripts/gen-crd.ts [--check]   (--check: exit 1 when a file is stale, write nothing)
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeOutputs } from './write-outputs.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dump } from 'js-yaml';
@@ -58,27 +58,4 @@ export function outputs(): { file: string; content: string }[] {
   ];
 }
 
-function main(): void {
-  const check = process.argv.includes('--check');
-  let stale = 0;
-  for (const { file, content } of outputs()) {
-    let current = '';
-    try {
-      current = readFileSync(file, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (current === content) continue;
-    stale++;
-    if (check) {
-      console.error(`stale: ${file}`);
-    } else {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, content);
-      console.log(`wrote ${file}`);
-    }
-  }
-  if (check && stale > 0) process.exit(1);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) writeOutputs(outputs());

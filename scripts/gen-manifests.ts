@@ -3,7 +3,7 @@
 //                           "wsgate", namespace "wsgate"), after a Namespace object
 //   manifests/rbac.yaml     the RBAC alone, from src/sources/kubernetes/permissions.ts, one comment per rule
 // Usage: node --import tsx scripts/gen-manifests.ts [--check]   (--check: exit 1 when a file is stale)
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeOutputs } from './write-outputs.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { requiredPermissions, type PermissionRule } from '../src/sources/kubernetes/permissions.ts';
@@ -108,27 +108,4 @@ export async function outputs(): Promise<{ file: string; content: string }[]> {
   ];
 }
 
-async function main(): Promise<void> {
-  const check = process.argv.includes('--check');
-  let stale = 0;
-  for (const { file, content } of await outputs()) {
-    let current = '';
-    try {
-      current = readFileSync(file, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (current === content) continue;
-    stale++;
-    if (check) {
-      console.error(`stale: ${file}`);
-    } else {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, content);
-      console.log(`wrote ${file}`);
-    }
-  }
-  if (check && stale > 0) process.exit(1);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) writeOutputs(await outputs());
