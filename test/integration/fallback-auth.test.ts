@@ -21,10 +21,10 @@ before(async () => {
   await once(upstream, 'listening');
   const addr = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const security = createSecurity({ trustedProxies: [], log: silentLog });
-  let proxy: ProxyServer | undefined;
-  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => proxy!.balancer, admitFallback: security.fallback });
+  const ref: { proxy?: ProxyServer } = {};
+  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => ref.proxy!.balancer, admitFallback: security.fallback });
   gate = await startGate([], { hooks: { admission: [...security.admission, ...affinity.admission], httpFallback: affinity.httpFallback } });
-  proxy = gate.proxy;
+  ref.proxy = gate.proxy;
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
     routes: [
       routeObject('polling', {
