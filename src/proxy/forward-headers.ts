@@ -18,8 +18,14 @@ export function correlation(req: IncomingMessage): Correlation {
   const tp = req.headers.traceparent;
   return {
     requestId: typeof rid === 'string' && requestIdPattern.test(rid) ? rid : randomUUID(),
-    traceparent: typeof tp === 'string' && traceparentPattern.test(tp) ? tp : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+    traceparent: typeof tp === 'string' && traceparentPattern.test(tp) ? tp : newTraceparent(),
   };
+}
+
+function newTraceparent(): string {
+  // One draw for both ids: each randomBytes() is a separate call into OpenSSL.
+  const r = randomBytes(24);
+  return `00-${r.toString('hex', 0, 16)}-${r.toString('hex', 16, 24)}-01`;
 }
 
 export interface ForwardOptions {
@@ -62,7 +68,7 @@ export function forwardHeaders(req: IncomingMessage, o: ForwardOptions): string[
 }
 
 /** The 101 sent back: the upstream's headers (minus hop-by-hop), the upgrade pair and any extras. */
-export function switchingProtocols(res: IncomingMessage, extra: readonly string[]): string {
+export function switchingProtocols(res: { readonly rawHeaders: readonly string[] }, extra: readonly string[]): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
   const raw = res.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {

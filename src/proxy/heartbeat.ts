@@ -113,7 +113,11 @@ export class Heartbeats {
   hooks(): { established: NonNullable<ProxyHooks['established']>; ended: NonNullable<ProxyHooks['ended']> } {
     const stops = new WeakMap<LiveConnection, () => void>();
     return {
-      established: (ctx, conn, relay) => stops.set(conn, this.watch(conn.route, relay, () => ctx.socket.destroy())),
+      established: (ctx, conn, relay) => {
+        // The watch lives as long as the connection: it keeps the client socket, not the handshake context.
+        const client = ctx.socket;
+        stops.set(conn, this.watch(conn.route, relay, () => client.destroy()));
+      },
       ended: (conn) => {
         stops.get(conn)?.();
         stops.delete(conn);

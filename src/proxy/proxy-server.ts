@@ -219,7 +219,7 @@ export class ProxyServer {
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const started = performance.now();
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (this.#phase === 'refusing') return this.#reject(socket, Errors.shuttingDown());
     const bad = checkUpgrade(req);
     if (bad) return this.#reject(socket, bad);
@@ -240,7 +240,8 @@ export class ProxyServer {
       responseHeaders: [],
       pick: {},
     };
-    this.#handshake(ctx, head, started).then(
+    // Node's head is a view of the request's read buffer: the relay keeps it, so an empty one is not passed on.
+    this.#handshake(ctx, head.length === 0 ? EMPTY : Buffer.from(head), started).then(
       () => this.#inFlight--,
       (err: unknown) => {
         this.#inFlight--;
@@ -307,20 +308,23 @@ export class ProxyServer {
       return;
     }
     if (last.kind === 'failed') return this.#reject(socket, last.error, match);
+    const rm = this.#o.metrics.routeMetrics(match.route.namespace, match.route.name);
     if (last.kind === 'response') {
-      this.#o.metrics.rejectionsTotal.inc({ ...labels(match.route), reason: 'upstream_status' });
-      this.#o.metrics.connectionsTotal.inc({ ...labels(match.route), result: 'upstream_status' });
+      rm.upstreamStatusRejection.inc();
+      rm.upstreamStatus.inc();
       relayUpstreamResponse(socket, last.res, last.body);
       return;
     }
-    this.#o.metrics.upstreamConnectDuration.observe(labels(match.route), last.connectMs / 1000);
+    rm.upstreamConnectDuration.observe(last.connectMs / 1000);
     this.#establish(ctx, chosen.endpoint, last, head, started);
   }
 
   #establish(ctx: HandshakeContext, endpoint: Endpoint, up: Extract<UpstreamResult, { kind: 'upgraded' }>, head: Buffer, started: number): void {
     const { socket, match } = ctx;
     const route = match.route;
-    const l = labels(route);
+    const rm = this.#o.metrics.routeMetrics(route.namespace, route.name);
+    // The closures below outlive the handshake with the relay: they must not reach ctx (and so the request).
+    const corr = ctx.correlation;
     socket.setNoDelay(true);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
@@ -344,26 +348,26 @@ export class ProxyServer {
       closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
-      onEnd: (end: RelayEnd) => this.#onEnd(conn, ctx.correlation, end),
+      onEnd: (end: RelayEnd) => this.#onEnd(conn, corr, end),
     });
     this.connections.add(conn);
     // Its endpoint left the table while this handshake was in flight: it goes with the others, paced.
     if (!servedBy(this.#o.holder.current(), conn)) this.#drainGone(endpoint.key, [conn], this.#o.holder.current());
     this.balancer.acquire(endpoint.key);
-    this.#o.metrics.connectionsActive.inc(l);
-    this.#o.metrics.connectionsTotal.inc({ ...l, result: 'upgraded' });
-    this.#o.metrics.handshakeDuration.observe(l, (performance.now() - started) / 1000);
+    rm.active.inc();
+    rm.upgraded.inc();
+    rm.handshakeDuration.observe((performance.now() - started) / 1000);
     this.#hooks.established?.(ctx, conn, relay);
   }
 
   #onEnd(conn: LiveConnection, corr: Correlation, end: RelayEnd): void {
     this.connections.remove(conn);
     this.balancer.release(conn.endpoint.key);
-    const l = labels(conn.route);
-    this.#o.metrics.connectionsActive.dec(l);
+    const rm = this.#o.metrics.routeMetrics(conn.route.namespace, conn.route.name);
+    rm.active.dec();
     conn.ended = true;
-    if (conn.draining) this.#o.metrics.connectionsDraining.dec(l);
-    this.#o.metrics.closesTotal.inc({ ...l, code: String(end.code), initiator: end.initiator });
+    if (conn.draining) rm.draining.dec();
+    rm.closes(end.code, end.initiator).inc();
     this.#hooks.ended?.(conn, end);
     this.#log.info(
       {
@@ -398,6 +402,13 @@ function servedBy(s: Snapshot | undefined, c: LiveConnection, sets?: Map<string,
     keys = k;
   }
   return keys.has(c.endpoint.key);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// Shared by every client socket: a per-connection closure would stay on the socket for its whole life.
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }
 
 function labels(r: { namespace: string; name: string }): { namespace: string; route: string } {

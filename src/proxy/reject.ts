@@ -25,7 +25,7 @@ export const hopByHop = new Set([
 export const maxRelayedBody = 64 * 1024;
 
 /** An upstream's non-101 answer reaches the client as it is: status, headers, body capped at 64 KiB. */
-export function relayUpstreamResponse(socket: Duplex, res: IncomingMessage, body: Buffer): void {
+export function relayUpstreamResponse(socket: Duplex, res: Pick<IncomingMessage, 'statusCode' | 'statusMessage'> & { readonly rawHeaders: readonly string[] }, body: Buffer): void {
   if (socket.destroyed) return;
   let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
   for (let i = 0; i < res.rawHeaders.length; i += 2) {

@@ -12,6 +12,21 @@ export interface RouteCounters {
 
 type Labels = { namespace: string; route: string };
 
+/** One route's label children of the per-connection metrics, resolved once: prom-client hashes and validates a
+ *  label object on every call otherwise, several times per handshake. */
+export interface RouteMetrics {
+  readonly labels: Readonly<Labels>;
+  readonly active: Gauge.Internal<'namespace' | 'route'>;
+  readonly draining: Gauge.Internal<'namespace' | 'route'>;
+  readonly upgraded: Counter.Internal;
+  readonly upstreamStatus: Counter.Internal;
+  readonly upstreamStatusRejection: Counter.Internal;
+  readonly handshakeDuration: Histogram.Internal<'namespace' | 'route'>;
+  readonly upstreamConnectDuration: Histogram.Internal<'namespace' | 'route'>;
+  /** wsgate_closes_total for one close code and initiator. */
+  closes(code: number, initiator: string): Counter.Internal;
+}
+
 export class Metrics {
   readonly registry: Registry;
   readonly connectionsActive: Gauge<'namespace' | 'route'>;
@@ -39,6 +54,7 @@ export class Metrics {
   /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
   healthCollect: (() => void) | undefined = undefined;
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
+  readonly #routeMetrics = new Map<string, RouteMetrics>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = new Registry());
@@ -98,5 +114,35 @@ export class Metrics {
       this.#routes.set(key, r);
     }
     return r.counters;
+  }
+
+  /** The label children of one route, made on first use and kept for the life of the process (as prom-client
+   *  keeps the series themselves). */
+  routeMetrics(namespace: string, route: string): RouteMetrics {
+    const key = `${namespace}/${route}`;
+    let m = this.#routeMetrics.get(key);
+    if (!m) {
+      const labels = { namespace, route };
+      const closes = new Map<string, Counter.Internal>();
+      const closesTotal = this.closesTotal;
+      m = {
+        labels,
+        active: this.connectionsActive.labels(labels),
+        draining: this.connectionsDraining.labels(labels),
+        upgraded: this.connectionsTotal.labels({ ...labels, result: 'upgraded' }),
+        upstreamStatus: this.connectionsTotal.labels({ ...labels, result: 'upstream_status' }),
+        upstreamStatusRejection: this.rejectionsTotal.labels({ ...labels, reason: 'upstream_status' }),
+        handshakeDuration: this.handshakeDuration.labels(labels),
+        upstreamConnectDuration: this.upstreamConnectDuration.labels(labels),
+        closes(code, initiator) {
+          const k = `${code} ${initiator}`;
+          let c = closes.get(k);
+          if (!c) closes.set(k, (c = closesTotal.labels({ ...labels, code: String(code), initiator })));
+          return c;
+        },
+      };
+      this.#routeMetrics.set(key, m);
+    }
+    return m;
   }
 }
