@@ -18,6 +18,7 @@ export interface LiveConnection {
 export class ConnectionRegistry {
   readonly #byEndpoint = new Map<string, Set<LiveConnection>>();
   #size = 0;
+  #emptyWaiters: (() => void)[] = [];
 
   get size(): number {
     return this.#size;
@@ -35,6 +36,13 @@ export class ConnectionRegistry {
     if (!set?.delete(c)) return;
     this.#size--;
     if (set.size === 0) this.#byEndpoint.delete(c.endpoint.key);
+    if (this.#size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
+  }
+
+  /** Resolves when the last connection is removed (at once when there is none). */
+  whenEmpty(): Promise<void> {
+    if (this.#size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
   }
 
   endpointKeys(): IterableIterator<string> {
