@@ -127,24 +127,15 @@ export class ProxyServer {
     return this.#phase !== 'refusing';
   }
 
-  #whenEmpty(maxMs: number): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const deadline = setTimeout(() => {
-        clearInterval(poll);
-        this.#drain.flush();
-        for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
-        resolve();
-      }, maxMs);
-      // Checked on connection end below; this only bounds the wait.
-      const poll = setInterval(() => {
-        if (this.connections.size === 0) {
-          clearTimeout(deadline);
-          clearInterval(poll);
-          resolve();
-        }
-      }, 50);
-    });
+  /** Waits for the registry to empty; past maxMs, closes what is left (flushing any paced drain) and returns. */
+  async #whenEmpty(maxMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), maxMs)));
+    const outcome = await Promise.race([this.connections.whenEmpty(), deadline]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return;
+    this.#drain.flush();
+    for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
   }
 
   #onSwap(next: Snapshot): void {
