@@ -65,9 +65,9 @@ export interface Gate {
 
 const builder = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' });
 
-export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
+/** A holder with the routes published by the real builder (each must be accepted); publish() swaps in new ones. */
+export function holderWith(routes: readonly RouteObject[]): { holder: SnapshotHolder; publish(rs: readonly RouteObject[]): void } {
   const holder = new SnapshotHolder();
-  const metrics = new Metrics({ defaultMetrics: false });
   const publish = (rs: readonly RouteObject[]) => {
     const r = builder({ routes: rs, services: [], endpointSlices: [], secrets: [] });
     for (const s of r.statuses) {
@@ -77,6 +77,12 @@ export async function startGate(routes: readonly RouteObject[], opts: Partial<Pr
     holder.publish(r.content);
   };
   publish(routes);
+  return { holder, publish };
+}
+
+export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
+  const { holder, publish } = holderWith(routes);
+  const metrics = new Metrics({ defaultMetrics: false });
   const proxy = new ProxyServer({
     holder,
     log: silentLog,
