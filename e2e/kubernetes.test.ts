@@ -7,34 +7,20 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { startCli } from '../test/support/cli-process.ts';
+import { startNamedBackend, type NamedBackend } from '../test/support/harness.ts';
 import { FakeApiServer, waitUntil } from '../test/support/fake-apiserver/index.ts';
 
 const root = join(import.meta.dirname, '..');
 const crdPath = join(root, 'crds/wsgate.io_websocketroutes.yaml');
 
-interface Backend {
-  readonly name: string;
-  readonly wss: WebSocketServer;
-  readonly port: number;
-}
-
-async function startBackend(name: string): Promise<Backend> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {});
-    ws.send(`hello from ${name}`);
-    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
-  });
-  return { name, wss, port: (wss.address() as AddressInfo).port };
-}
+const startBackend = (name: string) => startNamedBackend(name);
+type Backend = NamedBackend;
 
 interface Client {
   readonly ws: WebSocket;

@@ -3,39 +3,22 @@
 // no new connections and keeps its own; on Gone its clients get 1012 spread over drain.windowSeconds, nobody
 // sees 1006, reconnects land on the other backends, and the other backends' clients are left alone.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config/config.ts';
 import { serve, type Running } from '../../src/main.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
-import { metricValue, silentLog } from '../support/harness.ts';
+import { metricValue, silentLog, startNamedBackend, type NamedBackend } from '../support/harness.ts';
 
 const windowSeconds = 2;
 const clientsPerRound = 300;
 
-/** An echo backend that greets each connection with its name, so a client knows where it landed. */
-interface Backend {
-  readonly name: string;
-  readonly wss: WebSocketServer;
-  readonly port: number;
-}
-
-async function startBackend(name: string): Promise<Backend> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {});
-    ws.send(`hello from ${name}`);
-    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
-  });
-  return { name, wss, port: (wss.address() as AddressInfo).port };
-}
+const startBackend = (name: string) => startNamedBackend(name);
+type Backend = NamedBackend;
 
 interface Client {
   readonly ws: WebSocket;

@@ -6,34 +6,19 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { createBuilder } from '../../src/build/build.ts';
 import type { EndpointSliceLite } from '../../src/build/input.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { serve } from '../../src/main.ts';
 import type { SnapshotHolder } from '../../src/snapshot/holder.ts';
-import { metricValue, routeObject, silentLog, startGate, until } from '../support/harness.ts';
+import { metricValue, routeObject, silentLog, startGate, startNamedBackend, until, type NamedBackend } from '../support/harness.ts';
 
-interface Pod {
-  readonly name: string;
-  readonly port: number;
-  readonly wss: WebSocketServer;
-}
-
-async function startPod(name: string): Promise<Pod> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {});
-    ws.send(name);
-    ws.on('message', (d, bin) => ws.send(d as Buffer, { binary: bin }));
-  });
-  return { name, port: (wss.address() as AddressInfo).port, wss };
-}
+const startPod = (name: string) => startNamedBackend(name, name);
+type Pod = NamedBackend;
 
 interface Client {
   readonly ws: WebSocket;

@@ -40,6 +40,25 @@ export async function startEcho(opts: ServerOptions = {}): Promise<Echo> {
   };
 }
 
+export interface NamedBackend {
+  readonly name: string;
+  readonly wss: WebSocketServer;
+  readonly port: number;
+}
+
+/** An echo backend that first greets each connection (default "hello from NAME"), so a client knows where it
+ *  landed — the stand-in for a pod in rollout and affinity tests. */
+export async function startNamedBackend(name: string, greeting = `hello from ${name}`): Promise<NamedBackend> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.send(greeting);
+    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
+  });
+  return { name, wss, port: (wss.address() as AddressInfo).port };
+}
+
 export function routeObject(name: string, spec: unknown, extra: { namespace?: string; age?: number } = {}): RouteObject {
   return {
     apiVersion: 'wsgate.io/v1alpha1',
