@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, Errors, WsgateError } from '../errors.ts';
-import type { Endpoint, Snapshot } from '../model/snapshot.ts';
+import type { Endpoint, Route, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -12,7 +12,7 @@ import { TimerWheel } from '../util/timer-wheel.ts';
 import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balancer.ts';
 import { ConnectionRegistry, type LiveConnection } from './connections.ts';
 import { DrainScheduler, type DrainClock } from './drain.ts';
-import { correlation, forwardHeaders, socketAddress, switchingProtocols, type Correlation } from './forward-headers.ts';
+import { correlation, forwardHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './forward-headers.ts';
 import { checkUpgrade, hasToken } from './handshake-check.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
 import { Relay, type RelayEnd } from './relay/relay.ts';
@@ -50,6 +50,7 @@ export class ProxyServer {
   readonly #drain: DrainScheduler<LiveConnection>;
   readonly #unsubscribe: () => void;
   readonly #extra: http.Server[] = [];
+  readonly #traceIds = new TraceIds();
   #inFlight = 0;
   #phase: Phase = 'serving';
 
@@ -226,7 +227,7 @@ export class ProxyServer {
       match,
       clientIp: socketAddress(socket.remoteAddress),
       secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
-      correlation: correlation(req),
+      correlation: correlation(req, this.#traceIds),
       forward: { drop: new Set(), extra: [] },
       responseHeaders: [],
       pick: {},
@@ -245,7 +246,9 @@ export class ProxyServer {
   async #handshake(ctx: HandshakeContext, head: Buffer, started: number): Promise<void> {
     const { match, socket, req } = ctx;
     for (const check of this.#hooks.admission ?? []) {
-      const err = await check(ctx);
+      // Most checks answer at once: awaiting those would cost a microtask turn each, per handshake.
+      let err = check(ctx);
+      if (err instanceof Promise) err = await err;
       if (err) return this.#reject(socket, err, match);
       if (socket.destroyed) return;
     }
@@ -314,21 +317,12 @@ export class ProxyServer {
     const { socket, match } = ctx;
     const route = match.route;
     const rm = this.#o.metrics.routeMetrics(route.namespace, route.name);
-    // The closures below outlive the handshake with the relay: they must not reach ctx (and so the request).
-    const corr = ctx.correlation;
     socket.setNoDelay(true);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));
-    const conn: LiveConnection = {
-      id: nextConnId++,
-      route,
-      endpoint,
-      startedAt: Date.now(),
-      draining: false,
-      ended: false,
-      close: (code, reason) => relay.close(code, reason),
-    };
+    const conn = new RelayedConnection(nextConnId++, route, endpoint, ctx.correlation);
+    // The relay keeps this closure for the connection's life: it reaches conn, never ctx (and so the request).
     const relay = new Relay({
       client: socket,
       upstream: up.socket,
@@ -339,8 +333,9 @@ export class ProxyServer {
       closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
-      onEnd: (end: RelayEnd) => this.#onEnd(conn, corr, end),
+      onEnd: (end: RelayEnd) => this.#onEnd(conn, end),
     });
+    conn.relay = relay;
     this.connections.add(conn);
     // Its endpoint left the table while this handshake was in flight: it goes with the others, paced.
     if (!servedBy(this.#o.holder.current(), conn)) this.#drainGone(endpoint.key, [conn], this.#o.holder.current());
@@ -351,7 +346,8 @@ export class ProxyServer {
     this.#hooks.established?.(ctx, conn, relay);
   }
 
-  #onEnd(conn: LiveConnection, corr: Correlation, end: RelayEnd): void {
+  #onEnd(conn: RelayedConnection, end: RelayEnd): void {
+    const corr = conn.correlation;
     this.connections.remove(conn);
     this.balancer.release(conn.endpoint.key);
     const rm = this.#o.metrics.routeMetrics(conn.route.namespace, conn.route.name);
@@ -396,6 +392,30 @@ function servedBy(s: Snapshot | undefined, c: LiveConnection, sets?: Map<string,
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A live connection as the registry sees it; a class rather than an object literal with a close closure, so an
+ *  idle connection holds one small object here. */
+class RelayedConnection implements LiveConnection {
+  readonly id: number;
+  readonly route: Route;
+  readonly endpoint: Endpoint;
+  readonly startedAt = Date.now();
+  readonly correlation: Correlation;
+  draining = false;
+  ended = false;
+  relay: Relay | undefined = undefined;
+
+  constructor(id: number, route: Route, endpoint: Endpoint, correlation: Correlation) {
+    this.id = id;
+    this.route = route;
+    this.endpoint = endpoint;
+    this.correlation = correlation;
+  }
+
+  close(code: number, reason: string): void {
+    this.relay?.close(code, reason);
+  }
+}
 
 // Shared by every client socket: a per-connection closure would stay on the socket for its whole life.
 function destroyOnError(this: Socket): void {
