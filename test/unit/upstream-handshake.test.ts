@@ -1,11 +1,12 @@
-// The upstream answer parser (heads split anywhere, malformed and oversized heads, the three body framings) and
-// openUpstream against raw TCP servers: 101 hand-over with the first frame bytes, relayed non-101 answers,
-// refused, silent and aborted attempts.
+// The upstream answer parser (heads split anywhere, malformed and oversized heads, the three body framings),
+// openUpstream against raw TCP servers (101 hand-over with the first frame bytes, relayed non-101 answers,
+// refused, silent and aborted attempts) and pooled trace ids.
 import assert from 'node:assert/strict';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Endpoint } from '../../src/model/snapshot.ts';
 import { BodyReader, HEAD_CAP, HeadError, ResponseHeadParser, type UpstreamHead } from '../../src/proxy/upstream-handshake.ts';
+import { TraceIds } from '../../src/proxy/forward-headers.ts';
 import { acceptKey, openUpstream, requestHead } from '../../src/proxy/upstream.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -208,4 +209,15 @@ test('openUpstream: refused is retry-able, silent times out with 504, abort sett
     assert.equal(refused.error.reason, 'upstream_refused');
     assert.equal(refused.connected, false);
   }
+});
+
+test('TraceIds: valid, distinct traceparents across pool refills', () => {
+  const ids = new TraceIds(48);
+  const seen = new Set<string>();
+  for (let i = 0; i < 500; i++) {
+    const tp = ids.traceparent();
+    assert.match(tp, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    seen.add(tp);
+  }
+  assert.equal(seen.size, 500);
 });
