@@ -3,6 +3,7 @@
 // (crds/wsgate.io_websocketroutes.yaml, POSTed as kubectl would). Real backends, a route applied by
 // server-side apply, real clients, endpoints rolled (a new pod added, an old one Draining then Gone), status
 // and /metrics read from outside, SIGTERM → paced 1012 to every client and exit 0.
+import { activeConditions, podSlice, type EndpointConditions } from '../test/support/k8s-objects.ts';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -45,14 +46,8 @@ async function api(method: string, path: string, body?: unknown, contentType = '
 }
 
 const slicePath = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
-const slice = (b: Backend, conditions: { ready: boolean; serving: boolean; terminating: boolean }): Record<string, unknown> => ({
-  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-  metadata: { name: `chat-${b.name}`, namespace: 'default', labels: { 'kubernetes.io/service-name': 'chat' } },
-  addressType: 'IPv4',
-  ports: [{ name: 'ws', port: b.port, protocol: 'TCP' }],
-  endpoints: [{ addresses: ['127.0.0.1'], conditions, targetRef: { kind: 'Pod', name: `chat-${b.name}` } }],
-});
-const active = { ready: true, serving: true, terminating: false };
+const slice = (b: Backend, conditions: EndpointConditions) => podSlice('chat', b, conditions);
+const active = activeConditions;
 
 /** Samples of a metric from the Prometheus text at /metrics, with their labels. */
 function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {

@@ -11,6 +11,7 @@
 // - a limit (1009, or 1008 from the message check) is reported at most once, after which nothing is forwarded;
 // - boundary() is only ever called at the end of a frame.
 // Deterministic for a given seed. `npm run fuzz` runs it with 10^6 iterations; the unit tests run a share.
+import { prng } from './prng.ts';
 import assert from 'node:assert/strict';
 import { CloseCode } from '../../src/errors.ts';
 import { FrameScanner, Verdict } from '../../src/proxy/relay/scanner.ts';
@@ -25,17 +26,6 @@ export interface FuzzResult {
   readonly bytes: number;
 }
 
-/** mulberry32: small, fast, good enough to drive a fuzzer reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function fuzzFrames(iterations: number, seed = 1): FuzzResult {
   const rnd = prng(seed);

@@ -7,6 +7,7 @@
 // came back is nothing at all, or a status of DESIGN.md §5 (or 101) whose non-101 answers carry
 // wsgate-reason; after a 101 the proxy answers our close frame and closes. The process must not crash: an
 // uncaught exception fails the run. Deterministic inputs for a given seed.
+import { prng } from './prng.ts';
 import { once } from 'node:events';
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -24,16 +25,6 @@ export interface HandshakeFuzzResult {
 
 const documented = new Set([101, 400, 401, 403, 404, 408, 426, 429, 431, 502, 503, 504]);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const apiKey = 'fuzz-api-key';
 

@@ -2,6 +2,7 @@
 // backend's endpoint turns Draining (terminating, still serving), then Gone (its slice removed). Draining takes
 // no new connections and keeps its own; on Gone its clients get 1012 spread over drain.windowSeconds, nobody
 // sees 1006, reconnects land on the other backends, and the other backends' clients are left alone.
+import { activeConditions, podSlice, type EndpointConditions } from '../support/k8s-objects.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,14 +35,8 @@ const backends: Backend[] = [];
 const clients: Client[] = [];
 let goneAt = 0;
 
-const slice = (b: Backend, conditions: { ready: boolean; serving: boolean; terminating: boolean }): KObject => ({
-  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-  metadata: { name: `chat-${b.name}`, namespace: 'default', labels: { 'kubernetes.io/service-name': 'chat' } },
-  addressType: 'IPv4',
-  ports: [{ name: 'ws', port: b.port, protocol: 'TCP' }],
-  endpoints: [{ addresses: ['127.0.0.1'], conditions, targetRef: { kind: 'Pod', name: `chat-${b.name}` } }],
-});
-const active = { ready: true, serving: true, terminating: false };
+const slice = (b: Backend, conditions: EndpointConditions) => podSlice('chat', b, conditions) as KObject;
+const active = activeConditions;
 
 async function connectClient(): Promise<Client> {
   const ws = new WebSocket(`ws://127.0.0.1:${gate.proxyAddress.port}/chat`);
