@@ -62,6 +62,23 @@ export function heartbeatSettings(spec: SpecLike): HeartbeatSettings | undefined
   };
 }
 
+/** Settings per route: a Route is immutable within its snapshot, so they are computed once, not per connection. */
+const settingsByRoute = new WeakMap<Route, HeartbeatSettings | null>();
+
+function routeSettings(route: Route): HeartbeatSettings | undefined {
+  let s = settingsByRoute.get(route);
+  if (s === undefined) {
+    s = heartbeatSettings(route.spec) ?? null;
+    settingsByRoute.set(route, s);
+  }
+  return s ?? undefined;
+}
+
+/** What a Watch destroys when the client stops answering: the client socket itself, or a caller's function. */
+interface Droppable {
+  destroy(): void;
+}
+
 interface SideState {
   readonly side: RelaySide;
   /** A ping is out and unanswered since sentAt. */
@@ -98,34 +115,46 @@ export class Heartbeats {
    * when the client stopped answering). The returned function stops watching; call it when the relay ends.
    */
   watch(route: Route, relay: WatchedRelay, dropClient: () => void): () => void {
-    const s = heartbeatSettings(route.spec);
-    if (!s) return () => {};
-    const w = new Watch(this.#o.wheel, route, relay, s, dropClient, (why, side) => this.#closed(w, why, side));
-    this.#watches.add(w);
-    w.start();
-    return () => {
-      w.stop();
-      this.#watches.delete(w);
-    };
+    const w = this.#start(route, relay, { destroy: dropClient });
+    if (!w) return () => {};
+    return () => this.#stop(w);
   }
 
   /** The proxy hooks: start watching after the 101, stop when the relay ends. */
   hooks(): { established: NonNullable<ProxyHooks['established']>; ended: NonNullable<ProxyHooks['ended']> } {
-    const stops = new WeakMap<LiveConnection, () => void>();
+    // The Watch itself is kept, no stop closure: an idle connection holds as little as possible.
+    const watches = new WeakMap<LiveConnection, Watch>();
     return {
       established: (ctx, conn, relay) => {
         // The watch lives as long as the connection: it keeps the client socket, not the handshake context.
-        const client = ctx.socket;
-        stops.set(conn, this.watch(conn.route, relay, () => client.destroy()));
+        const w = this.#start(conn.route, relay, ctx.socket);
+        if (w) watches.set(conn, w);
       },
       ended: (conn) => {
-        stops.get(conn)?.();
-        stops.delete(conn);
+        const w = watches.get(conn);
+        if (!w) return;
+        this.#stop(w);
+        watches.delete(conn);
       },
     };
   }
 
-  #closed(w: Watch, why: 'heartbeat' | 'idle', side: RelaySide | undefined): void {
+  #start(route: Route, relay: WatchedRelay, client: Droppable): Watch | undefined {
+    const s = routeSettings(route);
+    if (!s) return undefined;
+    const w = new Watch(this.#o.wheel, route, relay, s, client, this);
+    this.#watches.add(w);
+    w.start();
+    return w;
+  }
+
+  #stop(w: Watch): void {
+    w.stop();
+    this.#watches.delete(w);
+  }
+
+  /** @internal A watch closed its connection (idle, or a peer that stopped answering). */
+  closed(w: Watch, why: 'heartbeat' | 'idle', side: RelaySide | undefined): void {
     this.#watches.delete(w);
     const l = { namespace: w.route.namespace, route: w.route.name };
     if (why === 'idle') {
@@ -138,15 +167,18 @@ export class Heartbeats {
   }
 }
 
+const NO_SIDES: readonly SideState[] = [];
+
 class Watch {
   readonly route: Route;
   readonly #wheel: TimerWheel;
   readonly #relay: WatchedRelay;
   readonly #s: HeartbeatSettings;
-  readonly #dropClient: () => void;
-  readonly #onClose: (why: 'heartbeat' | 'idle', side: RelaySide | undefined) => void;
+  readonly #client: Droppable;
+  readonly #owner: Heartbeats;
   readonly #timer: WheelTimer;
-  readonly #sides: SideState[] = [];
+  /** Made at its exact size in start() (an empty array grown by push would reserve room for 17). */
+  #sides: readonly SideState[] = NO_SIDES;
   readonly #idleStep: number;
   #lastCount = 0;
   #lastActivityAt = 0;
@@ -157,15 +189,15 @@ class Watch {
     route: Route,
     relay: WatchedRelay,
     s: HeartbeatSettings,
-    dropClient: () => void,
-    onClose: (why: 'heartbeat' | 'idle', side: RelaySide | undefined) => void,
+    client: Droppable,
+    owner: Heartbeats,
   ) {
     this.route = route;
     this.#wheel = wheel;
     this.#relay = relay;
     this.#s = s;
-    this.#dropClient = dropClient;
-    this.#onClose = onClose;
+    this.#client = client;
+    this.#owner = owner;
     this.#timer = wheel.timer(() => this.#fire());
     this.#idleStep = Math.max(wheel.tickMs, Math.floor(s.idleMs / 10));
   }
@@ -173,8 +205,10 @@ class Watch {
   start(): void {
     const now = this.#wheel.now();
     if (this.#s.intervalMs > 0) {
-      this.#sides.push({ side: 'client', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs });
-      if (this.#s.pingUpstream) this.#sides.push({ side: 'upstream', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs });
+      const client: SideState = { side: 'client', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs };
+      this.#sides = this.#s.pingUpstream
+        ? [client, { side: 'upstream', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs }]
+        : [client];
     }
     this.#lastCount = this.#count();
     this.#lastActivityAt = now;
@@ -222,7 +256,7 @@ class Watch {
         this.#lastActivityAt = now;
       } else if (now - this.#lastActivityAt >= this.#s.idleMs) {
         this.#done = true;
-        this.#onClose('idle', undefined);
+        this.#owner.closed(this, 'idle', undefined);
         this.#relay.close(CloseCode.GoingAway, 'idle timeout');
         return;
       }
@@ -232,10 +266,10 @@ class Watch {
 
   #timeout(side: RelaySide): void {
     this.#done = true;
-    this.#onClose('heartbeat', side);
+    this.#owner.closed(this, 'heartbeat', side);
     if (side === 'client') {
       this.#relay.close(CloseCode.GoingAway, 'client heartbeat timeout');
-      this.#dropClient();
+      this.#client.destroy();
     } else {
       this.#relay.close(CloseCode.UpstreamFailed, 'upstream heartbeat timeout');
     }

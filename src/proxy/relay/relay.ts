@@ -80,15 +80,37 @@ export interface RelayOptions {
 const PAUSE_BACKPRESSURE = 1;
 const PAUSE_USER = 2;
 
-interface Heartbeat {
-  sent: number;
-  answered: number;
-  lastSentAt: number;
-  lastAnsweredAt: number;
+/** The Side a socket belongs to, set once when the relay takes the socket over. */
+const kSide = Symbol('wsgate.relaySide');
+type Owned = Duplex & { [kSide]: Side };
+
+// Socket listeners shared by every connection (`this` is the socket): per-side closures would stay on both
+// sockets for the connection's whole life.
+function onSocketData(this: Owned, chunk: Buffer): void {
+  this[kSide].onData(chunk);
+}
+/** Writes to this socket drained: the other side may read again. */
+function onSocketDrain(this: Owned): void {
+  const s = this[kSide];
+  s.link.unpause(s.other, PAUSE_BACKPRESSURE);
+}
+function onSocketEnd(this: Owned): void {
+  const s = this[kSide];
+  s.link.peerEnded(s);
+}
+function onSocketClose(this: Owned): void {
+  const s = this[kSide];
+  s.link.peerClosed(s);
+}
+function onSocketError(): void {
+  // 'close' follows and is handled there; listening here keeps an ECONNRESET from throwing.
 }
 
-/** One socket: the scanner reading from it, and the state of its leg of the close handshake. */
-class Side implements ScanOutput {
+/**
+ * One socket: the scanner reading from it, the state of its leg of the close handshake, and the proxy pings
+ * sent to it (it is its own HeartbeatState, so that takes no object of its own).
+ */
+class Side implements ScanOutput, HeartbeatState {
   readonly name: RelaySide;
   readonly isClient: boolean;
   readonly socket: Duplex;
@@ -109,7 +131,11 @@ class Side implements ScanOutput {
   pauseMask = 0;
   /** Proxy frames waiting for the stream into this socket to reach a frame boundary. */
   queue: Buffer[] | undefined = undefined;
-  readonly heartbeat: Heartbeat = { sent: 0, answered: 0, lastSentAt: 0, lastAnsweredAt: 0 };
+  // HeartbeatState.
+  sent = 0;
+  answered = 0;
+  lastSentAt = 0;
+  lastAnsweredAt = 0;
   tagHi = 0;
   tagLo = 0;
 
@@ -118,10 +144,11 @@ class Side implements ScanOutput {
     this.name = name;
     this.isClient = name === 'client';
     this.socket = socket;
+    (socket as Owned)[kSide] = this;
     this.scanner = new FrameScanner(this, { masked: this.isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes });
   }
 
-  readonly onData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): void {
     const s = this.scanner;
     const m = s.messages;
     s.push(chunk);
@@ -144,15 +171,7 @@ class Side implements ScanOutput {
         c.messagesFromUpstream += dm;
       }
     }
-  };
-
-  /** Writes to this socket drained: the other side may read again. */
-  readonly onDrain = (): void => this.link.unpause(this.other, PAUSE_BACKPRESSURE);
-  readonly onEnd = (): void => this.link.peerEnded(this);
-  readonly onClose = (): void => this.link.peerClosed(this);
-  readonly onError = (): void => {
-    // 'close' follows and is handled there; listening here keeps an ECONNRESET from throwing.
-  };
+  }
 
   // ScanOutput: what the scanner of this socket's bytes does with them.
   write(bytes: Buffer): void {
@@ -182,25 +201,30 @@ class Link {
   readonly counters: RouteCounters;
   readonly client: Side;
   readonly upstream: Side;
-  readonly #o: RelayOptions;
-  readonly #timer: WheelTimer;
+  readonly #wheel: TimerWheel;
+  readonly #closeTimeoutMs: number;
+  readonly #onEnd: (end: RelayEnd) => void;
+  /** The close deadline, made at the first close: an open connection has none. */
+  #timer: WheelTimer | undefined = undefined;
   #end: { code: number; reason: string; initiator: RelaySide | 'proxy' } | undefined = undefined;
   finished = false;
 
   constructor(o: RelayOptions) {
-    this.#o = o;
+    // Only what is needed later is kept: not the options object, nor the head buffers it holds.
+    this.#wheel = o.wheel;
+    this.#closeTimeoutMs = o.closeTimeoutMs;
+    this.#onEnd = o.onEnd;
     this.counters = o.counters;
     this.client = new Side(this, 'client', o.client, o);
     this.upstream = new Side(this, 'upstream', o.upstream, o);
     this.client.other = this.upstream;
     this.upstream.other = this.client;
-    this.#timer = o.wheel.timer(() => this.#expire());
     for (const s of [this.client, this.upstream]) {
-      s.socket.on('data', s.onData);
-      s.socket.on('end', s.onEnd);
-      s.socket.on('close', s.onClose);
-      s.socket.on('error', s.onError);
-      s.socket.on('drain', s.onDrain);
+      s.socket.on('data', onSocketData);
+      s.socket.on('end', onSocketEnd);
+      s.socket.on('close', onSocketClose);
+      s.socket.on('error', onSocketError);
+      s.socket.on('drain', onSocketDrain);
     }
     if (o.clientHead.length > 0) this.client.onData(o.clientHead);
     if (o.upstreamHead.length > 0) this.upstream.onData(o.upstreamHead);
@@ -216,7 +240,7 @@ class Link {
   }
 
   heartbeat(s: Side): HeartbeatState {
-    return s.heartbeat;
+    return s;
   }
 
   pause(s: Side, bit: number): void {
@@ -245,8 +269,8 @@ class Link {
     randomFillSync(tag);
     to.tagHi = tag.readUInt32BE(0);
     to.tagLo = tag.readUInt32BE(4);
-    to.heartbeat.sent++;
-    to.heartbeat.lastSentAt = this.#o.wheel.now();
+    to.sent++;
+    to.lastSentAt = this.#wheel.now();
     to.scanner.holdPongs = true;
     this.#inject(to, controlFrame(Op.Ping, tag, !to.isClient), false);
     return true;
@@ -257,8 +281,8 @@ class Link {
     const o = s.other;
     if (opcode === Op.Pong) {
       if (this.#answersPing(s, frame, hl, maskAt)) {
-        s.heartbeat.answered = s.heartbeat.sent;
-        s.heartbeat.lastAnsweredAt = this.#o.wheel.now();
+        s.answered = s.sent;
+        s.lastAnsweredAt = this.#wheel.now();
       } else if (s.scanner.forwarding) {
         s.write(Buffer.from(frame.subarray(0, hl + len)));
       }
@@ -389,7 +413,9 @@ class Link {
   }
 
   #closing(): void {
-    if (!this.#timer.armed && !this.finished) this.#timer.arm(this.#o.closeTimeoutMs);
+    if (this.finished) return;
+    const t = (this.#timer ??= this.#wheel.timer(() => this.#expire()));
+    if (!t.armed) t.arm(this.#closeTimeoutMs);
   }
 
   #expire(): void {
@@ -398,7 +424,7 @@ class Link {
   }
 
   #answersPing(s: Side, frame: Buffer, hl: number, maskAt: number): boolean {
-    if (s.heartbeat.sent === 0) return false;
+    if (s.sent === 0) return false;
     let hi = frame.readUInt32BE(hl);
     let lo = frame.readUInt32BE(hl + 4);
     if (maskAt >= 0) {
@@ -412,17 +438,17 @@ class Link {
   #finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.#timer.disarm();
+    this.#timer?.disarm();
     for (const s of [this.client, this.upstream]) {
-      s.socket.off('data', s.onData);
-      s.socket.off('end', s.onEnd);
-      s.socket.off('close', s.onClose);
-      s.socket.off('drain', s.onDrain);
+      s.socket.off('data', onSocketData);
+      s.socket.off('end', onSocketEnd);
+      s.socket.off('close', onSocketClose);
+      s.socket.off('drain', onSocketDrain);
       // The error listener stays: a destroyed socket may still report a late write error.
       if (!s.socket.destroyed) s.socket.destroy();
     }
     const end = this.#end ?? { code: CloseCode.Abnormal, reason: '', initiator: 'proxy' as const };
-    this.#o.onEnd({ ...end, stats: this.stats });
+    this.#onEnd({ ...end, stats: this.stats });
   }
 }
 

@@ -81,7 +81,8 @@ export class FrameScanner {
   #remaining = 0;
   /** Header bytes gathered (HEADER), or frame bytes held (HOLD), in #buf. */
   #have = 0;
-  readonly #buf = Buffer.allocUnsafe(MaxHeaderBytes + MaxControlPayload);
+  /** Allocated at the first header cut by a chunk boundary or held frame: most connections never need it. */
+  #buf: Buffer | undefined = undefined;
   #fragmented = false;
   #messageBytes = 0;
   #offset = 0;
@@ -147,7 +148,7 @@ export class FrameScanner {
       }
       if (mode === SKIP || mode === HOLD) {
         const take = Math.min(this.#remaining, n - pos);
-        if (mode === HOLD) chunk.copy(this.#buf, this.#have, pos, pos + take);
+        if (mode === HOLD) chunk.copy(this.#buf!, this.#have, pos, pos + take);
         this.#have += take;
         pos += take;
         run = pos;
@@ -167,7 +168,7 @@ export class FrameScanner {
         ho = pos;
         pos += hl;
       } else {
-        const buf = this.#buf;
+        const buf = (this.#buf ??= Buffer.allocUnsafe(MaxHeaderBytes + MaxControlPayload));
         let have = prev;
         if (have < 2) {
           const take = Math.min(2 - have, n - pos);
@@ -197,7 +198,7 @@ export class FrameScanner {
       if (action === A_FORWARD) {
         this.#have = 0;
         // The start of this header came with earlier chunks and was held back until now.
-        if (prev > 0) out.write(Buffer.from(this.#buf.subarray(0, prev)));
+        if (prev > 0) out.write(Buffer.from(this.#buf!.subarray(0, prev)));
         if (this.#len > 0) {
           this.#mode = FORWARD;
           this.#remaining = this.#len;
@@ -218,7 +219,7 @@ export class FrameScanner {
         return;
       }
       if (action === A_HOLD) {
-        if (hb === chunk) chunk.copy(this.#buf, 0, ho, ho + hl);
+        if (hb === chunk) chunk.copy((this.#buf ??= Buffer.allocUnsafe(MaxHeaderBytes + MaxControlPayload)), 0, ho, ho + hl);
         this.#have = hl;
         this.#maskAt = this.#maskAt >= 0 ? hl - 4 : -1;
         this.#mode = HOLD;
@@ -246,7 +247,7 @@ export class FrameScanner {
       this.#out.boundary();
       if (this.dead) return;
     }
-    if (held) this.#out.control(this.#buf, this.#op, this.#hl, this.#len, this.#maskAt);
+    if (held) this.#out.control(this.#buf!, this.#op, this.#hl, this.#len, this.#maskAt);
   }
 
   /** Validate a complete header and decide what becomes of its frame. */
