@@ -57,6 +57,32 @@ test('validate: each problem with file, document, field path and reason; exit 2'
   assert.equal(good.stdout, 'ok: 1 route(s) in 1 file(s)\n');
 });
 
+test('validate: a clientIPs entry that is no address or CIDR is refused with its path and value; exit 2', () => {
+  const f = join(dir, 'cidrs.yaml');
+  const route = (name: string, clientIPs: string) =>
+    `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: ${name} }\nspec:\n  clientIPs: ${clientIPs}\n  rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ]\n`;
+  writeFileSync(
+    f,
+    [
+      route('good', '{ allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.9.9.9"] }'),
+      route('prefix', '{ allow: ["10.0.0.0/33"] }'),
+      route('word', '{ deny: ["nonsense"] }'),
+      route('v6', '{ deny: ["::1/200"] }'),
+      route('octet', '{ allow: ["10.0.0.256"] }'),
+    ].join('---\n'),
+  );
+  const r = spawnSync(process.execPath, [cli, 'validate', f], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  const what = 'is not an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32';
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    `${f} document 2: spec.clientIPs.allow[0]: "10.0.0.0/33" ${what}; prefix length 0-32 for IPv4, 0-128 for IPv6)`,
+    `${f} document 3: spec.clientIPs.deny[0]: "nonsense" ${what}; prefix length 0-32 for IPv4, 0-128 for IPv6)`,
+    `${f} document 4: spec.clientIPs.deny[0]: "::1/200" ${what}; prefix length 0-32 for IPv4, 0-128 for IPv6)`,
+    `${f} document 5: spec.clientIPs.allow[0]: "10.0.0.256" ${what})`,
+    `4 problem(s) in 1 file(s)`,
+  ]);
+});
+
 test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () => {
   const f = join(dir, 'routes.yaml');
   writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);

@@ -1,6 +1,6 @@
 // The standalone validator and the builder's first check: ajv over the one schema, defaults applied.
 import { Ajv, type ErrorObject } from 'ajv';
-import { routeSpecSchema } from './schema.ts';
+import { patternMeanings, routeSpecSchema } from './schema.ts';
 import type { WebSocketRouteSpec } from './types.ts';
 
 export interface SpecProblem {
@@ -17,7 +17,8 @@ export interface SpecValidator {
 
 /** Compiled once per process by its owner (the builder options / the CLI), not a module singleton. */
 export function createSpecValidator(): SpecValidator {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  // verbose: errors carry the offending value, so a problem can name it.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
   const check = ajv.compile(routeSpecSchema);
   return (spec: unknown): SpecResult => {
     // Defaults are written into the object: validate a copy so sources' objects stay untouched.
@@ -39,6 +40,10 @@ function toProblem(e: ErrorObject): SpecProblem {
   }
   if (e.keyword === 'enum') {
     return { path, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
+  }
+  if (e.keyword === 'pattern') {
+    const meaning = patternMeanings[String(e.params.pattern)];
+    if (meaning !== undefined) return { path, message: `${JSON.stringify(e.data)} is not ${meaning}` };
   }
   if (e.keyword === 'anyOf') return { path, message: 'must be a port number (1-65535) or a port name' };
   return { path, message: e.message ?? e.keyword };

@@ -17,7 +17,7 @@ import {
 } from '../model/snapshot.ts';
 import { indexBackends, serviceBackend, staticBackend, unresolvedBackend, cmp, type BackendIndex } from './backends.ts';
 import { accepted, rejected } from './conditions.ts';
-import { crossFieldProblems } from './cross-field.ts';
+import { specProblems } from './spec-problems.ts';
 import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
 import { resolveRouteSecrets } from './secrets.ts';
@@ -54,7 +54,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
     const setStatus = (conditions: RouteStatus['conditions']) =>
       statuses.set(c.key, { key: c.key, generation: c.generation, conditions });
     const checked = validate(c.obj.spec);
-    const problems = checked.ok ? crossFieldProblems(checked.spec) : checked.problems;
+    const problems = checked.ok ? specProblems(checked.spec) : checked.problems;
     if (!checked.ok || problems.length > 0) {
       setStatus(rejected(c.generation, 'InvalidSpec', problems.map((p) => `${p.path}: ${p.message}`).join('; ')));
       continue;

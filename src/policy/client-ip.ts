@@ -10,21 +10,44 @@ export interface CidrSet {
   readonly size: number;
 }
 
-/** Parses "10.0.0.0/8", "2001:db8::/32" or a bare address; bad entries are returned, not thrown. */
+export interface Cidr {
+  readonly ip: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+/**
+ * The one parser for an address or CIDR ("10.0.0.0/8", "2001:db8::/32", "10.1.2.3"): the parts, or what is
+ * wrong with it as a phrase that follows the quoted entry ('"10.0.0.0/33" has a prefix length that …'). The builder
+ * refuses a route with an entry this refuses, so the proxy never meets one.
+ */
+export function parseCidr(raw: string): Cidr | string {
+  const entry = raw.trim();
+  const slash = entry.indexOf('/');
+  const ip = slash < 0 ? entry : entry.slice(0, slash);
+  const bits = slash < 0 ? undefined : entry.slice(slash + 1);
+  const v = isIP(ip);
+  if (v === 0) return 'is not an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)';
+  if (ip.includes('%')) return 'has a zone index, which a CIDR cannot have';
+  const max = v === 4 ? 32 : 128;
+  if (bits === undefined) return { ip, prefix: max, family: v === 4 ? 'ipv4' : 'ipv6' };
+  const prefix = Number(bits);
+  if (!/^\d{1,3}$/.test(bits) || prefix > max) return `has a prefix length that is not a number from 0 to ${max} (${v === 4 ? 'IPv4' : 'IPv6'})`;
+  return { ip, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** Parses a list with parseCidr; bad entries are returned, not thrown. */
 export function parseCidrs(list: readonly string[]): { set: CidrSet; bad: string[] } {
   const bl = new BlockList();
   const bad: string[] = [];
   let size = 0;
   for (const raw of list) {
-    const [ip, bits, extra] = raw.trim().split('/');
-    const v = isIP(ip ?? '');
-    const max = v === 4 ? 32 : 128;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (!v || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+    const c = parseCidr(raw);
+    if (typeof c === 'string') {
       bad.push(raw);
       continue;
     }
-    bl.addSubnet(ip!, prefix, v === 4 ? 'ipv4' : 'ipv6');
+    bl.addSubnet(c.ip, c.prefix, c.family);
     size++;
   }
   return {
@@ -80,8 +103,8 @@ export class ClientIpFilter {
     if (!compiled) {
       const allow = c.allow?.length ? parseCidrs(c.allow) : undefined;
       const deny = c.deny?.length ? parseCidrs(c.deny) : undefined;
-      // The schema's pattern keeps most typos out; what still fails to parse closes the route rather than
-      // silently shrinking a deny list.
+      // The schema's pattern and the builder (parseCidr) keep bad entries out of the snapshot; should one get
+      // here anyway, it closes the route rather than silently shrinking a deny list.
       compiled = deny?.bad.length || allow?.bad.length ? { broken: true } : { ...(allow ? { allow: allow.set } : {}), ...(deny ? { deny: deny.set } : {}) };
       this.#compiled.set(c, compiled);
     }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileSecret, hashKey, resolveRouteSecrets } from '../../src/build/secrets.ts';
 import type { Route } from '../../src/model/snapshot.ts';
 import { checkApiKey } from '../../src/policy/api-key.ts';
-import { ClientIpFilter, parseCidrs, resolveClientIp } from '../../src/policy/client-ip.ts';
+import { ClientIpFilter, parseCidr, parseCidrs, resolveClientIp } from '../../src/policy/client-ip.ts';
 import { cookieWithout, queryParam, queryWithout } from '../../src/policy/credentials.ts';
 import { checkOrigin, originMatches } from '../../src/policy/origin.ts';
 import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
@@ -45,6 +45,20 @@ test('client address: X-Forwarded-For only through trusted proxies, right to lef
   assert.equal(resolveClientIp('10.1.1.1', undefined, trusted).ip, '10.1.1.1');
   assert.equal(resolveClientIp('1.2.3.4', '5.6.7.8', parseCidrs([]).set).ip, '1.2.3.4');
   assert.deepEqual(parseCidrs(['10.0.0.0/33', 'nope', '1.2.3.4', '::/0']).bad, ['10.0.0.0/33', 'nope']);
+});
+
+test('parseCidr: the one parser says what is wrong with an entry', () => {
+  assert.deepEqual(parseCidr('10.0.0.0/8'), { ip: '10.0.0.0', prefix: 8, family: 'ipv4' });
+  assert.deepEqual(parseCidr('2001:db8::/32'), { ip: '2001:db8::', prefix: 32, family: 'ipv6' });
+  assert.deepEqual(parseCidr('192.168.1.7'), { ip: '192.168.1.7', prefix: 32, family: 'ipv4' });
+  assert.deepEqual(parseCidr('::1'), { ip: '::1', prefix: 128, family: 'ipv6' });
+  assert.match(parseCidr('10.0.0.0/33') as string, /prefix length that is not a number from 0 to 32 \(IPv4\)/);
+  assert.match(parseCidr('::1/200') as string, /prefix length that is not a number from 0 to 128 \(IPv6\)/);
+  assert.match(parseCidr('10.0.0.0/8/9') as string, /prefix length/);
+  assert.match(parseCidr('10.0.0.0/') as string, /prefix length/);
+  assert.match(parseCidr('nonsense') as string, /is not an IP address or CIDR/);
+  assert.match(parseCidr('10.0.0.256') as string, /is not an IP address or CIDR/);
+  assert.match(parseCidr('fe80::1%eth0/64') as string, /zone/);
 });
 
 test('clientIPs: allow and deny, IPv4 and IPv6, deny wins, a bad entry closes the route', () => {

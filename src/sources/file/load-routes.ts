@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import type { SpecValidator } from '../../api/validate.ts';
 import { apiVersion, kind } from '../../api/schema.ts';
-import { crossFieldProblems } from '../../build/cross-field.ts';
+import { specProblems as problemsOf } from '../../build/spec-problems.ts';
 import type { RouteObject } from '../../build/input.ts';
 import type { ConfigProblem } from '../../errors.ts';
 
@@ -66,7 +66,7 @@ export async function loadRoutes(paths: readonly string[], validate: SpecValidat
       if (dup) return problems.push({ ...at, path: 'metadata.name', message: `${key} is already defined in ${dup}` });
       seen.set(key, `${file} document ${i + 1}`);
       const checked = validate(o.spec);
-      const specProblems = checked.ok ? crossFieldProblems(checked.spec) : checked.problems;
+      const specProblems = checked.ok ? problemsOf(checked.spec) : checked.problems;
       for (const sp of specProblems) problems.push({ ...at, path: sp.path, message: sp.message });
       // Standalone has no API server to stamp ages: the route that appears first is the older one.
       const creationTimestamp = typeof o.metadata?.creationTimestamp === 'string' ? o.metadata.creationTimestamp : new Date(order * 1000).toISOString();

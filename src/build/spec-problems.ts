@@ -1,0 +1,23 @@
+// Everything the builder checks after the schema: the CEL rules mirrored (cross-field.ts) and values whose
+// validity a pattern only approximates, decided by the same parser the proxy uses. `wsgate validate` runs the
+// same function, so a file it passes is one the builder accepts.
+import type { WebSocketRouteSpec } from '../api/types.ts';
+import type { SpecProblem } from '../api/validate.ts';
+import { parseCidr } from '../policy/client-ip.ts';
+import { crossFieldProblems } from './cross-field.ts';
+
+export function specProblems(spec: WebSocketRouteSpec): SpecProblem[] {
+  return [...crossFieldProblems(spec), ...valueProblems(spec)];
+}
+
+/** clientIPs entries the CIDR pattern lets through but that are no address (10.0.0.256, 1::2::3). */
+export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  for (const field of ['allow', 'deny'] as const) {
+    spec.clientIPs?.[field]?.forEach((entry, i) => {
+      const c = parseCidr(entry);
+      if (typeof c === 'string') out.push({ path: `spec.clientIPs.${field}[${i}]`, message: `${JSON.stringify(entry)} ${c}` });
+    });
+  }
+  return out;
+}
