@@ -35,8 +35,22 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
-  // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling).
-  const affinity = affinityHooks({ secret: config.affinitySecret, className: config.className, log, balancer: () => proxy.balancer, holder, metrics, trustedProxies: config.trustedProxies, admitFallback: security.fallback });
+  // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests
+  // pass security's fallback checks, health's veto and affinity, and report to health, as upgrades do.
+  const affinity = affinityHooks({
+    secret: config.affinitySecret,
+    className: config.className,
+    log,
+    balancer: () => proxy.balancer,
+    holder,
+    metrics,
+    trustedProxies: config.trustedProxies,
+    fallback: {
+      admission: [...security.fallbackAdmission, healthHooks.admission],
+      upstreamAttempt: healthHooks.upstreamAttempt,
+      upstreamResult: healthHooks.upstreamResult,
+    },
+  });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
     httpFallback: affinity.httpFallback,

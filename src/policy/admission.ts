@@ -2,7 +2,7 @@
 // cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
 // is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
 import { WsgateError } from '../errors.ts';
-import type { AdmissionCheck, HandshakeContext, HttpFallbackContext } from '../proxy/hooks.ts';
+import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
 import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { checkApiKey } from './api-key.ts';
@@ -23,9 +23,10 @@ export interface SecurityOptions {
 export interface Security {
   readonly admission: readonly AdmissionCheck[];
   readonly limiter: ConnectionLimiter;
-  /** The same address, origin and credential checks for HTTP fallback requests (long-polling), so a route's
-   *  auth cannot be bypassed by not upgrading. Connection budgets count WebSockets only and are left out. */
-  readonly fallback: (ctx: HttpFallbackContext) => Promise<WsgateError | undefined>;
+  /** The checks of upgrades that apply to HTTP fallback requests (long-polling): address, origin and
+   *  credentials, so a route's auth cannot be bypassed by not upgrading, and the upstream TLS settings.
+   *  Connection budgets count WebSockets only and are left out. */
+  readonly fallbackAdmission: readonly AdmissionCheck[];
 }
 
 export function createSecurity(o: SecurityOptions): Security {
@@ -64,36 +65,20 @@ export function createSecurity(o: SecurityOptions): Security {
       return undefined;
     },
   ];
+  const tlsSettings: AdmissionCheck = (ctx) => {
+    const t = upstreamTls.resolve(ctx.match.route);
+    if (t instanceof WsgateError) return t;
+    if (t) ctx.upstreamTls = t;
+    return undefined;
+  };
   const admission: AdmissionCheck[] = [
     clientAddress,
     addressFilter,
     origin,
     (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
     ...credentials,
-    (ctx) => {
-      const t = upstreamTls.resolve(ctx.match.route);
-      if (t instanceof WsgateError) return t;
-      if (t) ctx.upstreamTls = t;
-      return undefined;
-    },
+    tlsSettings,
   ];
-  const fallback = async (f: HttpFallbackContext): Promise<WsgateError | undefined> => {
-    const ctx: HandshakeContext = {
-      req: f.req,
-      socket: f.req.socket,
-      match: f.match,
-      clientIp: f.clientIp,
-      secure: 'encrypted' in f.req.socket,
-      correlation: { requestId: '', traceparent: '' },
-      forward: { drop: new Set(), extra: [] },
-      responseHeaders: [],
-      pick: {},
-    };
-    for (const check of [clientAddress, addressFilter, origin, ...credentials]) {
-      const err = await check(ctx);
-      if (err) return err;
-    }
-    return undefined;
-  };
-  return { admission, limiter, fallback };
+  const fallbackAdmission: AdmissionCheck[] = [clientAddress, addressFilter, origin, ...credentials, tlsSettings];
+  return { admission, limiter, fallbackAdmission };
 }

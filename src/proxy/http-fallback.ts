@@ -1,29 +1,31 @@
-// Non-upgrade HTTP on routes with httpFallback.enabled (Socket.IO / SockJS long-polling): proxied to the
-// endpoint affinity chooses, so a session that starts polling and upgrades later stays on one pod. Bodies
-// stream both ways; upstream connections are kept alive per endpoint; hop-by-hop headers are dropped and
-// X-Forwarded-* set as on the upgrade path. The timeout is an idle timeout (no byte either way for
+// Non-upgrade HTTP on routes with httpFallback.enabled (Socket.IO / SockJS long-polling). A request goes
+// through the same steps as an upgrade: a HandshakeContext, the admission chain the composition root gives
+// (address, origin and credential checks, the upstream TLS settings, health's veto of ejected, unhealthy or
+// open-circuit endpoints, then affinity), the same endpoint pick (balancer.ts with ctx.pick) and the same
+// attempt/result hooks, so a session that starts polling and upgrades later stays on one pod and a pod the
+// upgrades stopped using is not polled either. Bodies stream both ways; upstream connections are kept alive per
+// endpoint; hop-by-hop headers are dropped and X-Forwarded-* set as on the upgrade path; with upstream.protocol
+// wss the request goes out over https with the route's CA bundle, server name and verification
+// (upstreamTlsOptions, shared with the upgrade). The timeout is an idle timeout (no byte either way for
 // httpFallback.timeoutSeconds), because a long-poll legitimately waits for its answer.
+//
+// For health a request counts like a handshake: from its send until its answer's head (ok), or until it fails
+// (connect refused or timed out, TLS refused, reset or no answer in time). A bodiless request whose connect
+// failed tries another endpoint, up to upstream.maxConnectAttempts, as upgrades do; a request with a body
+// cannot be replayed and is answered with the failure.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Errors, WsgateError } from '../errors.ts';
-import type { Backend, Endpoint, Route } from '../model/snapshot.ts';
+import type { Endpoint, Route } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { pickEndpoint, type BalancerState } from './balancer.ts';
+import { pickEndpoint, type BalancerState, type Pick } from './balancer.ts';
 import { correlation, forwardHeaders } from './forward-headers.ts';
-import type { HttpFallbackContext } from './hooks.ts';
+import type { AdmissionCheck, HandshakeContext, HttpFallbackContext, ProxyHooks } from './hooks.ts';
 import { hopByHop } from './reject.ts';
-import type { UpstreamTls } from './upstream.ts';
-
-export interface FallbackChoice {
-  readonly hashPick?: (candidates: readonly Endpoint[], backend: Backend) => Endpoint | undefined;
-  readonly setCookie?: (endpoint: Endpoint) => string | undefined;
-  readonly random?: () => number;
-  readonly clientIp: string;
-  readonly trustForwarded: boolean;
-}
+import { upstreamTlsOptions, type UpstreamTls } from './upstream.ts';
 
 export interface HttpFallbackOptions {
   readonly balancer: () => BalancerState;
@@ -31,15 +33,32 @@ export interface HttpFallbackOptions {
   readonly metrics?: Metrics;
   /** Agents of endpoints that leave the snapshot are closed. */
   readonly holder?: SnapshotHolder;
-  /** Affinity (and client address) for this request. */
-  readonly choose: (ctx: HttpFallbackContext) => FallbackChoice;
-  /** Admission for fallback requests (credentials, client address filters); an error answers with its status. */
-  readonly admit?: (ctx: HttpFallbackContext) => WsgateError | undefined | Promise<WsgateError | undefined>;
-  /** TLS to the upstream for routes with upstream.protocol wss. */
-  readonly upstreamTls?: (route: Route) => UpstreamTls | undefined;
+  /** Run in order on the request's context before an endpoint is chosen, as the upgrade's admission chain is
+   *  (without connection budgets, which count WebSockets); the first error answers with its status. */
+  readonly admission?: readonly AdmissionCheck[];
+  /** Before each attempt (health: the breaker's pending count and half-open probe), as for upgrades. */
+  readonly upstreamAttempt?: ProxyHooks['upstreamAttempt'];
+  /** Each attempt's outcome per endpoint (passive ejection, breaker), as for upgrades. */
+  readonly upstreamResult?: ProxyHooks['upstreamResult'];
 }
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** One fallback request on its way upstream. */
+interface Exchange {
+  readonly ctx: HandshakeContext;
+  readonly res: ServerResponse;
+  readonly headers: string[];
+  readonly path: string;
+  readonly tls: UpstreamTls | undefined;
+  readonly idleMs: number;
+  readonly connectMs: number;
+  readonly bodiless: boolean;
+  readonly tried: Set<string>;
+  /** Endpoints still to try when a connect fails. */
+  attemptsLeft: number;
+  last: WsgateError | undefined;
+}
 
 export class HttpFallback {
   readonly #o: HttpFallbackOptions;
@@ -67,93 +86,135 @@ export class HttpFallback {
     this.#agents.clear();
   }
 
-  handle(ctx: HttpFallbackContext): void {
-    if (!this.#o.admit) return this.#proxy(ctx);
-    Promise.resolve(this.#o.admit(ctx)).then(
-      (err) => (err ? this.#fail(ctx.res, ctx.match.route, err) : this.#proxy(ctx)),
+  handle(f: HttpFallbackContext): void {
+    const ctx = fallbackContext(f);
+    this.#admit(ctx).then(
+      (err) => {
+        if (f.res.destroyed) return;
+        if (err) return this.#fail(f.res, f.match.route, err);
+        this.#proxy(ctx, f.res);
+      },
       (err: unknown) => {
-        this.#log.error({ err, route: ctx.match.route.key }, 'fallback admission failed unexpectedly');
-        this.#fail(ctx.res, ctx.match.route, Errors.noEndpoint('internal error'));
+        this.#log.error({ err, route: f.match.route.key }, 'fallback admission failed unexpectedly');
+        this.#fail(f.res, f.match.route, Errors.noEndpoint('internal error'));
       },
     );
   }
 
-  #proxy(ctx: HttpFallbackContext): void {
-    const { req, res, match } = ctx;
-    const route = match.route;
-    const spec = route.spec;
-    const choice = this.#o.choose(ctx);
-    const pick = pickEndpoint(match.rule, spec.loadBalancer?.policy ?? 'LeastConnections', this.#o.balancer(), {
-      ...(choice.hashPick ? { hashPick: choice.hashPick } : {}),
-      ...(choice.random ? { random: choice.random } : {}),
-    });
-    if (pick instanceof WsgateError) return this.#fail(res, route, pick);
-    const endpoint = pick.endpoint;
-    const cookie = choice.setCookie?.(endpoint);
-    const headers = forwardHeaders(req, {
-      clientIp: choice.clientIp,
-      secure: 'encrypted' in req.socket && Boolean((req.socket as { encrypted?: boolean }).encrypted),
-      correlation: correlation(req),
-      trustForwarded: choice.trustForwarded,
-      upgrade: false,
-    });
-    const tls = spec.upstream?.protocol === 'wss' ? this.#o.upstreamTls?.(route) ?? { rejectUnauthorized: true } : undefined;
-    const idleMs = (spec.httpFallback?.timeoutSeconds ?? 60) * 1000;
-    const connectMs = (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000;
-    // A kept-alive socket the upstream closed meanwhile fails before any byte is answered: a bodiless
-    // idempotent request is retried once on a fresh connection.
-    const bodiless = !req.headers['content-length'] && !req.headers['transfer-encoding'];
-    const retriesLeft = bodiless && idempotent.has(req.method ?? '') ? 1 : 0;
-    if (bodiless) req.resume();
-    this.#send(ctx, endpoint, headers, tls, { idleMs, connectMs, cookie, bodiless, retriesLeft });
+  async #admit(ctx: HandshakeContext): Promise<WsgateError | undefined> {
+    for (const check of this.#o.admission ?? []) {
+      let err = check(ctx);
+      if (err instanceof Promise) err = await err;
+      if (err) return err;
+    }
+    return undefined;
   }
 
-  #send(
-    ctx: HttpFallbackContext,
-    endpoint: Endpoint,
-    headers: string[],
-    tls: UpstreamTls | undefined,
-    o: { idleMs: number; connectMs: number; cookie: string | undefined; bodiless: boolean; retriesLeft: number },
-  ): void {
-    const { req, res, match } = ctx;
-    const up = (tls ? https : http).request({
+  #proxy(ctx: HandshakeContext, res: ServerResponse): void {
+    const { req } = ctx;
+    const spec = ctx.match.route.spec;
+    // A kept-alive socket the upstream closed meanwhile fails before any byte is answered: a bodiless request
+    // may go again (to the same endpoint after a stale socket, to another after a failed connect).
+    const bodiless = !req.headers['content-length'] && !req.headers['transfer-encoding'];
+    if (bodiless) req.resume();
+    this.#next({
+      ctx,
+      res,
+      headers: forwardHeaders(req, {
+        clientIp: ctx.clientIp,
+        secure: ctx.secure,
+        correlation: ctx.correlation,
+        drop: ctx.forward.drop,
+        extra: ctx.forward.extra,
+        trustForwarded: ctx.trustForwarded ?? false,
+        upgrade: false,
+      }),
+      path: ctx.forward.path ?? req.url ?? '/',
+      // No TLS policy ran (a bare composition): wss still means verified TLS, against the system roots.
+      tls: ctx.upstreamTls ?? (spec.upstream?.protocol === 'wss' ? { rejectUnauthorized: true } : undefined),
+      idleMs: (spec.httpFallback?.timeoutSeconds ?? 60) * 1000,
+      connectMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
+      bodiless,
+      tried: new Set(),
+      attemptsLeft: bodiless ? (spec.upstream?.maxConnectAttempts ?? 2) : 1,
+      last: undefined,
+    });
+  }
+
+  /** The next endpoint, chosen as for an upgrade: health's veto and affinity through ctx.pick. */
+  #next(x: Exchange): void {
+    const { ctx } = x;
+    const route = ctx.match.route;
+    const pick = pickEndpoint(ctx.match.rule, route.spec.loadBalancer?.policy ?? 'LeastConnections', this.#o.balancer(), { ...ctx.pick, exclude: x.tried });
+    if (pick instanceof WsgateError) return this.#fail(x.res, route, x.last ?? pick);
+    x.tried.add(pick.endpoint.key);
+    x.attemptsLeft--;
+    this.#o.upstreamAttempt?.(ctx, pick);
+    const staleRetries = x.bodiless && idempotent.has(ctx.req.method ?? '') ? 1 : 0;
+    this.#send(x, pick, staleRetries);
+  }
+
+  #send(x: Exchange, pick: Pick, staleRetries: number): void {
+    const { ctx, res } = x;
+    const { req } = ctx;
+    const endpoint = pick.endpoint;
+    const up = (x.tls ? https : http).request({
       host: endpoint.host,
       port: endpoint.port,
       method: req.method,
-      path: req.url,
-      headers,
+      path: x.path,
+      headers: x.headers,
       setHost: false,
-      agent: this.#agent(endpoint, tls),
-      ...(tls ? { servername: tls.servername ?? endpoint.host, ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized } : {}),
+      agent: this.#agent(endpoint, x.tls),
+      ...(x.tls ? upstreamTlsOptions(x.tls, endpoint) : {}),
     });
     let answered = false;
+    let connected = false;
+    let clientGone = false;
     let connectTimer: NodeJS.Timeout | undefined;
+    const report = (ok: boolean, aborted = false) => this.#o.upstreamResult?.(endpoint, ok, { ctx, backend: pick.backend, aborted });
     up.on('socket', (s: Socket) => {
-      if (!s.connecting) return;
-      connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT_CONNECT' })), o.connectMs);
-      s.once('connect', () => clearTimeout(connectTimer));
+      if (!s.connecting) {
+        connected = true;
+        return;
+      }
+      connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT_CONNECT' })), x.connectMs);
+      s.once(x.tls ? 'secureConnect' : 'connect', () => {
+        connected = true;
+        clearTimeout(connectTimer);
+      });
     });
-    up.setTimeout(o.idleMs, () => up.destroy(Object.assign(new Error('idle timeout'), { code: 'ETIMEDOUT_IDLE' })));
+    up.setTimeout(x.idleMs, () => up.destroy(Object.assign(new Error('idle timeout'), { code: 'ETIMEDOUT_IDLE' })));
     // The client left: stop the upstream exchange too (and its long-poll).
     const onClientGone = () => {
-      if (!res.writableFinished) up.destroy();
+      if (res.writableFinished) return;
+      clientGone = true;
+      up.destroy();
     };
     res.once('close', onClientGone);
     up.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
       res.off('close', onClientGone);
       if (answered) return void res.destroy();
-      if (o.retriesLeft > 0 && up.reusedSocket && err.code === 'ECONNRESET' && !res.destroyed) {
-        return this.#send(ctx, endpoint, headers, tls, { ...o, retriesLeft: o.retriesLeft - 1 });
-      }
+      // A client that left before the answer says nothing about the endpoint.
+      if (clientGone || res.destroyed) return void report(false, true);
+      // A stale kept-alive socket is not the endpoint's fault: the same attempt goes again on a fresh one.
+      if (staleRetries > 0 && up.reusedSocket && err.code === 'ECONNRESET') return this.#send(x, pick, staleRetries - 1);
+      report(false);
       const e =
         err.code === 'ETIMEDOUT_CONNECT' || err.code === 'ETIMEDOUT_IDLE'
           ? Errors.upstreamTimeout(`${endpoint.address}: ${err.code === 'ETIMEDOUT_IDLE' ? 'no answer in time' : 'connect timed out'}`)
           : Errors.upstreamRefused(`${endpoint.address}: ${err.code ?? err.message}`);
-      this.#fail(res, match.route, e);
+      // Nothing reached the upstream: another endpoint may take the request.
+      if (!connected && x.attemptsLeft > 0) {
+        x.last = e;
+        return this.#next(x);
+      }
+      this.#fail(res, ctx.match.route, e);
     });
     up.on('response', (ur: IncomingMessage) => {
       answered = true;
+      report(true);
       const out: string[] = [];
       const listed = new Set(String(ur.headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
       for (let i = 0; i < ur.rawHeaders.length; i += 2) {
@@ -161,7 +222,8 @@ export class HttpFallback {
         if (hopByHop.has(lk) || listed.has(lk)) continue;
         out.push(ur.rawHeaders[i], ur.rawHeaders[i + 1]);
       }
-      if (o.cookie) out.push('Set-Cookie', o.cookie);
+      // What admission added for the client (affinity's Set-Cookie for the endpoint that answered).
+      out.push(...ctx.responseHeaders);
       if (res.destroyed) return void up.destroy();
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
       ur.pipe(res);
@@ -171,7 +233,7 @@ export class HttpFallback {
         if (!ur.complete) res.destroy();
       });
     });
-    if (o.bodiless) up.end();
+    if (x.bodiless) up.end();
     else req.pipe(up);
   }
 
@@ -180,6 +242,7 @@ export class HttpFallback {
     let a = this.#agents.get(key);
     if (!a) {
       // Free sockets time out before Node servers' default 5 s keep-alive, so a reused socket is rarely stale.
+      // An https agent keeps sockets apart by their TLS options, so routes with different CAs never share one.
       const opts = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 64, timeout: 4000, scheduling: 'lifo' as const };
       a = tls ? new https.Agent(opts) : new http.Agent(opts);
       this.#agents.set(key, a);
@@ -195,4 +258,21 @@ export class HttpFallback {
     res.writeHead(err.httpStatus, { 'wsgate-reason': err.reason, 'content-type': 'text/plain; charset=utf-8', ...err.headers });
     res.end(`${err.message}\n`);
   }
+}
+
+/** The context a fallback request passes admission with: the same shape as an upgrade's, so every check,
+ *  health's veto and affinity's choice apply to it unchanged. */
+export function fallbackContext(f: HttpFallbackContext): HandshakeContext {
+  const socket = f.req.socket;
+  return {
+    req: f.req,
+    socket,
+    match: f.match,
+    clientIp: f.clientIp,
+    secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
+    correlation: correlation(f.req),
+    forward: { drop: new Set(), extra: [] },
+    responseHeaders: [],
+    pick: {},
+  };
 }

@@ -87,14 +87,7 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   let body: BodyReader | undefined;
 
   const socket: Socket = r.tls
-    ? tls.connect({
-        host: r.endpoint.host,
-        port: r.endpoint.port,
-        // SNI may not carry an IP address (RFC 6066); the certificate is then checked against the host.
-        ...(sni(r.tls.servername ?? r.endpoint.host) ? { servername: r.tls.servername ?? r.endpoint.host } : {}),
-        ...(r.tls.ca !== undefined ? { ca: r.tls.ca } : {}),
-        rejectUnauthorized: r.tls.rejectUnauthorized,
-      })
+    ? tls.connect({ host: r.endpoint.host, port: r.endpoint.port, ...upstreamTlsOptions(r.tls, r.endpoint) })
     : net.connect({ host: r.endpoint.host, port: r.endpoint.port });
   socket.setNoDelay(true);
 
@@ -171,6 +164,18 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   // Queued until the connection (and TLS) is up, then sent in one segment.
   socket.write(head, 'latin1');
   return { result, abort: () => fail(Errors.upstreamRefused('client went away')) };
+}
+
+/** The TLS client options for an upstream endpoint: the route's CA bundle, name and verification, for the
+ *  upgrade (above) and the HTTP fallback alike. */
+export function upstreamTlsOptions(t: UpstreamTls, endpoint: Pick<Endpoint, 'host'>): Pick<tls.ConnectionOptions, 'servername' | 'ca' | 'rejectUnauthorized'> {
+  const name = t.servername ?? endpoint.host;
+  return {
+    // SNI may not carry an IP address (RFC 6066); the certificate is then checked against the host.
+    ...(sni(name) ? { servername: name } : {}),
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    rejectUnauthorized: t.rejectUnauthorized,
+  };
 }
 
 function sni(name: string): boolean {

@@ -22,7 +22,7 @@ before(async () => {
   const addr = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const security = createSecurity({ trustedProxies: [], log: silentLog });
   const ref: { proxy?: ProxyServer } = {};
-  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => ref.proxy!.balancer, admitFallback: security.fallback });
+  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => ref.proxy!.balancer, fallback: { admission: security.fallbackAdmission } });
   gate = await startGate([], { hooks: { admission: [...security.admission, ...affinity.admission], httpFallback: affinity.httpFallback } });
   ref.proxy = gate.proxy;
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({

@@ -7,8 +7,6 @@ import type { BalancerState } from '../balancer.ts';
 import { socketAddress } from '../forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, ProxyHooks } from '../hooks.ts';
 import { HttpFallback, type HttpFallbackOptions } from '../http-fallback.ts';
-import type { Route } from '../../model/snapshot.ts';
-import type { UpstreamTls } from '../upstream.ts';
 import { Affinity, usesAffinity } from './affinity.ts';
 import { TrustedProxies } from './client-ip.ts';
 import { CookieSigner } from './cookie.ts';
@@ -24,11 +22,12 @@ export interface AffinityHooksOptions {
   readonly balancer: () => BalancerState;
   readonly holder?: SnapshotHolder;
   readonly metrics?: Metrics;
-  /** --trusted-proxies, for the client address of fallback requests. */
+  /** --trusted-proxies: the affinity key's client address when no client-address check ran before it. */
   readonly trustedProxies?: readonly string[];
-  readonly upstreamTls?: (route: Route) => UpstreamTls | undefined;
-  /** Checks fallback requests must pass (they skip the upgrade's admission chain). */
-  readonly admitFallback?: HttpFallbackOptions['admit'];
+  /** For the HTTP fallback: the admission steps before affinity's own (security's fallback checks and upstream
+   *  TLS, then health's veto) and health's attempt/result pair, so a fallback request chooses its endpoint as
+   *  an upgrade does. */
+  readonly fallback?: Pick<HttpFallbackOptions, 'admission' | 'upstreamAttempt' | 'upstreamResult'>;
 }
 
 export interface AffinityHooks extends Pick<ProxyHooks, 'admission' | 'httpFallback'> {
@@ -47,22 +46,6 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
   const signer = o.secret ? new CookieSigner(o.secret) : CookieSigner.fromClassName(o.className);
   const affinity = new Affinity({ signer, balancer: o.balancer });
   const trusted = new TrustedProxies(o.trustedProxies ?? []);
-  const fallback = new HttpFallback({
-    balancer: o.balancer,
-    log: o.log,
-    ...(o.metrics ? { metrics: o.metrics } : {}),
-    ...(o.holder ? { holder: o.holder } : {}),
-    ...(o.upstreamTls ? { upstreamTls: o.upstreamTls } : {}),
-    ...(o.admitFallback ? { admit: o.admitFallback } : {}),
-    choose: (ctx) => {
-      const { clientIp, trustForwarded } = trusted.resolve(ctx.req);
-      const secure = 'encrypted' in ctx.req.socket && Boolean((ctx.req.socket as { encrypted?: boolean }).encrypted);
-      if (!usesAffinity(ctx.match.route)) return { clientIp, trustForwarded };
-      const c = affinity.choose({ route: ctx.match.route, req: ctx.req, clientIp, secure });
-      return { clientIp, trustForwarded, random: () => c.random(ctx.match.rule), hashPick: (cands, b) => c.hashPick(cands, b), setCookie: (e) => c.setCookie(e) };
-    },
-  });
-
   const admission: AdmissionCheck = (ctx: HandshakeContext) => {
     if (!usesAffinity(ctx.match.route)) return undefined;
     let cookieAt = -1;
@@ -95,6 +78,16 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
     };
     return undefined;
   };
+
+  // Affinity is the last step for fallback requests too: it only shapes the pick, and adds the Set-Cookie.
+  const fallback = new HttpFallback({
+    balancer: o.balancer,
+    log: o.log,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+    ...(o.holder ? { holder: o.holder } : {}),
+    ...o.fallback,
+    admission: [...(o.fallback?.admission ?? []), admission],
+  });
 
   return {
     admission: [admission],
