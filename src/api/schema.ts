@@ -330,8 +330,13 @@ const spec = {
       additionalProperties: false,
       properties: {
         connectionsPerMinutePerIP: { type: 'integer', minimum: 1, maximum: 1000000 },
-        messagesPerSecond: { type: 'integer', minimum: 1, maximum: 10000000 },
-        bytesPerSecond: { type: 'integer', minimum: 1, maximum: 10000000000 },
+        messagesPerSecond: { type: 'integer', minimum: 1, maximum: 10000000, description: 'Data messages per second per connection; a fragmented message counts once.' },
+        bytesPerSecond: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 10000000000,
+          description: 'Payload bytes per second per connection, every data frame counted (continuation frames too).',
+        },
         burst: { type: 'integer', minimum: 1, maximum: 10000000 },
         onExceed: { type: 'string', enum: ['Close', 'Throttle'], default: 'Close' },
         direction: { type: 'string', enum: ['FromClient', 'FromUpstream', 'Both'], default: 'FromClient' },

@@ -1,11 +1,13 @@
 // rateLimit.messagesPerSecond / bytesPerSecond after the upgrade, per connection and per configured direction,
-// enforced at each data message's first frame header by the relay's message check.
-// - Close: a message beyond the budget gets 1008 (the relay sends it to the sender, 1001 to the other side).
-// - Throttle: the message passes (nothing is ever dropped or reordered) and reading from the sender stops until
+// enforced by the relay's message check at each data frame header, before the frame's payload is forwarded.
+// Messages are counted at their first frame; bytes are every data frame's payload (continuation frames of a
+// fragmented message included), so fragmenting a message does not get around the byte budget.
+// - Close: a frame beyond the budget gets 1008 (the relay sends it to the sender, 1001 to the other side); in
+//   a fragmented message the fragments already forwarded stay forwarded.
+// - Throttle: the frame passes (nothing is ever dropped or reordered) and reading from the sender stops until
 //   the buckets are back in credit; TCP backpressure then slows the sender itself.
 // Buckets: messages hold `burst` (default: one second's worth); bytes hold one second's worth or `burst`
-// bytes when larger. Bytes are the first frame's payload length (a fragmented message counts its first
-// fragment; maxMessageBytes bounds the whole).
+// bytes when larger. A frame larger than the whole byte bucket passes on a full bucket and leaves it in debt.
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import type { LiveConnection } from '../proxy/connections.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
@@ -46,16 +48,18 @@ export function messageCheck(
   const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.burst ?? rl.messagesPerSecond, rl.messagesPerSecond, now0) : undefined;
   const bytes = rl.bytesPerSecond !== undefined ? new TokenBucket(Math.max(rl.bytesPerSecond, rl.burst ?? 0), rl.bytesPerSecond, now0) : undefined;
   if ((rl.onExceed ?? 'Close') === 'Close') {
-    return (len) => {
+    return (len, first) => {
+      // A continuation frame costs no message: with no byte budget there is nothing to check.
+      if (!first && !bytes) return Verdict.Allow;
       const now = clock();
-      // A message larger than the whole byte bucket passes on a full bucket (and leaves it in debt).
-      const okMsgs = !msgs || msgs.waitMs(1, now) === 0;
+      // A frame larger than the whole byte bucket passes on a full bucket (and leaves it in debt).
+      const okMsgs = !first || !msgs || msgs.waitMs(1, now) === 0;
       const okBytes = !bytes || bytes.waitMs(len, now) === 0;
       if (!okMsgs || !okBytes) {
         onClose();
         return Verdict.Close;
       }
-      msgs?.force(1, now);
+      if (first) msgs?.force(1, now);
       bytes?.force(len, now);
       return Verdict.Allow;
     };
@@ -64,11 +68,12 @@ export function messageCheck(
     const now = clock();
     return Math.max(msgs ? msgs.waitMs(1, now) : 0, bytes ? bytes.waitMs(0, now) : 0);
   };
-  return (len) => {
+  return (len, first) => {
+    if (!first && !bytes) return Verdict.Allow;
     const now = clock();
-    msgs?.force(1, now);
+    if (first) msgs?.force(1, now);
     bytes?.force(len, now);
-    // Paused as soon as the next message would not fit. Frames already read in the same chunk still pass (they
+    // Paused as soon as the next frame would not fit. Frames already read in the same chunk still pass (they
     // are in flight); they leave the buckets in debt, and the pause lasts until the debt is repaid.
     if (waitMs() === 0) return Verdict.Allow;
     onThrottle(waitMs);

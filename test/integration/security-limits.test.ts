@@ -74,6 +74,25 @@ test('bytesPerSecond: a sender over its byte budget is closed; the budget refill
   assert.equal((await end).code, 1008);
 });
 
+test('bytesPerSecond counts every fragment: a message split into small first fragments is still closed', async () => {
+  const ws = await connect(gate.url('/bytes'), opts);
+  const outcome = Promise.race([closed(ws).then((c) => `closed ${c.code}`), nextMessage(ws).then(() => 'echoed')]);
+  // 10 bytes in the first frame, then 95 in a continuation: 105 > 100 at the continuation's header.
+  ws.send('a'.repeat(10), { fin: false });
+  ws.send('b'.repeat(95), { fin: false });
+  ws.send('c', { fin: true });
+  assert.equal(await outcome, 'closed 1008');
+});
+
+test('messagesPerSecond counts messages, not frames: one message in 8 fragments passes a budget of 5', async () => {
+  const ws = await connect(gate.url('/close'), opts);
+  const got = nextMessage(ws);
+  for (let i = 0; i < 8; i++) ws.send(`f${i}`, { fin: i === 7 });
+  assert.equal((await got).data.toString(), 'f0f1f2f3f4f5f6f7');
+  ws.close();
+  await closed(ws);
+});
+
 test('Throttle: the sender is paused until tokens return; nothing lost, order kept', async () => {
   const ws = await connect(gate.url('/throttle'), opts);
   const got: string[] = [];

@@ -210,17 +210,39 @@ test('size limit: fragments are summed at each header; over the limit → 1009, 
   assert.deepEqual(rec.controls.map((c) => c.opcode), [8]);
 });
 
-test('message check: called once per message at its first header; throttle and close verdicts', () => {
+test('message check: called at every data frame header, first frames marked; throttle and close verdicts', () => {
   const { s, rec } = scanner({ masked: false });
-  const calls: number[] = [];
-  const verdicts = [Verdict.Allow, Verdict.Throttle, Verdict.Close];
-  s.onMessage = (len) => (calls.push(len), verdicts[calls.length - 1]);
+  const calls: [number, boolean][] = [];
+  const verdicts = [Verdict.Allow, Verdict.Allow, Verdict.Throttle, Verdict.Close];
+  s.onMessage = (len, first) => (calls.push([len, first]), verdicts[calls.length - 1]);
   const f = (fin: boolean, op: number, len: number) => encodeFrame({ fin, rsv: 0, opcode: op, masked: false, payload: payloadOf(len, 0), lenBits: 7 });
-  s.push(Buffer.concat([f(false, 1, 3), f(true, 0, 4), f(true, 2, 5), f(true, 1, 6)]));
-  assert.deepEqual(calls, [3, 5, 6]);
+  const ping = encodeFrame({ fin: true, rsv: 0, opcode: 0x9, masked: false, payload: payloadOf(2, 0), lenBits: 7 });
+  s.push(Buffer.concat([f(false, 1, 3), ping, f(true, 0, 4), f(true, 2, 5), f(true, 1, 6)]));
+  // Control frames are not data: no call for the ping between the fragments.
+  assert.deepEqual(calls, [[3, true], [4, false], [5, true], [6, true]]);
   assert.equal(rec.throttles, 1);
   assert.deepEqual(rec.rejects.map((r) => r.code), [CloseCode.PolicyViolation]);
-  assert.equal(rec.written, 2 + 3 + 2 + 4 + 2 + 5);
+  assert.equal(rec.written, 2 + 3 + (2 + 2) + 2 + 4 + 2 + 5);
+  // Messages, not frames: the fragmented one counts once, the refused one not at all.
+  assert.equal(s.messages, 2);
+});
+
+test('message check: a continuation frame over the budget is refused at its header, before its payload', () => {
+  const { s, rec } = scanner({ masked: true });
+  let budget = 100;
+  s.onMessage = (len) => ((budget -= len) < 0 ? Verdict.Close : Verdict.Allow);
+  const f = (fin: boolean, op: number, len: number) => encodeFrame({ fin, rsv: 0, opcode: op, masked: true, payload: payloadOf(len, 1), lenBits: 7, maskKey: [1, 2, 3, 4] });
+  const first = f(false, 2, 60);
+  const second = f(false, 0, 30);
+  const third = f(true, 0, 20);
+  // Cut inside the third frame's header: the decision waits for the whole header, the payload never passes.
+  const all = Buffer.concat([first, second, third]);
+  const cut = first.length + second.length + 1;
+  s.push(all.subarray(0, cut));
+  s.push(all.subarray(cut));
+  assert.deepEqual(rec.rejects.map((r) => r.code), [CloseCode.PolicyViolation]);
+  assert.equal(rec.written, first.length + second.length);
+  assert.equal(s.messages, 1);
 });
 
 test('fuzz: random and mutated streams never throw, hang or break the documented outcome', () => {

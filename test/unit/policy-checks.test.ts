@@ -8,7 +8,9 @@ import type { Route } from '../../src/model/snapshot.ts';
 import { checkApiKey } from '../../src/policy/api-key.ts';
 import { ClientIpFilter, parseCidr, parseCidrs, resolveClientIp } from '../../src/policy/client-ip.ts';
 import { cookieWithout, queryParam, queryWithout } from '../../src/policy/credentials.ts';
+import { messageCheck } from '../../src/policy/message-limits.ts';
 import { checkOrigin, originMatches } from '../../src/policy/origin.ts';
+import { Verdict } from '../../src/proxy/relay/scanner.ts';
 import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
 import { TokenBucket } from '../../src/policy/token-bucket.ts';
 
@@ -182,4 +184,36 @@ test('builder key material: Secrets and files resolve, API keys only as hashes, 
   assert.deepEqual(f.problems, ['tls.certFile: file c.pem not readable', 'tls.keyFile: file k.pem not readable']);
   const m = resolveRouteSecrets({ rules: [], auth: { jwt: { secretName: 'gone' } } } as never, 'other', secrets);
   assert.match(m.problems[0]!, /Secret gone/);
+});
+
+test('message check: bytes count every data frame, continuations too; messages count first frames only', () => {
+  let now = 0;
+  const closes: number[] = [];
+  const close = messageCheck({ bytesPerSecond: 100, onExceed: 'Close', direction: 'FromClient' }, () => now, () => assert.fail('no throttle in Close mode'), () => closes.push(now))!;
+  assert.equal(close(40, true), Verdict.Allow);
+  assert.equal(close(40, false), Verdict.Allow);
+  // 80 of 100 spent: the third fragment would make 120.
+  assert.equal(close(40, false), Verdict.Close);
+  assert.deepEqual(closes, [0]);
+  now = 200; // 20 bytes back
+  assert.equal(close(40, false), Verdict.Allow);
+
+  const msgs = messageCheck({ messagesPerSecond: 2, burst: 2, onExceed: 'Close', direction: 'FromClient' }, () => now, () => {}, () => {})!;
+  // One message in twenty fragments is one message.
+  assert.equal(msgs(1, true), Verdict.Allow);
+  for (let i = 0; i < 19; i++) assert.equal(msgs(1, false), Verdict.Allow);
+  assert.equal(msgs(1, true), Verdict.Allow);
+  assert.equal(msgs(1, true), Verdict.Close);
+
+  let waits: (() => number)[] = [];
+  const throttle = messageCheck({ bytesPerSecond: 100, onExceed: 'Throttle', direction: 'FromClient' }, () => now, (w) => waits.push(w), () => assert.fail('no close in Throttle mode'))!;
+  assert.equal(throttle(60, true), Verdict.Allow);
+  assert.equal(throttle(60, false), Verdict.Throttle, 'a continuation that overdraws the byte bucket pauses the sender');
+  assert.equal(waits.length, 1);
+  assert.equal(waits[0](), 200);
+  now += 200;
+  assert.equal(waits[0](), 0);
+  waits = [];
+  assert.equal(messageCheck({ messagesPerSecond: 1, onExceed: 'Throttle', direction: 'FromClient' }, () => now, (w) => waits.push(w), () => {})!(10_000, false), Verdict.Allow);
+  assert.equal(waits.length, 0);
 });

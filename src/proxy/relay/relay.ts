@@ -510,9 +510,9 @@ export class Relay {
   }
 
   /**
-   * Check each data message a side sends, at its first frame header, before its payload is forwarded.
-   * Throttle: the frame passes and reading from that side pauses until resumeFrom(side). Close: 1008 to the
-   * sender, 1001 to the other side. Undefined removes the check (no cost when there is none).
+   * Check each data frame a side sends (continuations too; see MessageCheck), at its header, before its payload
+   * is forwarded. Throttle: the frame passes and reading from that side pauses until resumeFrom(side). Close:
+   * 1008 to the sender, 1001 to the other side. Undefined removes the check (no cost when there is none).
    */
   setMessageCheck(side: RelaySide, check: MessageCheck | undefined): void {
     this.#side(side).scanner.onMessage = check;

@@ -7,11 +7,15 @@
 import { CloseCode } from '../../errors.ts';
 import { headerLength, MaxControlPayload, MaxHeaderBytes, Op } from './frame.ts';
 
-/** What a message check (rate limits) decides at a data message's first header. */
+/** What a message check (rate limits) decides at a data frame's header. */
 export const Verdict = { Allow: 0, Throttle: 1, Close: 2 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
-/** Called at the first frame of each data message with that frame's payload length. */
-export type MessageCheck = (bytes: number) => Verdict;
+/**
+ * Called at the header of every data frame (a message's first frame and each continuation), before any of its
+ * payload is forwarded, with the frame's payload length; `first` is true for a message's first frame only, so
+ * a check counts messages and bytes apart. Without a check the scanner pays one undefined test per data frame.
+ */
+export type MessageCheck = (bytes: number, first: boolean) => Verdict;
 
 /** Test and debug observer: every accepted header, at its offset in the stream. */
 export type FrameObserver = (offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean) => void;
@@ -300,15 +304,15 @@ export class FrameScanner {
     if (this.#max > 0 && this.#messageBytes > this.#max) {
       return this.#limit(CloseCode.MessageTooBig, `message larger than ${this.#max} bytes`);
     }
-    if (op !== Op.Continuation) {
-      const check = this.onMessage;
-      if (check !== undefined) {
-        const v = check(len);
-        if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
-        if (v === Verdict.Throttle) this.#out.throttle();
-      }
-      this.messages++;
+    const first = op !== Op.Continuation;
+    const check = this.onMessage;
+    if (check !== undefined) {
+      const v = check(len, first);
+      if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
+      if (v === Verdict.Throttle) this.#out.throttle();
     }
+    // A message refused by the check is not counted; its continuations are not messages.
+    if (first) this.messages++;
     return A_FORWARD;
   }
 
