@@ -115,10 +115,20 @@ async function prepareEcho(job: Extract<Job, { kind: 'echo' }>): Promise<Running
   };
 }
 
-async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<Running> {
+type LatencyJob = Extract<Job, { kind: 'latency' | 'churn' }>;
+
+/**
+ * A fixed-rate run of timestamped messages, round-robin over the connections. A churn job also counts the
+ * connections through the target that close during the run, opens new ones at a fixed rate (kept open, idle) and
+ * stops waiting for echoes graceSeconds after the sending ends (what is missing then is lost).
+ */
+async function prepareLatency(job: LatencyJob): Promise<Running> {
   const conns = await openMany(job, job.connections);
   const base = job.baselineUrls ? await openMany({ ...job, urls: job.baselineUrls }, job.connections) : [];
   const payload = Buffer.alloc(Math.max(job.size, 8), 0x61);
+  const churn = job.kind === 'churn' ? job : undefined;
+  const arrived: WebSocket[] = [];
+  let closing = false;
   return {
     go: () =>
       new Promise((resolve) => {
@@ -131,17 +141,30 @@ async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<R
         let received = 0;
         let through = 0;
         let finished = false;
+        let closed = 0;
+        let arrivalsStarted = 0;
+        let arrivalsPending = 0;
+        let arrivalFailures = 0;
+        let grace: NodeJS.Timeout | undefined;
+        const onClose = () => {
+          if (!finished) closed++;
+        };
         const expected = () => sent * (base.length > 0 ? 2 : 1);
+        const complete = () => performance.now() >= sendEnd && received >= expected() && arrivalsPending === 0;
         const finish = (timedOut: boolean) => {
           if (finished) return;
           finished = true;
           clearInterval(tick);
           clearTimeout(timer);
+          clearTimeout(grace);
           for (const ws of [...conns, ...base]) ws.removeAllListeners('message');
+          for (const ws of [...conns, ...arrived]) ws.off('close', onClose);
           const errors = expected() - received;
-          resolve({ completed: through, errors, timedOut, elapsedMs: performance.now() - t0, rttUs, baselineRttUs });
+          const extra = churn ? { closed, lost: sent - through, arrivals: arrived.length, arrivalFailures } : {};
+          resolve({ completed: through, errors, timedOut, elapsedMs: performance.now() - t0, rttUs, baselineRttUs, ...extra });
         };
         const timer = setTimeout(() => finish(true), job.maxSeconds * 1000);
+        if (churn) for (const ws of conns) ws.on('close', onClose);
         const listen = (group: readonly WebSocket[], samples: number[], counts: boolean) => {
           for (const ws of group) {
             ws.on('message', (data) => {
@@ -150,17 +173,33 @@ async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<R
               received++;
               if (counts) through++;
               if (at >= warmEnd) samples.push(Math.round((now - at) * 1000));
-              if (now >= sendEnd && received >= expected()) finish(false);
+              if (complete()) finish(false);
             });
           }
         };
         listen(conns, rttUs, true);
         listen(base, baselineRttUs, false);
+        const arrive = () => {
+          const k = arrivalsStarted++;
+          arrivalsPending++;
+          openOne(urlFor(job, job.connections + k)).then(
+            (ws) => {
+              if (closing) return void ws.terminate();
+              arrived.push(ws);
+              if (!finished) ws.on('close', onClose);
+            },
+            () => void arrivalFailures++,
+          ).finally(() => {
+            arrivalsPending--;
+            if (complete()) finish(false);
+          });
+        };
         const tick = setInterval(() => {
           const now = performance.now();
           if (now >= sendEnd) {
             clearInterval(tick);
-            if (received >= expected()) finish(false);
+            if (complete()) finish(false);
+            else if (churn) grace = setTimeout(() => finish(false), churn.graceSeconds * 1000);
             return;
           }
           const due = Math.floor(((now - t0) / 1000) * job.rate);
@@ -173,9 +212,16 @@ async function prepareLatency(job: Extract<Job, { kind: 'latency' }>): Promise<R
             }
             sent++;
           }
+          if (churn) {
+            const arrivalsDue = Math.floor(((now - t0) / 1000) * churn.arrivalsPerSecond);
+            while (arrivalsStarted < arrivalsDue) arrive();
+          }
         }, 1);
       }),
-    close: () => closeAll([...conns, ...base], true),
+    close: () => {
+      closing = true;
+      return closeAll([...conns, ...base, ...arrived], true);
+    },
   };
 }
 
@@ -236,6 +282,7 @@ function prepare(job: Job): Promise<Running> | Running {
     case 'echo':
       return prepareEcho(job);
     case 'latency':
+    case 'churn':
       return prepareLatency(job);
     case 'handshake':
       return prepareHandshake(job);

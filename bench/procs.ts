@@ -106,6 +106,12 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
+/** Whether the process exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
 /** The roots and all their descendants that are alive now. */
 export function processTree(roots: readonly number[]): number[] {
   const children = new Map<number, number[]>();

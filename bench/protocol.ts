@@ -34,6 +34,26 @@ export type Job =
       readonly maxSeconds: number;
     }
   | {
+      /**
+       * Config churn under load (bench/churn.ts): a latency run through `urls` (and to the baseline) while the
+       * parent changes the target's configuration, plus new long-lived connections arriving at a fixed rate.
+       */
+      readonly kind: 'churn';
+      readonly urls: readonly string[];
+      readonly baselineUrls?: readonly string[];
+      readonly connOffset: number;
+      readonly connections: number;
+      readonly rate: number;
+      readonly seconds: number;
+      readonly warmupSeconds: number;
+      readonly size: number;
+      /** New connections per second opened through `urls` while sending; they stay open, idle, until the job closes. */
+      readonly arrivalsPerSecond: number;
+      /** After the sending ends, how long the last echoes may take before the rest count as lost. */
+      readonly graceSeconds: number;
+      readonly maxSeconds: number;
+    }
+  | {
       readonly kind: 'handshake';
       readonly urls: readonly string[];
       readonly connOffset: number;
@@ -59,6 +79,13 @@ export interface JobResult {
   /** Latency jobs: round-trip times in microseconds (after the warm-up), through `urls` and to the baseline. */
   readonly rttUs?: readonly number[];
   readonly baselineRttUs?: readonly number[];
+  /** Churn jobs: connections through `urls` (the steady ones and the arrivals) that closed or failed during the run. */
+  readonly closed?: number;
+  /** Churn jobs: messages sent through `urls` and never echoed (baseline ones not counted). */
+  readonly lost?: number;
+  /** Churn jobs: arriving connections opened, and those whose handshake failed. */
+  readonly arrivals?: number;
+  readonly arrivalFailures?: number;
 }
 
 export type ToGenerator = { readonly type: 'job'; readonly job: Job } | { readonly type: 'go' } | { readonly type: 'close' };

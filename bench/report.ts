@@ -3,7 +3,24 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { SnapshotBuildResult } from './snapshot-build.ts';
 import type { TargetName } from './targets.ts';
 
-export const metricKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'cpuLat', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
+export const mainKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'cpuLat', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
+/** The config churn scenario (bench/churn.ts), in a table of its own. */
+export const churnKeys = [
+  'churnApplied',
+  'churnApplyMs',
+  'churnApplyMaxMs',
+  'churnClosed',
+  'churnLost',
+  'churnArrivals',
+  'churnArrivalFailed',
+  'churnCtlAddP50',
+  'churnAddP50',
+  'churnCtlAddP99',
+  'churnAddP99',
+  'churnOld',
+  'churnOldMiB',
+] as const;
+export const metricKeys = [...mainKeys, ...churnKeys] as const;
 export type MetricKey = (typeof metricKeys)[number];
 
 /** Per target and metric: one value per round (undefined where the round failed or does not apply). */
@@ -17,6 +34,8 @@ export interface Report {
   readonly rounds: number;
   readonly rowLabels: Readonly<Record<MetricKey, string>>;
   readonly snapshot: SnapshotBuildResult | undefined;
+  /** What the config churn scenario did, one paragraph per line; empty when it did not run. */
+  readonly churn: readonly string[];
   readonly machine: readonly string[];
   readonly commands: readonly string[];
   readonly configs: readonly { readonly title: string; readonly text: string }[];
@@ -38,6 +57,19 @@ const digitsOf: Record<MetricKey, number> = {
   p50: 0,
   p99: 0,
   idleKiB: 2,
+  churnApplied: 0,
+  churnApplyMs: 0,
+  churnApplyMaxMs: 0,
+  churnClosed: 0,
+  churnLost: 0,
+  churnArrivals: 0,
+  churnArrivalFailed: 0,
+  churnCtlAddP50: 0,
+  churnCtlAddP99: 0,
+  churnAddP50: 0,
+  churnAddP99: 0,
+  churnOld: 0,
+  churnOldMiB: 1,
 };
 
 export function median(xs: readonly number[]): number {
@@ -86,12 +118,32 @@ export function table(r: Report): string {
   ];
   const head = ['measure', ...r.targets, ...ratios.map(([a, b]) => `${a}/${b}`)];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const key of metricKeys) {
+  for (const key of mainKeys) {
     const cells = r.targets.map((t) => cell(defined(r.results.get(t)?.get(key)), digitsOf[key]));
     if (cells.every((c) => c === '—')) continue;
     lines.push(`| ${r.rowLabels[key]} | ${cells.join(' | ')} | ${ratios.map(([a, b]) => ratio(r.results, key, a, b)).join(' | ')} |`);
   }
+  return lines.length > 2 ? lines.join('\n') : '';
+}
+
+/** The config churn scenario: only the targets it ran on, no ratios (most rows are counts, often 0). */
+export function churnTable(r: Report): string {
+  const targets = r.targets.filter((t) => churnKeys.some((k) => defined(r.results.get(t)?.get(k)).length > 0));
+  if (targets.length === 0) return '';
+  const head = ['measure', ...targets];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const key of churnKeys) {
+    const cells = targets.map((t) => cell(defined(r.results.get(t)?.get(key)), digitsOf[key]));
+    if (cells.every((c) => c === '—')) continue;
+    lines.push(`| ${r.rowLabels[key]} | ${cells.join(' | ')} |`);
+  }
   return lines.join('\n');
+}
+
+function churnSection(r: Report): string[] {
+  if (r.churn.length === 0) return [];
+  const t = churnTable(r);
+  return ['### Config churn under load', '', ...(t ? [t, ''] : ['No results (see the notes).', '']), ...r.churn.flatMap((p) => [p, ''])];
 }
 
 /** Per target and measure, the value of each round (— where the round failed or the measure does not apply). */
@@ -119,7 +171,7 @@ export function markdown(r: Report): string {
   return [
     `Run of ${r.date}${r.quick ? ' — **quick smoke run, not representative**' : ''}; ${r.rounds} round(s) per scenario, ${fmt(r.elapsedSeconds, 0)} s in all.`,
     '',
-    table(r),
+    table(r) || 'No main scenarios in this run.',
     '',
     'Cells: median over rounds ± half the range between rounds (the noise). CPU is the target\'s own process tree ' +
       '(read from /proc before and after each scenario, see Machine), per completed unit; "echo" is one message ' +
@@ -131,6 +183,7 @@ export function markdown(r: Report): string {
     '',
     snapshotSection(r.snapshot),
     '',
+    ...churnSection(r),
     '<details><summary>Every round</summary>',
     '',
     rawTable(r),

@@ -2,21 +2,23 @@
 // on 127.0.0.1, in one run. Not a test: it prints a table and writes BENCHMARKS.md.
 //
 //   node --import tsx bench/run.ts [--rounds N] [--quick] [--targets direct,pipe,nginx,haproxy,wsgate]
-//                                  [--write | --no-write] [--skip-snapshot]
+//                                  [--write | --no-write] [--skip-snapshot] [--skip-churn | --churn-only]
 //
 // The proxy is pinned to CPU 0, the load generators and echo backends to the other CPUs (taskset). For each round
 // and target: a fresh target process; idle memory per connection; 64 B and 16 KiB echo (CPU per echo and
 // throughput); handshakes (CPU per connect + upgrade + close); round-trip latency at a fixed rate against a direct
-// baseline sent in the same ticks. CPU is the target's process tree's time on CPU from /proc before and after
+// baseline sent in the same ticks; in the first rounds, on a fresh reloadable instance, config churn under load
+// (bench/churn.ts). CPU is the target's process tree's time on CPU from /proc before and after
 // each scenario (bench/procs.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { churnSeconds, runChurn, type ChurnPlan } from './churn.ts';
 import { LoadPool, split, type PoolRun } from './load.ts';
 import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type CpuClock, type Proc } from './procs.ts';
 import type { FromBackend, Job } from './protocol.ts';
-import { markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
+import { churnTable, markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
 import { benchSnapshotBuild } from './snapshot-build.ts';
 import { allTargets, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
 
@@ -32,6 +34,8 @@ interface Plan {
   /** Unmeasured work before the measured scenarios, so JIT-compiled targets are warm. */
   readonly warm: { readonly messages: number; readonly handshakes: number };
   readonly snapshot: { readonly routes: number; readonly endpointsPerRoute: number; readonly rounds: number };
+  /** Config churn under load, with the latency scenario's connections and rate. */
+  readonly churn: ChurnPlan;
 }
 
 const fullPlan: Plan = {
@@ -45,6 +49,7 @@ const fullPlan: Plan = {
   idle: { connections: 5_000 },
   warm: { messages: 20_000, handshakes: 300 },
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 5 },
+  churn: { rounds: 2, changes: 20, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2.5, graceSeconds: 2, settleMs: 500 },
 };
 
 const quickPlan: Plan = {
@@ -58,6 +63,7 @@ const quickPlan: Plan = {
   idle: { connections: 1_000 },
   warm: { messages: 5_000, handshakes: 100 },
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 1 },
+  churn: { rounds: 1, changes: 10, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2, graceSeconds: 2, settleMs: 500 },
 };
 
 interface Options {
@@ -66,6 +72,9 @@ interface Options {
   readonly targets: readonly TargetName[];
   readonly write: boolean;
   readonly skipSnapshot: boolean;
+  readonly skipChurn: boolean;
+  /** Only the config churn scenario (for working on it; never writes BENCHMARKS.md unless --write). */
+  readonly churnOnly: boolean;
   readonly pin: boolean;
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
@@ -75,10 +84,12 @@ interface Options {
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
+  --skip-churn     leave out the config churn scenario (nginx, HAProxy, wsgate; first 2 rounds, quick 1)
+  --churn-only     only the config churn scenario (no snapshot build; does not write BENCHMARKS.md unless --write)
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
@@ -92,6 +103,8 @@ function parseArgs(argv: readonly string[]): Options {
   let targets: TargetName[] = [...targetNames];
   let write: boolean | undefined;
   let skipSnapshot = false;
+  let skipChurn = false;
+  let churnOnly = false;
   let pin = true;
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
@@ -102,6 +115,8 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--write') write = true;
     else if (a === '--no-write') write = false;
     else if (a === '--skip-snapshot') skipSnapshot = true;
+    else if (a === '--skip-churn') skipChurn = true;
+    else if (a === '--churn-only') churnOnly = true;
     else if (a === '--no-pin') pin = false;
     else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
     else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
@@ -120,7 +135,8 @@ function parseArgs(argv: readonly string[]): Options {
     } else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   const base = quick ? quickPlan : fullPlan;
-  return { plan: { ...base, rounds: rounds ?? base.rounds }, quick, targets, write: write ?? (!quick && !cpuProfDir), skipSnapshot, pin, wsgateCli, wsgateArgs, cpuProfDir };
+  if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds) }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, cpuProfDir };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -280,6 +296,59 @@ async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, 
   return out;
 }
 
+/** Config churn on a fresh instance started for it (HAProxy needs master-worker mode to reload). */
+async function churnRound(pool: LoadPool, plan: Plan, t: Target, env: Env, note: (s: string) => void): Promise<RoundValues | undefined> {
+  let running: RunningTarget;
+  try {
+    running = await t.start(env, { reloadable: true });
+  } catch (err) {
+    note(`did not start: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  try {
+    const r = await runChurn(pool, plan.churn, plan.latency, running, directUrls(env));
+    for (const p of r.problems) note(p);
+    return r.values;
+  } catch (err) {
+    note(err instanceof Error ? err.message : String(err));
+    return undefined;
+  } finally {
+    await running.stop();
+  }
+}
+
+function churnRounds(opts: Options): number {
+  return opts.churnOnly ? opts.plan.rounds : Math.min(opts.plan.churn.rounds, opts.plan.rounds);
+}
+
+/** The churn section's explanation, with this run's numbers. */
+function churnText(plan: Plan, targets: readonly Target[], rounds: number): string[] {
+  const c = plan.churn;
+  const how = targets.filter((t) => t.reloadHow).map((t) => `${t.name}: ${t.reloadHow}`);
+  if (how.length === 0) return [];
+  return [
+    `A fresh instance per target, in the first ${rounds} round(s). The latency scenario's load ` +
+      `(${plan.latency.rate.toLocaleString('en-US')} msg/s of 64 B over ${plan.latency.connections} connections, the same rate straight to the ` +
+      `backends in the same ticks as the baseline) runs while ${c.arrivalsPerSecond} new connections per second arrive through the target ` +
+      'and stay open, idle, until the end of the run. First a control run without changes ' +
+      `(${c.warmupSeconds + c.controlSeconds} s), then the churn run (${churnSeconds(c)} s): after ${c.warmupSeconds} s the configuration is ` +
+      `changed ${c.changes} times, ${c.intervalMs} ms apart, each a real change that keeps the route the connections use. ` +
+      `${how.join('; ')}. direct and pipe have no configuration. RTT samples of the first ${c.warmupSeconds} s of each run are dropped.`,
+    '"Applied" is the change taking effect: for wsgate, its log line "routing table published" with a newer generation (the reloadable ' +
+      'instance runs with --log-level info; /debug/snapshot is read before and after the churn and must agree), which includes the ' +
+      'hold-off that coalesces bursts of changes (--build-holdoff-ms, 100 ms by default); for nginx, a new worker process in the ' +
+      'master\'s tree (polled every 2 ms); for HAProxy, the master\'s "Loading success." line (the new worker is up and the master has finished ' +
+      'the reload). "Closed" counts connections through the target, steady or arrived, that closed or ' +
+      `failed during the run; "unanswered" the messages through the target still without an echo ${c.graceSeconds} s after the sending ended. ` +
+      'Added RTT is through the target minus the baseline, per round, over the whole run; compare the churn run with the control ' +
+      'run, which has the same arrivals (their handshakes also take the proxy\'s CPU). "Superseded workers" are processes a reload ' +
+      `replaced that are still alive ${c.settleMs} ms after the run, with the connections still open: nginx and HAProxy let the old ` +
+      'workers finish their connections, and a WebSocket may last hours, so each reload that happened while connections arrived leaves ' +
+      'one behind (no worker_shutdown_timeout or hard-stop-after is set here; with one, those connections are cut when it expires ' +
+      'instead). Their RSS is summed from /proc. wsgate applies a change in the same process and keeps every connection on the route it matched.',
+  ];
+}
+
 // ---- setup ----
 
 async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: string): Promise<number[]> {
@@ -329,7 +398,7 @@ function commands(argv: readonly string[], opts: Options, pinned: boolean, proxy
     `${pin(loadCpu)}node --import tsx bench/load-client.ts             # x${plan.generators}, ws clients driven over IPC`,
     `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
-    `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg`,
+    `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg               # -W -db -f for the config churn scenario`,
     `${pin(proxyCpu)}node ${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
@@ -338,6 +407,13 @@ function commands(argv: readonly string[], opts: Options, pinned: boolean, proxy
     `#   handshake: ${plan.handshake.total} x (connect, upgrade, close handshake), ${plan.handshake.concurrency} in parallel`,
     `#   latency: ${plan.latency.rate} msg/s of 64 B over ${plan.latency.connections} connections for ${plan.latency.seconds} s (first ${plan.latency.warmupSeconds} s dropped),`,
     `#            plus the same rate straight to the backends in the same ticks: added RTT = through the target minus that baseline`,
+    ...(opts.skipChurn
+      ? []
+      : [
+          `#   config churn (first ${churnRounds(opts)} round(s), nginx, haproxy, wsgate, each a fresh instance; wsgate with --log-level info):`,
+          `#            the latency load plus ${plan.churn.arrivalsPerSecond} new connections/s kept open, ${plan.churn.warmupSeconds + plan.churn.controlSeconds} s without changes,`,
+          `#            then ${churnSeconds(plan.churn)} s with ${plan.churn.changes} config changes ${plan.churn.intervalMs} ms apart after ${plan.churn.warmupSeconds} s`,
+        ]),
   ];
 }
 
@@ -398,8 +474,26 @@ async function main(): Promise<void> {
     results.set(t, m);
     for (const k of metricKeys) {
       const arr = m.get(k) ?? Array.from({ length: plan.rounds }, () => undefined);
-      arr[round] = values[k];
+      if (values[k] !== undefined) arr[round] = values[k];
       m.set(k, arr);
+    }
+  };
+
+  const mainRound = async (t: Target, round: number) => {
+    log(`round ${round + 1}/${plan.rounds}: ${t.name}`);
+    let running: RunningTarget;
+    try {
+      running = await t.start(env);
+    } catch (err) {
+      note(t.name, `round ${round + 1}: did not start: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    try {
+      const values = await measureTarget(pool, plan, running, directUrls(env), clock, (s) => note(t.name, `round ${round + 1}: ${s}`));
+      record(t.name, round, values);
+      log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
+    } finally {
+      await running.stop();
     }
   };
 
@@ -407,20 +501,14 @@ async function main(): Promise<void> {
     // Rotate the order each round so that drift (thermal, caches, TIME_WAIT) does not always favour one target.
     const order = usable.map((_, i) => usable[(i + round) % usable.length]);
     for (const t of order) {
-      log(`round ${round + 1}/${plan.rounds}: ${t.name}`);
-      let running: RunningTarget;
-      try {
-        running = await t.start(env);
-      } catch (err) {
-        note(t.name, `round ${round + 1}: did not start: ${err instanceof Error ? err.message : String(err)}`);
-        continue;
-      }
-      try {
-        const values = await measureTarget(pool, plan, running, directUrls(env), clock, (s) => note(t.name, `round ${round + 1}: ${s}`));
-        record(t.name, round, values);
-        log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
-      } finally {
-        await running.stop();
+      if (!opts.churnOnly) await mainRound(t, round);
+      if (!opts.skipChurn && t.reloadHow && (round < plan.churn.rounds || opts.churnOnly)) {
+        log(`round ${round + 1}/${plan.rounds}: ${t.name}, config churn (${plan.churn.changes} changes, ${plan.churn.intervalMs} ms apart)`);
+        const values = await churnRound(pool, plan, t, env, (s) => note(t.name, `round ${round + 1}: config churn: ${s}`));
+        if (values) {
+          record(t.name, round, values);
+          log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')}`);
+        }
       }
     }
   }
@@ -451,8 +539,22 @@ async function main(): Promise<void> {
       p50: `RTT p50 µs (${rate} msg/s)`,
       p99: `RTT p99 µs (${rate} msg/s)`,
       idleKiB: `idle KiB per connection (${plan.idle.connections.toLocaleString('en-US')} open)`,
+      churnApplied: `changes applied (of ${plan.churn.changes}, ${plan.churn.intervalMs} ms apart)`,
+      churnApplyMs: 'change → applied, median ms',
+      churnApplyMaxMs: 'change → applied, max ms',
+      churnClosed: `connections closed during the churn (of ${plan.latency.connections} + arrivals)`,
+      churnLost: 'messages unanswered',
+      churnArrivals: `new connections during the run (${plan.churn.arrivalsPerSecond}/s)`,
+      churnArrivalFailed: 'new connections refused or failed',
+      churnCtlAddP50: `added RTT p50 µs, same load and arrivals, no changes (${rate} msg/s)`,
+      churnAddP50: `added RTT p50 µs during the churn`,
+      churnCtlAddP99: `added RTT p99 µs, same load and arrivals, no changes`,
+      churnAddP99: `added RTT p99 µs during the churn`,
+      churnOld: 'superseded workers still alive after the churn',
+      churnOldMiB: 'their RSS, MiB',
     },
     snapshot,
+    churn: opts.skipChurn ? [] : churnText(plan, usable, churnRounds(opts)),
     machine: machine(env, pinned, loadCpu, targetLines, clock, loadStart),
     commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
     configs: [
@@ -465,7 +567,10 @@ async function main(): Promise<void> {
     elapsedSeconds: (Date.now() - started) / 1000,
   };
   const md = markdown(report);
-  process.stdout.write(`\n${table(report)}\n\n`);
+  const main = table(report);
+  if (main) process.stdout.write(`\n${main}\n\n`);
+  const churn = churnTable(report);
+  if (churn) process.stdout.write(`config churn under load:\n${churn}\n\n`);
   for (const [t, ns] of notes) for (const n of ns) process.stdout.write(`note ${t}: ${n}\n`);
   if (snapshot) process.stdout.write(`${md.split('\n').find((l) => l.startsWith('Snapshot build')) ?? ''}\n`);
   if (opts.write) {
