@@ -14,7 +14,7 @@ export const headerNamePattern = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 export const hostPortPattern = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 /**
  * The shape of an address or CIDR, with the prefix length bounded per family; the builder's parser
- * (policy/client-ip.ts parseCidr) decides the rest (octets up to 255, well-formed IPv6 groups).
+ * (util/cidr.ts parseCidr) decides the rest (octets up to 255, well-formed IPv6 groups).
  */
 export const cidrPattern =
   '^([0-9]{1,3}(\\.[0-9]{1,3}){3}(/(3[0-2]|[12]?[0-9]))?|[0-9a-fA-F.]*:[0-9a-fA-F.:]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$';

@@ -3,7 +3,7 @@
 // same function, so a file it passes is one the builder accepts.
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import type { SpecProblem } from '../api/validate.ts';
-import { parseCidr } from '../policy/client-ip.ts';
+import { parseCidr } from '../util/cidr.ts';
 import { crossFieldProblems } from './cross-field.ts';
 
 export function specProblems(spec: WebSocketRouteSpec): SpecProblem[] {

@@ -1,8 +1,8 @@
 // Flags, environment and defaults → one validated, frozen Config. The only reader of process.env.
 import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { parseCidr } from '../util/cidr.ts';
 import { envName, flags } from './flags.ts';
 
 export interface HostPort {
@@ -130,11 +130,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   const trustedProxies = str('trusted-proxies', '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const cidr of trustedProxies) {
-    const [ip, bits] = cidr.split('/');
-    const v = isIP(ip ?? '');
-    if (!v || (bits !== undefined && !(Number(bits) >= 0 && Number(bits) <= (v === 4 ? 32 : 128)))) {
-      problems.push({ path: '--trusted-proxies', message: `not a CIDR: ${cidr}` });
-    }
+    const c = parseCidr(cidr);
+    if (typeof c === 'string') problems.push({ path: '--trusted-proxies', message: `${JSON.stringify(cidr)} ${c}` });
   }
   const tlsListen = hostPort('tls-listen', '');
   const defaultCertFile = str('default-cert-file', '');

@@ -172,6 +172,8 @@ test('trusted proxies: X-Forwarded-For is believed only from a trusted peer, nea
   assert.deepEqual(t.resolve(req({ peer: '203.0.113.5', headers: { 'x-forwarded-for': '1.1.1.1' } })), { clientIp: '203.0.113.5', trustForwarded: false });
   assert.deepEqual(t.resolve(req({ peer: '::ffff:10.2.3.4', headers: { 'x-forwarded-for': '198.51.100.1, 10.9.9.9' } })), { clientIp: '198.51.100.1', trustForwarded: true });
   assert.deepEqual(t.resolve(req({ peer: '::1', headers: { 'x-forwarded-for': 'spoofed, 192.0.2.1' } })), { clientIp: '192.0.2.1', trustForwarded: true });
+  // The upgrade path's rule exactly: a malformed hop ends the chain at the nearest trusted hop before it.
+  assert.deepEqual(t.resolve(req({ peer: '10.0.0.2', headers: { 'x-forwarded-for': '6.6.6.6, garbage, 10.2.2.2' } })), { clientIp: '10.2.2.2', trustForwarded: true });
   assert.deepEqual(new TrustedProxies([]).resolve(req({ peer: '10.0.0.1', headers: { 'x-forwarded-for': '1.1.1.1' } })), { clientIp: '10.0.0.1', trustForwarded: false });
 });
 

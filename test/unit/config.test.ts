@@ -34,6 +34,18 @@ test('bad values are reported with the flag and the reason', () => {
       return true;
     },
   );
+  // --trusted-proxies goes through the same parser as clientIPs: 10.0.0.256 and a zone index are refused too.
+  assert.throws(
+    () => loadConfig(['--config', 'a', '--trusted-proxies', '10.0.0.0/8, 10.0.0.256,fe80::1%eth0/64'], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.problems, [
+        { path: '--trusted-proxies', message: '"10.0.0.256" is not an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' },
+        { path: '--trusted-proxies', message: '"fe80::1%eth0/64" has a zone index, which a CIDR cannot have' },
+      ]);
+      return true;
+    },
+  );
   assert.throws(() => loadConfig([], {}), /invalid configuration/);
   assert.throws(() => loadConfig(['--bogus'], {}), ConfigError);
 });
