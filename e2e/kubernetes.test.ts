@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { startCli } from '../test/support/cli-process.ts';
-import { startNamedBackend, type NamedBackend } from '../test/support/harness.ts';
+import { connectGreeted, startNamedBackend, type NamedBackend } from '../test/support/harness.ts';
 import { FakeApiServer, waitUntil } from '../test/support/fake-apiserver/index.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -66,15 +66,8 @@ function metric(text: string, name: string, labels: Record<string, string>): num
 }
 
 async function connectClient(listen: string): Promise<Client> {
-  const ws = new WebSocket(`ws://${listen}/chat`);
-  ws.on('error', () => {});
-  const greeting = await new Promise<string>((resolve, reject) => {
-    ws.once('message', (d: Buffer) => resolve(d.toString()));
-    ws.once('close', (code: number) => reject(new Error(`closed with ${code} before the greeting`)));
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
-  });
-  const c: Client = { ws, backend: greeting.replace('hello from ', '') };
-  ws.once('close', (code: number) => (c.close = code));
+  const c: Client = await connectGreeted(`ws://${listen}/chat`);
+  c.ws.once('close', (code: number) => (c.close = code));
   return c;
 }
 

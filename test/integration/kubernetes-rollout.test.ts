@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config/config.ts';
 import { serve, type Running } from '../../src/main.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
-import { metricValue, silentLog, startNamedBackend, type NamedBackend } from '../support/harness.ts';
+import { connectGreeted, metricValue, silentLog, startNamedBackend, type NamedBackend } from '../support/harness.ts';
 
 const windowSeconds = 2;
 const clientsPerRound = 300;
@@ -39,15 +39,8 @@ const slice = (b: Backend, conditions: EndpointConditions) => podSlice('chat', b
 const active = activeConditions;
 
 async function connectClient(): Promise<Client> {
-  const ws = new WebSocket(`ws://127.0.0.1:${gate.proxyAddress.port}/chat`);
-  ws.on('error', () => {});
-  const greeting = await new Promise<string>((resolve, reject) => {
-    ws.once('message', (d: Buffer) => resolve(d.toString()));
-    ws.once('close', (code: number) => reject(new Error(`closed with ${code} before the greeting`)));
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
-  });
-  const c: Client = { ws, backend: greeting.replace('hello from ', '') };
-  ws.once('close', (code: number) => (c.close = { code, at: performance.now() - goneAt }));
+  const c: Client = await connectGreeted(`ws://127.0.0.1:${gate.proxyAddress.port}/chat`);
+  c.ws.once('close', (code: number) => (c.close = { code, at: performance.now() - goneAt }));
   return c;
 }
 

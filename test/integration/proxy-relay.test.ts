@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import { assertEchoes, closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -27,17 +27,7 @@ after(async () => {
 for (const size of [0, 125, 126, 65535, 65536, 64 * 1024 + 1, 10 * 1024 * 1024]) {
   test(`echo ${size} bytes, binary and text`, async () => {
     const ws = await connect(gate.url('/'), { perMessageDeflate: false });
-    const bin = Buffer.alloc(size, 7);
-    for (let i = 0; i < size; i += 997) bin[i] = i & 0xff;
-    ws.send(bin);
-    const got = await nextMessage(ws);
-    assert.equal(got.isBinary, true);
-    assert.ok(got.data.equals(bin));
-    const text = 'é'.repeat(Math.floor(size / 2));
-    ws.send(text);
-    const t = await nextMessage(ws);
-    assert.equal(t.isBinary, false);
-    assert.equal(t.data.toString(), text);
+    await assertEchoes(ws, size);
     ws.close(1000);
     assert.equal((await closed(ws)).code, 1000);
   });

@@ -6,11 +6,12 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode } from '../../src/errors.ts';
 import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
 import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { assertEchoes, closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
 let wss: WebSocketServer;
@@ -58,30 +59,11 @@ async function open(url: string, opts: ConstructorParameters<typeof WebSocket>[2
   return ws;
 }
 
-function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve) => ws.once('message', (data: RawData, isBinary: boolean) => resolve({ data: data as Buffer, isBinary })));
-}
-
-async function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  if (ws.readyState === WebSocket.CLOSED) throw new Error('already closed');
-  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
-  return { code, reason: reason.toString() };
-}
 
 for (const size of [0, 125, 126, 65535, 65536, 10 * 1024 * 1024]) {
   test(`echo ${size} bytes, binary and text`, async () => {
     const ws = await open(`${proxy.url}/echo`);
-    const bin = Buffer.alloc(size, 7);
-    for (let i = 0; i < size; i += 997) bin[i] = i & 0xff;
-    ws.send(bin);
-    const got = await nextMessage(ws);
-    assert.equal(got.isBinary, true);
-    assert.ok(got.data.equals(bin));
-    const text = 'é'.repeat(Math.floor(size / 2));
-    ws.send(text);
-    const t = await nextMessage(ws);
-    assert.equal(t.isBinary, false);
-    assert.equal(t.data.toString(), text);
+    await assertEchoes(ws, size);
     ws.close(1000, 'done');
     assert.deepEqual(await closed(ws), { code: 1000, reason: 'done' });
     const e = await proxy.endOf('/echo');

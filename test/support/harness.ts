@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // Test harness: real sockets on 127.0.0.1 port 0 — ws echo backends, a wsgate proxy fed by the real builder,
 // raw HTTP exchanges — and helpers that wait on events, never on the clock.
 import { once } from 'node:events';
@@ -57,6 +58,34 @@ export async function startNamedBackend(name: string, greeting = `hello from ${n
     ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
   });
   return { name, wss, port: (wss.address() as AddressInfo).port };
+}
+
+/** Opens a WebSocket to a startNamedBackend pod (usually through the proxy) and waits for its greeting: the
+ *  name of the backend it landed on. Rejects on a non-101 answer or a close before the greeting. */
+export async function connectGreeted(url: string): Promise<{ ws: WebSocket; backend: string }> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {});
+  const greeting = await new Promise<string>((resolve, reject) => {
+    ws.once('message', (d: Buffer) => resolve(d.toString()));
+    ws.once('close', (code: number) => reject(new Error(`closed with ${code} before the greeting`)));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+  });
+  return { ws, backend: greeting.replace('hello from ', '') };
+}
+
+/** One binary and one text message of `size` bytes through an echo, each checked byte for byte. */
+export async function assertEchoes(ws: WebSocket, size: number): Promise<void> {
+  const bin = Buffer.alloc(size, 7);
+  for (let i = 0; i < size; i += 997) bin[i] = i & 0xff;
+  ws.send(bin);
+  const got = await nextMessage(ws);
+  assert.equal(got.isBinary, true);
+  assert.ok(got.data.equals(bin));
+  const text = 'é'.repeat(Math.floor(size / 2));
+  ws.send(text);
+  const t = await nextMessage(ws);
+  assert.equal(t.isBinary, false);
+  assert.equal(t.data.toString(), text);
 }
 
 export function routeObject(name: string, spec: unknown, extra: { namespace?: string; age?: number } = {}): RouteObject {
