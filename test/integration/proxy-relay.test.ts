@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { assertEchoes, closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import { assertEchoes, assertFragmentsWithPings, closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -35,17 +35,7 @@ for (const size of [0, 125, 126, 65535, 65536, 64 * 1024 + 1, 10 * 1024 * 1024])
 
 test('fragmented message with pings between fragments arrives whole; pongs come back', async () => {
   const ws = await connect(gate.url('/'), { perMessageDeflate: false });
-  const pongs: string[] = [];
-  ws.on('pong', (d: Buffer) => pongs.push(d.toString()));
-  ws.send('part1-', { fin: false });
-  ws.ping('p1');
-  ws.send('part2-', { fin: false });
-  ws.ping('p2');
-  ws.send('part3', { fin: true });
-  const got = await nextMessage(ws);
-  assert.equal(got.data.toString(), 'part1-part2-part3');
-  await until(() => pongs.length === 2, 'two pongs');
-  assert.deepEqual(pongs, ['p1', 'p2']);
+  await assertFragmentsWithPings(ws);
   ws.close();
   await closed(ws);
 });

@@ -11,7 +11,7 @@ import { CloseCode } from '../../src/errors.ts';
 import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
 import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
-import { assertEchoes, closed, nextMessage } from '../support/harness.ts';
+import { assertEchoes, assertFragmentsWithPings, closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
 let wss: WebSocketServer;
@@ -76,18 +76,7 @@ for (const size of [0, 125, 126, 65535, 65536, 10 * 1024 * 1024]) {
 
 test('fragmented message with pings between fragments arrives whole; pongs come back', async () => {
   const ws = await open(`${proxy.url}/echo`);
-  const pongs: string[] = [];
-  ws.on('pong', (d: Buffer) => pongs.push(d.toString()));
-  ws.send('part1-', { fin: false });
-  ws.ping('p1');
-  ws.send('part2-', { fin: false });
-  ws.ping('p2');
-  ws.send('part3', { fin: true });
-  const got = await nextMessage(ws);
-  assert.equal(got.data.toString(), 'part1-part2-part3');
-  if (pongs.length < 2) await once(ws, 'pong');
-  if (pongs.length < 2) await once(ws, 'pong');
-  assert.deepEqual(pongs, ['p1', 'p2']);
+  await assertFragmentsWithPings(ws);
   ws.close();
   await closed(ws);
 });

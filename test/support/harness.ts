@@ -88,6 +88,22 @@ export async function assertEchoes(ws: WebSocket, size: number): Promise<void> {
   assert.equal(t.data.toString(), text);
 }
 
+/** A text message in three fragments with a ping after each of the first two: it must arrive whole, and both
+ *  pings must be answered in order (control frames may sit between fragments, RFC 6455 §5.4). */
+export async function assertFragmentsWithPings(ws: WebSocket): Promise<void> {
+  const pongs: string[] = [];
+  ws.on('pong', (d: Buffer) => pongs.push(d.toString()));
+  ws.send('part1-', { fin: false });
+  ws.ping('p1');
+  ws.send('part2-', { fin: false });
+  ws.ping('p2');
+  ws.send('part3', { fin: true });
+  const got = await nextMessage(ws);
+  assert.equal(got.data.toString(), 'part1-part2-part3');
+  while (pongs.length < 2) await once(ws, 'pong');
+  assert.deepEqual(pongs, ['p1', 'p2']);
+}
+
 export function routeObject(name: string, spec: unknown, extra: { namespace?: string; age?: number } = {}): RouteObject {
   return {
     apiVersion: 'wsgate.io/v1alpha1',
