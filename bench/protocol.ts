@@ -1,5 +1,24 @@
 // IPC messages between bench/run.ts and its children (echo backends and load generators). Plain JSON.
 
+/** What a latency run and a churn run share: a fixed message rate through `urls`, next to a baseline. */
+interface FixedRate {
+  readonly urls: readonly string[];
+  /**
+   * Direct backend URLs: as many connections again go there, sent to at the same rate in the same ticks, so
+   * the proxy's added latency is measured against a baseline taken at the same moments.
+   */
+  readonly baselineUrls?: readonly string[];
+  readonly connOffset: number;
+  readonly connections: number;
+  /** Messages per second (this generator) through `urls`, spread round-robin over its connections. */
+  readonly rate: number;
+  readonly seconds: number;
+  /** Samples in the first warmupSeconds are dropped. */
+  readonly warmupSeconds: number;
+  readonly size: number;
+  readonly maxSeconds: number;
+}
+
 /** One unit of load for one generator process. Every job is bounded by `maxSeconds`. */
 export type Job =
   | {
@@ -15,44 +34,18 @@ export type Job =
       readonly size: number;
       readonly maxSeconds: number;
     }
-  | {
-      readonly kind: 'latency';
-      readonly urls: readonly string[];
-      /**
-       * Direct backend URLs: as many connections again go there, sent to at the same rate in the same ticks, so
-       * the proxy's added latency is measured against a baseline taken at the same moments.
-       */
-      readonly baselineUrls?: readonly string[];
-      readonly connOffset: number;
-      readonly connections: number;
-      /** Messages per second (this generator) through `urls`, spread round-robin over its connections. */
-      readonly rate: number;
-      readonly seconds: number;
-      /** Samples in the first warmupSeconds are dropped. */
-      readonly warmupSeconds: number;
-      readonly size: number;
-      readonly maxSeconds: number;
-    }
-  | {
+  | (FixedRate & { readonly kind: 'latency' })
+  | (FixedRate & {
       /**
        * Config churn under load (bench/churn.ts): a latency run through `urls` (and to the baseline) while the
        * parent changes the target's configuration, plus new long-lived connections arriving at a fixed rate.
        */
       readonly kind: 'churn';
-      readonly urls: readonly string[];
-      readonly baselineUrls?: readonly string[];
-      readonly connOffset: number;
-      readonly connections: number;
-      readonly rate: number;
-      readonly seconds: number;
-      readonly warmupSeconds: number;
-      readonly size: number;
       /** New connections per second opened through `urls` while sending; they stay open, idle, until the job closes. */
       readonly arrivalsPerSecond: number;
       /** After the sending ends, how long the last echoes may take before the rest count as lost. */
       readonly graceSeconds: number;
-      readonly maxSeconds: number;
-    }
+    })
   | {
       readonly kind: 'handshake';
       readonly urls: readonly string[];
