@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { FakeApiServer, waitUntil, within, type FakeApiServerOptions, type KObject } from '../support/fake-apiserver/index.ts';
 import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
-import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
+import { KubernetesSource, secretFieldSelector } from '../../src/sources/kubernetes/source.ts';
 import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
 
@@ -61,6 +61,9 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
       f.create({ ...slice('orphan', 'x', ['10.0.0.2']), metadata: { name: 'orphan', namespace: 'default' } });
       f.create(route('chat'));
       f.create(secret('tls'));
+      // Types no route can use stay on the server (a field selector): Helm releases are big, tokens sensitive.
+      f.create({ ...secret('sh.helm.release.v1.app.v1'), type: 'helm.sh/release.v1' });
+      f.create({ ...secret('default-token'), type: 'kubernetes.io/service-account-token' });
     },
   });
   const input = h.source.current();
@@ -70,6 +73,9 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
     ports: [{ name: 'ws', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true }, targetRef: { name: 'pod-10.0.0.1' } }],
   }], 'slices without the service-name label are not watched');
   assert.deepEqual(input.secrets, [{ metadata: { namespace: 'default', name: 'tls' }, type: 'Opaque', data: { k: 'dg==' } }]);
+  const secretRequests = h.fake.requests.filter((r) => r.resource === 'secrets');
+  assert.deepEqual([...new Set(secretRequests.map((r) => r.verb))].sort(), ['list', 'watch']);
+  for (const r of secretRequests) assert.equal(r.query['fieldSelector'], secretFieldSelector);
   assert.equal(input.routes.length, 1);
   assert.equal(input.routes[0]!.metadata.generation, 1);
   assert.deepEqual(input.routes[0]!.spec, { rules: [{ backendRefs: [{ name: 'chat', port: 80 }] }] });

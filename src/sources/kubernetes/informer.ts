@@ -40,6 +40,7 @@ export interface InformerOptions {
   readonly log: Logger;
   readonly namespace?: string;
   readonly labelSelector?: string;
+  readonly fieldSelector?: string;
   readonly timings?: Partial<InformerTimings>;
   /** Something in the cache changed. Signal only: the listener reads the cache later. */
   readonly onChange: () => void;
@@ -136,6 +137,7 @@ export class InformerSupervisor {
       {
         ...(this.opts.namespace ? { namespace: this.opts.namespace } : {}),
         ...(this.opts.labelSelector !== undefined ? { labelSelector: this.opts.labelSelector } : {}),
+        ...(this.opts.fieldSelector !== undefined ? { fieldSelector: this.opts.fieldSelector } : {}),
         watchTimeoutSeconds: () => Math.floor(min + (max - min) * this.random()),
         requestTimeoutMs: this.t.requestTimeoutMs,
       },

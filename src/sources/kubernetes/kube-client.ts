@@ -47,6 +47,8 @@ export interface ListWatchHandlers {
 export interface ListWatchOptions {
   readonly namespace?: string;
   readonly labelSelector?: string;
+  /** Equality-based only (`type!=x`), on the fields the API server indexes for the resource. */
+  readonly fieldSelector?: string;
   /** Server-side timeout for each watch request, in seconds (randomised by the caller). */
   readonly watchTimeoutSeconds: () => number;
   /** Abort a list that has not answered by then. */
@@ -196,7 +198,10 @@ export class KubeClient {
   private listFn(resource: WatchedResource, o: ListWatchOptions, signal: AbortSignal): () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
     const ns = o.namespace;
     const opt = (): k8s.ConfigurationOptions => requestOptions(AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
-    const sel = o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {};
+    const sel = {
+      ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}),
+      ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}),
+    };
     switch (resource) {
       case 'websocketroutes':
         return () =>
@@ -234,7 +239,7 @@ export class KubeClient {
       h.onActivity('list');
       return { ...result, items };
     };
-    const lw = new k8s.ListWatch(this.watchPath(resource, o.namespace), watch, listFn, false, o.labelSelector);
+    const lw = new k8s.ListWatch(this.watchPath(resource, o.namespace), watch, listFn, false, o.labelSelector, o.fieldSelector);
     const plain = (obj: k8s.KubernetesObject): RawObject => obj as unknown as RawObject;
     lw.on(k8s.ADD, (obj) => {
       h.onActivity('event');

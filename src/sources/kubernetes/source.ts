@@ -1,5 +1,5 @@
 // The Kubernetes source: one supervised informer per resource the builder reads (WebSocketRoutes, Services,
-// EndpointSlices that belong to a Service, Secrets), all in one namespace or across all. Informer callbacks
+// EndpointSlices that belong to a Service, Secrets of the types routes can use), all in one namespace or across all. Informer callbacks
 // only signal; current() hands out the cached, trimmed objects.
 import type { Logger } from 'pino';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../build/input.ts';
@@ -9,6 +9,14 @@ import type { KubeClient, RawObject, WatchedResource } from './kube-client.ts';
 
 /** Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch. */
 export const serviceNameLabel = 'kubernetes.io/service-name';
+
+/**
+ * Secret types no route can reference (wsgate reads kubernetes.io/tls and Opaque-style key material). Left out
+ * on the server so the cache never holds them: Helm release Secrets alone are often megabytes each, and
+ * service-account and registry credentials have no business in an ingress's memory.
+ */
+export const unusedSecretTypes = ['helm.sh/release.v1', 'kubernetes.io/service-account-token', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'bootstrap.kubernetes.io/token'] as const;
+export const secretFieldSelector = unusedSecretTypes.map((t) => `type!=${t}`).join(',');
 
 export interface KubernetesSourceOptions {
   readonly client: KubeClient;
@@ -36,7 +44,7 @@ export class KubernetesSource implements Source {
   constructor(opts: KubernetesSourceOptions) {
     this.log = opts.log.child({ component: 'kubernetes-source' });
     const ns = opts.watchNamespace ? opts.watchNamespace : undefined;
-    const make = (resource: WatchedResource, extra: { labelSelector?: string; onRaw?: (k: string, o: RawObject | undefined) => void } = {}): InformerSupervisor =>
+    const make = (resource: WatchedResource, extra: { labelSelector?: string; fieldSelector?: string; onRaw?: (k: string, o: RawObject | undefined) => void } = {}): InformerSupervisor =>
       new InformerSupervisor({
         resource,
         client: opts.client,
@@ -52,7 +60,7 @@ export class KubernetesSource implements Source {
       make('websocketroutes', { onRaw: (k, o) => this.observeRoute(k, o) }),
       make('services'),
       make('endpointslices', { labelSelector: serviceNameLabel }),
-      make('secrets'),
+      make('secrets', { fieldSelector: secretFieldSelector }),
     ];
     this.byResource = new Map(this.informers.map((i) => [i.resource, i]));
   }
