@@ -34,7 +34,8 @@ function typeOf(n: Node): string {
 
 function describe(n: Node): string {
   const bits: string[] = [];
-  if (n.description) bits.push(n.description);
+  // The description's own full stop would read ".;" before the bounds that follow it.
+  if (n.description) bits.push(n.description.replace(/\.$/, ''));
   if (n.enum) bits.push(`one of ${n.enum.map((e) => `\`${String(e)}\``).join(', ')}`);
   if (n.items?.enum) bits.push(`each one of ${n.items.enum.map((e) => `\`${String(e)}\``).join(', ')}`);
   if (n.minimum !== undefined || n.maximum !== undefined) bits.push(`${n.minimum ?? ''}–${n.maximum ?? ''}`);

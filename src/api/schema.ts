@@ -64,6 +64,13 @@ const backendRef = {
       maxItems: 256,
       items: { type: 'string', maxLength: 261, pattern: hostPortPattern },
     },
+    drainingEndpoints: {
+      description:
+        'Static upstreams that are going away (with endpoints): they keep their open connections but take new ones only when no endpoint is Active, like a terminating pod. Remove an address from both lists to close its connections with 1012, paced over drain.windowSeconds.',
+      type: 'array',
+      maxItems: 256,
+      items: { type: 'string', maxLength: 261, pattern: hostPortPattern },
+    },
   },
   'x-kubernetes-validations': [
     {
@@ -72,6 +79,7 @@ const backendRef = {
     },
     { rule: '!has(self.name) || has(self.port)', message: 'port is required with name' },
     { rule: '!has(self.endpoints) || !has(self.port)', message: 'port is only for a Service reference' },
+    { rule: '!has(self.drainingEndpoints) || has(self.endpoints)', message: 'drainingEndpoints needs endpoints (an empty list when every endpoint drains)' },
   ],
 } as const;
 

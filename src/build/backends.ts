@@ -30,13 +30,17 @@ export function indexBackends(services: readonly ServiceLite[], slices: readonly
   return { services: svc, slices: bySvc };
 }
 
-export function staticBackend(id: string, weight: number, addresses: readonly string[]): Backend {
+/** Static endpoints keep their key (`static|address`) when they move to drainingEndpoints, so the connections
+ *  on one see it turn Draining and then Gone exactly as a pod's do. */
+export function staticBackend(id: string, weight: number, addresses: readonly string[], draining: readonly string[] = []): Backend {
   const eps = new Map<string, Endpoint>();
-  for (const a of addresses) {
+  const add = (a: string, state: 'Active' | 'Draining') => {
     const { host, port } = splitHostPort(a);
     const address = joinHostPort(host, port);
-    eps.set(address, { key: `static|${address}`, address, host, port, state: 'Active' });
-  }
+    eps.set(address, { key: `static|${address}`, address, host, port, state });
+  };
+  for (const a of addresses) add(a, 'Active');
+  for (const a of draining) add(a, 'Draining');
   return { id, weight, resolved: true, endpoints: sortEndpoints(eps) };
 }
 

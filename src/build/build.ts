@@ -77,7 +77,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
       backends: Object.freeze(
         rule.backendRefs.map((ref, j): Backend => {
           const where = `rules[${i}].backendRefs[${j}]`;
-          if (ref.endpoints) return staticBackend(`static:${c.key}/${i}/${j}`, ref.weight, ref.endpoints);
+          if (ref.endpoints) return staticBackend(`static:${c.key}/${i}/${j}`, ref.weight, ref.endpoints, ref.drainingEndpoints);
           const ns = c.obj.metadata.namespace ?? 'default';
           const id = `svc:${ns}/${ref.name}:${ref.port}`;
           if (ref.namespace !== undefined && ref.namespace !== ns) {

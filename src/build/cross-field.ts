@@ -16,6 +16,9 @@ export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {
       if (ref.endpoints !== undefined && ref.port !== undefined) {
         out.push({ path, message: 'port is only for a Service reference' });
       }
+      if (ref.drainingEndpoints !== undefined && ref.endpoints === undefined) {
+        out.push({ path, message: 'drainingEndpoints needs endpoints (an empty list when every endpoint drains)' });
+      }
     }),
   );
   const tls = spec.tls;

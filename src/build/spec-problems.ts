@@ -10,7 +10,8 @@ export function specProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   return [...crossFieldProblems(spec), ...valueProblems(spec)];
 }
 
-/** clientIPs entries the CIDR pattern lets through but that are no address (10.0.0.256, 1::2::3). */
+/** clientIPs entries the CIDR pattern lets through but that are no address (10.0.0.256, 1::2::3), and a static
+ *  address listed as both serving and draining. */
 export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   const out: SpecProblem[] = [];
   for (const field of ['allow', 'deny'] as const) {
@@ -19,5 +20,13 @@ export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
       if (typeof c === 'string') out.push({ path: `spec.clientIPs.${field}[${i}]`, message: `${JSON.stringify(entry)} ${c}` });
     });
   }
+  spec.rules.forEach((rule, i) =>
+    rule.backendRefs.forEach((ref, j) => {
+      const active = new Set(ref.endpoints ?? []);
+      ref.drainingEndpoints?.forEach((a, k) => {
+        if (active.has(a)) out.push({ path: `spec.rules[${i}].backendRefs[${j}].drainingEndpoints[${k}]`, message: `${JSON.stringify(a)} is also in endpoints; an endpoint is either serving or draining` });
+      });
+    }),
+  );
   return out;
 }

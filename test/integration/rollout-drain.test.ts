@@ -2,7 +2,7 @@
 // elsewhere), then Gone (its clients get 1012 spread over the route's drain window, never 1006, and reconnect
 // to the others); clients of the untouched pods never notice. Once with Kubernetes objects (Service and
 // EndpointSlices through the real builder, as the Kubernetes source hands them over) and once through the
-// standalone file, which has no Draining state: an address removed from the file is Gone at once.
+// standalone file (an address moved to drainingEndpoints is Draining; removed from both lists, Gone).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,6 +64,15 @@ after(async () => {
   }
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Draining: the victim keeps every connection and takes no new one while the others are Active. */
+async function drainingCheck(o: { url: string; clients: readonly Client[]; victim: Pod; metrics: Parameters<typeof metricValue>[0] }): Promise<void> {
+  const newcomers = await openMany(o.url, 30);
+  for (const n of newcomers) assert.notEqual(n.pod, o.victim.name, 'a Draining endpoint takes no new connections while others are Active');
+  for (const n of newcomers) n.ws.terminate();
+  for (const cl of o.clients) assert.equal(cl.end, undefined, 'Draining keeps every connection');
+  assert.equal(await metricValue(o.metrics, 'wsgate_connections_draining', { route: 'chat' }), 0);
+}
 
 /** Gone: the victim's clients close with 1012 over the window and reconnect elsewhere; the rest stay. */
 async function goneAndCheck(o: {
@@ -144,11 +153,7 @@ test('Kubernetes objects: Draining keeps connections and takes no new ones; Gone
 
     // Draining: terminating but still serving.
     gate.holder.publish(content([slice(a, {}), slice(b, {}), slice(c, { ready: false, serving: true, terminating: true })]));
-    const newcomers = await openMany(url, 30);
-    for (const n of newcomers) assert.notEqual(n.pod, c.name, 'a Draining endpoint takes no new connections while others are Active');
-    for (const n of newcomers) n.ws.terminate();
-    for (const cl of clients) assert.equal(cl.end, undefined, 'Draining keeps every connection');
-    assert.equal(await metricValue(gate.metrics, 'wsgate_connections_draining', { route: 'chat' }), 0);
+    await drainingCheck({ url, clients, victim: c, metrics: gate.metrics });
 
     // Gone: terminating and not serving (the slice keeps it, the builder drops it).
     const r = await goneAndCheck({
@@ -165,12 +170,13 @@ test('Kubernetes objects: Draining keeps connections and takes no new ones; Gone
   }
 });
 
-test('standalone file: an address removed from the file is drained with paced 1012', async () => {
+test('standalone file: an address moved to drainingEndpoints is Draining; removed from the file, drained with paced 1012', async () => {
   const file = join(dir, 'routes.yaml');
-  const write = (ps: readonly Pod[]) =>
+  const list = (ps: readonly Pod[]) => `[${ps.map((p) => `"127.0.0.1:${p.port}"`).join(', ')}]`;
+  const write = (ps: readonly Pod[], draining: readonly Pod[] = []) =>
     writeFileSync(
       file,
-      `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: chat }\nspec:\n  drain: { windowSeconds: ${windowSeconds} }\n  rules:\n    - backendRefs:\n        - endpoints: [${ps.map((p) => `"127.0.0.1:${p.port}"`).join(', ')}]\n`,
+      `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: chat }\nspec:\n  drain: { windowSeconds: ${windowSeconds} }\n  rules:\n    - backendRefs:\n        - endpoints: ${list(ps)}\n          drainingEndpoints: ${list(draining)}\n`,
     );
   write(pods);
   const running = await serve(loadConfig(['--config', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--build-holdoff-ms', '5'], {}), silentLog);
@@ -178,6 +184,9 @@ test('standalone file: an address removed from the file is drained with paced 10
     const url = `ws://127.0.0.1:${running.proxyAddress.port}/`;
     const clients = await openMany(url, 300);
     const g = running.holder.current()!.generation;
+    write(pods.slice(0, 2), [pods[2]]);
+    await running.holder.waitForGeneration(g + 1);
+    await drainingCheck({ url, clients, victim: pods[2], metrics: running.metrics });
     const r = await goneAndCheck({
       url,
       clients,
@@ -186,7 +195,7 @@ test('standalone file: an address removed from the file is drained with paced 10
       metrics: running.metrics,
       makeGone: async () => {
         write(pods.slice(0, 2));
-        await running.holder.waitForGeneration(g + 1);
+        await running.holder.waitForGeneration(g + 2);
       },
     });
     process.stdout.write(`# standalone file: ${r.closes} closes over ${windowSeconds}s, per tenth: ${r.spread.join(' ')}\n`);
