@@ -22,13 +22,13 @@ import { randomFillSync } from 'node:crypto';
 import { CloseCode } from '../../errors.ts';
 import type { TimerWheel, WheelTimer } from '../../util/timer-wheel.ts';
 import { closePayload, controlFrame, Op, readClose } from './frame.ts';
-import { FrameScanner, type MessageCheck, type ScanOutput } from './scanner.ts';
+import { FrameScannerBase, SUBCLASS_FLAGS, type MessageCheck } from './scanner.ts';
 
 export { Verdict, type MessageCheck } from './scanner.ts';
 
 export type RelaySide = 'client' | 'upstream';
 
-/** Live counters of one connection. Bytes include frame headers. */
+/** Counters of one connection so far. Bytes include frame headers. */
 export interface RelayStats {
   messagesFromClient: number;
   messagesFromUpstream: number;
@@ -77,8 +77,18 @@ export interface RelayOptions {
   onEnd(end: RelayEnd): void;
 }
 
-const PAUSE_BACKPRESSURE = 1;
-const PAUSE_USER = 2;
+// Side flag bits, after the scanner's own (FrameScannerBase.flags).
+const S_CLIENT = SUBCLASS_FLAGS;
+const S_CLOSE_RECEIVED = SUBCLASS_FLAGS << 1;
+const S_CLOSE_QUEUED = SUBCLASS_FLAGS << 2;
+const S_CLOSE_SENT = SUBCLASS_FLAGS << 3;
+const S_ENDED = SUBCLASS_FLAGS << 4;
+const S_GONE = SUBCLASS_FLAGS << 5;
+const S_VANISHED = SUBCLASS_FLAGS << 6;
+// Reasons to stop reading from a socket; it reads while none is set.
+const PAUSE_BACKPRESSURE = SUBCLASS_FLAGS << 7;
+const PAUSE_USER = SUBCLASS_FLAGS << 8;
+const PAUSED = PAUSE_BACKPRESSURE | PAUSE_USER;
 
 /** The Side a socket belongs to, set once when the relay takes the socket over. */
 const kSide = Symbol('wsgate.relaySide');
@@ -92,46 +102,34 @@ function onSocketData(this: Owned, chunk: Buffer): void {
 /** Writes to this socket drained: the other side may read again. */
 function onSocketDrain(this: Owned): void {
   const s = this[kSide];
-  s.link.unpause(s.other, PAUSE_BACKPRESSURE);
+  s.relay.unpause(s.other, PAUSE_BACKPRESSURE);
 }
 function onSocketEnd(this: Owned): void {
   const s = this[kSide];
-  s.link.peerEnded(s);
+  s.relay.peerEnded(s);
 }
 function onSocketClose(this: Owned): void {
   const s = this[kSide];
-  s.link.peerClosed(s);
+  s.relay.peerClosed(s);
 }
 function onSocketError(): void {
   // 'close' follows and is handled there; listening here keeps an ECONNRESET from throwing.
 }
 
 /**
- * One socket: the scanner reading from it, the state of its leg of the close handshake, and the proxy pings
- * sent to it (it is its own HeartbeatState, so that takes no object of its own).
+ * One socket: the scanner of the bytes read from it (it is one: that object is most of an idle connection's
+ * memory, so the scanner, its output, the close-handshake state and the proxy pings share it), the state of its
+ * leg of the close handshake, and the proxy pings sent to it (it is its own HeartbeatState). Its booleans are
+ * bits of the scanner's flags.
  */
-class Side implements ScanOutput, HeartbeatState {
-  readonly name: RelaySide;
-  readonly isClient: boolean;
+class Side extends FrameScannerBase implements HeartbeatState {
   readonly socket: Duplex;
-  readonly link: Link;
+  readonly relay: Relay;
   other!: Side;
-  readonly scanner: FrameScanner;
-  /** A close frame came from this socket. */
-  closeReceived = false;
-  /** A close frame is written or queued to this socket; nothing else goes to it afterwards. */
-  closeQueued = false;
-  closeSent = false;
-  /** We ended this socket's writable side (or it was ended for us). */
-  ended = false;
-  /** 'close' was emitted. */
-  gone = false;
-  /** Went away without a close frame. */
-  vanished = false;
-  pauseMask = 0;
   /** Proxy frames waiting for the stream into this socket to reach a frame boundary. */
   queue: Buffer[] | undefined = undefined;
-  // HeartbeatState.
+  // HeartbeatState. The tag halves are read as signed 32-bit integers so they stay small integers, not boxed
+  // numbers.
   sent = 0;
   answered = 0;
   lastSentAt = 0;
@@ -139,75 +137,118 @@ class Side implements ScanOutput, HeartbeatState {
   tagHi = 0;
   tagLo = 0;
 
-  constructor(link: Link, name: RelaySide, socket: Duplex, o: RelayOptions) {
-    this.link = link;
-    this.name = name;
-    this.isClient = name === 'client';
+  constructor(relay: Relay, isClient: boolean, socket: Duplex, o: RelayOptions) {
+    super({ masked: isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes }, isClient ? S_CLIENT : 0);
+    this.relay = relay;
     this.socket = socket;
     (socket as Owned)[kSide] = this;
-    this.scanner = new FrameScanner(this, { masked: this.isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes });
+  }
+
+  get isClient(): boolean {
+    return (this.flags & S_CLIENT) !== 0;
+  }
+
+  get name(): RelaySide {
+    return (this.flags & S_CLIENT) !== 0 ? 'client' : 'upstream';
+  }
+
+  /** A close frame came from this socket. */
+  get closeReceived(): boolean {
+    return (this.flags & S_CLOSE_RECEIVED) !== 0;
+  }
+  /** A close frame is written or queued to this socket; nothing else goes to it afterwards. */
+  get closeQueued(): boolean {
+    return (this.flags & S_CLOSE_QUEUED) !== 0;
+  }
+  get closeSent(): boolean {
+    return (this.flags & S_CLOSE_SENT) !== 0;
+  }
+  /** We ended this socket's writable side (or it was ended for us). */
+  get ended(): boolean {
+    return (this.flags & S_ENDED) !== 0;
+  }
+  /** 'close' was emitted. */
+  get gone(): boolean {
+    return (this.flags & S_GONE) !== 0;
+  }
+  /** Went away without a close frame. */
+  get vanished(): boolean {
+    return (this.flags & S_VANISHED) !== 0;
+  }
+  /** Nothing more goes into this socket: a close went or waits for it, or it is ended or gone. */
+  get shut(): boolean {
+    return (this.flags & (S_CLOSE_QUEUED | S_ENDED | S_GONE)) !== 0;
+  }
+
+  /** @internal Set flag bits (S_*, PAUSE_*): the relay's state changes. */
+  set(bits: number): void {
+    this.flags |= bits;
+  }
+
+  /** @internal */
+  clear(bits: number): void {
+    this.flags &= ~bits;
+  }
+
+  /** @internal Whether any of the bits is set. */
+  has(bits: number): boolean {
+    return (this.flags & bits) !== 0;
   }
 
   onData(chunk: Buffer): void {
-    const s = this.scanner;
-    const m = s.messages;
-    s.push(chunk);
-    const dm = s.messages - m;
+    const m = this.messages;
+    this.push(chunk);
+    const dm = this.messages - m;
     const n = chunk.length;
-    const st = this.link.stats;
-    const c = this.link.counters;
-    if (this.isClient) {
-      st.bytesFromClient += n;
+    const c = this.relay.counters;
+    if ((this.flags & S_CLIENT) !== 0) {
       c.bytesFromClient += n;
-      if (dm !== 0) {
-        st.messagesFromClient += dm;
-        c.messagesFromClient += dm;
-      }
+      if (dm !== 0) c.messagesFromClient += dm;
     } else {
-      st.bytesFromUpstream += n;
       c.bytesFromUpstream += n;
-      if (dm !== 0) {
-        st.messagesFromUpstream += dm;
-        c.messagesFromUpstream += dm;
-      }
+      if (dm !== 0) c.messagesFromUpstream += dm;
     }
   }
 
   // ScanOutput: what the scanner of this socket's bytes does with them.
-  write(bytes: Buffer): void {
-    if (!this.other.socket.write(bytes)) this.link.pause(this, PAUSE_BACKPRESSURE);
+  override write(bytes: Buffer): void {
+    if (!this.other.socket.write(bytes)) this.relay.pause(this, PAUSE_BACKPRESSURE);
   }
 
-  control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void {
-    this.link.control(this, frame, opcode, headerLen, payloadLen, maskAt);
+  override control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void {
+    this.relay.control(this, frame, opcode, headerLen, payloadLen, maskAt);
   }
 
-  reject(code: number, reason: string): void {
-    this.link.reject(this, code, reason);
+  override reject(code: number, reason: string): void {
+    this.relay.reject(this, code, reason);
   }
 
-  boundary(): void {
-    this.link.flush(this.other);
+  override boundary(): void {
+    this.relay.flush(this.other);
   }
 
-  throttle(): void {
-    this.link.pause(this, PAUSE_USER);
+  override throttle(): void {
+    this.relay.pause(this, PAUSE_USER);
   }
 }
 
-/** The engine behind Relay; kept apart so Relay's public surface stays small. */
-class Link {
-  readonly stats: RelayStats = { messagesFromClient: 0, messagesFromUpstream: 0, bytesFromClient: 0, bytesFromUpstream: 0 };
-  readonly counters: RouteCounters;
-  readonly client: Side;
-  readonly upstream: Side;
+/**
+ * A relayed WebSocket connection. Construct it with both sockets right after the 101 has been written to the
+ * client; it takes over every byte and event of both sockets and calls onEnd once, after both are closed.
+ * Methods marked internal are the sides' calls into it (one object per connection rather than a wrapper around
+ * an engine).
+ */
+export class Relay {
+  /** @internal */ readonly counters: RouteCounters;
+  /** @internal */ readonly client: Side;
+  /** @internal */ readonly upstream: Side;
   readonly #wheel: TimerWheel;
   readonly #closeTimeoutMs: number;
   readonly #onEnd: (end: RelayEnd) => void;
   /** The close deadline, made at the first close: an open connection has none. */
   #timer: WheelTimer | undefined = undefined;
   #end: { code: number; reason: string; initiator: RelaySide | 'proxy' } | undefined = undefined;
-  finished = false;
+  #finished = false;
 
   constructor(o: RelayOptions) {
     // Only what is needed later is kept: not the options object, nor the head buffers it holds.
@@ -215,8 +256,8 @@ class Link {
     this.#closeTimeoutMs = o.closeTimeoutMs;
     this.#onEnd = o.onEnd;
     this.counters = o.counters;
-    this.client = new Side(this, 'client', o.client, o);
-    this.upstream = new Side(this, 'upstream', o.upstream, o);
+    this.client = new Side(this, true, o.client, o);
+    this.upstream = new Side(this, false, o.upstream, o);
     this.client.other = this.upstream;
     this.upstream.other = this.client;
     for (const s of [this.client, this.upstream]) {
@@ -231,81 +272,128 @@ class Link {
     for (const s of [this.client, this.upstream]) {
       // A socket that closed before we listened would never tell us.
       if (s.socket.destroyed) process.nextTick(() => this.peerClosed(s));
-      else if (s.pauseMask === 0) s.socket.resume();
+      else if (!s.has(PAUSED)) s.socket.resume();
     }
   }
 
+  /** Counters so far (the same numbers that are added to the route's counters). */
+  get stats(): RelayStats {
+    const c = this.client;
+    const u = this.upstream;
+    return { messagesFromClient: c.messages, messagesFromUpstream: u.messages, bytesFromClient: c.offset, bytesFromUpstream: u.offset };
+  }
+
+  /** onEnd has been called. */
   get ended(): boolean {
-    return this.finished;
+    return this.#finished;
   }
 
-  heartbeat(s: Side): HeartbeatState {
-    return s;
-  }
-
-  pause(s: Side, bit: number): void {
-    if (s.pauseMask === 0 && !s.gone) s.socket.pause();
-    s.pauseMask |= bit;
-  }
-
-  unpause(s: Side, bit: number): void {
-    if ((s.pauseMask & bit) === 0) return;
-    s.pauseMask &= ~bit;
-    if (s.pauseMask === 0 && !s.gone) s.socket.resume();
-  }
-
-  /** Proxy-initiated close of both sides. */
-  close(code: number, reason: string): void {
-    if (this.finished) return;
+  /**
+   * Close both sides with code and reason (drain 1012, shutdown 1001, heartbeat timeout, ...), each at its
+   * next frame boundary; then wait for the peers' closes up to closeTimeoutMs. Idempotent.
+   */
+  close(code: number, reason = ''): void {
+    if (this.#finished) return;
     this.#record(code, reason, 'proxy');
     this.#inject(this.client, controlFrame(Op.Close, closePayload(code, reason), false), true);
     this.#inject(this.upstream, controlFrame(Op.Close, closePayload(code, reason), true), true);
     this.#closing();
   }
 
-  ping(to: Side): boolean {
-    if (this.finished || to.closeQueued || to.ended || to.gone) return false;
+  /**
+   * Send a proxy ping (8 random bytes) to one side, between frames. Its pong is swallowed and counted in
+   * heartbeat(side). Returns false when that side is closing or gone.
+   */
+  ping(side: RelaySide = 'client'): boolean {
+    const to = this.#side(side);
+    if (this.#finished || to.shut) return false;
     const tag = Buffer.allocUnsafe(8);
     randomFillSync(tag);
-    to.tagHi = tag.readUInt32BE(0);
-    to.tagLo = tag.readUInt32BE(4);
+    to.tagHi = tag.readInt32BE(0);
+    to.tagLo = tag.readInt32BE(4);
     to.sent++;
     to.lastSentAt = this.#wheel.now();
-    to.scanner.holdPongs = true;
+    to.holdPongs = true;
     this.#inject(to, controlFrame(Op.Ping, tag, !to.isClient), false);
     return true;
   }
 
-  /** A held control frame from s is complete. */
+  /** Proxy pings sent to a side and answered by it (live; `answered === sent` means none outstanding). */
+  heartbeat(side: RelaySide): HeartbeatState {
+    return this.#side(side);
+  }
+
+  /** Data messages a side has started so far, plus the pings it sent when `pings` (health: idle timeouts). */
+  activity(side: RelaySide, pings: boolean): number {
+    const s = this.#side(side);
+    return pings ? s.messages + s.pings : s.messages;
+  }
+
+  /** Stop reading from a side (throttling); independent of backpressure pauses. */
+  pauseFrom(side: RelaySide): void {
+    this.pause(this.#side(side), PAUSE_USER);
+  }
+
+  resumeFrom(side: RelaySide): void {
+    this.unpause(this.#side(side), PAUSE_USER);
+  }
+
+  /**
+   * Check each data frame a side sends (continuations too; see MessageCheck), at its header, before its payload
+   * is forwarded. Throttle: the frame passes and reading from that side pauses until resumeFrom(side). Close:
+   * 1008 to the sender, 1001 to the other side. Undefined removes the check (no cost when there is none).
+   */
+  setMessageCheck(side: RelaySide, check: MessageCheck | undefined): void {
+    this.#side(side).onMessage = check;
+  }
+
+  #side(side: RelaySide): Side {
+    return side === 'client' ? this.client : this.upstream;
+  }
+
+  /** @internal */
+  pause(s: Side, bit: number): void {
+    if (!s.has(PAUSED) && !s.gone) s.socket.pause();
+    s.set(bit);
+  }
+
+  /** @internal */
+  unpause(s: Side, bit: number): void {
+    if (!s.has(bit)) return;
+    s.clear(bit);
+    if (!s.has(PAUSED) && !s.gone) s.socket.resume();
+  }
+
+  /** @internal A held control frame from s is complete. */
   control(s: Side, frame: Buffer, opcode: number, hl: number, len: number, maskAt: number): void {
     const o = s.other;
     if (opcode === Op.Pong) {
       if (this.#answersPing(s, frame, hl, maskAt)) {
         s.answered = s.sent;
         s.lastAnsweredAt = this.#wheel.now();
-      } else if (s.scanner.forwarding) {
+      } else if (s.forwarding) {
         s.write(Buffer.from(frame.subarray(0, hl + len)));
       }
       return;
     }
     // A close: nothing more is read from s.
-    s.scanner.dead = true;
+    s.dead = true;
     const info = readClose(frame, hl, len, maskAt);
     if (!info) {
       this.reject(s, CloseCode.ProtocolError, 'close frame with a 1-byte body');
       return;
     }
-    s.closeReceived = true;
+    s.set(S_CLOSE_RECEIVED);
     this.#record(info.code, info.reason, s.name);
-    if (!o.closeQueued && !o.ended && !o.gone && s.scanner.forwarding) {
-      o.closeQueued = true;
+    if (!o.shut && s.forwarding) {
+      o.set(S_CLOSE_QUEUED);
       this.#emit(o, Buffer.from(frame.subarray(0, hl + len)), true);
     }
     this.#closing();
     this.#legDone(s);
   }
 
-  /** s broke the protocol or a limit. */
+  /** @internal s broke the protocol or a limit. */
   reject(s: Side, code: number, reason: string): void {
     const why = `${s.name}: ${reason}`;
     this.#record(code, why, 'proxy');
@@ -315,11 +403,11 @@ class Link {
     this.#legDone(s);
   }
 
-  /** The stream into `to` reached a frame boundary: write what waited for it. */
+  /** @internal The stream into `to` reached a frame boundary: write what waited for it. */
   flush(to: Side): void {
     const q = to.queue;
     to.queue = undefined;
-    to.other.scanner.wantBoundary = false;
+    to.other.wantBoundary = false;
     if (!q) return;
     const last = q.length - 1;
     for (let i = 0; i < last; i++) to.socket.write(q[i]);
@@ -327,7 +415,7 @@ class Link {
     this.#emit(to, q[last], to.closeQueued && !to.closeSent);
   }
 
-  /** FIN from s. */
+  /** @internal FIN from s. */
   peerEnded(s: Side): void {
     // Without allowHalfOpen Node has ended our side too.
     if (!s.socket.writable) this.#markEnded(s);
@@ -336,24 +424,25 @@ class Link {
     if (!o.ended && !o.gone && !o.queue) this.#endSocket(o);
   }
 
+  /** @internal */
   peerClosed(s: Side): void {
     if (s.gone) return;
-    s.gone = true;
+    s.set(S_GONE);
     this.#markEnded(s);
     if (!s.closeReceived) this.#vanish(s);
     if (this.client.gone && this.upstream.gone) this.#finish();
   }
 
   #vanish(s: Side): void {
-    if (s.vanished || s.closeReceived || this.finished) return;
-    s.vanished = true;
-    s.scanner.dead = true;
+    if (s.vanished || s.closeReceived || this.#finished) return;
+    s.set(S_VANISHED);
+    s.dead = true;
     this.#record(s.isClient ? CloseCode.Abnormal : CloseCode.UpstreamFailed, `${s.name} went away`, s.name);
     this.#markEnded(s);
     if (!s.socket.destroyed) s.socket.destroy();
     const o = s.other;
     if (!o.gone && !o.closeQueued) {
-      if (s.scanner.atBoundary) {
+      if (s.atBoundary) {
         const code = s.isClient ? CloseCode.GoingAway : CloseCode.UpstreamFailed;
         this.#inject(o, controlFrame(Op.Close, closePayload(code, ''), !o.isClient), true);
       } else {
@@ -367,9 +456,9 @@ class Link {
 
   /** Put a proxy frame into the stream towards `to`, now if it is between frames, else at the next boundary. */
   #inject(to: Side, frame: Buffer, isClose: boolean): void {
-    if (to.closeQueued || to.ended || to.gone) return;
-    if (isClose) to.closeQueued = true;
-    const src = to.other.scanner;
+    if (to.shut) return;
+    if (isClose) to.set(S_CLOSE_QUEUED);
+    const src = to.other;
     if (src.atBoundary && !to.queue) {
       this.#emit(to, frame, isClose);
     } else {
@@ -381,14 +470,14 @@ class Link {
   #emit(to: Side, frame: Buffer, isClose: boolean): void {
     to.socket.write(frame);
     if (!isClose) return;
-    to.closeSent = true;
+    to.set(S_CLOSE_SENT);
     this.#stopInto(to);
     this.#legDone(to);
   }
 
   /** Once a close went to s and nothing more will be read from it, its TCP can end. */
   #legDone(s: Side): void {
-    if (s.closeSent && s.scanner.dead && !s.ended && !s.gone) this.#endSocket(s);
+    if (s.closeSent && s.dead && !s.ended && !s.gone) this.#endSocket(s);
   }
 
   #endSocket(s: Side): void {
@@ -397,14 +486,14 @@ class Link {
   }
 
   #markEnded(s: Side): void {
-    s.ended = true;
+    s.set(S_ENDED);
     s.queue = undefined;
     this.#stopInto(s);
   }
 
   /** Nothing more is forwarded into `to`; its writer need not wait for it to drain any more. */
   #stopInto(to: Side): void {
-    to.other.scanner.forwarding = false;
+    to.other.forwarding = false;
     this.unpause(to.other, PAUSE_BACKPRESSURE);
   }
 
@@ -413,7 +502,7 @@ class Link {
   }
 
   #closing(): void {
-    if (this.finished) return;
+    if (this.#finished) return;
     const t = (this.#timer ??= this.#wheel.timer(() => this.#expire()));
     if (!t.armed) t.arm(this.#closeTimeoutMs);
   }
@@ -425,19 +514,19 @@ class Link {
 
   #answersPing(s: Side, frame: Buffer, hl: number, maskAt: number): boolean {
     if (s.sent === 0) return false;
-    let hi = frame.readUInt32BE(hl);
-    let lo = frame.readUInt32BE(hl + 4);
+    let hi = frame.readInt32BE(hl);
+    let lo = frame.readInt32BE(hl + 4);
     if (maskAt >= 0) {
-      const key = frame.readUInt32BE(maskAt);
-      hi = (hi ^ key) >>> 0;
-      lo = (lo ^ key) >>> 0;
+      const key = frame.readInt32BE(maskAt);
+      hi ^= key;
+      lo ^= key;
     }
     return hi === s.tagHi && lo === s.tagLo;
   }
 
   #finish(): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.#finished) return;
+    this.#finished = true;
     this.#timer?.disarm();
     for (const s of [this.client, this.upstream]) {
       s.socket.off('data', onSocketData);
@@ -449,76 +538,5 @@ class Link {
     }
     const end = this.#end ?? { code: CloseCode.Abnormal, reason: '', initiator: 'proxy' as const };
     this.#onEnd({ ...end, stats: this.stats });
-  }
-}
-
-/**
- * A relayed WebSocket connection. Construct it with both sockets right after the 101 has been written to the
- * client; it takes over every byte and event of both sockets and calls onEnd once, after both are closed.
- */
-export class Relay {
-  readonly #l: Link;
-
-  constructor(o: RelayOptions) {
-    this.#l = new Link(o);
-  }
-
-  /** Live counters (the same numbers that are added to the route's counters). */
-  get stats(): RelayStats {
-    return this.#l.stats;
-  }
-
-  /** onEnd has been called. */
-  get ended(): boolean {
-    return this.#l.ended;
-  }
-
-  /**
-   * Close both sides with code and reason (drain 1012, shutdown 1001, heartbeat timeout, ...), each at its
-   * next frame boundary; then wait for the peers' closes up to closeTimeoutMs. Idempotent.
-   */
-  close(code: number, reason = ''): void {
-    this.#l.close(code, reason);
-  }
-
-  /**
-   * Send a proxy ping (8 random bytes) to one side, between frames. Its pong is swallowed and counted in
-   * heartbeat(side). Returns false when that side is closing or gone.
-   */
-  ping(side: RelaySide = 'client'): boolean {
-    return this.#l.ping(this.#side(side));
-  }
-
-  /** Proxy pings sent to a side and answered by it (live; `answered === sent` means none outstanding). */
-  heartbeat(side: RelaySide): HeartbeatState {
-    return this.#l.heartbeat(this.#side(side));
-  }
-
-  /** Data messages a side has started so far, plus the pings it sent when `pings` (health: idle timeouts). */
-  activity(side: RelaySide, pings: boolean): number {
-    const sc = this.#side(side).scanner;
-    return pings ? sc.messages + sc.pings : sc.messages;
-  }
-
-  /** Stop reading from a side (throttling); independent of backpressure pauses. */
-  pauseFrom(side: RelaySide): void {
-    this.#l.pause(this.#side(side), PAUSE_USER);
-  }
-
-  resumeFrom(side: RelaySide): void {
-    this.#l.unpause(this.#side(side), PAUSE_USER);
-  }
-
-  /**
-   * Check each data frame a side sends (continuations too; see MessageCheck), at its header, before its payload
-   * is forwarded. Throttle: the frame passes and reading from that side pauses until resumeFrom(side). Close:
-   * 1008 to the sender, 1001 to the other side. Undefined removes the check (no cost when there is none).
-   */
-  setMessageCheck(side: RelaySide, check: MessageCheck | undefined): void {
-    this.#side(side).scanner.onMessage = check;
-  }
-
-  #side(side: RelaySide): Side {
-    return side === 'client' ? this.#l.client : this.#l.upstream;
   }
 }

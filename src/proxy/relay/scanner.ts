@@ -4,6 +4,10 @@
 // Bytes are held back only for three reasons: a header cut by a chunk boundary (kept in a per-direction
 // scratch buffer until it can be validated), a control frame the relay must read (a close, or a pong that
 // may answer the proxy's own ping), and frames that must not pass (after a close was sent, after a limit).
+//
+// The state lives in FrameScannerBase, whose output is its own abstract methods: the relay's per-socket object
+// extends it, so an idle connection holds one object per socket instead of a scanner, its output and the links
+// between them. FrameScanner is the same scanner writing to a separate ScanOutput (tests, fuzzing).
 import { CloseCode } from '../../errors.ts';
 import { headerLength, MaxControlPayload, MaxHeaderBytes, Op } from './frame.ts';
 
@@ -58,17 +62,23 @@ const A_FORWARD = 0;
 const A_HOLD = 1;
 const A_SKIP = 2;
 const A_FAIL = 3;
-const A_LIMIT = 4;
+const A_TOO_BIG = 4;
+const A_POLICY = 5;
 
-export class FrameScanner {
-  /** False once the destination must get nothing more (a close was sent to it, or it is gone). */
-  forwarding = true;
-  /** Hold 8-byte pongs so the relay can swallow the answers to its own pings. */
-  holdPongs = false;
-  /** Call output.boundary() at the next frame boundary (a proxy frame is waiting to be injected). */
-  wantBoundary = false;
-  /** Input is ignored (after a close frame from the source, or a protocol error). */
-  dead = false;
+// Flag bits of FrameScannerBase.flags: one small integer rather than a field per boolean (8 bytes each, in two
+// objects per connection). Bits from SUBCLASS_FLAGS up are the subclass's.
+const F_FORWARDING = 1 << 0;
+const F_HOLD_PONGS = 1 << 1;
+const F_WANT_BOUNDARY = 1 << 2;
+const F_DEAD = 1 << 3;
+const F_EXPECT_MASK = 1 << 4;
+const F_DEFLATE = 1 << 5;
+const F_FRAGMENTED = 1 << 6;
+export const SUBCLASS_FLAGS = 1 << 8;
+
+export abstract class FrameScannerBase implements ScanOutput {
+  /** Flag bits (F_*); the subclass's own from SUBCLASS_FLAGS up. */
+  protected flags: number;
   /** Data messages started and forwarded. */
   messages = 0;
   /** Ping frames from the source forwarded (health: limits.pingsAreActivity). */
@@ -76,9 +86,6 @@ export class FrameScanner {
   onMessage: MessageCheck | undefined = undefined;
   onFrame: FrameObserver | undefined = undefined;
 
-  readonly #out: ScanOutput;
-  readonly #expectMask: boolean;
-  readonly #deflate: boolean;
   readonly #max: number;
   #mode = HEADER;
   /** Payload bytes left in the current frame (FORWARD, HOLD, SKIP). */
@@ -87,7 +94,6 @@ export class FrameScanner {
   #have = 0;
   /** Allocated at the first header cut by a chunk boundary or held frame: most connections never need it. */
   #buf: Buffer | undefined = undefined;
-  #fragmented = false;
   #messageBytes = 0;
   #offset = 0;
   // Header fields of the frame being decided or held.
@@ -96,13 +102,49 @@ export class FrameScanner {
   #hl = 0;
   #maskAt = -1;
   #why = '';
-  #limitCode = 0;
 
-  constructor(out: ScanOutput, o: ScannerOptions) {
-    this.#out = out;
-    this.#expectMask = o.masked;
-    this.#deflate = o.deflate;
+  constructor(o: ScannerOptions, flags = 0) {
+    this.flags = flags | F_FORWARDING | (o.masked ? F_EXPECT_MASK : 0) | (o.deflate ? F_DEFLATE : 0);
     this.#max = o.maxMessageBytes > 0 && Number.isFinite(o.maxMessageBytes) ? o.maxMessageBytes : 0;
+  }
+
+  // ScanOutput, implemented by the subclass.
+  abstract write(bytes: Buffer): void;
+  abstract control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void;
+  abstract reject(code: number, reason: string): void;
+  abstract boundary(): void;
+  abstract throttle(): void;
+
+  /** False once the destination must get nothing more (a close was sent to it, or it is gone). */
+  get forwarding(): boolean {
+    return (this.flags & F_FORWARDING) !== 0;
+  }
+  set forwarding(v: boolean) {
+    this.flags = v ? this.flags | F_FORWARDING : this.flags & ~F_FORWARDING;
+  }
+
+  /** Hold 8-byte pongs so the relay can swallow the answers to its own pings. */
+  get holdPongs(): boolean {
+    return (this.flags & F_HOLD_PONGS) !== 0;
+  }
+  set holdPongs(v: boolean) {
+    this.flags = v ? this.flags | F_HOLD_PONGS : this.flags & ~F_HOLD_PONGS;
+  }
+
+  /** Call boundary() at the next frame boundary (a proxy frame is waiting to be injected). */
+  get wantBoundary(): boolean {
+    return (this.flags & F_WANT_BOUNDARY) !== 0;
+  }
+  set wantBoundary(v: boolean) {
+    this.flags = v ? this.flags | F_WANT_BOUNDARY : this.flags & ~F_WANT_BOUNDARY;
+  }
+
+  /** Input is ignored (after a close frame from the source, or a protocol error). */
+  get dead(): boolean {
+    return (this.flags & F_DEAD) !== 0;
+  }
+  set dead(v: boolean) {
+    this.flags = v ? this.flags | F_DEAD : this.flags & ~F_DEAD;
   }
 
   /** Nothing of a frame has been passed on without the rest: a proxy frame may go to the destination now. */
@@ -110,21 +152,21 @@ export class FrameScanner {
     return this.#mode !== FORWARD;
   }
 
-  /** Offset of the next input byte in the source's stream. */
+  /** Offset of the next input byte in the source's stream: every byte pushed so far, ignored ones too. */
   get offset(): number {
     return this.#offset;
   }
 
   push(chunk: Buffer): void {
-    if (this.dead) return;
     const n = chunk.length;
     const base = this.#offset;
+    // Counted even when ignored: the relay reports it as the bytes read from the source.
     this.#offset = base + n;
-    const out = this.#out;
+    if (this.dead) return;
     // The middle of a long payload.
     if (this.#mode === FORWARD && this.#remaining > n) {
       this.#remaining -= n;
-      out.write(chunk);
+      this.write(chunk);
       return;
     }
     let pos = 0;
@@ -143,9 +185,9 @@ export class FrameScanner {
         this.#remaining = 0;
         this.#mode = HEADER;
         if (this.wantBoundary) {
-          if (pos > run) out.write(chunk.subarray(run, pos));
+          if (pos > run) this.write(chunk.subarray(run, pos));
           run = pos;
-          out.boundary();
+          this.boundary();
           if (this.dead) return;
         }
         continue;
@@ -190,7 +232,7 @@ export class FrameScanner {
         this.#have = have;
         if (have < hl) {
           // Not validated yet, so not passed on: the destination stays at a frame boundary.
-          if (start > run) out.write(chunk.subarray(run, start));
+          if (start > run) this.write(chunk.subarray(run, start));
           return;
         }
         hb = buf;
@@ -202,24 +244,24 @@ export class FrameScanner {
       if (action === A_FORWARD) {
         this.#have = 0;
         // The start of this header came with earlier chunks and was held back until now.
-        if (prev > 0) out.write(Buffer.from(this.#buf!.subarray(0, prev)));
+        if (prev > 0) this.write(Buffer.from(this.#buf!.subarray(0, prev)));
         if (this.#len > 0) {
           this.#mode = FORWARD;
           this.#remaining = this.#len;
         } else if (this.wantBoundary) {
-          if (pos > run) out.write(chunk.subarray(run, pos));
+          if (pos > run) this.write(chunk.subarray(run, pos));
           run = pos;
-          out.boundary();
+          this.boundary();
           if (this.dead) return;
         }
         continue;
       }
-      if (start > run) out.write(chunk.subarray(run, start));
+      if (start > run) this.write(chunk.subarray(run, start));
       run = pos;
       if (action === A_FAIL) {
         this.#have = 0;
         this.dead = true;
-        out.reject(CloseCode.ProtocolError, this.#why);
+        this.reject(CloseCode.ProtocolError, this.#why);
         return;
       }
       if (action === A_HOLD) {
@@ -230,15 +272,15 @@ export class FrameScanner {
       } else {
         this.#have = 0;
         this.#mode = SKIP;
-        if (action === A_LIMIT) {
-          out.reject(this.#limitCode, this.#why);
+        if (action === A_TOO_BIG || action === A_POLICY) {
+          this.reject(action === A_TOO_BIG ? CloseCode.MessageTooBig : CloseCode.PolicyViolation, this.#why);
           if (this.dead) return;
         }
       }
       this.#remaining = this.#len;
       if (this.#len === 0 && (this.#frameDone(), this.dead)) return;
     }
-    if (pos > run) out.write(run === 0 ? chunk : chunk.subarray(run, pos));
+    if (pos > run) this.write(run === 0 ? chunk : chunk.subarray(run, pos));
   }
 
   /** End of a held or skipped frame. */
@@ -248,10 +290,10 @@ export class FrameScanner {
     this.#have = 0;
     // Waiting proxy frames go first: the destination has been at this boundary since the held frame began.
     if (this.wantBoundary) {
-      this.#out.boundary();
+      this.boundary();
       if (this.dead) return;
     }
-    if (held) this.#out.control(this.#buf!, this.#op, this.#hl, this.#len, this.#maskAt);
+    if (held) this.control(this.#buf!, this.#op, this.#hl, this.#len, this.#maskAt);
   }
 
   /** Validate a complete header and decide what becomes of its frame. */
@@ -272,32 +314,35 @@ export class FrameScanner {
     }
     this.#len = len;
     const rsv = b0 & 0x70;
-    if (rsv !== 0 && (rsv !== 0x40 || !this.#deflate || op === Op.Continuation || op >= Op.Close)) {
-      return this.#fail(rsv === 0x40 && this.#deflate ? 'RSV1 on a control or continuation frame' : 'reserved bits set without an extension');
+    const flags = this.flags;
+    const deflate = (flags & F_DEFLATE) !== 0;
+    const expectMask = (flags & F_EXPECT_MASK) !== 0;
+    if (rsv !== 0 && (rsv !== 0x40 || !deflate || op === Op.Continuation || op >= Op.Close)) {
+      return this.#fail(rsv === 0x40 && deflate ? 'RSV1 on a control or continuation frame' : 'reserved bits set without an extension');
     }
-    if ((b1 & 0x80) === 0 ? this.#expectMask : !this.#expectMask) {
-      return this.#fail(this.#expectMask ? 'unmasked frame from the client' : 'masked frame from the upstream');
+    if ((b1 & 0x80) === 0 ? expectMask : !expectMask) {
+      return this.#fail(expectMask ? 'unmasked frame from the client' : 'masked frame from the upstream');
     }
     if (op >= Op.Close) {
       if (op > Op.Pong) return this.#fail(`unknown opcode ${op}`);
       if (!fin) return this.#fail('fragmented control frame');
       if (len > MaxControlPayload) return this.#fail('control frame longer than 125 bytes');
       if (op === Op.Close) return A_HOLD;
-      if (!this.forwarding) return A_SKIP;
+      if ((flags & F_FORWARDING) === 0) return A_SKIP;
       if (op === Op.Ping) this.pings++;
-      return op === Op.Pong && this.holdPongs && len === 8 ? A_HOLD : A_FORWARD;
+      return op === Op.Pong && (flags & F_HOLD_PONGS) !== 0 && len === 8 ? A_HOLD : A_FORWARD;
     }
     if (op === Op.Continuation) {
-      if (!this.#fragmented) return this.#fail('continuation frame without a message');
+      if ((flags & F_FRAGMENTED) === 0) return this.#fail('continuation frame without a message');
       this.#messageBytes += len;
     } else if (op <= Op.Binary) {
-      if (this.#fragmented) return this.#fail('new data frame inside a fragmented message');
+      if ((flags & F_FRAGMENTED) !== 0) return this.#fail('new data frame inside a fragmented message');
       this.#messageBytes = len;
     } else {
       return this.#fail(`unknown opcode ${op}`);
     }
-    this.#fragmented = !fin;
-    if (!this.forwarding) return A_SKIP;
+    this.flags = fin ? flags & ~F_FRAGMENTED : flags | F_FRAGMENTED;
+    if ((flags & F_FORWARDING) === 0) return A_SKIP;
     if (this.#messageBytes > Number.MAX_SAFE_INTEGER) {
       return this.#limit(CloseCode.MessageTooBig, 'message length beyond 2^53');
     }
@@ -309,7 +354,7 @@ export class FrameScanner {
     if (check !== undefined) {
       const v = check(len, first);
       if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
-      if (v === Verdict.Throttle) this.#out.throttle();
+      if (v === Verdict.Throttle) this.throttle();
     }
     // A message refused by the check is not counted; its continuations are not messages.
     if (first) this.messages++;
@@ -317,13 +362,42 @@ export class FrameScanner {
   }
 
   #limit(code: number, why: string): number {
-    this.#limitCode = code;
     this.#why = why;
-    return A_LIMIT;
+    return code === CloseCode.MessageTooBig ? A_TOO_BIG : A_POLICY;
   }
 
   #fail(why: string): number {
     this.#why = why;
     return A_FAIL;
+  }
+}
+
+/** The scanner writing to a separate output: tests and fuzzing (the relay's sides are scanners themselves). */
+export class FrameScanner extends FrameScannerBase {
+  readonly #out: ScanOutput;
+
+  constructor(out: ScanOutput, o: ScannerOptions) {
+    super(o);
+    this.#out = out;
+  }
+
+  override write(bytes: Buffer): void {
+    this.#out.write(bytes);
+  }
+
+  override control(frame: Buffer, opcode: number, headerLen: number, payloadLen: number, maskAt: number): void {
+    this.#out.control(frame, opcode, headerLen, payloadLen, maskAt);
+  }
+
+  override reject(code: number, reason: string): void {
+    this.#out.reject(code, reason);
+  }
+
+  override boundary(): void {
+    this.#out.boundary();
+  }
+
+  override throttle(): void {
+    this.#out.throttle();
   }
 }
