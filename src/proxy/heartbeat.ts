@@ -1,5 +1,7 @@
 // Heartbeats and idle timeouts, on the proxy's one shared timer wheel: one reusable wheel timer per connection,
-// armed for the earliest of its deadlines (next ping, pong deadline, idle check), never a Node timer.
+// armed for the earliest of its deadlines (next ping, pong deadline, idle check), never a Node timer. The watch
+// of a connection is that timer itself and keeps the client's ping state in its own fields: one object per
+// connection (the upstream's ping state is a second one, only with pingUpstream).
 //
 // Heartbeat (route heartbeat.intervalSeconds > 0): every interval the proxy pings the client — and the upstream
 // when pingUpstream — between frames (the relay injects the frame and swallows the pong that answers it; peers'
@@ -19,7 +21,7 @@ import { CloseCode } from '../errors.ts';
 import type { Route } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import type { TimerWheel, WheelTimer } from '../util/timer-wheel.ts';
+import { WheelTimer, type TimerWheel } from '../util/timer-wheel.ts';
 import type { LiveConnection } from './connections.ts';
 import type { ProxyHooks } from './hooks.ts';
 import type { HeartbeatState, RelaySide } from './relay/relay.ts';
@@ -98,7 +100,8 @@ export interface HeartbeatOptions {
 export class Heartbeats {
   readonly #o: HeartbeatOptions;
   readonly #log: Logger;
-  readonly #watches = new Set<Watch>();
+  /** Watches started and not yet done: a count, not a set, so a connection has no entry here. */
+  #active = 0;
 
   constructor(o: HeartbeatOptions) {
     this.#o = o;
@@ -107,7 +110,7 @@ export class Heartbeats {
 
   /** Connections being watched (tests, leak checks). */
   get size(): number {
-    return this.#watches.size;
+    return this.#active;
   }
 
   /**
@@ -143,19 +146,22 @@ export class Heartbeats {
     const s = routeSettings(route);
     if (!s) return undefined;
     const w = new Watch(this.#o.wheel, route, relay, s, client, this);
-    this.#watches.add(w);
+    this.#active++;
     w.start();
     return w;
   }
 
   #stop(w: Watch): void {
     w.stop();
-    this.#watches.delete(w);
+  }
+
+  /** @internal A watch is done (stopped, its relay ended, or it closed the connection); once per watch. */
+  done(): void {
+    this.#active--;
   }
 
   /** @internal A watch closed its connection (idle, or a peer that stopped answering). */
   closed(w: Watch, why: 'heartbeat' | 'idle', side: RelaySide | undefined): void {
-    this.#watches.delete(w);
     const l = { namespace: w.route.namespace, route: w.route.name };
     if (why === 'idle') {
       this.#o.metrics?.idleClosesTotal.inc(l);
@@ -167,22 +173,23 @@ export class Heartbeats {
   }
 }
 
-const NO_SIDES: readonly SideState[] = [];
-
-class Watch {
+/** The watch of one connection: its wheel timer, and the client's ping state (SideState). */
+class Watch extends WheelTimer implements SideState {
   readonly route: Route;
-  readonly #wheel: TimerWheel;
   readonly #relay: WatchedRelay;
   readonly #s: HeartbeatSettings;
   readonly #client: Droppable;
   readonly #owner: Heartbeats;
-  readonly #timer: WheelTimer;
-  /** Made at its exact size in start() (an empty array grown by push would reserve room for 17). */
-  #sides: readonly SideState[] = NO_SIDES;
-  readonly #idleStep: number;
+  /** The upstream's ping state, with pingUpstream only. */
+  #up: SideState | undefined = undefined;
   #lastCount = 0;
   #lastActivityAt = 0;
   #done = false;
+  // SideState of the client (used when intervalMs > 0).
+  awaiting = false;
+  sentAt = 0;
+  sent = 0;
+  nextPingAt = 0;
 
   constructor(
     wheel: TimerWheel,
@@ -192,23 +199,23 @@ class Watch {
     client: Droppable,
     owner: Heartbeats,
   ) {
+    super(wheel);
     this.route = route;
-    this.#wheel = wheel;
     this.#relay = relay;
     this.#s = s;
     this.#client = client;
     this.#owner = owner;
-    this.#timer = wheel.timer(() => this.#fire());
-    this.#idleStep = Math.max(wheel.tickMs, Math.floor(s.idleMs / 10));
+  }
+
+  get side(): RelaySide {
+    return 'client';
   }
 
   start(): void {
-    const now = this.#wheel.now();
+    const now = this.wheel.now();
     if (this.#s.intervalMs > 0) {
-      const client: SideState = { side: 'client', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs };
-      this.#sides = this.#s.pingUpstream
-        ? [client, { side: 'upstream', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs }]
-        : [client];
+      this.nextPingAt = now + this.#s.intervalMs;
+      if (this.#s.pingUpstream) this.#up = { side: 'upstream', awaiting: false, sentAt: 0, sent: 0, nextPingAt: now + this.#s.intervalMs };
     }
     this.#lastCount = this.#count();
     this.#lastActivityAt = now;
@@ -216,8 +223,14 @@ class Watch {
   }
 
   stop(): void {
+    this.disarm();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
     this.#done = true;
-    this.#timer.disarm();
+    this.#owner.done();
   }
 
   #count(): number {
@@ -225,29 +238,13 @@ class Watch {
     return this.#relay.activity('client', p) + this.#relay.activity('upstream', p);
   }
 
-  #fire(): void {
+  override fire(): void {
     if (this.#done) return;
     if (this.#relay.ended) return this.stop();
-    const now = this.#wheel.now();
-    for (const st of this.#sides) {
-      if (st.awaiting) {
-        if (this.#relay.heartbeat(st.side).answered >= st.sent) {
-          st.awaiting = false;
-          st.nextPingAt = st.sentAt + this.#s.intervalMs;
-        } else if (now >= st.sentAt + this.#s.timeoutMs) {
-          return this.#timeout(st.side);
-        }
-      }
-      if (!st.awaiting && now >= st.nextPingAt) {
-        if (this.#relay.ping(st.side)) {
-          st.awaiting = true;
-          st.sentAt = now;
-          st.sent = this.#relay.heartbeat(st.side).sent;
-        } else {
-          // The side is closing: the relay's own close deadline takes it from here.
-          st.nextPingAt = now + this.#s.intervalMs;
-        }
-      }
+    const now = this.wheel.now();
+    if (this.#s.intervalMs > 0) {
+      if (!this.#ping(this, now)) return this.#timeout('client');
+      if (this.#up && !this.#ping(this.#up, now)) return this.#timeout('upstream');
     }
     if (this.#s.idleMs > 0) {
       const c = this.#count();
@@ -255,7 +252,7 @@ class Watch {
         this.#lastCount = c;
         this.#lastActivityAt = now;
       } else if (now - this.#lastActivityAt >= this.#s.idleMs) {
-        this.#done = true;
+        this.#finish();
         this.#owner.closed(this, 'idle', undefined);
         this.#relay.close(CloseCode.GoingAway, 'idle timeout');
         return;
@@ -264,8 +261,31 @@ class Watch {
     this.#arm(now);
   }
 
+  /** One side's pings at a wake-up: false when its pong is overdue. */
+  #ping(st: SideState, now: number): boolean {
+    if (st.awaiting) {
+      if (this.#relay.heartbeat(st.side).answered >= st.sent) {
+        st.awaiting = false;
+        st.nextPingAt = st.sentAt + this.#s.intervalMs;
+      } else if (now >= st.sentAt + this.#s.timeoutMs) {
+        return false;
+      }
+    }
+    if (!st.awaiting && now >= st.nextPingAt) {
+      if (this.#relay.ping(st.side)) {
+        st.awaiting = true;
+        st.sentAt = now;
+        st.sent = this.#relay.heartbeat(st.side).sent;
+      } else {
+        // The side is closing: the relay's own close deadline takes it from here.
+        st.nextPingAt = now + this.#s.intervalMs;
+      }
+    }
+    return true;
+  }
+
   #timeout(side: RelaySide): void {
-    this.#done = true;
+    this.#finish();
     this.#owner.closed(this, 'heartbeat', side);
     if (side === 'client') {
       this.#relay.close(CloseCode.GoingAway, 'client heartbeat timeout');
@@ -277,16 +297,24 @@ class Watch {
 
   #arm(now: number): void {
     let due = Infinity;
-    for (const st of this.#sides) {
-      if (!st.awaiting) due = Math.min(due, st.nextPingAt);
-      else {
-        // Looked at again at the pong deadline, and earlier when the next ping would be due (the pong has
-        // usually come by then).
-        due = Math.min(due, st.sentAt + this.#s.timeoutMs);
-        if (st.sentAt + this.#s.intervalMs > now) due = Math.min(due, st.sentAt + this.#s.intervalMs);
-      }
+    if (this.#s.intervalMs > 0) {
+      due = this.#due(this, now, due);
+      if (this.#up) due = this.#due(this.#up, now, due);
     }
-    if (this.#s.idleMs > 0) due = Math.min(due, this.#lastActivityAt + this.#s.idleMs, now + this.#idleStep);
-    if (due !== Infinity) this.#timer.arm(Math.max(0, due - now));
+    if (this.#s.idleMs > 0) {
+      const step = Math.max(this.wheel.tickMs, Math.floor(this.#s.idleMs / 10));
+      due = Math.min(due, this.#lastActivityAt + this.#s.idleMs, now + step);
+    }
+    if (due !== Infinity) this.arm(Math.max(0, due - now));
+  }
+
+  /** The earlier of `due` and the next time this side needs looking at. */
+  #due(st: SideState, now: number, due: number): number {
+    if (!st.awaiting) return Math.min(due, st.nextPingAt);
+    // Looked at again at the pong deadline, and earlier when the next ping would be due (the pong has usually
+    // come by then).
+    due = Math.min(due, st.sentAt + this.#s.timeoutMs);
+    if (st.sentAt + this.#s.intervalMs > now) due = Math.min(due, st.sentAt + this.#s.intervalMs);
+    return due;
   }
 }

@@ -13,7 +13,10 @@ export interface WheelClock {
 }
 
 export const realClock: WheelClock = {
-  now: () => performance.now(),
+  // Whole milliseconds: the times connections keep (ping sent, pong answered, next ping, last activity) are then
+  // small integers stored in their objects, where a fractional time would be a separately boxed number. Past
+  // 2^31 ms (24 days of uptime) they are boxed again, which costs memory, nothing else.
+  now: () => Math.floor(performance.now()),
   repeat(fn, ms) {
     const h = setInterval(fn, ms);
     h.unref();
@@ -29,43 +32,52 @@ export interface TimerWheelOptions {
   readonly clock?: WheelClock;
 }
 
-const IDLE = 0;
-const ARMED = 1;
-const DUE = 2;
+// WheelTimer.slot when it is in no slot: idle, or unlinked and about to fire.
+const IDLE = -1;
+const DUE = -2;
 
 /**
- * A reusable deadline owned by one connection (create it once, arm and disarm it as often as needed).
- * The callback is fixed at creation so arming allocates nothing.
+ * A reusable deadline owned by one connection (create it once, arm and disarm it as often as needed). Either
+ * made by TimerWheel.timer(fn), or extended by the object that owns the deadline, overriding fire(): that
+ * object is then its own timer, with no callback closure or separate timer object per connection.
  */
 export class WheelTimer {
-  /** @internal */ deadline = 0;
-  /** @internal */ state = IDLE;
-  /** @internal */ slot = -1;
+  /** @internal Tick at which it fires (a small integer: a time in ms would be a boxed number per timer). */ due = 0;
+  /** @internal Its slot when armed, else IDLE or DUE. */ slot = IDLE;
   /** @internal */ next: WheelTimer | undefined = undefined;
   /** @internal */ prev: WheelTimer | undefined = undefined;
-  readonly #wheel: TimerWheel;
-  readonly #fn: () => void;
+  readonly wheel: TimerWheel;
 
-  constructor(wheel: TimerWheel, fn: () => void) {
-    this.#wheel = wheel;
-    this.#fn = fn;
+  constructor(wheel: TimerWheel) {
+    this.wheel = wheel;
   }
 
   /** Fire once, delayMs from now (re-arming moves the deadline). */
   arm(delayMs: number): void {
-    this.#wheel.arm(this, delayMs);
+    this.wheel.arm(this, delayMs);
   }
 
   disarm(): void {
-    this.#wheel.disarm(this);
+    this.wheel.disarm(this);
   }
 
   get armed(): boolean {
-    return this.state !== IDLE;
+    return this.slot !== IDLE;
   }
 
-  /** @internal */
-  fire(): void {
+  /** The deadline passed. */
+  fire(): void {}
+}
+
+class CallbackTimer extends WheelTimer {
+  readonly #fn: () => void;
+
+  constructor(wheel: TimerWheel, fn: () => void) {
+    super(wheel);
+    this.#fn = fn;
+  }
+
+  override fire(): void {
     this.#fn();
   }
 }
@@ -101,43 +113,41 @@ export class TimerWheel {
   }
 
   timer(fn: () => void): WheelTimer {
-    return new WheelTimer(this, fn);
+    return new CallbackTimer(this, fn);
   }
 
   arm(t: WheelTimer, delayMs: number): void {
-    if (t.state !== IDLE) this.disarm(t);
+    if (t.slot !== IDLE) this.disarm(t);
     const now = this.#clock.now();
     if (this.#stop === undefined) {
       this.#cursor = Math.floor(now / this.tickMs);
       this.#stop = this.#clock.repeat(this.#tick, this.tickMs);
     }
-    t.deadline = now + Math.max(0, delayMs);
-    // A deadline in a tick already processed goes to the next one, so it is never skipped.
-    const tick = Math.max(Math.ceil(t.deadline / this.tickMs), this.#cursor + 1);
+    // The first tick at or after the deadline; one already processed is replaced by the next, so it is never
+    // skipped. Processing tick T means now >= T × tickMs, so the deadline has passed when its tick comes.
+    const tick = Math.max(Math.ceil((now + Math.max(0, delayMs)) / this.tickMs), this.#cursor + 1);
     const slot = tick % this.#slots.length;
     const head = this.#slots[slot];
+    t.due = tick;
     t.slot = slot;
     t.prev = undefined;
     t.next = head;
     if (head) head.prev = t;
     this.#slots[slot] = t;
-    t.state = ARMED;
     this.#count++;
   }
 
   disarm(t: WheelTimer): void {
-    if (t.state === ARMED) {
+    if (t.slot === IDLE) return;
+    if (t.slot !== DUE) {
       if (t.prev) t.prev.next = t.next;
       else this.#slots[t.slot] = t.next;
       if (t.next) t.next.prev = t.prev;
       t.next = t.prev = undefined;
-      t.slot = -1;
     }
-    if (t.state !== IDLE) {
-      t.state = IDLE;
-      this.#count--;
-      if (this.#count === 0) this.#halt();
-    }
+    t.slot = IDLE;
+    this.#count--;
+    if (this.#count === 0) this.#halt();
   }
 
   /** Process every tick up to now; the interval calls it, tests driving a manual clock may too. */
@@ -152,13 +162,13 @@ export class TimerWheel {
       let t = this.#slots[tick % n];
       while (t) {
         const next = t.next;
-        if (t.deadline <= now) {
+        // Timers of later rounds share the slot.
+        if (t.due <= target) {
           if (t.prev) t.prev.next = next;
           else this.#slots[t.slot] = next;
           if (next) next.prev = t.prev;
           t.next = t.prev = undefined;
-          t.slot = -1;
-          t.state = DUE;
+          t.slot = DUE;
           due.push(t);
         }
         t = next;
@@ -168,8 +178,8 @@ export class TimerWheel {
     // Fire after unlinking so callbacks may arm and disarm freely (a disarmed DUE timer is skipped).
     for (let i = 0; i < due.length; i++) {
       const t = due[i];
-      if (t.state !== DUE) continue;
-      t.state = IDLE;
+      if (t.slot !== DUE) continue;
+      t.slot = IDLE;
       this.#count--;
       t.fire();
     }
@@ -185,17 +195,16 @@ export class TimerWheel {
       while (t) {
         const next = t.next;
         t.next = t.prev = undefined;
-        t.slot = -1;
-        t.state = IDLE;
+        t.slot = IDLE;
         t = next;
       }
     }
-    for (const t of this.#due) t.state = IDLE;
+    for (const t of this.#due) t.slot = IDLE;
     this.#count = 0;
     this.#halt();
   }
 
-    /** Run due timers now (tests with a manual clock). */
+  /** Run due timers now (tests with a manual clock). */
   advance(): void {
     if (this.#stop !== undefined) this.#tick();
   }

@@ -116,26 +116,31 @@ function onSocketError(): void {
   // 'close' follows and is handled there; listening here keeps an ECONNRESET from throwing.
 }
 
-/**
- * One socket: the scanner of the bytes read from it (it is one: that object is most of an idle connection's
- * memory, so the scanner, its output, the close-handshake state and the proxy pings share it), the state of its
- * leg of the close handshake, and the proxy pings sent to it (it is its own HeartbeatState). Its booleans are
- * bits of the scanner's flags.
- */
-class Side extends FrameScannerBase implements HeartbeatState {
-  readonly socket: Duplex;
-  readonly relay: Relay;
-  other!: Side;
-  /** Proxy frames waiting for the stream into this socket to reach a frame boundary. */
-  queue: Buffer[] | undefined = undefined;
-  // HeartbeatState. The tag halves are read as signed 32-bit integers so they stay small integers, not boxed
-  // numbers.
+/** Proxy pings sent to one socket and the pongs that answered them. */
+class Pings implements HeartbeatState {
   sent = 0;
   answered = 0;
   lastSentAt = 0;
   lastAnsweredAt = 0;
+  // The tag of the ping out, as signed 32-bit halves: they stay small integers rather than boxed numbers.
   tagHi = 0;
   tagLo = 0;
+}
+
+const NO_PINGS: HeartbeatState = Object.freeze(new Pings());
+
+/**
+ * One socket: the scanner of the bytes read from it (it is one: that object is most of an idle connection's
+ * memory, so the scanner, its output, the close-handshake state and the proxy pings share it), the state of its
+ * leg of the close handshake, and the proxy pings sent to it. Its booleans are bits of the scanner's flags.
+ */
+class Side extends FrameScannerBase {
+  readonly socket: Duplex;
+  readonly relay: Relay;
+  /** Proxy frames waiting for the stream into this socket to reach a frame boundary. */
+  queue: Buffer[] | undefined = undefined;
+  /** Made at the first proxy ping to this socket: most upstreams are never pinged. */
+  proxyPings: Pings | undefined = undefined;
 
   constructor(relay: Relay, isClient: boolean, socket: Duplex, o: RelayOptions) {
     super({ masked: isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes }, isClient ? S_CLIENT : 0);
@@ -146,6 +151,12 @@ class Side extends FrameScannerBase implements HeartbeatState {
 
   get isClient(): boolean {
     return (this.flags & S_CLIENT) !== 0;
+  }
+
+  /** The other socket of the connection (a lookup, not a field: one fewer per socket). */
+  get other(): Side {
+    const r = this.relay;
+    return r.client === this ? r.upstream : r.client;
   }
 
   get name(): RelaySide {
@@ -258,13 +269,13 @@ export class Relay {
     this.counters = o.counters;
     this.client = new Side(this, true, o.client, o);
     this.upstream = new Side(this, false, o.upstream, o);
-    this.client.other = this.upstream;
-    this.upstream.other = this.client;
     for (const s of [this.client, this.upstream]) {
       s.socket.on('data', onSocketData);
       s.socket.on('end', onSocketEnd);
       s.socket.on('close', onSocketClose);
-      s.socket.on('error', onSocketError);
+      // An error listener is all that keeps an ECONNRESET from throwing; the proxy's sockets come with one that
+      // stays, and a second would turn the socket's single listener into an array.
+      if (s.socket.listenerCount('error') === 0) s.socket.on('error', onSocketError);
       s.socket.on('drain', onSocketDrain);
     }
     if (o.clientHead.length > 0) this.client.onData(o.clientHead);
@@ -309,10 +320,11 @@ export class Relay {
     if (this.#finished || to.shut) return false;
     const tag = Buffer.allocUnsafe(8);
     randomFillSync(tag);
-    to.tagHi = tag.readInt32BE(0);
-    to.tagLo = tag.readInt32BE(4);
-    to.sent++;
-    to.lastSentAt = this.#wheel.now();
+    const p = (to.proxyPings ??= new Pings());
+    p.tagHi = tag.readInt32BE(0);
+    p.tagLo = tag.readInt32BE(4);
+    p.sent++;
+    p.lastSentAt = this.#wheel.now();
     to.holdPongs = true;
     this.#inject(to, controlFrame(Op.Ping, tag, !to.isClient), false);
     return true;
@@ -320,7 +332,7 @@ export class Relay {
 
   /** Proxy pings sent to a side and answered by it (live; `answered === sent` means none outstanding). */
   heartbeat(side: RelaySide): HeartbeatState {
-    return this.#side(side);
+    return this.#side(side).proxyPings ?? NO_PINGS;
   }
 
   /** Data messages a side has started so far, plus the pings it sent when `pings` (health: idle timeouts). */
@@ -368,9 +380,10 @@ export class Relay {
   control(s: Side, frame: Buffer, opcode: number, hl: number, len: number, maskAt: number): void {
     const o = s.other;
     if (opcode === Op.Pong) {
-      if (this.#answersPing(s, frame, hl, maskAt)) {
-        s.answered = s.sent;
-        s.lastAnsweredAt = this.#wheel.now();
+      const p = s.proxyPings;
+      if (p && this.#answersPing(p, frame, hl, maskAt)) {
+        p.answered = p.sent;
+        p.lastAnsweredAt = this.#wheel.now();
       } else if (s.forwarding) {
         s.write(Buffer.from(frame.subarray(0, hl + len)));
       }
@@ -512,8 +525,7 @@ export class Relay {
     for (const s of [this.client, this.upstream]) if (!s.socket.destroyed) s.socket.destroy();
   }
 
-  #answersPing(s: Side, frame: Buffer, hl: number, maskAt: number): boolean {
-    if (s.sent === 0) return false;
+  #answersPing(s: Pings, frame: Buffer, hl: number, maskAt: number): boolean {
     let hi = frame.readInt32BE(hl);
     let lo = frame.readInt32BE(hl + 4);
     if (maskAt >= 0) {

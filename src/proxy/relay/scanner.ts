@@ -74,6 +74,8 @@ const F_DEAD = 1 << 3;
 const F_EXPECT_MASK = 1 << 4;
 const F_DEFLATE = 1 << 5;
 const F_FRAGMENTED = 1 << 6;
+/** frameSeen() is called for every accepted header (FrameScanner with an onFrame observer). */
+const F_OBSERVED = 1 << 7;
 export const SUBCLASS_FLAGS = 1 << 8;
 
 export abstract class FrameScannerBase implements ScanOutput {
@@ -84,7 +86,6 @@ export abstract class FrameScannerBase implements ScanOutput {
   /** Ping frames from the source forwarded (health: limits.pingsAreActivity). */
   pings = 0;
   onMessage: MessageCheck | undefined = undefined;
-  onFrame: FrameObserver | undefined = undefined;
 
   readonly #max: number;
   #mode = HEADER;
@@ -114,6 +115,10 @@ export abstract class FrameScannerBase implements ScanOutput {
   abstract reject(code: number, reason: string): void;
   abstract boundary(): void;
   abstract throttle(): void;
+
+  /** Every accepted header, while the F_OBSERVED flag is set. */
+  protected frameSeen(offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean): void;
+  protected frameSeen(): void {}
 
   /** False once the destination must get nothing more (a close was sent to it, or it is gone). */
   get forwarding(): boolean {
@@ -240,7 +245,7 @@ export abstract class FrameScannerBase implements ScanOutput {
       }
 
       const action = this.#header(hb, ho, hl);
-      if (this.onFrame !== undefined && action !== A_FAIL) this.onFrame(base + start - prev, hl, this.#len, this.#op, (hb[ho] & 0x80) !== 0);
+      if ((this.flags & F_OBSERVED) !== 0 && action !== A_FAIL) this.frameSeen(base + start - prev, hl, this.#len, this.#op, (hb[ho] & 0x80) !== 0);
       if (action === A_FORWARD) {
         this.#have = 0;
         // The start of this header came with earlier chunks and was held back until now.
@@ -375,6 +380,7 @@ export abstract class FrameScannerBase implements ScanOutput {
 /** The scanner writing to a separate output: tests and fuzzing (the relay's sides are scanners themselves). */
 export class FrameScanner extends FrameScannerBase {
   readonly #out: ScanOutput;
+  #onFrame: FrameObserver | undefined = undefined;
 
   constructor(out: ScanOutput, o: ScannerOptions) {
     super(o);
@@ -399,5 +405,18 @@ export class FrameScanner extends FrameScannerBase {
 
   override throttle(): void {
     this.#out.throttle();
+  }
+
+  /** Test and debug observer of every accepted header (an observer field would cost every relayed socket). */
+  get onFrame(): FrameObserver | undefined {
+    return this.#onFrame;
+  }
+  set onFrame(f: FrameObserver | undefined) {
+    this.#onFrame = f;
+    this.flags = f ? this.flags | F_OBSERVED : this.flags & ~F_OBSERVED;
+  }
+
+  protected override frameSeen(offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean): void {
+    this.#onFrame?.(offset, headerLen, payloadLen, opcode, fin);
   }
 }
