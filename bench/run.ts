@@ -78,13 +78,14 @@ interface Options {
   readonly pin: boolean;
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
+  readonly wsgateNodeArgs: readonly string[];
   /** Where the Node targets write V8 CPU profiles (--cpu-prof), if asked. */
   readonly cpuProfDir: string | undefined;
 }
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
@@ -93,6 +94,7 @@ function usage(): string {
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
+  --wsgate-node-args  flags for wsgate's node only, space-separated (e.g. "--max-semi-space-size=8")
   --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);
                    such a run does not write BENCHMARKS.md unless --write`;
 }
@@ -108,6 +110,7 @@ function parseArgs(argv: readonly string[]): Options {
   let pin = true;
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
+  let wsgateNodeArgs: string[] = [];
   let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -121,6 +124,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
     else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
     else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
+    else if (a === '--wsgate-node-args') wsgateNodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--rounds') {
       rounds = Number(argv[++i]);
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds wants an integer 1..50\n${usage()}`);
@@ -136,7 +140,7 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds) }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, cpuProfDir };
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds) }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, cpuProfDir };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -371,7 +375,7 @@ async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: 
 
 /** What each target is, read at the start (the tree may move on while the bench runs). */
 function describeTargets(env: Env, targets: readonly Target[]): string[] {
-  return targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${env.wsgateCli}${env.wsgateArgs.length ? ` ${env.wsgateArgs.join(' ')}` : ''})` : ''}`);
+  return targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${[...env.wsgateNodeFlags, env.wsgateCli, ...env.wsgateArgs].join(' ')})` : ''}`);
 }
 
 function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readonly string[], clock: CpuClock, loadStart: readonly number[]): string[] {
@@ -399,7 +403,7 @@ function commands(argv: readonly string[], opts: Options, pinned: boolean, proxy
     `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
     `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg               # -W -db -f for the config churn scenario`,
-    `${pin(proxyCpu)}node ${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
+    `${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
     `#   64 B echo: ${plan.echo64.connections} connections x ${plan.echo64.inflight} in flight, ${plan.echo64.messages} echoes`,
@@ -450,7 +454,7 @@ async function main(): Promise<void> {
 
   if (pinned) pinPid(process.pid, loadCpu);
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
-  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
+  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
   const notes = new Map<TargetName, string[]>();
   const note = (t: TargetName, s: string) => {
     log(`${t}: ${s}`);

@@ -24,6 +24,8 @@ export interface Env {
   readonly wsgateArgs: readonly string[];
   /** Flags for the Node targets' own node (pipe, wsgate), e.g. --cpu-prof. */
   readonly nodeFlags: readonly string[];
+  /** Flags for wsgate's node only (e.g. a V8 heap setting being evaluated). */
+  readonly wsgateNodeFlags: readonly string[];
 }
 
 /** One configuration change, as the bench saw it take effect. */
@@ -408,7 +410,7 @@ const wsgate: Target = {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
     writeFileSync(conf, wsgateConf(env.backendPorts));
-    const args = [...env.nodeFlags, env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', mode?.reloadable ? 'info' : 'warn', ...env.wsgateArgs];
+    const args = [...env.nodeFlags, ...env.wsgateNodeFlags, env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', mode?.reloadable ? 'info' : 'warn', ...env.wsgateArgs];
     const readyz = async () => {
       const res = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}`);
