@@ -2,7 +2,7 @@
 // explicitly, X-Forwarded-For/Proto/Host, and the correlation ids (X-Request-Id, W3C traceparent) kept from
 // the client when valid or started here.
 import { randomFillSync, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { UpgradeRequest } from './upgrade-head.ts';
 import { hopByHop } from './reject.ts';
 
 export interface Correlation {
@@ -14,7 +14,7 @@ const traceparentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9
 const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 
 /** ids: where new trace ids come from (the proxy keeps one pool; without it each id is its own draw). */
-export function correlation(req: IncomingMessage, ids?: TraceIds): Correlation {
+export function correlation(req: UpgradeRequest, ids?: TraceIds): Correlation {
   const rid = req.headers['x-request-id'];
   const tp = req.headers.traceparent;
   return {
@@ -73,7 +73,7 @@ export interface ForwardOptions {
 
 const replaced = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent']);
 
-export function forwardHeaders(req: IncomingMessage, o: ForwardOptions): string[] {
+export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[] {
   const out: string[] = [];
   // Headers named in Connection are hop-by-hop for this request too.
   const listed = new Set((req.headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));

@@ -1,6 +1,6 @@
 // RFC 6455 §4.2.1 checks on a client's opening handshake, answered with the statuses of DESIGN.md §5.
 // Node's HTTP parser has already refused what is not HTTP/1.x (400) and oversized headers (431).
-import type { IncomingMessage } from 'node:http';
+import type { UpgradeRequest } from './upgrade-head.ts';
 import { Errors, type WsgateError } from '../errors.ts';
 
 const keyPattern = /^[A-Za-z0-9+/]{22}==$/;
@@ -12,7 +12,7 @@ export function hasToken(value: string | undefined, token: string): boolean {
 }
 
 /** undefined when the handshake is acceptable. */
-export function checkUpgrade(req: IncomingMessage): WsgateError | undefined {
+export function checkUpgrade(req: UpgradeRequest): WsgateError | undefined {
   if (req.method !== 'GET') return Errors.badHandshake(`method ${req.method} cannot upgrade`);
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return Errors.badHandshake('HTTP/1.1 required');
   if (!hasToken(req.headers.upgrade, 'websocket')) return Errors.upgradeRequired('Upgrade: websocket required');
@@ -36,7 +36,7 @@ export function checkUpgrade(req: IncomingMessage): WsgateError | undefined {
 
 const hostPattern = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:\d{1,5})?$/;
 
-export function checkHost(req: IncomingMessage): WsgateError | undefined {
+export function checkHost(req: UpgradeRequest): WsgateError | undefined {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'host') count++;
   const host = req.headers.host;

@@ -19,6 +19,8 @@ import { Relay, type RelayEnd } from './relay/relay.ts';
 import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
 import { matchRoute, requestPath, type RouteMatch } from './router.ts';
 import { openUpstream, type UpstreamResult } from './upstream.ts';
+import { UpgradeFront } from './upgrade-front.ts';
+import type { UpgradeRequest } from './upgrade-head.ts';
 
 export interface ProxyOptions {
   readonly holder: SnapshotHolder;
@@ -51,6 +53,7 @@ export class ProxyServer {
   readonly #unsubscribe: () => void;
   readonly #extra: http.Server[] = [];
   readonly #traceIds = new TraceIds();
+  readonly #front: UpgradeFront;
   #inFlight = 0;
   #phase: Phase = 'serving';
 
@@ -69,6 +72,7 @@ export class ProxyServer {
         if (!c.ended) o.metrics.connectionsDraining.dec(labels(c.route));
       },
     });
+    const checkEveryMs = Math.min(1000, Math.max(50, Math.floor(o.handshakeTimeoutMs / 4)));
     this.server = http.createServer({
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.handshakeTimeoutMs,
@@ -76,10 +80,20 @@ export class ProxyServer {
       // A missing Host is answered by checkHost/the router (400 bad_host, 404) with wsgate-reason, not by Node.
       requireHostHeader: false,
       // Node checks the two timeouts above only this often (30 s by default): slowloris gets its 408 on time.
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.handshakeTimeoutMs / 4))),
+      connectionsCheckingInterval: checkEveryMs,
       keepAliveTimeout: 5000,
     });
     this.attach(this.server);
+    // Plain upgrades skip Node's HTTP parser; the server gets every other request (upgrade-front.ts).
+    this.#front = new UpgradeFront(this.server, {
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      maxHeaderBytes: o.maxHeaderBytes,
+      checkEveryMs,
+      upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
+      timedOut: (socket) => this.#refuseEarly(Errors.handshakeTimeout(), socket),
+      cutShort: (socket) => this.#refuseEarly(Errors.badHandshake('malformed request: HPE_INVALID_EOF_STATE'), socket),
+      onError: destroyOnError,
+    });
     this.#unsubscribe = o.holder.onSwap((next) => this.#onSwap(next));
   }
 
@@ -114,6 +128,7 @@ export class ProxyServer {
     this.#unsubscribe();
     this.#drain.cancelAll();
     this.#closeListeners();
+    this.#front.close();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
     await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
     for (const srv of [this.server, ...this.#extra]) srv.closeAllConnections();
@@ -170,8 +185,14 @@ export class ProxyServer {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? Errors.handshakeTimeout()
           : Errors.badHandshake(`malformed request: ${err.code ?? err.message}`);
-    if (err.code !== 'ECONNRESET') this.#o.metrics.rejectionsTotal.inc({ namespace: '', route: '', reason: e.reason });
-    if ((socket as Socket).writable && err.code !== 'ECONNRESET') rejectUpgrade(socket, e);
+    if (err.code === 'ECONNRESET') socket.destroy();
+    else this.#refuseEarly(e, socket);
+  }
+
+  /** Refused before a request was parsed: no route, no connection counted. */
+  #refuseEarly(e: WsgateError, socket: Duplex): void {
+    this.#o.metrics.rejectionsTotal.inc({ namespace: '', route: '', reason: e.reason });
+    if ((socket as Socket).writable) rejectUpgrade(socket, e);
     else socket.destroy();
   }
 
@@ -209,9 +230,10 @@ export class ProxyServer {
     res.end(`${err.message}\n`);
   }
 
-  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  #onUpgrade(req: IncomingMessage | UpgradeRequest, socket: Socket, head: Buffer): void {
     const started = performance.now();
-    socket.on('error', destroyOnError);
+    // The front's listener is already there; Node removes its own before 'upgrade'.
+    if (socket.listenerCount('error') === 0) socket.on('error', destroyOnError);
     if (this.#phase === 'refusing') return this.#reject(socket, Errors.shuttingDown());
     const bad = checkUpgrade(req);
     if (bad) return this.#reject(socket, bad);
@@ -222,7 +244,10 @@ export class ProxyServer {
     if (this.#inFlight >= this.#o.maxHandshakesInFlight) return this.#reject(socket, Errors.overloaded(), match);
     this.#inFlight++;
     const ctx: HandshakeContext = {
-      req,
+      // An UpgradeRequest from the front has every field the handshake path reads (url, method, headers,
+      // rawHeaders, socket), not a stream's methods: nothing here or in the hooks reads the request as a stream.
+      // (The hooks' type stays IncomingMessage until affinity's client-ip.ts takes an UpgradeRequest.)
+      req: req as unknown as IncomingMessage,
       socket,
       match,
       clientIp: socketAddress(socket.remoteAddress),
