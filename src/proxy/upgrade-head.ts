@@ -28,6 +28,9 @@ const fieldName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const unusual = /[^\t\r\n\x20-\x7e]/;
 // A CR or LF that is not part of a CRLF pair.
 const bareCrLf = /\r(?!\n)|(?<!\r)\n/;
+// One whole field line: name, colon, OWS, a value of visible ASCII with SP/HTAB inside, OWS. A CR or LF left in
+// a line split at CRLF, obs-text or any other control character fails it, as a space before the colon does.
+const fieldLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*((?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?)[\t ]*$/;
 // Fields Node treats specially (arrays, framing) or whose duplicates it resolves: Node's parser decides those.
 const nodeDecides = new Set(['content-length', 'transfer-encoding', 'set-cookie']);
 
@@ -74,24 +77,20 @@ function requestLineStart(line: string): boolean {
 
 /** The request in buf[0, end) when it is a plain WebSocket upgrade, else undefined (Node's parser decides). */
 export function parseUpgradeHead(buf: Buffer, end: number, socket: Socket): UpgradeRequest | undefined {
-  const text = buf.toString('latin1', 0, end);
-  if (unusual.test(text) || bareCrLf.test(text)) return undefined;
-  const lines = text.split('\r\n');
+  // One pass per line: the request line's and field lines' patterns admit no stray CR, LF or control.
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
   if (lines.length - 1 > MAX_FIELDS) return undefined;
   const m = requestLine.exec(lines[0]);
   if (!m) return undefined;
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   const rawHeaders: string[] = [];
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    if (colon <= 0) return undefined;
-    const name = line.slice(0, colon);
-    if (!fieldName.test(name)) return undefined;
+    const f = fieldLine.exec(lines[i]);
+    if (!f) return undefined;
+    const name = f[1];
+    const value = f[2];
     const lk = name.toLowerCase();
     if (headers[lk] !== undefined || nodeDecides.has(lk)) return undefined;
-    // OWS is SP and HTAB; nothing else that trim() removes can be here.
-    const value = line.slice(colon + 1).trim();
     headers[lk] = value;
     rawHeaders.push(name, value);
   }

@@ -89,8 +89,9 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
 
   const socket: Socket = r.tls
     ? tls.connect({ host: r.endpoint.host, port: r.endpoint.port, ...upstreamTlsOptions(r.tls, r.endpoint) })
-    : net.connect({ host: r.endpoint.host, port: r.endpoint.port });
-  socket.setNoDelay(true);
+    : // noDelay as an option: set once the connection is up; setNoDelay() here would set it twice (now and then).
+      net.connect({ host: r.endpoint.host, port: r.endpoint.port, noDelay: true });
+  if (r.tls) socket.setNoDelay(true);
 
   const detach = () => {
     clearTimeout(timer);
