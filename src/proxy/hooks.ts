@@ -9,11 +9,16 @@ import type { LiveConnection } from './connections.ts';
 import type { Correlation } from './forward-headers.ts';
 import type { Relay, RelayEnd } from './relay/relay.ts';
 import type { RouteMatch } from './router.ts';
+import type { UpgradeRequest } from './upgrade-head.ts';
 import type { UpstreamTls } from './upstream.ts';
 
-/** One handshake in progress; admission checks may add forwarding changes and response headers. */
-export interface HandshakeContext {
-  readonly req: IncomingMessage;
+/**
+ * One handshake in progress; admission checks may add forwarding changes and response headers. An upgrade's
+ * request is what the upgrade front parsed (or Node's IncomingMessage when Node's parser took it); an HTTP
+ * fallback request is always an IncomingMessage, whose body the fallback streams.
+ */
+export interface HandshakeContext<R extends UpgradeRequest = UpgradeRequest> {
+  readonly req: R;
   readonly socket: Socket;
   readonly match: RouteMatch;
   /** From the socket, or from X-Forwarded-For when the socket is a trusted proxy. */

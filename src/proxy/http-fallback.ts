@@ -46,7 +46,7 @@ const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** One fallback request on its way upstream. */
 interface Exchange {
-  readonly ctx: HandshakeContext;
+  readonly ctx: HandshakeContext<IncomingMessage>;
   readonly res: ServerResponse;
   readonly headers: string[];
   readonly path: string;
@@ -101,7 +101,7 @@ export class HttpFallback {
     );
   }
 
-  async #admit(ctx: HandshakeContext): Promise<WsgateError | undefined> {
+  async #admit(ctx: HandshakeContext<IncomingMessage>): Promise<WsgateError | undefined> {
     for (const check of this.#o.admission ?? []) {
       let err = check(ctx);
       if (err instanceof Promise) err = await err;
@@ -110,7 +110,7 @@ export class HttpFallback {
     return undefined;
   }
 
-  #proxy(ctx: HandshakeContext, res: ServerResponse): void {
+  #proxy(ctx: HandshakeContext<IncomingMessage>, res: ServerResponse): void {
     const { req } = ctx;
     const spec = ctx.match.route.spec;
     // A kept-alive socket the upstream closed meanwhile fails before any byte is answered: a bodiless request
@@ -262,7 +262,7 @@ export class HttpFallback {
 
 /** The context a fallback request passes admission with: the same shape as an upgrade's, so every check,
  *  health's veto and affinity's choice apply to it unchanged. */
-export function fallbackContext(f: HttpFallbackContext): HandshakeContext {
+export function fallbackContext(f: HttpFallbackContext): HandshakeContext<IncomingMessage> {
   const socket = f.req.socket;
   return {
     req: f.req,

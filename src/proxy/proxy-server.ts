@@ -244,10 +244,7 @@ export class ProxyServer {
     if (this.#inFlight >= this.#o.maxHandshakesInFlight) return this.#reject(socket, Errors.overloaded(), match);
     this.#inFlight++;
     const ctx: HandshakeContext = {
-      // An UpgradeRequest from the front has every field the handshake path reads (url, method, headers,
-      // rawHeaders, socket), not a stream's methods: nothing here or in the hooks reads the request as a stream.
-      // (The hooks' type stays IncomingMessage until affinity's client-ip.ts takes an UpgradeRequest.)
-      req: req as unknown as IncomingMessage,
+      req,
       socket,
       match,
       clientIp: socketAddress(socket.remoteAddress),

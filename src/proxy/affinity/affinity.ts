@@ -3,15 +3,15 @@
 // bounded load maps to an endpoint, the same on every replica. Affinity only ever chooses among the
 // balancer's candidates, so a Draining (while others are Active), ejected or Gone endpoint is never chosen:
 // the request gets a fresh pick, and Cookie a fresh cookie.
-import type { IncomingMessage } from 'node:http';
 import type { Backend, Endpoint, Route, Rule } from '../../model/snapshot.ts';
 import { policyPick, type BalancerState } from '../balancer.ts';
 import { boundedPick, hash32 } from '../balance/consistent-hash.ts';
+import type { UpgradeRequest } from '../upgrade-head.ts';
 import { readCookie, setCookieValue, type CookieSigner } from './cookie.ts';
 
 export interface AffinityRequest {
   readonly route: Route;
-  readonly req: IncomingMessage;
+  readonly req: UpgradeRequest;
   readonly clientIp: string;
   readonly secure: boolean;
   readonly claims?: Readonly<Record<string, unknown>>;

@@ -1,8 +1,8 @@
 // The client address for ClientIP affinity on paths no admission check has seen (HTTP fallback): the same
 // rule as the upgrade path (util/cidr.ts resolveClientIp), so a long-polling session and its later upgrade
 // hash to the same key.
-import type { IncomingMessage } from 'node:http';
 import { parseCidrs, resolveClientIp, type CidrSet } from '../../util/cidr.ts';
+import type { UpgradeRequest } from '../upgrade-head.ts';
 
 export class TrustedProxies {
   readonly #set: CidrSet;
@@ -13,7 +13,7 @@ export class TrustedProxies {
   }
 
   /** The client's address for this request, and whether its forwarded chain may be kept. */
-  resolve(req: IncomingMessage): { clientIp: string; trustForwarded: boolean } {
+  resolve(req: UpgradeRequest): { clientIp: string; trustForwarded: boolean } {
     const r = resolveClientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], this.#set);
     return { clientIp: r.ip, trustForwarded: r.trustForwarded };
   }
