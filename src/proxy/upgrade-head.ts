@@ -91,10 +91,14 @@ export function parseUpgradeHead(buf: Buffer, end: number, socket: Socket): Upgr
     const value = f[2];
     const lk = name.toLowerCase();
     if (headers[lk] !== undefined || nodeDecides.has(lk)) return undefined;
+    // llhttp does not see the upgrade token when a tab follows it, even as trailing whitespace ("Upgrade\t"): Node
+    // takes such a request as a plain one. Leaving a tabbed Connection line to Node keeps both paths' answers equal.
+    if (lk === 'connection' && lines[i].includes('\t')) return undefined;
     headers[lk] = value;
     rawHeaders.push(name, value);
   }
   // A request that is not an upgrade is Node's: the HTTP fallback, 426, 404...
   if (!hasToken(headers.upgrade, 'websocket') || !hasToken(headers.connection, 'upgrade')) return undefined;
+
   return { method: 'GET', url: m[1], httpVersionMajor: 1, httpVersionMinor: 1, headers, rawHeaders, socket };
 }
