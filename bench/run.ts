@@ -85,7 +85,7 @@ interface Options {
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--idle-connections N] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
@@ -95,6 +95,8 @@ function usage(): string {
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
   --wsgate-node-args  flags for wsgate's node only, space-separated (e.g. "--max-semi-space-size=8")
+  --idle-connections N  connections held open for the idle-memory row (default 5000, quick 1000); each takes
+                   two file descriptors in the target and one in a generator and a backend (raise ulimit -n)
   --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);
                    such a run does not write BENCHMARKS.md unless --write`;
 }
@@ -111,6 +113,7 @@ function parseArgs(argv: readonly string[]): Options {
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
   let wsgateNodeArgs: string[] = [];
+  let idleConnections: number | undefined;
   let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -125,7 +128,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
     else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--wsgate-node-args') wsgateNodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
-    else if (a === '--rounds') {
+    else if (a === '--idle-connections') {
+      idleConnections = Number(argv[++i]);
+      if (!Number.isInteger(idleConnections) || idleConnections < 10 || idleConnections > 200_000) throw new Error(`--idle-connections wants an integer 10..200000\n${usage()}`);
+    } else if (a === '--rounds') {
       rounds = Number(argv[++i]);
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds wants an integer 1..50\n${usage()}`);
     } else if (a === '--targets') {
@@ -140,7 +146,7 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds) }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, cpuProfDir };
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, cpuProfDir };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
