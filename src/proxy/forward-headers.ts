@@ -2,6 +2,8 @@
 // explicitly, X-Forwarded-For/Proto/Host, and the correlation ids (X-Request-Id, W3C traceparent) kept from
 // the client when valid or started here.
 import { randomFillSync, randomUUID } from 'node:crypto';
+import { unmap } from '../util/cidr.ts';
+import type { HandshakeContext } from './hooks.ts';
 import type { UpgradeRequest } from './upgrade-head.ts';
 import { hopByHop } from './reject.ts';
 
@@ -73,6 +75,19 @@ export interface ForwardOptions {
 
 const replaced = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent']);
 
+/** The request's headers for the upstream, with what the admission checks decided (drops, extras, client). */
+export function contextHeaders(ctx: HandshakeContext, upgrade: boolean): string[] {
+  return forwardHeaders(ctx.req, {
+    clientIp: ctx.clientIp,
+    secure: ctx.secure,
+    correlation: ctx.correlation,
+    drop: ctx.forward.drop,
+    extra: ctx.forward.extra,
+    trustForwarded: ctx.trustForwarded ?? false,
+    upgrade,
+  });
+}
+
 export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[] {
   const out: string[] = [];
   // Headers named in Connection are hop-by-hop for this request too.
@@ -111,6 +126,5 @@ export function switchingProtocols(res: { readonly rawHeaders: readonly string[]
 
 /** The socket's address without the IPv4-mapped prefix. */
 export function socketAddress(addr: string | undefined): string {
-  if (!addr) return '';
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+  return addr ? unmap(addr) : '';
 }

@@ -22,7 +22,7 @@ import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { pickEndpoint, type BalancerState, type Pick } from './balancer.ts';
-import { correlation, forwardHeaders } from './forward-headers.ts';
+import { correlation, contextHeaders } from './forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, HttpFallbackContext, ProxyHooks } from './hooks.ts';
 import { hopByHop } from './reject.ts';
 import { upstreamTlsOptions, type UpstreamTls } from './upstream.ts';
@@ -120,15 +120,7 @@ export class HttpFallback {
     this.#next({
       ctx,
       res,
-      headers: forwardHeaders(req, {
-        clientIp: ctx.clientIp,
-        secure: ctx.secure,
-        correlation: ctx.correlation,
-        drop: ctx.forward.drop,
-        extra: ctx.forward.extra,
-        trustForwarded: ctx.trustForwarded ?? false,
-        upgrade: false,
-      }),
+      headers: contextHeaders(ctx, false),
       path: ctx.forward.path ?? req.url ?? '/',
       // No TLS policy ran (a bare composition): wss still means verified TLS, against the system roots.
       tls: ctx.upstreamTls ?? (spec.upstream?.protocol === 'wss' ? { rejectUnauthorized: true } : undefined),

@@ -12,7 +12,7 @@ import { TimerWheel } from '../util/timer-wheel.ts';
 import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balancer.ts';
 import { ConnectionRegistry, type LiveConnection } from './connections.ts';
 import { DrainScheduler, type DrainClock } from './drain.ts';
-import { correlation, forwardHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './forward-headers.ts';
+import { correlation, contextHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './forward-headers.ts';
 import { checkUpgrade, hasToken } from './handshake-check.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
 import { Relay, type RelayEnd } from './relay/relay.ts';
@@ -292,15 +292,7 @@ export class ProxyServer {
       const attempt = openUpstream({
         endpoint: pick.endpoint,
         path: ctx.forward.path ?? req.url ?? '/',
-        headers: forwardHeaders(req, {
-          clientIp: ctx.clientIp,
-          secure: ctx.secure,
-          correlation: ctx.correlation,
-          drop: ctx.forward.drop,
-          extra: ctx.forward.extra,
-          trustForwarded: ctx.trustForwarded ?? false,
-          upgrade: true,
-        }),
+        headers: contextHeaders(ctx, true),
         key: String(req.headers['sec-websocket-key']).trim(),
         connectTimeoutMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
         handshakeTimeoutMs: (spec.upstream?.handshakeTimeoutSeconds ?? 10) * 1000,
