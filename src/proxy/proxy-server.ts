@@ -2,6 +2,7 @@
 // handshake to an endpoint, then hands both sockets to the relay. It never imports the sources or the builder.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { CloseCode, Errors, WsgateError } from '../errors.ts';
 import type { Endpoint, Route, Snapshot } from '../model/snapshot.ts';
@@ -53,7 +54,9 @@ export class ProxyServer {
   readonly #unsubscribe: () => void;
   readonly #extra: http.Server[] = [];
   readonly #traceIds = new TraceIds();
-  readonly #front: UpgradeFront;
+  /** One per listener: plain upgrades skip Node's HTTP parser; the server gets every other request. */
+  readonly #fronts: UpgradeFront[] = [];
+  readonly #checkEveryMs: number;
   #inFlight = 0;
   #phase: Phase = 'serving';
 
@@ -83,17 +86,8 @@ export class ProxyServer {
       connectionsCheckingInterval: checkEveryMs,
       keepAliveTimeout: 5000,
     });
+    this.#checkEveryMs = checkEveryMs;
     this.attach(this.server);
-    // Plain upgrades skip Node's HTTP parser; the server gets every other request (upgrade-front.ts).
-    this.#front = new UpgradeFront(this.server, {
-      handshakeTimeoutMs: o.handshakeTimeoutMs,
-      maxHeaderBytes: o.maxHeaderBytes,
-      checkEveryMs,
-      upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
-      timedOut: (socket) => this.#refuseEarly(Errors.handshakeTimeout(), socket),
-      cutShort: (socket) => this.#refuseEarly(Errors.badHandshake('malformed request: HPE_INVALID_EOF_STATE'), socket),
-      onError: destroyOnError,
-    });
     this.#unsubscribe = o.holder.onSwap((next) => this.#onSwap(next));
   }
 
@@ -103,6 +97,18 @@ export class ProxyServer {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
     if (server !== this.server) this.#extra.push(server);
+    this.#fronts.push(
+      new UpgradeFront(server, {
+        event: server instanceof tls.Server ? 'secureConnection' : 'connection',
+        handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
+        maxHeaderBytes: this.#o.maxHeaderBytes,
+        checkEveryMs: this.#checkEveryMs,
+        upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
+        timedOut: (socket) => this.#refuseEarly(Errors.handshakeTimeout(), socket),
+        cutShort: (socket) => this.#refuseEarly(Errors.badHandshake('malformed request: HPE_INVALID_EOF_STATE'), socket),
+        onError: destroyOnError,
+      }),
+    );
   }
 
   /** SIGTERM, step 1: new upgrades are still accepted (endpoint propagation) while readiness fails. */
@@ -128,7 +134,7 @@ export class ProxyServer {
     this.#unsubscribe();
     this.#drain.cancelAll();
     this.#closeListeners();
-    this.#front.close();
+    for (const f of this.#fronts) f.close();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
     await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
     for (const srv of [this.server, ...this.#extra]) srv.closeAllConnections();

@@ -1,4 +1,4 @@
-// The first reader of every plain (non-TLS) connection: it waits for the request head and, when it is a plain
+// The first reader of every connection (plain, or TLS once its handshake is done): it waits for the request head and, when it is a plain
 // WebSocket upgrade (upgrade-head.ts), hands it to the proxy without Node's HTTP machinery (llhttp, an
 // IncomingMessage, the server's per-connection state and listeners), which cost more CPU per handshake than the
 // rest of the proxy's own work. Every other request is given, byte for byte, to the HTTP server it fronts, as if
@@ -12,6 +12,9 @@ import type { Socket } from 'node:net';
 import { headEnd, parseUpgradeHead, plausiblePartialHead, type UpgradeRequest } from './upgrade-head.ts';
 
 export interface UpgradeFrontOptions {
+  /** Where the server hands over its connections: 'connection' for http.Server, 'secureConnection' for
+   *  https.Server (after the TLS handshake; the bytes read are then the decrypted request). */
+  readonly event?: 'connection' | 'secureConnection';
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
   /** How often deadlines are checked (Node's connectionsCheckingInterval). */
@@ -56,14 +59,15 @@ export class UpgradeFront {
   readonly #sweep: NodeJS.Timeout;
 
   constructor(server: http.Server, o: UpgradeFrontOptions) {
-    const own = server.listeners('connection');
-    // http.Server registers exactly one: its connectionListener.
-    if (own.length !== 1) throw new Error(`expected the HTTP server's own connection listener, found ${own.length}`);
+    const event = o.event ?? 'connection';
+    const own = server.listeners(event);
+    // http.Server (and https.Server, on secureConnection) registers exactly one: its connectionListener.
+    if (own.length !== 1) throw new Error(`expected the HTTP server's own ${event} listener, found ${own.length}`);
     this.#server = server;
     this.#o = o;
     this.#http = own[0] as (socket: Socket) => void;
-    server.removeListener('connection', this.#http);
-    server.on('connection', (socket: Socket) => this.#accept(socket));
+    server.removeListener(event, this.#http);
+    server.on(event, (socket: Socket) => this.#accept(socket));
     this.#sweep = setInterval(() => this.#expire(), o.checkEveryMs);
     this.#sweep.unref();
   }
