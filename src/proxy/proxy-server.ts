@@ -20,7 +20,7 @@ import { Relay, type RelayEnd } from './relay/relay.ts';
 import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
 import { matchRoute, requestPath, type RouteMatch } from './router.ts';
 import { openUpstream, type UpstreamResult } from './upstream.ts';
-import { UpgradeFront } from './upgrade-front.ts';
+import { deadlineCheckMs, UpgradeFront } from './upgrade-front.ts';
 import type { UpgradeRequest } from './upgrade-head.ts';
 
 export interface ProxyOptions {
@@ -56,7 +56,6 @@ export class ProxyServer {
   readonly #traceIds = new TraceIds();
   /** One per listener: plain upgrades skip Node's HTTP parser; the server gets every other request. */
   readonly #fronts: UpgradeFront[] = [];
-  readonly #checkEveryMs: number;
   #inFlight = 0;
   #phase: Phase = 'serving';
 
@@ -75,7 +74,6 @@ export class ProxyServer {
         if (!c.ended) o.metrics.connectionsDraining.dec(labels(c.route));
       },
     });
-    const checkEveryMs = Math.min(1000, Math.max(50, Math.floor(o.handshakeTimeoutMs / 4)));
     this.server = http.createServer({
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.handshakeTimeoutMs,
@@ -83,10 +81,9 @@ export class ProxyServer {
       // A missing Host is answered by checkHost/the router (400 bad_host, 404) with wsgate-reason, not by Node.
       requireHostHeader: false,
       // Node checks the two timeouts above only this often (30 s by default): slowloris gets its 408 on time.
-      connectionsCheckingInterval: checkEveryMs,
+      connectionsCheckingInterval: deadlineCheckMs(o.handshakeTimeoutMs),
       keepAliveTimeout: 5000,
     });
-    this.#checkEveryMs = checkEveryMs;
     this.attach(this.server);
     this.#unsubscribe = o.holder.onSwap((next) => this.#onSwap(next));
   }
@@ -102,7 +99,6 @@ export class ProxyServer {
         event: server instanceof tls.Server ? 'secureConnection' : 'connection',
         handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
         maxHeaderBytes: this.#o.maxHeaderBytes,
-        checkEveryMs: this.#checkEveryMs,
         upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
         timedOut: (socket) => this.#refuseEarly(Errors.handshakeTimeout(), socket),
         cutShort: (socket) => this.#refuseEarly(Errors.badHandshake('malformed request: HPE_INVALID_EOF_STATE'), socket),

@@ -17,8 +17,6 @@ export interface UpgradeFrontOptions {
   readonly event?: 'connection' | 'secureConnection';
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
-  /** How often deadlines are checked (Node's connectionsCheckingInterval). */
-  readonly checkEveryMs: number;
   /** A plain upgrade. head: what followed the request head (a copy, or empty). */
   readonly upgrade: (req: UpgradeRequest, socket: Socket, head: Buffer) => void;
   /** The head did not arrive within handshakeTimeoutMs. */
@@ -27,6 +25,14 @@ export interface UpgradeFrontOptions {
   readonly cutShort: (socket: Socket) => void;
   /** Kept on the socket from the start: an error before the head is read destroys it. */
   readonly onError: (this: Socket, err: Error) => void;
+}
+
+/**
+ * How often handshake deadlines are checked, by the front and by Node's HTTP servers behind it
+ * (connectionsCheckingInterval): Node's default of 30 s would give a slowloris client its 408 far too late.
+ */
+export function deadlineCheckMs(handshakeTimeoutMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 4)));
 }
 
 /** A connection whose head is not complete yet. */
@@ -68,7 +74,7 @@ export class UpgradeFront {
     this.#http = own[0] as (socket: Socket) => void;
     server.removeListener(event, this.#http);
     server.on(event, (socket: Socket) => this.#accept(socket));
-    this.#sweep = setInterval(() => this.#expire(), o.checkEveryMs);
+    this.#sweep = setInterval(() => this.#expire(), deadlineCheckMs(o.handshakeTimeoutMs));
     this.#sweep.unref();
   }
 

@@ -12,6 +12,7 @@ import tls, { type SecureContext } from 'node:tls';
 import type { Snapshot, TlsCertificate } from '../../model/snapshot.ts';
 import type { SnapshotHolder } from '../../snapshot/holder.ts';
 import type { Logger } from '../../telemetry/logger.ts';
+import { deadlineCheckMs } from '../upgrade-front.ts';
 
 export interface TlsListenerOptions {
   readonly holder: SnapshotHolder;
@@ -46,7 +47,7 @@ export class TlsListener {
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.handshakeTimeoutMs,
       requestTimeout: o.handshakeTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.handshakeTimeoutMs / 4))),
+      connectionsCheckingInterval: deadlineCheckMs(o.handshakeTimeoutMs),
       keepAliveTimeout: 5000,
     });
     this.#unsubscribe = o.holder.onSwap((next) => this.#prune(next));
