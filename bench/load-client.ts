@@ -20,9 +20,14 @@ function urlFor(job: Job, i: number): string {
   return job.urls[(job.connOffset + i) % job.urls.length];
 }
 
-function openOne(url: string): Promise<WebSocket> {
+/** The client options for a job: the CA of its wss:// target, if any. */
+function optionsFor(job: Job): WebSocket.ClientOptions {
+  return 'ca' in job && job.ca ? { ...wsOptions, ca: job.ca } : wsOptions;
+}
+
+function openOne(url: string, options: WebSocket.ClientOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, wsOptions);
+    const ws = new WebSocket(url, options);
     const fail = (err: Error) => {
       ws.terminate();
       reject(err);
@@ -38,9 +43,10 @@ function openOne(url: string): Promise<WebSocket> {
 
 async function openMany(job: Job, n: number): Promise<WebSocket[]> {
   const out: WebSocket[] = [];
+  const options = optionsFor(job);
   for (let i = 0; i < n; i += connectBatch) {
     const batch = [];
-    for (let j = i; j < Math.min(n, i + connectBatch); j++) batch.push(openOne(urlFor(job, j)));
+    for (let j = i; j < Math.min(n, i + connectBatch); j++) batch.push(openOne(urlFor(job, j), options));
     const settled = await Promise.allSettled(batch);
     for (const s of settled) if (s.status === 'fulfilled') out.push(s.value);
     const bad = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -182,7 +188,7 @@ async function prepareLatency(job: LatencyJob): Promise<Running> {
         const arrive = () => {
           const k = arrivalsStarted++;
           arrivalsPending++;
-          openOne(urlFor(job, job.connections + k)).then(
+          openOne(urlFor(job, job.connections + k), wsOptions).then(
             (ws) => {
               if (closing) return void ws.terminate();
               arrived.push(ws);
@@ -226,6 +232,7 @@ async function prepareLatency(job: LatencyJob): Promise<Running> {
 }
 
 function prepareHandshake(job: Extract<Job, { kind: 'handshake' }>): Running {
+  const options = optionsFor(job);
   return {
     go: () =>
       new Promise((resolve) => {
@@ -248,7 +255,7 @@ function prepareHandshake(job: Extract<Job, { kind: 'handshake' }>): Running {
             if (active === 0) finish(false);
             return;
           }
-          const ws = new WebSocket(urlFor(job, started++), wsOptions);
+          const ws = new WebSocket(urlFor(job, started++), options);
           active++;
           let opened = false;
           ws.on('open', () => {

@@ -27,6 +27,8 @@ export type Job =
       /** Index of this generator's first connection, so direct runs spread connections over the backends. */
       readonly connOffset: number;
       readonly connections: number;
+      /** For wss:// urls: the PEM the target's certificate is verified against. */
+      readonly ca?: string;
       /** Messages in flight per connection. */
       readonly inflight: number;
       /** Echoes to complete in total (this generator). */
@@ -50,6 +52,8 @@ export type Job =
       readonly kind: 'handshake';
       readonly urls: readonly string[];
       readonly connOffset: number;
+      /** For wss:// urls: the PEM the target's certificate is verified against (a full TLS handshake each time). */
+      readonly ca?: string;
       /** Parallel connect → upgrade → close loops. */
       readonly concurrency: number;
       readonly total: number;

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { SnapshotBuildResult } from './snapshot-build.ts';
 import type { TargetName } from './targets.ts';
 
-export const mainKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'cpuLat', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
+export const mainKeys = ['cpu64', 'tput64', 'cpu16k', 'tput16k', 'cpuHs', 'hsRate', 'cpuTls64', 'tputTls64', 'cpuTlsHs', 'tlsHsRate', 'cpuLat', 'addP50', 'addP99', 'p50', 'p99', 'idleKiB'] as const;
 /** The config churn scenario (bench/churn.ts), in a table of its own. */
 export const churnKeys = [
   'churnApplied',
@@ -51,6 +51,10 @@ const digitsOf: Record<MetricKey, number> = {
   tput16k: 0,
   cpuHs: 1,
   hsRate: 0,
+  cpuTls64: 2,
+  tputTls64: 0,
+  cpuTlsHs: 1,
+  tlsHsRate: 0,
   cpuLat: 2,
   addP50: 0,
   addP99: 0,

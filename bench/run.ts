@@ -20,7 +20,7 @@ import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rs
 import type { FromBackend, Job } from './protocol.ts';
 import { churnTable, markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
 import { benchSnapshotBuild } from './snapshot-build.ts';
-import { allTargets, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
+import { allTargets, benchCert, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
 
 interface Plan {
   readonly rounds: number;
@@ -29,6 +29,8 @@ interface Plan {
   readonly echo64: { readonly connections: number; readonly inflight: number; readonly messages: number };
   readonly echo16k: { readonly connections: number; readonly inflight: number; readonly messages: number };
   readonly handshake: { readonly concurrency: number; readonly total: number };
+  /** wss handshakes measured (concurrency as for plain ones). */
+  readonly tlsHandshakes: number;
   readonly latency: { readonly connections: number; readonly rate: number; readonly seconds: number; readonly warmupSeconds: number };
   readonly idle: { readonly connections: number };
   /** Unmeasured work before the measured scenarios, so JIT-compiled targets are warm. */
@@ -45,6 +47,7 @@ const fullPlan: Plan = {
   echo64: { connections: 64, inflight: 4, messages: 120_000 },
   echo16k: { connections: 32, inflight: 2, messages: 16_000 },
   handshake: { concurrency: 16, total: 2_000 },
+  tlsHandshakes: 1_000,
   latency: { connections: 50, rate: 2_000, seconds: 5, warmupSeconds: 1 },
   idle: { connections: 5_000 },
   warm: { messages: 20_000, handshakes: 300 },
@@ -59,6 +62,7 @@ const quickPlan: Plan = {
   echo64: { connections: 32, inflight: 4, messages: 30_000 },
   echo16k: { connections: 16, inflight: 2, messages: 5_000 },
   handshake: { concurrency: 16, total: 800 },
+  tlsHandshakes: 300,
   latency: { connections: 20, rate: 2_000, seconds: 2, warmupSeconds: 0.5 },
   idle: { connections: 1_000 },
   warm: { messages: 5_000, handshakes: 100 },
@@ -159,16 +163,17 @@ function log(msg: string): void {
 
 type Urls = readonly string[];
 
-function echoJobs(plan: Plan, urls: Urls, s: { connections: number; inflight: number; messages: number }, size: number): Job[] {
+/** ca: for wss:// urls, the PEM of the bench certificate. */
+function echoJobs(plan: Plan, urls: Urls, s: { connections: number; inflight: number; messages: number }, size: number, ca?: string): Job[] {
   const conns = split(s.connections, plan.generators);
   const msgs = split(s.messages, plan.generators);
-  return conns.map((c, i) => ({ kind: 'echo', urls, connOffset: i * conns[0], connections: c, inflight: s.inflight, messages: msgs[i], size, maxSeconds: 180 }));
+  return conns.map((c, i) => ({ kind: 'echo', urls, connOffset: i * conns[0], connections: c, inflight: s.inflight, messages: msgs[i], size, maxSeconds: 180, ...(ca ? { ca } : {}) }));
 }
 
-function handshakeJobs(plan: Plan, urls: Urls, concurrency: number, total: number): Job[] {
+function handshakeJobs(plan: Plan, urls: Urls, concurrency: number, total: number, ca?: string): Job[] {
   const conc = split(concurrency, plan.generators);
   const tot = split(total, plan.generators);
-  return conc.map((c, i) => ({ kind: 'handshake', urls, connOffset: i, concurrency: c, total: tot[i], maxSeconds: 180 }));
+  return conc.map((c, i) => ({ kind: 'handshake', urls, connOffset: i, concurrency: c, total: tot[i], maxSeconds: 180, ...(ca ? { ca } : {}) }));
 }
 
 /** One generator only: fewer processes competing for the load core means less scheduling jitter in the RTTs. */
@@ -240,7 +245,7 @@ async function settledRss(roots: readonly number[]): Promise<number> {
 
 type RoundValues = Partial<Record<MetricKey, number>>;
 
-async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, directUrls: Urls, clock: CpuClock, note: (s: string) => void): Promise<RoundValues> {
+async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, directUrls: Urls, clock: CpuClock, ca: string | undefined, note: (s: string) => void): Promise<RoundValues> {
   const out: RoundValues = {};
   const urls = target.urls;
   const step = async (name: string, fn: () => Promise<void>) => {
@@ -286,6 +291,23 @@ async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, 
     out.hsRate = m.completed / (m.run.wallMs / 1000);
     if (m.cpuUs !== undefined) out.cpuHs = m.cpuUs / m.completed;
   });
+
+  const { tlsUrls } = target;
+  if (tlsUrls && ca) {
+    // TLS terminated by the target (same certificate for all), plain to the backends; every handshake is a full
+    // TLS 1.3 handshake (the clients keep no sessions).
+    await step('wss warm-up', () => pool.run(handshakeJobs(plan, tlsUrls, plan.handshake.concurrency, plan.warm.handshakes, ca)).then(() => undefined));
+    await step('wss 64 B echo', async () => {
+      const m = await withCpu(pool, echoJobs(plan, tlsUrls, plan.echo64, 64, ca), target, clock);
+      out.tputTls64 = m.completed / (m.run.wallMs / 1000);
+      if (m.cpuUs !== undefined) out.cpuTls64 = m.cpuUs / m.completed;
+    });
+    await step('wss handshake', async () => {
+      const m = await withCpu(pool, handshakeJobs(plan, tlsUrls, plan.handshake.concurrency, plan.tlsHandshakes, ca), target, clock);
+      out.tlsHsRate = m.completed / (m.run.wallMs / 1000);
+      if (m.cpuUs !== undefined) out.cpuTlsHs = m.cpuUs / m.completed;
+    });
+  }
 
   await step('latency', async () => {
     // Through the target and, in the same ticks on as many connections again, straight to the backends.
@@ -409,12 +431,15 @@ function commands(argv: readonly string[], opts: Options, pinned: boolean, proxy
     `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
     `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg               # -W -db -f for the config churn scenario`,
-    `${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
+    `${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --tls-listen 127.0.0.1:<t> --default-cert-file <tmp>/bench-cert.pem --default-key-file <tmp>/bench-key.pem --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -keyout <tmp>/bench-key.pem -out <tmp>/bench-cert.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1   # the certificate nginx, HAProxy and wsgate serve on their TLS listener`,
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
     `#   64 B echo: ${plan.echo64.connections} connections x ${plan.echo64.inflight} in flight, ${plan.echo64.messages} echoes`,
     `#   16 KiB echo: ${plan.echo16k.connections} connections x ${plan.echo16k.inflight} in flight, ${plan.echo16k.messages} echoes`,
     `#   handshake: ${plan.handshake.total} x (connect, upgrade, close handshake), ${plan.handshake.concurrency} in parallel`,
+    `#   wss (nginx, haproxy, wsgate: TLS terminated by the target, plain to the backends; clients verify the certificate and keep no TLS sessions):`,
+    `#            64 B echo as above, then ${plan.tlsHandshakes} x (TLS 1.3 handshake, upgrade, close handshake), ${plan.handshake.concurrency} in parallel`,
     `#   latency: ${plan.latency.rate} msg/s of 64 B over ${plan.latency.connections} connections for ${plan.latency.seconds} s (first ${plan.latency.warmupSeconds} s dropped),`,
     `#            plus the same rate straight to the backends in the same ticks: added RTT = through the target minus that baseline`,
     ...(opts.skipChurn
@@ -475,7 +500,9 @@ async function main(): Promise<void> {
 
   log(`plan: ${opts.quick ? 'quick' : 'full'}, ${plan.rounds} round(s), targets ${usable.map((t) => t.name).join(', ') || '(none)'}; pinning ${pinned ? `targets→CPU ${proxyCpu}, load→CPU ${loadCpu}` : 'off'}`);
   const backendPorts = await startBackends(group, repo, plan.backends, loadCpu);
-  const env: Env = { ...env0, backendPorts };
+  const tls = benchCert(tmp);
+  if (!tls) log('openssl not found: the wss rows are not measured');
+  const env: Env = { ...env0, backendPorts, ...(tls ? { tls } : {}) };
   const pool = await LoadPool.start(group, repo, plan.generators, loadCpu);
 
   const results: Results = new Map();
@@ -499,7 +526,7 @@ async function main(): Promise<void> {
       return;
     }
     try {
-      const values = await measureTarget(pool, plan, running, directUrls(env), clock, (s) => note(t.name, `round ${round + 1}: ${s}`));
+      const values = await measureTarget(pool, plan, running, directUrls(env), clock, env.tls?.pem, (s) => note(t.name, `round ${round + 1}: ${s}`));
       record(t.name, round, values);
       log(`  ${Object.entries(values).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ')}`);
     } finally {
@@ -531,6 +558,7 @@ async function main(): Promise<void> {
   }
 
   const rate = plan.latency.rate.toLocaleString('en-US');
+  const exampleTls = tls && { port: 18443, cert: { certFile: '<tmp>/bench-cert.pem', keyFile: '<tmp>/bench-key.pem', pemFile: '<tmp>/bench-combined.pem', pem: '' } };
   const report = {
     targets: opts.targets,
     results,
@@ -543,6 +571,10 @@ async function main(): Promise<void> {
       tput16k: '16 KiB echoes/s',
       cpuHs: 'CPU µs per handshake',
       hsRate: 'handshakes/s',
+      cpuTls64: 'CPU µs per 64 B echo over wss',
+      tputTls64: '64 B echoes/s over wss',
+      cpuTlsHs: 'CPU µs per wss handshake (full TLS 1.3)',
+      tlsHsRate: 'wss handshakes/s',
       cpuLat: `CPU µs per 64 B echo at ${rate} msg/s`,
       addP50: `added RTT p50 µs (${rate} msg/s)`,
       addP99: `added RTT p99 µs (${rate} msg/s)`,
@@ -568,8 +600,8 @@ async function main(): Promise<void> {
     machine: machine(env, pinned, loadCpu, targetLines, clock, loadStart),
     commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
     configs: [
-      { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts) },
-      { title: 'haproxy.cfg (generated)', text: haproxyConf(18080, backendPorts) },
+      { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts, undefined, exampleTls) },
+      { title: 'haproxy.cfg (generated)', text: haproxyConf(18080, backendPorts, undefined, exampleTls) },
       { title: 'wsgate.yaml (generated)', text: wsgateConf(backendPorts) },
     ],
     date: new Date().toISOString(),

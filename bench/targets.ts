@@ -1,12 +1,12 @@
 // What the benchmark measures: a direct connection (the limit), wsgate, nginx, HAProxy and a Node pipe() proxy,
 // each started fresh on 127.0.0.1 and pinned to the proxy CPU.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { processTree, type ProcessGroup, type Proc } from './procs.ts';
+import { hasCommand, processTree, type ProcessGroup, type Proc } from './procs.ts';
 
 export const targetNames = ['direct', 'pipe', 'nginx', 'haproxy', 'wsgate'] as const;
 export type TargetName = (typeof targetNames)[number];
@@ -26,6 +26,34 @@ export interface Env {
   readonly nodeFlags: readonly string[];
   /** Flags for wsgate's node only (e.g. a V8 heap setting being evaluated). */
   readonly wsgateNodeFlags: readonly string[];
+  /** The certificate every TLS-terminating target serves (undefined: no wss scenarios). */
+  readonly tls?: BenchCert;
+}
+
+/** One self-signed EC P-256 certificate for 127.0.0.1, in the forms nginx, HAProxy and wsgate read. */
+export interface BenchCert {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Certificate and key in one file (HAProxy's `crt`). */
+  readonly pemFile: string;
+  /** The certificate's PEM, which clients trust as their CA. */
+  readonly pem: string;
+}
+
+/** Made with the openssl CLI; undefined (and the wss rows stay empty) when it is missing. */
+export function benchCert(dir: string): BenchCert | undefined {
+  if (!hasCommand('openssl')) return undefined;
+  const certFile = path.join(dir, 'bench-cert.pem');
+  const keyFile = path.join(dir, 'bench-key.pem');
+  const r = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-keyout', keyFile, '-out', certFile, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ], { stdio: 'ignore' });
+  if (r.status !== 0) return undefined;
+  const pem = readFileSync(certFile, 'utf8');
+  const pemFile = path.join(dir, 'bench-combined.pem');
+  writeFileSync(pemFile, pem + readFileSync(keyFile, 'utf8'));
+  return { certFile, keyFile, pemFile, pem };
 }
 
 /** One configuration change, as the bench saw it take effect. */
@@ -48,6 +76,8 @@ export interface Reloader {
 export interface RunningTarget {
   /** Where clients connect; several for direct (one per backend). */
   readonly urls: readonly string[];
+  /** wss:// on a second listener that terminates TLS with env.tls (nginx, HAProxy, wsgate; not reloadable ones). */
+  readonly tlsUrls?: readonly string[];
   /** Root pids of the target's processes (their trees are measured); empty for direct. */
   readonly roots: readonly number[];
   /** Started with { reloadable: true } only. */
@@ -89,9 +119,9 @@ export function freePort(): Promise<number> {
 }
 
 /** One WebSocket echo through the target, bounded. */
-function probe(url: string, timeoutMs: number): Promise<void> {
+function probe(url: string, timeoutMs: number, ca?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(ca ? { ca } : {}) });
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error('probe timed out'));
@@ -135,6 +165,8 @@ interface StartOptions {
   readonly stopSignal?: NodeJS.Signals;
   /** Given the started process, how to apply configuration changes (reloadable instances only). */
   readonly reload?: (proc: Proc) => Reloader;
+  /** Its wss:// URL, probed too before the target counts as started. */
+  readonly tlsUrl?: string;
 }
 
 async function startProcess(env: Env, name: string, cmd: string, args: readonly string[], url: string, o: StartOptions = {}): Promise<RunningTarget> {
@@ -143,11 +175,20 @@ async function startProcess(env: Env, name: string, cmd: string, args: readonly 
   try {
     if (extraCheck) await waitReady(proc, extraCheck, 20_000);
     await waitReady(proc, () => probe(url, 2000), 20_000);
+    const { tlsUrl } = o;
+    if (tlsUrl) await waitReady(proc, () => probe(tlsUrl, 2000, env.tls?.pem), 20_000);
   } catch (err) {
     await env.group.stop(proc);
     throw err;
   }
-  return { urls: [url], roots: [proc.pid], ...(o.reload ? { reloader: o.reload(proc) } : {}), output: () => proc.output(), stop: () => env.group.stop(proc) };
+  return {
+    urls: [url],
+    ...(o.tlsUrl ? { tlsUrls: [o.tlsUrl] } : {}),
+    roots: [proc.pid],
+    ...(o.reload ? { reloader: o.reload(proc) } : {}),
+    output: () => proc.output(),
+    stop: () => env.group.stop(proc),
+  };
 }
 
 /** Write-then-rename, so that a reader (wsgate's file watcher) never sees a half-written file. */
@@ -247,10 +288,43 @@ const pipe: Target = {
   },
 };
 
+/** The TLS listener of a measured (not reloadable) instance, when the run has a certificate. */
+async function tlsListen(env: Env, mode: StartMode | undefined): Promise<TlsListen | undefined> {
+  return env.tls && !mode?.reloadable ? { port: await freePort(), cert: env.tls } : undefined;
+}
+
+function wssOf(tls: TlsListen | undefined): StartOptions {
+  return tls ? { tlsUrl: `wss://127.0.0.1:${tls.port}/` } : {};
+}
+
 const nginxBin = '/usr/sbin/nginx';
 
+/** A second listener terminating TLS with the bench certificate (the wss scenarios). */
+export interface TlsListen {
+  readonly port: number;
+  readonly cert: BenchCert;
+}
+
 /** change: the config churn scenario's change number (a header set on the upstream request changes value). */
-export function nginxConf(dir: string, port: number, backendPorts: readonly number[], change?: number): string {
+export function nginxConf(dir: string, port: number, backendPorts: readonly number[], change?: number, tls?: TlsListen): string {
+  const location = `    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+${change === undefined ? '' : `      proxy_set_header X-Churn "${change}";\n`}      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }`;
+  const tlsServer = tls
+    ? `
+  server {
+    listen 127.0.0.1:${tls.port} ssl backlog=4096;
+    ssl_certificate ${tls.cert.certFile};
+    ssl_certificate_key ${tls.cert.keyFile};
+${location}
+  }`
+    : '';
   return `# generated by bench/run.ts
 worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -275,16 +349,8 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   }
   server {
     listen 127.0.0.1:${port} backlog=4096;
-    location / {
-      proxy_pass http://echo;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-${change === undefined ? '' : `      proxy_set_header X-Churn "${change}";\n`}      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-    }
-  }
+${location}
+  }${tlsServer}
 }
 `;
 }
@@ -300,21 +366,22 @@ const nginx: Target = {
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o755);
     const conf = path.join(dir, 'nginx.conf');
-    writeFileSync(conf, nginxConf(dir, port, env.backendPorts));
+    const tls = await tlsListen(env, mode);
+    writeFileSync(conf, nginxConf(dir, port, env.backendPorts, undefined, tls));
     const reload = (proc: Proc): Reloader => ({
       apply(i) {
         writeAtomic(conf, nginxConf(dir, port, env.backendPorts, i));
         return signalUntilNewWorker(proc.pid, 'SIGHUP');
       },
     });
-    return startProcess(env, 'nginx', nginxBin, ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', conf, '-g', 'daemon off;'], `ws://127.0.0.1:${port}/`, mode?.reloadable ? { reload } : {});
+    return startProcess(env, 'nginx', nginxBin, ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', conf, '-g', 'daemon off;'], `ws://127.0.0.1:${port}/`, mode?.reloadable ? { reload } : wssOf(tls));
   },
 };
 
 const haproxyBin = '/usr/sbin/haproxy';
 
 /** change: the config churn scenario's change number (a header set on the request changes value). */
-export function haproxyConf(port: number, backendPorts: readonly number[], change?: number): string {
+export function haproxyConf(port: number, backendPorts: readonly number[], change?: number, tls?: TlsListen): string {
   return `# generated by bench/run.ts
 global
   nbthread 1
@@ -331,7 +398,7 @@ defaults
 
 frontend fe
   bind 127.0.0.1:${port}
-${change === undefined ? '' : `  http-request set-header X-Churn ${change}\n`}  default_backend echo
+${tls ? `  bind 127.0.0.1:${tls.port} ssl crt ${tls.cert.pemFile}\n` : ''}${change === undefined ? '' : `  http-request set-header X-Churn ${change}\n`}  default_backend echo
 
 backend echo
   balance roundrobin
@@ -347,8 +414,9 @@ const haproxy: Target = {
   async start(env, mode) {
     const port = await freePort();
     const conf = path.join(env.tmp, `haproxy-${port}.cfg`);
-    writeFileSync(conf, haproxyConf(port, env.backendPorts));
-    if (!mode?.reloadable) return startProcess(env, 'haproxy', haproxyBin, ['-db', '-f', conf], `ws://127.0.0.1:${port}/`);
+    const tls = await tlsListen(env, mode);
+    writeFileSync(conf, haproxyConf(port, env.backendPorts, undefined, tls));
+    if (!mode?.reloadable) return startProcess(env, 'haproxy', haproxyBin, ['-db', '-f', conf], `ws://127.0.0.1:${port}/`, wssOf(tls));
     // Master-worker: the master re-executes itself on SIGUSR2, starts a new worker and soft-stops the old ones.
     // Applied = the master says "Loading success." (it re-executed itself, the new worker is up and said so): the
     // reload is over, so the next change does not land in the middle of it.
@@ -410,7 +478,9 @@ const wsgate: Target = {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
     writeFileSync(conf, wsgateConf(env.backendPorts));
-    const args = [...env.nodeFlags, ...env.wsgateNodeFlags, env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', mode?.reloadable ? 'info' : 'warn', ...env.wsgateArgs];
+    const tls = await tlsListen(env, mode);
+    const tlsArgs = tls ? ['--tls-listen', `127.0.0.1:${tls.port}`, '--default-cert-file', tls.cert.certFile, '--default-key-file', tls.cert.keyFile] : [];
+    const args = [...env.nodeFlags, ...env.wsgateNodeFlags, env.wsgateCli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, ...tlsArgs, '--log-level', mode?.reloadable ? 'info' : 'warn', ...env.wsgateArgs];
     const readyz = async () => {
       const res = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}`);
@@ -455,7 +525,7 @@ const wsgate: Target = {
       };
     };
     // SIGINT: wsgate stops at once (SIGTERM would start the graceful drain, which the bench does not measure).
-    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', ...(mode?.reloadable ? { reload } : {}) });
+    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', ...(mode?.reloadable ? { reload } : wssOf(tls)) });
   },
 };
 
