@@ -103,10 +103,11 @@ test('close code and reason pass from the client to the upstream', async () => {
   const ws = await open(`${proxy.url}/from-client`);
   const up = await upstreamFor('/from-client');
   const upClosed = once(up, 'close');
+  const clientClosed = closed(ws);
   ws.close(4002, 'bye from client');
   const [code, reason] = (await upClosed) as [number, Buffer];
   assert.deepEqual([code, reason.toString()], [4002, 'bye from client']);
-  assert.equal((await closed(ws)).code, 4002);
+  assert.equal((await clientClosed).code, 4002);
 });
 
 test('permessage-deflate is negotiated end to end and RSV1 frames pass', async () => {
@@ -351,6 +352,42 @@ test('close timeout: an upstream that never answers the close is destroyed when 
     assert.deepEqual([e.code, e.initiator], [CloseCode.ServiceRestart, 'proxy']);
     assert.equal(p.openSockets(), 0);
     assert.equal(tick, undefined);
+  } finally {
+    await p.close();
+    await raw.close();
+  }
+});
+
+test('after a clean close the proxy leaves ending the upstream TCP to the server (RFC 6455 §7.1.1)', async () => {
+  // The proxy is the upstream's WebSocket client: the server closes first and keeps the TIME_WAIT, not the
+  // proxy's ephemeral ports.
+  let upstream: net.Socket | undefined;
+  let finFromProxy = false;
+  let answered!: () => void;
+  const closeAnswered = new Promise<void>((resolve) => (answered = resolve));
+  const raw = await rawUpstream((s) => {
+    upstream = s;
+    s.on('end', () => (finFromProxy = true));
+    s.on('data', (d: Buffer) => {
+      if ((d[0] & 0x0f) !== 0x08) return;
+      s.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])); // close 1000, and the TCP stays open
+      answered();
+    });
+  });
+  const p = await startRawProxy({ upstreamPort: raw.port });
+  try {
+    const ws = await open(`${p.url}/server-closes-first`);
+    const clientClosed = closed(ws);
+    ws.close(1000);
+    await closeAnswered;
+    assert.equal((await clientClosed).code, 1000);
+    assert.equal(finFromProxy, false, 'the proxy ended the upstream TCP before the server did');
+    const proxyFin = once(upstream!, 'end');
+    upstream!.end();
+    await proxyFin;
+    const e = await p.endOf('/server-closes-first');
+    assert.deepEqual([e.code, e.initiator], [1000, 'client']);
+    assert.equal(p.openSockets(), 0);
   } finally {
     await p.close();
     await raw.close();

@@ -3,7 +3,8 @@
 // Closing, as implemented (DESIGN.md §5 for the codes):
 // - Close frames pass through with their code and reason. Each socket's leg of the close handshake is done when
 //   a close went to it and nothing more will be read from it (its close came, or it broke the protocol); then
-//   its TCP is ended. FIN after a close frame is propagated to the other side.
+//   its TCP is ended, except towards an upstream that closed cleanly: there the proxy is the WebSocket client
+//   and waits for the server's FIN (RFC 6455 §7.1.1). FIN after a close frame is propagated to the other side.
 // - Proxy frames (close, ping) enter a stream only between frames: queued while a frame is in flight.
 // - A protocol error gets 1002 to the offender (then its TCP is ended without waiting) and 1001 to the other
 //   side; a message over maxMessageBytes gets 1009 (a message check's Close: 1008) to the sender, 1001 to the
@@ -434,7 +435,7 @@ export class Relay {
     if (!s.socket.writable) this.#markEnded(s);
     if (!s.closeReceived) return this.#vanish(s);
     const o = s.other;
-    if (!o.ended && !o.gone && !o.queue) this.#endSocket(o);
+    if (!o.ended && !o.gone && !o.queue && !this.#serverClosesFirst(o)) this.#endSocket(o);
   }
 
   /** @internal */
@@ -488,9 +489,20 @@ export class Relay {
     this.#legDone(to);
   }
 
-  /** Once a close went to s and nothing more will be read from it, its TCP can end. */
+  /**
+   * Once a close went to s and nothing more will be read from it, its TCP can end. Towards the upstream the proxy
+   * is the WebSocket client: after a clean close handshake it lets the server close the TCP first (RFC 6455
+   * §7.1.1), so the TIME_WAIT stays with the server and not on the proxy's ephemeral ports, where every one left
+   * makes the next connect() search longer; the close deadline bounds the wait.
+   */
   #legDone(s: Side): void {
-    if (s.closeSent && s.dead && !s.ended && !s.gone) this.#endSocket(s);
+    if (s.closeSent && s.dead && !s.ended && !s.gone && !this.#serverClosesFirst(s)) this.#endSocket(s);
+  }
+
+  /** s is the upstream, a close went to it, and it answered with its own or may still: its FIN is awaited. (One
+   *  that broke the protocol is not waited for.) */
+  #serverClosesFirst(s: Side): boolean {
+    return !s.isClient && s.closeSent && (s.closeReceived || !s.dead);
   }
 
   #endSocket(s: Side): void {
