@@ -3,8 +3,9 @@
 // Closing, as implemented (DESIGN.md §5 for the codes):
 // - Close frames pass through with their code and reason. Each socket's leg of the close handshake is done when
 //   a close went to it and nothing more will be read from it (its close came, or it broke the protocol); then
-//   its TCP is ended, except towards an upstream that closed cleanly: there the proxy is the WebSocket client
-//   and waits for the server's FIN (RFC 6455 §7.1.1). FIN after a close frame is propagated to the other side.
+//   its TCP is ended. FIN after a close frame is propagated to the other side. Except towards the upstream once
+//   a close went to it (unless it broke the protocol): there the proxy is the WebSocket client and leaves the
+//   first FIN to the server (RFC 6455 §7.1.1), within the close deadline.
 // - Proxy frames (close, ping) enter a stream only between frames: queued while a frame is in flight.
 // - A protocol error gets 1002 to the offender (then its TCP is ended without waiting) and 1001 to the other
 //   side; a message over maxMessageBytes gets 1009 (a message check's Close: 1008) to the sender, 1001 to the
