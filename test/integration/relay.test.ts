@@ -394,6 +394,39 @@ test('after a clean close the proxy leaves ending the upstream TCP to the server
   }
 });
 
+test('an upstream that answers the close but keeps its TCP open is destroyed at the close deadline', async () => {
+  let finFromProxy = false;
+  const raw = await rawUpstream((s) => {
+    s.on('end', () => (finFromProxy = true));
+    s.on('data', (d: Buffer) => {
+      if ((d[0] & 0x0f) === 0x08) s.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])); // close 1000, never a FIN
+    });
+  });
+  let tick: (() => void) | undefined;
+  let now = 0;
+  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
+  let relay: Relay | undefined;
+  const p = await startRawProxy({ upstreamPort: raw.port, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
+  try {
+    const ws = await open(`${p.url}/no-fin`);
+    const clientClosed = closed(ws);
+    ws.close(1000);
+    assert.equal((await clientClosed).code, 1000);
+    assert.equal(relay!.ended, false);
+    assert.equal(finFromProxy, false);
+    const ended = p.endOf('/no-fin');
+    now += 5000;
+    tick!();
+    const e = await ended;
+    assert.deepEqual([e.code, e.initiator], [1000, 'client']);
+    assert.equal(p.openSockets(), 0);
+    assert.equal(tick, undefined);
+  } finally {
+    await p.close();
+    await raw.close();
+  }
+});
+
 test('after many connections no socket is left open and the counters add up', async () => {
   const before = { ...proxy.counters };
   const clients = await Promise.all(Array.from({ length: 50 }, () => open(`${proxy.url}/echo-many`)));
