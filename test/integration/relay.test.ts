@@ -335,23 +335,18 @@ test('an upstream sending garbage gets 1002 and the client 1001', async () => {
 
 test('close timeout: an upstream that never answers the close is destroyed when the wheel says so', async () => {
   const raw = await rawUpstream(() => {});
-  let tick: (() => void) | undefined;
-  let now = 0;
-  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
-  let relay: Relay | undefined;
-  const p = await startRawProxy({ upstreamPort: raw.port, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
+  const { p, relay, expire, wheelIdle } = await deadlineProxy(raw.port);
   try {
     const ws = await open(`${p.url}/silent`);
-    relay!.close(CloseCode.ServiceRestart, 'draining');
+    relay().close(CloseCode.ServiceRestart, 'draining');
     assert.equal((await closed(ws)).code, CloseCode.ServiceRestart);
-    assert.equal(relay!.ended, false);
+    assert.equal(relay().ended, false);
     const ended = p.endOf('/silent');
-    now += 5000;
-    tick!();
+    expire();
     const e = await ended;
     assert.deepEqual([e.code, e.initiator], [CloseCode.ServiceRestart, 'proxy']);
     assert.equal(p.openSockets(), 0);
-    assert.equal(tick, undefined);
+    assert.equal(wheelIdle(), true);
   } finally {
     await p.close();
     await raw.close();
@@ -402,25 +397,20 @@ test('an upstream that answers the close but keeps its TCP open is destroyed at 
       if ((d[0] & 0x0f) === 0x08) s.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])); // close 1000, never a FIN
     });
   });
-  let tick: (() => void) | undefined;
-  let now = 0;
-  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
-  let relay: Relay | undefined;
-  const p = await startRawProxy({ upstreamPort: raw.port, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
+  const { p, relay, expire, wheelIdle } = await deadlineProxy(raw.port);
   try {
     const ws = await open(`${p.url}/no-fin`);
     const clientClosed = closed(ws);
     ws.close(1000);
     assert.equal((await clientClosed).code, 1000);
-    assert.equal(relay!.ended, false);
+    assert.equal(relay().ended, false);
     assert.equal(finFromProxy, false);
     const ended = p.endOf('/no-fin');
-    now += 5000;
-    tick!();
+    expire();
     const e = await ended;
     assert.deepEqual([e.code, e.initiator], [1000, 'client']);
     assert.equal(p.openSockets(), 0);
-    assert.equal(tick, undefined);
+    assert.equal(wheelIdle(), true);
   } finally {
     await p.close();
     await raw.close();
@@ -443,6 +433,25 @@ test('after many connections no socket is left open and the counters add up', as
   // onEnd comes after both sockets' 'close', which the raw proxy saw first (its listener is older).
   assert.equal(proxy.openSockets(), 0);
 });
+
+/** A raw proxy whose close deadline (5 s) runs on a wheel with a fake clock: expire() moves the clock past it and
+ *  ticks; wheelIdle() says the wheel stopped its interval (nothing left on it). */
+async function deadlineProxy(upstreamPort: number) {
+  let tick: (() => void) | undefined;
+  let now = 0;
+  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
+  let relay: Relay | undefined;
+  const p = await startRawProxy({ upstreamPort, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
+  return {
+    p,
+    relay: () => relay!,
+    expire: () => {
+      now += 5000;
+      tick!();
+    },
+    wheelIdle: () => tick === undefined,
+  };
+}
 
 /** A raw upstream: answers the upgrade with a valid 101, then runs a script on the socket. */
 async function rawUpstream(script: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
