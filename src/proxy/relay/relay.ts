@@ -152,7 +152,7 @@ class Side extends FrameScannerBase {
   }
 
   get isClient(): boolean {
-    return (this.flags & S_CLIENT) !== 0;
+    return this.has(S_CLIENT);
   }
 
   /** The other socket of the connection (a lookup, not a field: one fewer per socket). */
@@ -162,50 +162,35 @@ class Side extends FrameScannerBase {
   }
 
   get name(): RelaySide {
-    return (this.flags & S_CLIENT) !== 0 ? 'client' : 'upstream';
+    return this.isClient ? 'client' : 'upstream';
   }
 
   /** A close frame came from this socket. */
   get closeReceived(): boolean {
-    return (this.flags & S_CLOSE_RECEIVED) !== 0;
+    return this.has(S_CLOSE_RECEIVED);
   }
   /** A close frame is written or queued to this socket; nothing else goes to it afterwards. */
   get closeQueued(): boolean {
-    return (this.flags & S_CLOSE_QUEUED) !== 0;
+    return this.has(S_CLOSE_QUEUED);
   }
   get closeSent(): boolean {
-    return (this.flags & S_CLOSE_SENT) !== 0;
+    return this.has(S_CLOSE_SENT);
   }
   /** We ended this socket's writable side (or it was ended for us). */
   get ended(): boolean {
-    return (this.flags & S_ENDED) !== 0;
+    return this.has(S_ENDED);
   }
   /** 'close' was emitted. */
   get gone(): boolean {
-    return (this.flags & S_GONE) !== 0;
+    return this.has(S_GONE);
   }
   /** Went away without a close frame. */
   get vanished(): boolean {
-    return (this.flags & S_VANISHED) !== 0;
+    return this.has(S_VANISHED);
   }
   /** Nothing more goes into this socket: a close went or waits for it, or it is ended or gone. */
   get shut(): boolean {
-    return (this.flags & (S_CLOSE_QUEUED | S_ENDED | S_GONE)) !== 0;
-  }
-
-  /** @internal Set flag bits (S_*, PAUSE_*): the relay's state changes. */
-  set(bits: number): void {
-    this.flags |= bits;
-  }
-
-  /** @internal */
-  clear(bits: number): void {
-    this.flags &= ~bits;
-  }
-
-  /** @internal Whether any of the bits is set. */
-  has(bits: number): boolean {
-    return (this.flags & bits) !== 0;
+    return this.has(S_CLOSE_QUEUED | S_ENDED | S_GONE);
   }
 
   onData(chunk: Buffer): void {
@@ -214,7 +199,7 @@ class Side extends FrameScannerBase {
     const dm = this.messages - m;
     const n = chunk.length;
     const c = this.relay.counters;
-    if ((this.flags & S_CLIENT) !== 0) {
+    if (this.isClient) {
       c.bytesFromClient += n;
       if (dm !== 0) c.messagesFromClient += dm;
     } else {

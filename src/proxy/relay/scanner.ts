@@ -120,36 +120,55 @@ export abstract class FrameScannerBase implements ScanOutput {
   protected frameSeen(offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean): void;
   protected frameSeen(): void {}
 
+  /** @internal Set flag bits (this class's F_*, a subclass's from SUBCLASS_FLAGS up). */
+  set(bits: number): void {
+    this.flags |= bits;
+  }
+
+  /** @internal */
+  clear(bits: number): void {
+    this.flags &= ~bits;
+  }
+
+  /** @internal Whether any of the bits is set. */
+  has(bits: number): boolean {
+    return (this.flags & bits) !== 0;
+  }
+
+  protected put(bits: number, on: boolean): void {
+    this.flags = on ? this.flags | bits : this.flags & ~bits;
+  }
+
   /** False once the destination must get nothing more (a close was sent to it, or it is gone). */
   get forwarding(): boolean {
-    return (this.flags & F_FORWARDING) !== 0;
+    return this.has(F_FORWARDING);
   }
   set forwarding(v: boolean) {
-    this.flags = v ? this.flags | F_FORWARDING : this.flags & ~F_FORWARDING;
+    this.put(F_FORWARDING, v);
   }
 
   /** Hold 8-byte pongs so the relay can swallow the answers to its own pings. */
   get holdPongs(): boolean {
-    return (this.flags & F_HOLD_PONGS) !== 0;
+    return this.has(F_HOLD_PONGS);
   }
   set holdPongs(v: boolean) {
-    this.flags = v ? this.flags | F_HOLD_PONGS : this.flags & ~F_HOLD_PONGS;
+    this.put(F_HOLD_PONGS, v);
   }
 
   /** Call boundary() at the next frame boundary (a proxy frame is waiting to be injected). */
   get wantBoundary(): boolean {
-    return (this.flags & F_WANT_BOUNDARY) !== 0;
+    return this.has(F_WANT_BOUNDARY);
   }
   set wantBoundary(v: boolean) {
-    this.flags = v ? this.flags | F_WANT_BOUNDARY : this.flags & ~F_WANT_BOUNDARY;
+    this.put(F_WANT_BOUNDARY, v);
   }
 
   /** Input is ignored (after a close frame from the source, or a protocol error). */
   get dead(): boolean {
-    return (this.flags & F_DEAD) !== 0;
+    return this.has(F_DEAD);
   }
   set dead(v: boolean) {
-    this.flags = v ? this.flags | F_DEAD : this.flags & ~F_DEAD;
+    this.put(F_DEAD, v);
   }
 
   /** Nothing of a frame has been passed on without the rest: a proxy frame may go to the destination now. */
@@ -413,7 +432,7 @@ export class FrameScanner extends FrameScannerBase {
   }
   set onFrame(f: FrameObserver | undefined) {
     this.#onFrame = f;
-    this.flags = f ? this.flags | F_OBSERVED : this.flags & ~F_OBSERVED;
+    this.put(F_OBSERVED, f !== undefined);
   }
 
   protected override frameSeen(offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean): void {
