@@ -1,11 +1,12 @@
 // What the benchmark measures: a direct connection (the limit), wsgate, nginx, HAProxy and a Node pipe() proxy,
 // each started fresh on 127.0.0.1 and pinned to the proxy CPU.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { selfSigned, type TestCert } from '../test/support/certs.ts';
 import { hasCommand, processTree, type ProcessGroup, type Proc } from './procs.ts';
 
 export const targetNames = ['direct', 'pipe', 'nginx', 'haproxy', 'wsgate'] as const;
@@ -40,20 +41,22 @@ export interface BenchCert {
   readonly pem: string;
 }
 
-/** Made with the openssl CLI; undefined (and the wss rows stay empty) when it is missing. */
+/** Made with the openssl CLI (test/support/certs.ts); undefined (and the wss rows stay empty) when it is missing. */
 export function benchCert(dir: string): BenchCert | undefined {
   if (!hasCommand('openssl')) return undefined;
+  let c: TestCert;
+  try {
+    c = selfSigned(['127.0.0.1']);
+  } catch {
+    return undefined;
+  }
   const certFile = path.join(dir, 'bench-cert.pem');
   const keyFile = path.join(dir, 'bench-key.pem');
-  const r = spawnSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-keyout', keyFile, '-out', certFile, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
-  if (r.status !== 0) return undefined;
-  const pem = readFileSync(certFile, 'utf8');
   const pemFile = path.join(dir, 'bench-combined.pem');
-  writeFileSync(pemFile, pem + readFileSync(keyFile, 'utf8'));
-  return { certFile, keyFile, pemFile, pem };
+  writeFileSync(certFile, c.cert);
+  writeFileSync(keyFile, c.key);
+  writeFileSync(pemFile, c.cert + c.key);
+  return { certFile, keyFile, pemFile, pem: c.cert };
 }
 
 /** One configuration change, as the bench saw it take effect. */
