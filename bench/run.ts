@@ -269,44 +269,32 @@ async function measureTarget(pool: LoadPool, plan: Plan, target: RunningTarget, 
     });
   }
 
+  /** Runs jobs and records units per second and the target's CPU µs per unit under the two keys. */
+  const measured = (name: string, jobs: Job[], rateKey: MetricKey, cpuKey: MetricKey) =>
+    step(name, async () => {
+      const m = await withCpu(pool, jobs, target, clock);
+      out[rateKey] = m.completed / (m.run.wallMs / 1000);
+      if (m.cpuUs !== undefined) out[cpuKey] = m.cpuUs / m.completed;
+    });
+
   await step('warm-up', async () => {
     await pool.run(echoJobs(plan, urls, { ...plan.echo64, messages: plan.warm.messages }, 64));
     await pool.run(handshakeJobs(plan, urls, plan.handshake.concurrency, plan.warm.handshakes));
   });
 
-  await step('64 B echo', async () => {
-    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo64, 64), target, clock);
-    out.tput64 = m.completed / (m.run.wallMs / 1000);
-    if (m.cpuUs !== undefined) out.cpu64 = m.cpuUs / m.completed;
-  });
+  await measured('64 B echo', echoJobs(plan, urls, plan.echo64, 64), 'tput64', 'cpu64');
 
-  await step('16 KiB echo', async () => {
-    const m = await withCpu(pool, echoJobs(plan, urls, plan.echo16k, 16 * 1024), target, clock);
-    out.tput16k = m.completed / (m.run.wallMs / 1000);
-    if (m.cpuUs !== undefined) out.cpu16k = m.cpuUs / m.completed;
-  });
+  await measured('16 KiB echo', echoJobs(plan, urls, plan.echo16k, 16 * 1024), 'tput16k', 'cpu16k');
 
-  await step('handshake', async () => {
-    const m = await withCpu(pool, handshakeJobs(plan, urls, plan.handshake.concurrency, plan.handshake.total), target, clock);
-    out.hsRate = m.completed / (m.run.wallMs / 1000);
-    if (m.cpuUs !== undefined) out.cpuHs = m.cpuUs / m.completed;
-  });
+  await measured('handshake', handshakeJobs(plan, urls, plan.handshake.concurrency, plan.handshake.total), 'hsRate', 'cpuHs');
 
   const { tlsUrls } = target;
   if (tlsUrls && ca) {
     // TLS terminated by the target (same certificate for all), plain to the backends; every handshake is a full
     // TLS 1.3 handshake (the clients keep no sessions).
     await step('wss warm-up', () => pool.run(handshakeJobs(plan, tlsUrls, plan.handshake.concurrency, plan.warm.handshakes, ca)).then(() => undefined));
-    await step('wss 64 B echo', async () => {
-      const m = await withCpu(pool, echoJobs(plan, tlsUrls, plan.echo64, 64, ca), target, clock);
-      out.tputTls64 = m.completed / (m.run.wallMs / 1000);
-      if (m.cpuUs !== undefined) out.cpuTls64 = m.cpuUs / m.completed;
-    });
-    await step('wss handshake', async () => {
-      const m = await withCpu(pool, handshakeJobs(plan, tlsUrls, plan.handshake.concurrency, plan.tlsHandshakes, ca), target, clock);
-      out.tlsHsRate = m.completed / (m.run.wallMs / 1000);
-      if (m.cpuUs !== undefined) out.cpuTlsHs = m.cpuUs / m.completed;
-    });
+    await measured('wss 64 B echo', echoJobs(plan, tlsUrls, plan.echo64, 64, ca), 'tputTls64', 'cpuTls64');
+    await measured('wss handshake', handshakeJobs(plan, tlsUrls, plan.handshake.concurrency, plan.tlsHandshakes, ca), 'tlsHsRate', 'cpuTlsHs');
   }
 
   await step('latency', async () => {
