@@ -23,6 +23,13 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
+# glibc malloc keeps up to 32 MiB of freed memory instead of handing it back to the kernel at once (default: 128
+# KiB, raised only by freed mmap chunks). Node gets a fresh read buffer from malloc per socket read; after a burst
+# of connections has come and gone, the default returns those pages to the kernel and faults them back in on the
+# next reads (~5 page faults per 16 KiB echo), which cost 9-27% of the CPU per large message (BENCHMARKS.md).
+# The price is memory: ~6 MiB more at start and up to ~60 MiB more kept after such a burst. Override it, or set
+# it empty, in the Deployment's env (helm: controller.extraEnv). The bench runs wsgate with this same value.
+ENV GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./

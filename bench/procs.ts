@@ -22,6 +22,8 @@ export interface SpawnOptions {
   readonly ipc?: boolean;
   /** The polite stop signal (default SIGTERM); SIGKILL follows after the grace period. */
   readonly stopSignal?: NodeJS.Signals;
+  /** Added to (or, empty, removed from) the inherited environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const outputTail = 8192;
@@ -37,6 +39,7 @@ export class ProcessGroup {
     const argv = pinned ? ['-c', opts.cpu ?? '', cmd, ...args] : [...args];
     const child = spawn(file, argv, {
       cwd: opts.cwd,
+      ...(opts.env ? { env: withEnv(process.env, opts.env) } : {}),
       detached: true,
       stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
@@ -194,4 +197,13 @@ export function rssKiB(pids: readonly number[]): number {
     }
   }
   return kib;
+}
+
+function withEnv(base: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === '') delete out[k];
+    else out[k] = v;
+  }
+  return out;
 }

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { churnSeconds, runChurn, type ChurnPlan } from './churn.ts';
+import { imageTunables } from './image-env.ts';
 import { LoadPool, split, type PoolRun } from './load.ts';
 import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type CpuClock, type Proc } from './procs.ts';
 import type { FromBackend, Job } from './protocol.ts';
@@ -83,13 +84,15 @@ interface Options {
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
   readonly wsgateNodeArgs: readonly string[];
+  /** undefined: the container image's tunables (Dockerfile). */
+  readonly wsgateEnv: Readonly<Record<string, string>> | undefined;
   /** Where the Node targets write V8 CPU profiles (--cpu-prof), if asked. */
   readonly cpuProfDir: string | undefined;
 }
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--idle-connections N] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--wsgate-env "K=V ..."] [--idle-connections N] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
@@ -99,6 +102,8 @@ function usage(): string {
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
   --wsgate-node-args  flags for wsgate's node only, space-separated (e.g. "--max-semi-space-size=8")
+  --wsgate-env "K=V ..."  wsgate's extra environment, space-separated; default: what the container image sets
+                   (the Dockerfile's GLIBC_TUNABLES); "" runs it with the bench's environment only
   --idle-connections N  connections held open for the idle-memory row (default 5000, quick 1000); each takes
                    two file descriptors in the target and one in a generator and a backend (raise ulimit -n)
   --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);
@@ -117,6 +122,7 @@ function parseArgs(argv: readonly string[]): Options {
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
   let wsgateNodeArgs: string[] = [];
+  let wsgateEnv: Record<string, string> | undefined;
   let idleConnections: number | undefined;
   let cpuProfDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -132,6 +138,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
     else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
     else if (a === '--wsgate-node-args') wsgateNodeArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
+    else if (a === '--wsgate-env') wsgateEnv = parseEnv(argv[++i] ?? '');
     else if (a === '--idle-connections') {
       idleConnections = Number(argv[++i]);
       if (!Number.isInteger(idleConnections) || idleConnections < 10 || idleConnections > 200_000) throw new Error(`--idle-connections wants an integer 10..200000\n${usage()}`);
@@ -150,7 +157,23 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, cpuProfDir };
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
+}
+
+/** The container image's process tunables, as the bench runs wsgate by default. */
+function imageEnv(repo: string): Record<string, string> {
+  const t = imageTunables(repo);
+  return t === undefined ? {} : { GLIBC_TUNABLES: t };
+}
+
+function parseEnv(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of s.split(' ').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new Error(`--wsgate-env wants K=V pairs, got ${kv}\n${usage()}`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -391,7 +414,11 @@ async function startBackends(group: ProcessGroup, repo: string, n: number, cpu: 
 
 /** What each target is, read at the start (the tree may move on while the bench runs). */
 function describeTargets(env: Env, targets: readonly Target[]): string[] {
-  return targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${[...env.wsgateNodeFlags, env.wsgateCli, ...env.wsgateArgs].join(' ')})` : ''}`);
+  return targets.map((t) => `${t.name}: ${t.unavailable(env) ?? t.version(env)}${t.name === 'wsgate' ? ` (${[...envWords(env.wsgateEnv), ...env.wsgateNodeFlags, env.wsgateCli, ...env.wsgateArgs].join(' ')})` : ''}`);
+}
+
+function envWords(e: Readonly<Record<string, string>>): string[] {
+  return Object.entries(e).map(([k, v]) => `${k}=${v}`);
 }
 
 function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readonly string[], clock: CpuClock, loadStart: readonly number[]): string[] {
@@ -408,7 +435,7 @@ function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readon
   ];
 }
 
-function commands(argv: readonly string[], opts: Options, pinned: boolean, proxyCpu: string, loadCpu: string): string[] {
+function commands(argv: readonly string[], opts: Options, wsgateEnv: Readonly<Record<string, string>>, pinned: boolean, proxyCpu: string, loadCpu: string): string[] {
   const plan = opts.plan;
   const pin = (cpu: string) => (pinned ? `taskset -c ${cpu} ` : '');
   return [
@@ -419,7 +446,7 @@ function commands(argv: readonly string[], opts: Options, pinned: boolean, proxy
     `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
     `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg               # -W -db -f for the config churn scenario`,
-    `${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --tls-listen 127.0.0.1:<t> --default-cert-file <tmp>/bench-cert.pem --default-key-file <tmp>/bench-key.pem --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
+    `${envWords(wsgateEnv).map((w) => `${w} `).join('')}${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --tls-listen 127.0.0.1:<t> --default-cert-file <tmp>/bench-cert.pem --default-key-file <tmp>/bench-key.pem --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
     `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -keyout <tmp>/bench-key.pem -out <tmp>/bench-cert.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1   # the certificate nginx, HAProxy and wsgate serve on their TLS listener`,
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
@@ -473,7 +500,7 @@ async function main(): Promise<void> {
 
   if (pinned) pinPid(process.pid, loadCpu);
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
-  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
+  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, wsgateEnv: opts.wsgateEnv ?? imageEnv(repo), nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
   const notes = new Map<TargetName, string[]>();
   const note = (t: TargetName, s: string) => {
     log(`${t}: ${s}`);
@@ -586,7 +613,7 @@ async function main(): Promise<void> {
     snapshot,
     churn: opts.skipChurn ? [] : churnText(plan, usable, churnRounds(opts)),
     machine: machine(env, pinned, loadCpu, targetLines, clock, loadStart),
-    commands: commands(argv, opts, pinned, proxyCpu, loadCpu),
+    commands: commands(argv, opts, env0.wsgateEnv, pinned, proxyCpu, loadCpu),
     configs: [
       { title: 'nginx.conf (generated)', text: nginxConf('<tmp>', 18080, backendPorts, undefined, exampleTls) },
       { title: 'haproxy.cfg (generated)', text: haproxyConf(18080, backendPorts, undefined, exampleTls) },

@@ -27,6 +27,8 @@ export interface Env {
   readonly nodeFlags: readonly string[];
   /** Flags for wsgate's node only (e.g. a V8 heap setting being evaluated). */
   readonly wsgateNodeFlags: readonly string[];
+  /** wsgate's environment on top of the bench's (an empty value removes the variable). */
+  readonly wsgateEnv: Readonly<Record<string, string>>;
   /** The certificate every TLS-terminating target serves (undefined: no wss scenarios). */
   readonly tls?: BenchCert;
 }
@@ -170,10 +172,11 @@ interface StartOptions {
   readonly reload?: (proc: Proc) => Reloader;
   /** Its wss:// URL, probed too before the target counts as started. */
   readonly tlsUrl?: string;
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 async function startProcess(env: Env, name: string, cmd: string, args: readonly string[], url: string, o: StartOptions = {}): Promise<RunningTarget> {
-  const proc = env.group.spawn(cmd, args, { name, cwd: env.repo, cpu: env.proxyCpu, ...(o.stopSignal ? { stopSignal: o.stopSignal } : {}) });
+  const proc = env.group.spawn(cmd, args, { name, cwd: env.repo, cpu: env.proxyCpu, ...(o.stopSignal ? { stopSignal: o.stopSignal } : {}), ...(o.env ? { env: o.env } : {}) });
   const extraCheck = o.ready;
   try {
     if (extraCheck) await waitReady(proc, extraCheck, 20_000);
@@ -528,7 +531,7 @@ const wsgate: Target = {
       };
     };
     // SIGINT: wsgate stops at once (SIGTERM would start the graceful drain, which the bench does not measure).
-    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', ...(mode?.reloadable ? { reload } : wssOf(tls)) });
+    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', env: env.wsgateEnv, ...(mode?.reloadable ? { reload } : wssOf(tls)) });
   },
 };
 
