@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The runtime stage's GLIBC_TUNABLES (the last `ENV GLIBC_TUNABLES=` line), or undefined without one. */
-export function imageTunables(repo: string): string | undefined {
+/** The runtime stage's GLIBC_TUNABLES (the last `ENV GLIBC_TUNABLES=` line), as an environment to add. */
+export function imageEnv(repo: string): Record<string, string> {
   const text = readFileSync(path.join(repo, 'Dockerfile'), 'utf8');
-  const all = [...text.matchAll(/^ENV GLIBC_TUNABLES=(\S+)\s*$/gm)];
-  return all.at(-1)?.[1];
+  const tunables = [...text.matchAll(/^ENV GLIBC_TUNABLES=(\S+)\s*$/gm)].at(-1)?.[1];
+  return tunables === undefined ? {} : { GLIBC_TUNABLES: tunables };
 }

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { churnSeconds, runChurn, type ChurnPlan } from './churn.ts';
-import { imageTunables } from './image-env.ts';
+import { imageEnv } from './image-env.ts';
 import { LoadPool, split, type PoolRun } from './load.ts';
 import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rssKiB, ProcessGroup, type CpuClock, type Proc } from './procs.ts';
 import type { FromBackend, Job } from './protocol.ts';
@@ -158,12 +158,6 @@ function parseArgs(argv: readonly string[]): Options {
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
   return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
-}
-
-/** The container image's process tunables, as the bench runs wsgate by default. */
-function imageEnv(repo: string): Record<string, string> {
-  const t = imageTunables(repo);
-  return t === undefined ? {} : { GLIBC_TUNABLES: t };
 }
 
 function parseEnv(s: string): Record<string, string> {
