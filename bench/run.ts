@@ -102,8 +102,8 @@ function usage(): string {
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
   --wsgate-node-args  flags for wsgate's node only, space-separated (e.g. "--max-semi-space-size=8")
-  --wsgate-env "K=V ..."  wsgate's extra environment, space-separated; default: what the container image sets
-                   (the Dockerfile's GLIBC_TUNABLES); "" runs it with the bench's environment only
+  --wsgate-env "K=V ..."  wsgate's extra environment, space-separated (K= removes K); default: what the container
+                   image sets (the Dockerfile's GLIBC_TUNABLES); "" runs it with the bench's environment only
   --idle-connections N  connections held open for the idle-memory row (default 5000, quick 1000); each takes
                    two file descriptors in the target and one in a generator and a backend (raise ulimit -n)
   --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);

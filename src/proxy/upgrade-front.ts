@@ -1,8 +1,8 @@
-// The first reader of every connection (plain, or TLS once its handshake is done): it waits for the request head and, when it is a plain
-// WebSocket upgrade (upgrade-head.ts), hands it to the proxy without Node's HTTP machinery (llhttp, an
-// IncomingMessage, the server's per-connection state and listeners), which cost more CPU per handshake than the
-// rest of the proxy's own work. Every other request is given, byte for byte, to the HTTP server it fronts, as if
-// that server had accepted the connection itself.
+// The first reader of every connection (plain, or TLS once its handshake is done): it waits for the request head
+// and, when it is a plain WebSocket upgrade (upgrade-head.ts), hands it to the proxy without Node's HTTP machinery
+// (llhttp, an IncomingMessage, the server's per-connection state and listeners), which cost more CPU per handshake
+// than the rest of the proxy's own work. Every other request is given, byte for byte, to the HTTP server it fronts,
+// as if that server had accepted the connection itself.
 //
 // What the HTTP server enforced before the head was complete is enforced here: the handshake deadline (408, swept
 // as often as Node sweeps) and the header size cap (a head that outgrows it goes to Node's parser, which answers
