@@ -81,6 +81,8 @@ interface Options {
   /** Only the config churn scenario (for working on it; never writes BENCHMARKS.md unless --write). */
   readonly churnOnly: boolean;
   readonly pin: boolean;
+  /** The node binary of the Node targets (pipe, wsgate). */
+  readonly node: string;
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
   readonly wsgateNodeArgs: readonly string[];
@@ -92,13 +94,15 @@ interface Options {
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--wsgate-env "K=V ..."] [--idle-connections N] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--node PATH] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--wsgate-env "K=V ..."] [--idle-connections N] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
   --skip-churn     leave out the config churn scenario (nginx, HAProxy, wsgate; first 2 rounds, quick 1)
   --churn-only     only the config churn scenario (no snapshot build; does not write BENCHMARKS.md unless --write)
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
+  --node PATH      the node binary of the Node targets, pipe and wsgate (default: the one running the bench), e.g.
+                   the container image's major version
   --wsgate-cli     wsgate's entry point (default dist/cli.js)
   --wsgate-args    extra flags for wsgate, space-separated (e.g. "--workers 2")
   --wsgate-node-args  flags for wsgate's node only, space-separated (e.g. "--max-semi-space-size=8")
@@ -119,6 +123,7 @@ function parseArgs(argv: readonly string[]): Options {
   let skipChurn = false;
   let churnOnly = false;
   let pin = true;
+  let node = process.execPath;
   let wsgateCli = 'dist/cli.js';
   let wsgateArgs: string[] = [];
   let wsgateNodeArgs: string[] = [];
@@ -134,6 +139,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--skip-churn') skipChurn = true;
     else if (a === '--churn-only') churnOnly = true;
     else if (a === '--no-pin') pin = false;
+    else if (a === '--node') node = path.resolve(argv[++i] ?? node);
     else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
     else if (a === '--cpu-prof') cpuProfDir = path.resolve(argv[++i] ?? '.cache/bench-profiles');
     else if (a === '--wsgate-args') wsgateArgs = (argv[++i] ?? '').split(' ').filter(Boolean);
@@ -157,7 +163,7 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, node, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
 }
 
 function parseEnv(s: string): Record<string, string> {
@@ -423,7 +429,7 @@ function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readon
     `CPU: ${model}, ${os.cpus().length} cores; ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM; Linux ${os.release()}`,
     `CPU time: ${describeClock(clock)}`,
     `Load average (1/5/15 min) at the start ${loadStart.map((x) => x.toFixed(2)).join(' / ')}, at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}: other work on the machine shows up as noise`,
-    `Node ${process.version}; ws ${wsVersion}`,
+    `Node ${process.version} (this script, the generators, the backends); ws ${wsVersion}`,
     ...targetLines,
     pinned ? `Pinning: targets on CPU ${env.proxyCpu}; load generators, echo backends and this script on CPU ${loadCpu} (taskset)` : 'Pinning: none (taskset missing or fewer than 2 CPUs): figures are noisier',
   ];
@@ -432,15 +438,16 @@ function machine(env: Env, pinned: boolean, loadCpu: string, targetLines: readon
 function commands(argv: readonly string[], opts: Options, wsgateEnv: Readonly<Record<string, string>>, pinned: boolean, proxyCpu: string, loadCpu: string): string[] {
   const plan = opts.plan;
   const pin = (cpu: string) => (pinned ? `taskset -c ${cpu} ` : '');
+  const targetNode = opts.node === process.execPath ? 'node' : opts.node;
   return [
     `node --import tsx bench/run.ts ${argv.join(' ')}`.trimEnd(),
     `# started by it (ports chosen at run time; <tmp> is a private temp dir):`,
     `${pin(loadCpu)}node --import tsx bench/echo-backend.ts            # x${plan.backends}, ws servers echoing every message`,
     `${pin(loadCpu)}node --import tsx bench/load-client.ts             # x${plan.generators}, ws clients driven over IPC`,
-    `${pin(proxyCpu)}node --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
+    `${pin(proxyCpu)}${targetNode} --import tsx bench/pipe-proxy.ts --listen 127.0.0.1:<p> --backend 127.0.0.1:<b1> --backend 127.0.0.1:<b2>`,
     `${pin(proxyCpu)}/usr/sbin/nginx -p <tmp> -e <tmp>/error.log -c <tmp>/nginx.conf -g 'daemon off;'`,
     `${pin(proxyCpu)}/usr/sbin/haproxy -db -f <tmp>/haproxy.cfg               # -W -db -f for the config churn scenario`,
-    `${envWords(wsgateEnv).map((w) => `${w} `).join('')}${pin(proxyCpu)}node ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --tls-listen 127.0.0.1:<t> --default-cert-file <tmp>/bench-cert.pem --default-key-file <tmp>/bench-key.pem --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
+    `${envWords(wsgateEnv).map((w) => `${w} `).join('')}${pin(proxyCpu)}${targetNode} ${opts.wsgateNodeArgs.map((a) => `${a} `).join('')}${opts.wsgateCli} --config <tmp>/wsgate.yaml --listen 127.0.0.1:<p> --admin-listen 127.0.0.1:<a> --tls-listen 127.0.0.1:<t> --default-cert-file <tmp>/bench-cert.pem --default-key-file <tmp>/bench-key.pem --log-level warn ${opts.wsgateArgs.join(' ')}`.trimEnd(),
     `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -keyout <tmp>/bench-key.pem -out <tmp>/bench-cert.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1   # the certificate nginx, HAProxy and wsgate serve on their TLS listener`,
     `# scenarios per round and target (${plan.generators} generator processes share the connections):`,
     `#   idle: ${plan.idle.connections} connections held open, RSS of the target's tree (after 10 warm-up connections) before and after`,
@@ -494,7 +501,7 @@ async function main(): Promise<void> {
 
   if (pinned) pinPid(process.pid, loadCpu);
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
-  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, wsgateEnv: opts.wsgateEnv ?? imageEnv(repo), nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
+  const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, node: opts.node, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, wsgateEnv: opts.wsgateEnv ?? imageEnv(repo), nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
   const notes = new Map<TargetName, string[]>();
   const note = (t: TargetName, s: string) => {
     log(`${t}: ${s}`);

@@ -23,6 +23,8 @@ export interface Env {
   /** wsgate's CLI (default dist/cli.js) and extra flags for it (e.g. --workers 2). */
   readonly wsgateCli: string;
   readonly wsgateArgs: readonly string[];
+  /** The node binary of the Node targets (pipe, wsgate); the bench's own node by default. */
+  readonly node: string;
   /** Flags for the Node targets' own node (pipe, wsgate), e.g. --cpu-prof. */
   readonly nodeFlags: readonly string[];
   /** Flags for wsgate's node only (e.g. a V8 heap setting being evaluated). */
@@ -275,6 +277,10 @@ function firstLine(cmd: string, args: readonly string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '';
 }
 
+function nodeVersion(node: string): string {
+  return node === process.execPath ? process.version : firstLine(node, ['--version']);
+}
+
 const direct: Target = {
   name: 'direct',
   unavailable: () => undefined,
@@ -285,12 +291,12 @@ const direct: Target = {
 const pipe: Target = {
   name: 'pipe',
   unavailable: () => undefined,
-  version: () => `node ${process.version} net + stream.pipe()`,
+  version: (env) => `node ${nodeVersion(env.node)} net + stream.pipe()`,
   async start(env) {
     const port = await freePort();
     const args = [...env.nodeFlags, '--import', 'tsx', 'bench/pipe-proxy.ts', '--listen', `127.0.0.1:${port}`];
     for (const b of env.backendPorts) args.push('--backend', `127.0.0.1:${b}`);
-    return startProcess(env, 'pipe-proxy', process.execPath, args, `ws://127.0.0.1:${port}/`);
+    return startProcess(env, 'pipe-proxy', env.node, args, `ws://127.0.0.1:${port}/`);
   },
 };
 
@@ -479,7 +485,7 @@ const wsgate: Target = {
   name: 'wsgate',
   reloadHow: 'its --config file rewritten (write, then rename into place); wsgate watches it and publishes a new routing table',
   unavailable: (env) => (existsSync(path.resolve(env.repo, env.wsgateCli)) ? undefined : `not built (${env.wsgateCli} missing: run npm run build)`),
-  version: (env) => `node ${process.version}, ${gitDescribe(env.repo)}`,
+  version: (env) => `node ${nodeVersion(env.node)}, ${gitDescribe(env.repo)}`,
   async start(env, mode) {
     const [port, admin] = [await freePort(), await freePort()];
     const conf = path.join(env.tmp, `wsgate-${port}.yaml`);
@@ -531,7 +537,7 @@ const wsgate: Target = {
       };
     };
     // SIGINT: wsgate stops at once (SIGTERM would start the graceful drain, which the bench does not measure).
-    return startProcess(env, 'wsgate', process.execPath, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', env: env.wsgateEnv, ...(mode?.reloadable ? { reload } : wssOf(tls)) });
+    return startProcess(env, 'wsgate', env.node, args, `ws://127.0.0.1:${port}/`, { ready: readyz, stopSignal: 'SIGINT', env: env.wsgateEnv, ...(mode?.reloadable ? { reload } : wssOf(tls)) });
   },
 };
 
