@@ -146,11 +146,11 @@ const spec = {
           default: 'LeastConnections',
         },
         boundedLoadFactor: {
-          description: 'ConsistentHash: no endpoint takes more than this factor of the mean load.',
+          description:
+            'Hash affinity (ConsistentHash, Header, QueryParam, ClientIP, JwtClaim) with bounded load: no endpoint takes more than this factor of the mean load, so a hot key spills to its next endpoint. Unset: strict, the same key always reaches the same Active endpoint.',
           type: 'number',
           minimum: 1,
           maximum: 10,
-          default: 1.25,
         },
       },
     },
@@ -171,6 +171,12 @@ const spec = {
             ttlSeconds: { type: 'integer', minimum: 0, maximum: 31536000, default: 3600 },
             path: { type: 'string', minLength: 1, maxLength: 1024, default: '/' },
             secure: { type: 'boolean', default: false },
+            sameSite: {
+              description: 'SameSite attribute. None (needed when a page on another site opens the WebSocket) always adds Secure.',
+              type: 'string',
+              enum: ['Lax', 'Strict', 'None'],
+              default: 'Lax',
+            },
           },
         },
         header: {

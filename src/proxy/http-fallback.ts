@@ -88,6 +88,7 @@ export class HttpFallback {
 
   handle(f: HttpFallbackContext): void {
     const ctx = fallbackContext(f);
+    this.#observe(ctx, f.res);
     this.#admit(ctx).then(
       (err) => {
         if (f.res.destroyed) return;
@@ -242,6 +243,24 @@ export class HttpFallback {
     return a;
   }
 
+  /** One metric sample and one info line per request when its answer ends, whoever answered it: polling
+   *  traffic (Socket.IO's "Session ID unknown" 400s among it) must be as visible as upgrades. */
+  #observe(ctx: HandshakeContext<IncomingMessage>, res: ServerResponse): void {
+    const started = performance.now();
+    const { route } = ctx.match;
+    res.once('close', () => {
+      const seconds = (performance.now() - started) / 1000;
+      const code = res.headersSent ? statusLabel(res.statusCode) : 'none';
+      const labels = { namespace: route.namespace, route: route.name };
+      this.#o.metrics?.httpRequestsTotal.inc({ ...labels, code });
+      this.#o.metrics?.httpRequestDuration.observe(labels, seconds);
+      this.#log.info(
+        { route: route.key, method: ctx.req.method, status: code, durationMs: Math.round(seconds * 1000), clientIp: ctx.clientIp, requestId: ctx.correlation.requestId },
+        'fallback request',
+      );
+    });
+  }
+
   #fail(res: ServerResponse, route: Route, err: WsgateError): void {
     this.#o.metrics?.rejectionsTotal.inc({ namespace: route.namespace, route: route.name, reason: err.reason });
     this.#log.debug({ route: route.key, status: err.httpStatus, reason: err.reason, detail: err.message }, 'fallback request failed');
@@ -250,6 +269,13 @@ export class HttpFallback {
     res.writeHead(err.httpStatus, { 'wsgate-reason': err.reason, 'content-type': 'text/plain; charset=utf-8', ...err.headers });
     res.end(`${err.message}\n`);
   }
+}
+
+/** A status as a metric label: the registered codes as they are, anything else an upstream may send as its
+ *  class ("2XX"), so an upstream cannot mint series. */
+export function statusLabel(status: number): string {
+  if (http.STATUS_CODES[status] !== undefined) return String(status);
+  return status >= 100 && status <= 999 ? `${Math.floor(status / 100)}XX` : 'invalid';
 }
 
 /** The context a fallback request passes admission with: the same shape as an upgrade's, so every check,

@@ -51,6 +51,8 @@ export class Metrics {
   readonly circuitBreakerState: Gauge<'namespace' | 'route' | 'backend'>;
   readonly heartbeatTimeoutsTotal: Counter<'namespace' | 'route' | 'side'>;
   readonly idleClosesTotal: Counter<'namespace' | 'route'>;
+  readonly httpRequestsTotal: Counter<'namespace' | 'route' | 'code'>;
+  readonly httpRequestDuration: Histogram<'namespace' | 'route'>;
   /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
   healthCollect: (() => void) | undefined = undefined;
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
@@ -102,6 +104,8 @@ export class Metrics {
     this.circuitBreakerState = new Gauge({ name: 'wsgate_circuit_breaker_state', help: 'Failure circuit of a backend: 0 closed, 1 open, 2 half-open.', labelNames: backendLabels, registers: [registry], collect: healthCollect });
     this.heartbeatTimeoutsTotal = new Counter({ name: 'wsgate_heartbeat_timeouts_total', help: 'Connections closed because a peer did not answer the proxy ping in time (side: client, upstream).', labelNames: [...routeLabels, 'side'], registers: [registry] });
     this.idleClosesTotal = new Counter({ name: 'wsgate_idle_closes_total', help: 'Connections closed by limits.idleTimeoutSeconds.', labelNames: routeLabels, registers: [registry] });
+    this.httpRequestsTotal = new Counter({ name: 'wsgate_http_requests_total', help: 'HTTP fallback (long-polling) requests by the status answered (code: a registered HTTP status, NXX for others, none when the client left first).', labelNames: [...routeLabels, 'code'], registers: [registry] });
+    this.httpRequestDuration = new Histogram({ name: 'wsgate_http_request_duration_seconds', help: 'HTTP fallback requests, from the request to the end of the answer (long-polls included).', labelNames: routeLabels, buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [registry] });
   }
 
   /** The live counters of one route, created on first use and kept for the life of the process. */

@@ -62,8 +62,8 @@ export async function startNamedBackend(name: string, greeting = `hello from ${n
 
 /** Opens a WebSocket to a startNamedBackend pod (usually through the proxy) and waits for its greeting: the
  *  name of the backend it landed on. Rejects on a non-101 answer or a close before the greeting. */
-export async function connectGreeted(url: string): Promise<{ ws: WebSocket; backend: string }> {
-  const ws = new WebSocket(url);
+export async function connectGreeted(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<{ ws: WebSocket; backend: string }> {
+  const ws = new WebSocket(url, opts);
   ws.on('error', () => {});
   const greeting = await new Promise<string>((resolve, reject) => {
     ws.once('message', (d: Buffer) => resolve(d.toString()));
@@ -146,7 +146,7 @@ export function holderWith(routes: readonly RouteObject[]): { holder: SnapshotHo
 
 export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
   const { holder, publish } = holderWith(routes);
-  const metrics = new Metrics({ defaultMetrics: false });
+  const metrics = opts.metrics ?? new Metrics({ defaultMetrics: false });
   const proxy = new ProxyServer({
     holder,
     log: silentLog,

@@ -65,7 +65,8 @@ test('cookie: a fresh pick sets a signed cookie; presenting it returns to the sa
     stateB.acquire(first.pick.endpoint.key);
     const again = pickWith(r, replicaB, req({ headers: { cookie: `other=1; wsgate-affinity=${v}` } }), stateB);
     assert.equal(again.pick.endpoint.key, first.pick.endpoint.key);
-    assert.equal(again.cookie, undefined, 'no new cookie while the session stays');
+    // Sliding expiry: the same value again, with a fresh Max-Age.
+    assert.equal(again.cookie, first.cookie, 'the cookie is renewed, naming the same endpoint');
   }
 });
 
@@ -103,7 +104,7 @@ test('cookie: a Draining endpoint (others Active) or a gone one gets a fresh pic
   const onlyDraining = route(cookieSpec, [backend([{ ...old, state: 'Draining' }, ep(2, 'Draining')])]);
   const p3 = pickWith(onlyDraining, a, req({ headers }), state);
   assert.equal(p3.pick.endpoint.key, old.key);
-  assert.equal(p3.cookie, undefined);
+  assert.equal(cookieValue(p3.cookie), headers.cookie.split('=')[1], 'the same session, its expiry renewed');
 });
 
 test('cookie: with several weighted backends the session keeps its backend too', () => {
@@ -119,9 +120,12 @@ test('cookie: with several weighted backends the session keeps its backend too',
 });
 
 test('cookie attributes: ttl 0 is a session cookie, secure when asked, an unsafe path falls back to /', () => {
-  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 0, path: '/chat', secure: true }, 'v'), 'a=v; Path=/chat; HttpOnly; SameSite=Lax; Secure');
-  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/x\r\nSet-Cookie: evil=1', secure: false }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5');
-  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/x; Domain=evil', secure: false }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5');
+  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 0, path: '/chat', secure: true, sameSite: 'Lax' }, 'v'), 'a=v; Path=/chat; HttpOnly; SameSite=Lax; Secure');
+  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/x\r\nSet-Cookie: evil=1', secure: false, sameSite: 'Lax' }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5');
+  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/x; Domain=evil', secure: false, sameSite: 'Lax' }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5');
+  // SameSite=None without Secure is rejected by browsers (RFC 6265bis §5.6.7; Chrome since M80), so None forces it.
+  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/', secure: false, sameSite: 'None' }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=None; Max-Age=5; Secure');
+  assert.equal(setCookieValue({ name: 'a', ttlSeconds: 5, path: '/', secure: false, sameSite: 'Strict' }, 'v'), 'a=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=5');
   assert.equal(readCookie('a=1; b="2"; c=3', 'b'), '2');
   assert.equal(readCookie(['a=1', 'b=2'], 'b'), '2');
   assert.equal(readCookie('ab=1', 'a'), undefined);
@@ -167,6 +171,23 @@ test('a key maps to the same endpoint on independent replicas, and a missing key
   assert.equal(c.hashPick(eps, r.rules[0].backends[0]), undefined);
 });
 
+test('hash affinity is strict unless boundedLoadFactor is set: load never moves a key, the factor lets it spill', () => {
+  const eps = [ep(1), ep(2), ep(3)];
+  const strict = route({ sessionAffinity: { type: 'Header', header: { name: 'x-user' } } }, [backend(eps)]);
+  const bounded = route({ sessionAffinity: { type: 'Header', header: { name: 'x-user' } }, loadBalancer: { policy: 'LeastConnections', boundedLoadFactor: 1.25 } }, [backend(eps)]);
+  const state = new BalancerState();
+  const a = new Affinity({ signer: new CookieSigner('x'), balancer: () => state });
+  const rq = req({ headers: { 'x-user': 'hot' } });
+  const home = pickWith(strict, a, rq, state).pick.endpoint.key;
+  // One hot key holds 50 connections: strict keeps it home every time.
+  for (let i = 0; i < 50; i++) {
+    assert.equal(pickWith(strict, a, rq, state).pick.endpoint.key, home);
+    state.acquire(home);
+  }
+  // With bounded load the same key now spills to its next endpoint.
+  assert.notEqual(pickWith(bounded, a, rq, state).pick.endpoint.key, home);
+});
+
 test('trusted proxies: X-Forwarded-For is believed only from a trusted peer, nearest untrusted hop wins', () => {
   const t = new TrustedProxies(['10.0.0.0/8', '::1']);
   assert.deepEqual(t.resolve(req({ peer: '203.0.113.5', headers: { 'x-forwarded-for': '1.1.1.1' } })), { clientIp: '203.0.113.5', trustForwarded: false });
@@ -202,7 +223,7 @@ test('admission hook: the 101 carries exactly one Set-Cookie naming the endpoint
   const cookies = ctx.responseHeaders.filter((_, i) => i % 2 === 0 && ctx.responseHeaders[i] === 'Set-Cookie').length;
   assert.equal(cookies, 1);
   assert.equal(ctx.responseHeaders[0], 'X-Other');
-  assert.ok(ctx.responseHeaders.includes(setCookieValue({ name: 'wsgate-affinity', ttlSeconds: 3600, path: '/', secure: false }, new CookieSigner('k').idFor(second.endpoint))));
+  assert.ok(ctx.responseHeaders.includes(setCookieValue({ name: 'wsgate-affinity', ttlSeconds: 3600, path: '/', secure: false, sameSite: 'Lax' }, new CookieSigner('k').idFor(second.endpoint))));
   hooks.close();
 
   // A route without affinity is left alone.

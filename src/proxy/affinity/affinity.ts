@@ -1,11 +1,14 @@
 // Session affinity: which endpoint a request belongs to, per sessionAffinity.type. Cookie names an endpoint
-// (signed, see cookie.ts); Header, QueryParam, ClientIP and JwtClaim give a key that consistent hashing with
-// bounded load maps to an endpoint, the same on every replica. Affinity only ever chooses among the
+// (signed, see cookie.ts); Header, QueryParam, ClientIP and JwtClaim give a key that rendezvous hashing maps to
+// an endpoint, the same on every replica. Strict by default: the same key reaches the same Active endpoint every
+// time, because Socket.IO and other stateful apps break when a session moves; a hot key spills to its next
+// endpoint only when the route opts into bounded load (loadBalancer.boundedLoadFactor), as HAProxy's
+// hash-balance-factor and Envoy's ring hash ship it off. Affinity only ever chooses among the
 // balancer's candidates, so a Draining (while others are Active), ejected or Gone endpoint is never chosen:
 // the request gets a fresh pick, and Cookie a fresh cookie.
 import type { Backend, Endpoint, Route, Rule } from '../../model/snapshot.ts';
 import { policyPick, type BalancerState } from '../balancer.ts';
-import { boundedPick, hash32 } from '../balance/consistent-hash.ts';
+import { boundedPick, hash32, preference } from '../balance/consistent-hash.ts';
 import type { UpgradeRequest } from '../upgrade-head.ts';
 import { readCookie, setCookieValue, type CookieSigner } from './cookie.ts';
 
@@ -26,8 +29,6 @@ export interface AffinityChoice {
   /** The Set-Cookie value to send with the answer for the endpoint finally used, if the client needs one. */
   setCookie(endpoint: Endpoint): string | undefined;
 }
-
-export const defaultBoundedLoadFactor = 1.25;
 
 /** Whether requests on this route need an affinity choice at all (None with another policy: plain balancing). */
 export function usesAffinity(route: Route): boolean {
@@ -77,18 +78,27 @@ export class Affinity {
   choose(r: AffinityRequest): AffinityChoice {
     const spec = r.route.spec;
     const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
-    const factor = spec.loadBalancer?.boundedLoadFactor ?? defaultBoundedLoadFactor;
+    const factor = spec.loadBalancer?.boundedLoadFactor;
     const load = (key: string) => this.#balancer().active.get(key) ?? 0;
     if ((spec.sessionAffinity?.type ?? 'None') !== 'Cookie') {
       const key = sessionKey(r);
       return {
         random: () => (key === undefined ? Math.random() : hash32(key, 0x5bd1e995) / 0x100000000),
-        hashPick: (candidates) => (key === undefined ? undefined : boundedPick(key, candidates, load, factor)),
+        hashPick: (candidates) => {
+          if (key === undefined) return undefined;
+          return factor === undefined ? preference(key, candidates)[0] : boundedPick(key, candidates, load, factor);
+        },
         setCookie: () => undefined,
       };
     }
     const c = spec.sessionAffinity?.cookie;
-    const attrs = { name: c?.name ?? 'wsgate-affinity', ttlSeconds: c?.ttlSeconds ?? 3600, path: c?.path ?? '/', secure: (c?.secure ?? false) || r.secure };
+    const attrs = {
+      name: c?.name ?? 'wsgate-affinity',
+      ttlSeconds: c?.ttlSeconds ?? 3600,
+      path: c?.path ?? '/',
+      secure: (c?.secure ?? false) || r.secure,
+      sameSite: c?.sameSite ?? 'Lax',
+    };
     const presented = readCookie(r.req.headers.cookie, attrs.name);
     return {
       random: (rule) => this.#cookieBackendPoint(rule, presented),
@@ -97,9 +107,11 @@ export class Affinity {
       hashPick: (candidates, backend) =>
         this.#signer.find(presented, candidates) ??
         policyPick(candidates, policy === 'ConsistentHash' ? 'LeastConnections' : policy, this.#balancer(), backend.id),
+      // A cookie that expires (Max-Age) is renewed on every handshake that presents it, a sliding expiry: a user
+      // active for longer than ttlSeconds keeps the session's pod. A session cookie (ttl 0) needs no renewal.
       setCookie: (endpoint) => {
         const id = this.#signer.idFor(endpoint);
-        return id === presented ? undefined : setCookieValue(attrs, id);
+        return id === presented && attrs.ttlSeconds === 0 ? undefined : setCookieValue(attrs, id);
       },
     };
   }

@@ -63,14 +63,17 @@ export interface CookieAttributes {
   readonly ttlSeconds: number;
   readonly path: string;
   readonly secure: boolean;
+  /** Lax keeps the cookie off cross-site subresource requests; a page on another site that opens the WebSocket
+   *  needs None, which browsers accept only with Secure (RFC 6265bis §5.4.7). */
+  readonly sameSite: 'Lax' | 'Strict' | 'None';
 }
 
 // The 101 is written as raw bytes, so nothing from the spec may carry a CR, LF or attribute separator into it.
 const safePath = /^\/[\x21-\x3a\x3c-\x7e]*$/;
 
 export function setCookieValue(a: CookieAttributes, value: string): string {
-  let c = `${a.name}=${value}; Path=${safePath.test(a.path) ? a.path : '/'}; HttpOnly; SameSite=Lax`;
+  let c = `${a.name}=${value}; Path=${safePath.test(a.path) ? a.path : '/'}; HttpOnly; SameSite=${a.sameSite}`;
   if (a.ttlSeconds > 0) c += `; Max-Age=${a.ttlSeconds}`;
-  if (a.secure) c += '; Secure';
+  if (a.secure || a.sameSite === 'None') c += '; Secure';
   return c;
 }
