@@ -1,10 +1,19 @@
-// A fake clock for the health tests: time moves only in advance(), timers fire in deadline order.
+// A fake clock for tests: time moves only in advance(), timers and repeating callbacks fire in deadline order
+// (ties in the order they were set).
 import type { HealthClock } from '../../src/health/clock.ts';
+import type { WheelClock } from '../../src/util/timer-wheel.ts';
 
-export class ManualClock implements HealthClock {
+interface Entry {
+  at: number;
+  readonly fn: () => void;
+  /** Repeating: the period in ms. */
+  readonly every?: number;
+}
+
+export class ManualClock implements HealthClock, WheelClock {
   #now = 0;
   #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  readonly #timers = new Map<number, Entry>();
 
   constructor(start = 1000) {
     this.#now = start;
@@ -24,6 +33,14 @@ export class ManualClock implements HealthClock {
     this.#timers.delete(t as number);
   }
 
+  repeat(fn: () => void, ms: number): () => void {
+    const id = ++this.#seq;
+    const every = Math.max(1, ms);
+    this.#timers.set(id, { at: this.#now + every, fn, every });
+    return () => this.#timers.delete(id);
+  }
+
+  /** Timers and repeating callbacks set and not cleared. */
   get pending(): number {
     return this.#timers.size;
   }
@@ -32,12 +49,14 @@ export class ManualClock implements HealthClock {
   advance(ms: number): void {
     const target = this.#now + ms;
     for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
+      let next: [number, Entry] | undefined;
       for (const e of this.#timers) if (e[1].at <= target && (!next || e[1].at < next[1].at || (e[1].at === next[1].at && e[0] < next[0]))) next = e;
       if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = Math.max(this.#now, next[1].at);
-      next[1].fn();
+      const [id, entry] = next;
+      this.#now = Math.max(this.#now, entry.at);
+      if (entry.every === undefined) this.#timers.delete(id);
+      else entry.at += entry.every;
+      entry.fn();
     }
     this.#now = target;
   }
