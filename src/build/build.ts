@@ -96,6 +96,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
     }));
     const resolved = resolveRouteSecrets(spec, c.obj.metadata.namespace ?? 'default', input.secrets);
     refFailures.push(...resolved.problems);
+    if (resolved.reason && refFailures.length === resolved.problems.length) refReason = resolved.reason;
     const tls = resolved.tls;
     for (const e of mine) claimed.set(conflictKey(e), c.key);
     entries.push(...mine);

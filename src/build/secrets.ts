@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import type { RouteSecrets, TlsCertificate } from '../model/snapshot.ts';
+import { caBundleProblem, certificateProblem, parseVerificationKey } from '../util/key-material.ts';
 import type { SecretLite } from './input.ts';
 
 export const fileSecretPrefix = 'file:';
@@ -18,45 +19,61 @@ export function fileSecret(namespace: string, path: string, content: Buffer): Se
 export interface ResolvedSecrets {
   readonly tls?: TlsCertificate;
   readonly secrets?: RouteSecrets;
-  /** ResolvedRefs problems: a missing Secret or file, or a Secret without the expected key. */
+  /** ResolvedRefs problems: a missing Secret or file, a Secret without the expected key, or material that
+   *  does not parse. Material that does not parse is left out, as missing material is. */
   readonly problems: readonly string[];
+  /** The first problem's kind: SecretNotFound (a Secret, key or file missing), InvalidKey or InvalidCertificate
+   *  (there, but it does not parse). */
+  readonly reason?: 'SecretNotFound' | 'InvalidKey' | 'InvalidCertificate';
 }
 
 export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: readonly SecretLite[]): ResolvedSecrets {
   const problems: string[] = [];
+  let reason: ResolvedSecrets['reason'];
+  const problem = (r: NonNullable<ResolvedSecrets['reason']>, message: string) => {
+    problems.push(message);
+    reason ??= r;
+  };
+  const missing = (message: string) => problem('SecretNotFound', message);
   const find = (name: string) => all.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
   const fromFile = (path: string, what: string): string | undefined => {
     const v = find(fileSecretPrefix + path)?.data?.[fileSecretKey];
-    if (v === undefined) problems.push(`${what}: file ${path} not readable`);
+    if (v === undefined) missing(`${what}: file ${path} not readable`);
     return v;
   };
 
   let tls: TlsCertificate | undefined;
   if (spec.tls?.secretName) {
     tls = findTls(find(spec.tls.secretName));
-    if (!tls) problems.push(`tls: Secret ${spec.tls.secretName} not found or not kubernetes.io/tls`);
+    if (!tls) missing(`tls: Secret ${spec.tls.secretName} not found or not kubernetes.io/tls`);
+    else tls = checkedTls(tls, `tls: Secret ${spec.tls.secretName} (tls.crt, tls.key)`);
   } else if (spec.tls?.certFile && spec.tls.keyFile) {
     const crt = fromFile(spec.tls.certFile, 'tls.certFile');
     const key = fromFile(spec.tls.keyFile, 'tls.keyFile');
-    if (crt && key) tls = Object.freeze({ cert: b64text(crt), key: b64text(key) });
+    if (crt && key) tls = checkedTls({ cert: b64text(crt), key: b64text(key) }, `tls: files ${spec.tls.certFile}, ${spec.tls.keyFile}`);
   }
 
   const out: { jwtKey?: string; apiKeyHashes?: readonly string[]; upstreamCa?: string } = {};
+  const jwtKey = (v: string, where: string) => {
+    const parsed = parseVerificationKey(Buffer.from(v, 'base64'));
+    if (parsed instanceof Error) problem('InvalidKey', `auth.jwt: ${where}: ${parsed.message}`);
+    else out.jwtKey = v;
+  };
   const jwt = spec.auth?.jwt;
   if (jwt?.secretName) {
     const entry = jwt.secretKey ?? 'key';
     const v = find(jwt.secretName)?.data?.[entry];
-    if (v === undefined) problems.push(`auth.jwt: Secret ${jwt.secretName} with key ${entry} not found`);
-    else out.jwtKey = v;
+    if (v === undefined) missing(`auth.jwt: Secret ${jwt.secretName} with key ${entry} not found`);
+    else jwtKey(v, `Secret ${jwt.secretName} key ${entry}`);
   } else if (jwt?.keyFile) {
     const v = fromFile(jwt.keyFile, 'auth.jwt.keyFile');
-    if (v !== undefined) out.jwtKey = v;
+    if (v !== undefined) jwtKey(v, `file ${jwt.keyFile}`);
   }
 
   const apiKey = spec.auth?.apiKey;
   if (apiKey?.secretName) {
     const s = find(apiKey.secretName);
-    if (!s?.data) problems.push(`auth.apiKey: Secret ${apiKey.secretName} not found`);
+    if (!s?.data) missing(`auth.apiKey: Secret ${apiKey.secretName} not found`);
     // Every entry of the Secret is one accepted key, so keys rotate by adding one and removing the other.
     else out.apiKeyHashes = hashKeys(Object.keys(s.data).sort().map((k) => b64text(s.data![k]).trim()));
   } else if (apiKey?.file) {
@@ -65,18 +82,31 @@ export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: r
     if (v !== undefined) out.apiKeyHashes = hashKeys(b64text(v).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
   }
 
+  const ca = (v: string, where: string) => {
+    const pem = b64text(v);
+    const why = caBundleProblem(pem);
+    if (why) problem('InvalidCertificate', `upstream.tls: ${where}: ${why}`);
+    else out.upstreamCa = pem;
+  };
   const up = spec.upstream?.tls;
   if (up?.caSecretName) {
     const v = find(up.caSecretName)?.data?.['ca.crt'];
-    if (v === undefined) problems.push(`upstream.tls: Secret ${up.caSecretName} with key ca.crt not found`);
-    else out.upstreamCa = b64text(v);
+    if (v === undefined) missing(`upstream.tls: Secret ${up.caSecretName} with key ca.crt not found`);
+    else ca(v, `Secret ${up.caSecretName} key ca.crt`);
   } else if (up?.caFile) {
     const v = fromFile(up.caFile, 'upstream.tls.caFile');
-    if (v !== undefined) out.upstreamCa = b64text(v);
+    if (v !== undefined) ca(v, `file ${up.caFile}`);
+  }
+
+  function checkedTls(t: TlsCertificate, where: string): TlsCertificate | undefined {
+    const why = certificateProblem(t.cert, t.key);
+    if (!why) return Object.freeze(t);
+    problem('InvalidCertificate', `${where}: ${why}`);
+    return undefined;
   }
 
   const has = out.jwtKey !== undefined || out.apiKeyHashes !== undefined || out.upstreamCa !== undefined;
-  return { ...(tls ? { tls } : {}), ...(has ? { secrets: Object.freeze(out) } : {}), problems };
+  return { ...(tls ? { tls } : {}), ...(has ? { secrets: Object.freeze(out) } : {}), problems, ...(reason ? { reason } : {}) };
 }
 
 export function hashKey(key: string): string {
@@ -91,7 +121,7 @@ function findTls(s: SecretLite | undefined): TlsCertificate | undefined {
   const crt = s?.data?.['tls.crt'];
   const key = s?.data?.['tls.key'];
   if (!crt || !key) return undefined;
-  return Object.freeze({ cert: b64text(crt), key: b64text(key) });
+  return { cert: b64text(crt), key: b64text(key) };
 }
 
 function b64text(v: string): string {
