@@ -66,7 +66,7 @@ const backendRef = {
     },
     drainingEndpoints: {
       description:
-        'Static upstreams that are going away (with endpoints): they keep their open connections but take new ones only when no endpoint is Active, like a terminating pod. Remove an address from both lists to close its connections with 1012, paced over drain.windowSeconds.',
+        'Static upstreams that are going away (with endpoints), like a terminating pod: from the moment an address is listed here its open connections are closed with 1012, paced over drain.windowSeconds, and it takes new ones only when no endpoint is Active. Remove it from both lists to close the connections it still has at once.',
       type: 'array',
       maxItems: 256,
       items: { type: 'string', maxLength: 261, pattern: hostPortPattern },
