@@ -27,11 +27,11 @@ export function backendStatuses(spec: WebSocketRouteSpec, rules: readonly Rule[]
   );
 }
 
-/** Distinct ready endpoints of the route: two rules on one Service count its pods once. */
+/** Distinct ready addresses (host:port) of the route: two rules, or two Services, on one pod count it once. */
 export function readyEndpoints(rules: readonly Rule[]): number {
-  const keys = new Set<string>();
-  for (const r of rules) for (const b of r.backends) for (const e of b.endpoints) if (countOf[e.state] === 'ready') keys.add(e.key);
-  return keys.size;
+  const addresses = new Set<string>();
+  for (const r of rules) for (const b of r.backends) for (const e of b.endpoints) if (countOf[e.state] === 'ready') addresses.add(e.address);
+  return addresses.size;
 }
 
 export interface RuleWithoutReady {
