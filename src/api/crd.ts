@@ -128,6 +128,7 @@ export const printerColumns: readonly PrinterColumn[] = [
   { name: 'Hosts', type: 'string', jsonPath: '.spec.hostnames', description: 'Host names the route serves (empty: any).' },
   { name: 'Accepted', type: 'string', jsonPath: '.status.conditions[?(@.type=="Accepted")].status' },
   { name: 'Programmed', type: 'string', jsonPath: '.status.conditions[?(@.type=="Programmed")].status' },
+  { name: 'Ready', type: 'integer', jsonPath: '.status.readyEndpoints', description: 'Endpoints of the route that take new connections.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 

@@ -19,9 +19,20 @@ export const hostPortPattern = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5
 export const cidrPattern =
   '^([0-9]{1,3}(\\.[0-9]{1,3}){3}(/(3[0-2]|[12]?[0-9]))?|[0-9a-fA-F.]*:[0-9a-fA-F.:]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$';
 
+export const pathPattern = '^/[^\\s?#]*$';
+
+/**
+ * CEL rules that say in words why a value fails its pattern: the API server reports a failed pattern as the bare
+ * regular expression, and runs these rules too. validate.ts gives a file the same messages.
+ */
+export const startsWithSlash = { rule: "self.startsWith('/')", message: 'must start with /' } as const;
+export const lowerCase = { rule: 'self == self.lowerAscii()', message: 'must be lower-case' } as const;
+
 /** What a pattern means, for problems that name the value instead of quoting the regular expression. */
 export const patternMeanings: Readonly<Record<string, string>> = {
   [cidrPattern]: 'an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32; prefix length 0-32 for IPv4, 0-128 for IPv6)',
+  [hostnamePattern]: 'a lower-case DNS name (labels of a-z, 0-9 and -; a wildcard starts with *.)',
+  [pathPattern]: 'a path (it starts with / and has no whitespace, ? or #)',
 };
 
 const pathMatch = {
@@ -29,7 +40,14 @@ const pathMatch = {
   additionalProperties: false,
   properties: {
     type: { type: 'string', enum: ['Exact', 'PathPrefix'], default: 'PathPrefix' },
-    value: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^/[^\\s?#]*$', default: '/' },
+    value: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 1024,
+      pattern: pathPattern,
+      default: '/',
+      'x-kubernetes-validations': [startsWithSlash],
+    },
   },
 } as const;
 
@@ -118,7 +136,7 @@ const spec = {
     hostnames: {
       type: 'array',
       maxItems: 16,
-      items: { type: 'string', minLength: 1, maxLength: 253, pattern: hostnamePattern },
+      items: { type: 'string', minLength: 1, maxLength: 253, pattern: hostnamePattern, 'x-kubernetes-validations': [lowerCase] },
     },
     tls: {
       type: 'object',
@@ -395,7 +413,7 @@ const spec = {
       required: ['type'],
       properties: {
         type: { type: 'string', enum: ['HTTP', 'TCP', 'WebSocket'] },
-        path: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^/', default: '/' },
+        path: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^/', default: '/', 'x-kubernetes-validations': [startsWithSlash] },
         intervalSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
         timeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: 2 },
         healthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
@@ -438,10 +456,41 @@ const condition = {
   },
 } as const;
 
+const endpointCount = (description: string) => ({ type: 'integer', minimum: 0, description }) as const;
+
+const backendStatus = {
+  type: 'object',
+  required: ['rule', 'backendRef', 'kind', 'ready', 'draining'],
+  properties: {
+    rule: { type: 'integer', minimum: 0, description: 'Index in spec.rules.' },
+    backendRef: { type: 'integer', minimum: 0, description: "Index in the rule's backendRefs." },
+    kind: { type: 'string', enum: ['Service', 'Static'], description: 'A Service reference, or static endpoints.' },
+    name: { ...name63, description: 'The Service (kind Service).' },
+    port: {
+      description: 'The Service port as written in the spec (kind Service).',
+      'x-kubernetes-int-or-string': true,
+      maxLength: 15,
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+    },
+    ready: endpointCount('Endpoints that take new connections.'),
+    draining: endpointCount('Terminating endpoints that keep their connections.'),
+    notReady: endpointCount('Published endpoints that are not ready; absent when there are none.'),
+  },
+} as const;
+
 const status = {
   type: 'object',
   properties: {
     observedGeneration: { type: 'integer', minimum: 0 },
+    readyEndpoints: endpointCount('Distinct endpoints (address:port) of the route that take new connections.'),
+    backends: {
+      description: 'Endpoint counts per backendRef, sorted by rule and backendRef.',
+      type: 'array',
+      maxItems: 1024,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['rule', 'backendRef'],
+      items: backendStatus,
+    },
     conditions: {
       type: 'array',
       maxItems: 8,

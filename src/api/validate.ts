@@ -1,6 +1,6 @@
 // The standalone validator and the builder's first check: ajv over the one schema, defaults applied.
 import { Ajv, type ErrorObject } from 'ajv';
-import { patternMeanings, routeSpecSchema } from './schema.ts';
+import { hostnamePattern, lowerCase, pathPattern, patternMeanings, routeSpecSchema, startsWithSlash } from './schema.ts';
 import type { WebSocketRouteSpec } from './types.ts';
 
 export interface SpecProblem {
@@ -42,11 +42,31 @@ function toProblem(e: ErrorObject): SpecProblem {
     return { path, message: `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}` };
   }
   if (e.keyword === 'pattern') {
+    const said = celExplanations(String(e.params.pattern), e.data);
+    if (said) return { path, message: said };
     const meaning = patternMeanings[String(e.params.pattern)];
     if (meaning !== undefined) return { path, message: `${JSON.stringify(e.data)} is not ${meaning}` };
   }
   if (e.keyword === 'anyOf') return { path, message: 'must be a port number (1-65535) or a port name' };
   return { path, message: e.message ?? e.keyword };
+}
+
+/**
+ * The schema's CEL rules that explain a pattern (schema.ts startsWithSlash, lowerCase), mirrored so a file gets
+ * the API server's message. Each rule fails only where its pattern does, so it is checked only then.
+ */
+const celMirrors: Readonly<Record<string, readonly { message: string; fails: (v: string) => boolean }[]>> = {
+  [pathPattern]: [{ message: startsWithSlash.message, fails: (v) => !v.startsWith('/') }],
+  // healthCheck.path
+  '^/': [{ message: startsWithSlash.message, fails: (v) => !v.startsWith('/') }],
+  // CEL's lowerAscii() lowers A-Z only.
+  [hostnamePattern]: [{ message: lowerCase.message, fails: (v) => /[A-Z]/.test(v) }],
+};
+
+function celExplanations(pattern: string, value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const failed = (celMirrors[pattern] ?? []).filter((r) => r.fails(value)).map((r) => r.message);
+  return failed.length > 0 ? failed.join('; ') : undefined;
 }
 
 function dedupe(ps: SpecProblem[]): SpecProblem[] {

@@ -21,6 +21,8 @@ import { specProblems } from './spec-problems.ts';
 import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
 import { resolveRouteSecrets } from './secrets.ts';
+import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
+import { normalizedMatches, shadowedMatches } from './rule-matches.ts';
 
 export interface BuildResult {
   readonly content: SnapshotContent;
@@ -51,8 +53,8 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const certificates = new Map<string, TlsCertificate>();
 
   for (const c of ours(input.routes, opts.className)) {
-    const setStatus = (conditions: RouteStatus['conditions']) =>
-      statuses.set(c.key, { key: c.key, generation: c.generation, conditions });
+    const setStatus = (conditions: RouteStatus['conditions'], served?: Pick<RouteStatus, 'backends' | 'readyEndpoints'>) =>
+      statuses.set(c.key, { key: c.key, generation: c.generation, conditions, ...served });
     const checked = validate(c.obj.spec);
     const problems = checked.ok ? specProblems(checked.spec) : checked.problems;
     if (!checked.ok || problems.length > 0) {
@@ -103,7 +105,11 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
     for (const r of rules) for (const b of r.backends) for (const ep of b.endpoints) endpoints.set(ep.key, ep);
     if (tls) for (const h of spec.hostnames ?? []) if (!certificates.has(h)) certificates.set(h, tls);
     routes.set(c.key, deepFreeze({ key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, spec, rules, ...(resolved.secrets ? { secrets: resolved.secrets } : {}) }));
-    setStatus(accepted(c.generation, refFailures, refReason));
+    const shadowed = shadowedMatches(spec);
+    setStatus(accepted(c.generation, { refFailures, refReason, withoutReady: rulesWithoutReady(rules), ...(shadowed ? { shadowed } : {}) }), {
+      backends: Object.freeze(backendStatuses(spec, rules)),
+      readyEndpoints: readyEndpoints(rules),
+    });
   }
 
   const sortedRoutes = new Map([...routes].sort(([a], [b]) => cmp(a, b)));
@@ -137,20 +143,11 @@ function routeEntries(key: ObjectKey, spec: WebSocketRouteSpec, age: number): Ra
   const hosts = spec.hostnames?.length ? [...new Set(spec.hostnames.map((h) => h.toLowerCase()))] : [''];
   const out: RankedEntry[] = [];
   spec.rules.forEach((rule, ruleIndex) => {
-    const matches = rule.matches?.length ? rule.matches : [{}];
-    for (const m of matches) {
-      const headers = (m.headers ?? []).map((h) => ({ name: h.name.toLowerCase(), value: h.value }));
-      for (const host of hosts) {
-        out.push({ host, pathType: m.path?.type ?? 'PathPrefix', path: normalizePrefix(m.path?.type, m.path?.value ?? '/'), headers, routeKey: key, ruleIndex, age });
-      }
+    for (const m of normalizedMatches(rule)) {
+      for (const host of hosts) out.push({ host, ...m, routeKey: key, ruleIndex, age });
     }
   });
   return out;
-}
-
-// "/ws/" and "/ws" are the same prefix: segment-aware matching compares without the trailing slash.
-function normalizePrefix(type: string | undefined, v: string): string {
-  return type !== 'Exact' && v.length > 1 && v.endsWith('/') ? v.slice(0, -1) : v;
 }
 
 function resolveService(index: BackendIndex, opts: BuildOptions, ns: string, name: string, port: number | string, weight: number) {

@@ -3,6 +3,7 @@
 // at equal length; then more header matches first; then the older route; then rule order.
 import type { MatchEntry, MatchTable } from '../model/snapshot.ts';
 import { cmp } from './backends.ts';
+import { matchSignature } from './rule-matches.ts';
 
 export interface RankedEntry extends MatchEntry {
   /** Position of the route in age order (oldest first). */
@@ -40,8 +41,7 @@ export function precedence(a: RankedEntry, b: RankedEntry): number {
 
 /** Two entries conflict when they would match exactly the same requests. */
 export function conflictKey(e: MatchEntry): string {
-  const headers = e.headers.map((h) => `${h.name}=${h.value}`).sort().join('&');
-  return `${e.host} ${e.pathType} ${e.path} ${headers}`;
+  return `${e.host} ${matchSignature(e)}`;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

@@ -126,8 +126,32 @@ export interface Condition {
   readonly observedGeneration: number;
 }
 
+/** Endpoints by state, as the route status counts them (build/backend-status.ts maps each state to a count). */
+export interface EndpointCounts {
+  /** Active: takes new connections. */
+  readonly ready: number;
+  /** Draining: keeps its connections, takes new ones only when its backend has no ready endpoint. */
+  readonly draining: number;
+  /** Published but not ready; absent when there are none. */
+  readonly notReady?: number;
+}
+
+/** One backendRef of an accepted route, by its position in the spec. */
+export interface BackendStatus extends EndpointCounts {
+  readonly rule: number;
+  readonly backendRef: number;
+  readonly kind: 'Service' | 'Static';
+  /** The Service and port as written in the spec (kind Service only). */
+  readonly name?: string;
+  readonly port?: number | string;
+}
+
 export interface RouteStatus {
   readonly key: ObjectKey;
   readonly generation: number;
   readonly conditions: readonly Condition[];
+  /** Accepted routes only: one per backendRef, sorted by rule then backendRef. */
+  readonly backends?: readonly BackendStatus[];
+  /** Accepted routes only: distinct ready endpoints over all the route's backends. */
+  readonly readyEndpoints?: number;
 }

@@ -106,3 +106,52 @@ test('a new leader keeps the lastTransitionTime the previous leader wrote (seen 
   assert.equal(served(fake, 'a').conditions[0]!.lastTransitionTime, '2026-01-01T00:00:00Z');
   assert.equal(served(fake, 'a').conditions[1]!.lastTransitionTime, '2026-11-22T05:00:00Z');
 });
+
+test('endpoint counts are written with the conditions, rewritten only when a count changes, and removed when the route is rejected', async (t) => {
+  const { fake, client } = await setup(t, ['a']);
+  const w = new StatusWriter({ client, log });
+  t.after(() => w.stop());
+  const counted = (ready: number, draining: number): RouteStatus => ({
+    ...status('a', 'True'),
+    readyEndpoints: ready,
+    backends: [
+      { rule: 0, backendRef: 0, kind: 'Service', name: 'chat', port: 'ws', ready, draining },
+      { rule: 1, backendRef: 0, kind: 'Static', ready: 0, draining: 0 },
+    ],
+  });
+  type WithCounts = Served & { readyEndpoints?: number; backends?: unknown[] };
+  const counts = () => {
+    const s = served(fake, 'a') as WithCounts;
+    return { readyEndpoints: s.readyEndpoints, backends: s.backends };
+  };
+
+  w.setLeading(true);
+  w.update([counted(2, 0)]);
+  await w.idle();
+  assert.equal(patches(fake), 1);
+  assert.deepEqual(counts(), {
+    readyEndpoints: 2,
+    backends: [
+      { rule: 0, backendRef: 0, kind: 'Service', name: 'chat', port: 'ws', ready: 2, draining: 0 },
+      { rule: 1, backendRef: 0, kind: 'Static', ready: 0, draining: 0 },
+    ],
+  });
+
+  // A rebuild with equal counts (new objects, same content) writes nothing.
+  w.update([counted(2, 0)]);
+  await w.idle();
+  assert.equal(patches(fake), 1);
+
+  // A pod starts terminating: one write, the conditions untouched.
+  w.update([counted(1, 1)]);
+  await w.idle();
+  assert.equal(patches(fake), 2);
+  assert.equal(counts().readyEndpoints, 1);
+  assert.deepEqual(served(fake, 'a').conditions.map((c) => `${c.type}=${c.status}`), ['Accepted=True', 'Programmed=True']);
+
+  // Rejected: the builder sends no counts, and the apply drops the ones written before.
+  w.update([status('a', 'False', 'Conflicted')]);
+  await w.idle();
+  assert.equal(patches(fake), 3);
+  assert.deepEqual(counts(), { readyEndpoints: undefined, backends: undefined });
+});

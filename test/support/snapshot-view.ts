@@ -1,5 +1,6 @@
 // A plain, readable view of a build result for whole-output comparison with golden YAML files.
 import type { BuildResult } from '../../src/build/build.ts';
+import type { BackendStatus } from '../../src/model/snapshot.ts';
 
 export function buildView(r: BuildResult): unknown {
   const c = r.content;
@@ -24,6 +25,8 @@ export function buildView(r: BuildResult): unknown {
     statuses: r.statuses.map((s) => ({
       key: s.key,
       conditions: s.conditions.map((x) => `${x.type}=${x.status} ${x.reason}: ${x.message} (gen ${x.observedGeneration})`),
+      ...(s.readyEndpoints === undefined ? {} : { readyEndpoints: s.readyEndpoints }),
+      ...(s.backends ? { backends: s.backends.map(backendStatusView) } : {}),
     })),
   };
 }
@@ -31,4 +34,10 @@ export function buildView(r: BuildResult): unknown {
 function entryView(e: { pathType: string; path: string; headers: readonly { name: string; value: string }[]; routeKey: string; ruleIndex: number }): string {
   const h = e.headers.map((x) => ` ${x.name}=${x.value}`).join('');
   return `${e.pathType} ${e.path}${h} -> ${e.routeKey}#${e.ruleIndex}`;
+}
+
+function backendStatusView(b: BackendStatus): string {
+  const ref = b.kind === 'Service' ? `Service ${b.name}:${b.port}` : 'Static';
+  const notReady = b.notReady === undefined ? '' : ` notReady=${b.notReady}`;
+  return `rules[${b.rule}].backendRefs[${b.backendRef}] ${ref} ready=${b.ready} draining=${b.draining}${notReady}`;
 }

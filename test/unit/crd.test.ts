@@ -9,6 +9,8 @@ import { load } from 'js-yaml';
 import { Ajv } from 'ajv';
 import { buildCrd, toStructural, crdName, type JsonSchema } from '../../src/api/crd.ts';
 import { routeSpecSchema, routeStatusSchema, group, version, kind, plural } from '../../src/api/schema.ts';
+import { createSpecValidator } from '../../src/api/validate.ts';
+import { createBuilder } from '../../src/build/build.ts';
 import { crdFile, chartCrdFile, renderCrdYaml, renderChartCrdTemplate } from '../../scripts/gen-crd.ts';
 
 type Node = Record<string, unknown>;
@@ -47,10 +49,12 @@ test('names, scope, subresource and printer columns', () => {
   assert.ok(v.served && v.storage);
   assert.deepEqual(v.subresources, { status: {} });
   const cols = Object.fromEntries(v.additionalPrinterColumns.map((c) => [c.name, c]));
-  assert.deepEqual(Object.keys(cols), ['Hosts', 'Accepted', 'Programmed', 'Age']);
+  assert.deepEqual(Object.keys(cols), ['Hosts', 'Accepted', 'Programmed', 'Ready', 'Age']);
   assert.equal(cols.Hosts.jsonPath, '.spec.hostnames');
   assert.equal(cols.Accepted.jsonPath, '.status.conditions[?(@.type=="Accepted")].status');
   assert.equal(cols.Programmed.jsonPath, '.status.conditions[?(@.type=="Programmed")].status');
+  assert.equal(cols.Ready.jsonPath, '.status.readyEndpoints');
+  assert.equal(cols.Ready.type, 'integer');
   assert.equal(cols.Age.type, 'date');
   assert.equal(cols.Age.jsonPath, '.metadata.creationTimestamp');
 });
@@ -175,4 +179,73 @@ test('toStructural refuses what it cannot convert faithfully', () => {
     /enum/,
   );
   assert.deepEqual(toStructural(routeStatusSchema as unknown as JsonSchema), JSON.parse(JSON.stringify(routeStatusSchema)));
+});
+
+// A value that fails a `pattern` is reported by the API server with the bare regular expression; the CEL rules
+// in x-kubernetes-validations run as well (a pattern failure is not one of the errors that skip them) and add
+// their message. https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-rules
+// lowerAscii() is in the CEL strings extension the API server includes:
+// https://kubernetes.io/docs/reference/using-api/cel/
+test('a path without its leading / and an upper-case hostname are named in words, by the CRD and by files', () => {
+  const spec = (root.properties as Record<string, Node>).spec;
+  const at = (path: string) => {
+    const hit = [...walk(spec, '$.spec')].find(([p]) => p === path);
+    assert.ok(hit, path);
+    return hit[1]['x-kubernetes-validations'];
+  };
+  const slash = [{ rule: "self.startsWith('/')", message: 'must start with /' }];
+  assert.deepEqual(at('$.spec.rules[].matches[].path.value'), slash);
+  assert.deepEqual(at('$.spec.healthCheck.path'), slash);
+  assert.deepEqual(at('$.spec.hostnames[]'), [{ rule: 'self == self.lowerAscii()', message: 'must be lower-case' }]);
+
+  // Standalone files go through ajv, which mirrors those rules: the same messages at the same paths.
+  const validate = createSpecValidator();
+  const result = validate({
+    hostnames: ['Chat.example.com', 'chat.example.com', 'not_a_host'],
+    rules: [{ matches: [{ path: { value: 'ws' } }, { path: { value: '/ws room' } }], backendRefs: [{ name: 'chat', port: 80 }] }],
+    healthCheck: { type: 'HTTP', path: 'healthz' },
+  });
+  assert.deepEqual(result, {
+    ok: false,
+    problems: [
+      { path: 'spec.hostnames[0]', message: 'must be lower-case' },
+      { path: 'spec.hostnames[2]', message: '"not_a_host" is not a lower-case DNS name (labels of a-z, 0-9 and -; a wildcard starts with *.)' },
+      { path: 'spec.rules[0].matches[0].path.value', message: 'must start with /' },
+      { path: 'spec.rules[0].matches[1].path.value', message: '"/ws room" is not a path (it starts with / and has no whitespace, ? or #)' },
+      { path: 'spec.healthCheck.path', message: 'must start with /' },
+    ],
+  });
+  // A wildcard hostname and the root path pass both the patterns and the rules.
+  assert.equal(validate({ hostnames: ['*.example.com'], rules: [{ matches: [{ path: { value: '/' } }], backendRefs: [{ name: 'chat', port: 80 }] }] }).ok, true);
+});
+
+test('the status the builder computes is one the CRD status schema accepts', () => {
+  const build = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'kubernetes' });
+  const route = (name: string, spec: unknown) => ({ apiVersion: `${group}/${version}` as const, kind: 'WebSocketRoute' as const, metadata: { name, namespace: 'default', generation: 2 }, spec });
+  const { statuses } = build({
+    routes: [
+      route('svc', { rules: [{ backendRefs: [{ name: 'chat', port: 'ws' }, { endpoints: ['10.0.0.1:80'], drainingEndpoints: ['10.0.0.2:80'] }] }] }),
+      route('bad', { rules: [] }),
+    ],
+    services: [{ metadata: { namespace: 'default', name: 'chat' }, spec: { ports: [{ name: 'ws', port: 80 }] } }],
+    endpointSlices: [],
+    secrets: [],
+  });
+  const check = new Ajv({ strict: false, validateFormats: false }).compile((root.properties as Record<string, Node>).status);
+  for (const s of statuses) {
+    const body = {
+      observedGeneration: s.generation,
+      conditions: s.conditions.map((c) => ({ ...c, lastTransitionTime: '2026-01-01T00:00:00Z' })),
+      ...(s.readyEndpoints === undefined ? {} : { readyEndpoints: s.readyEndpoints }),
+      ...(s.backends ? { backends: s.backends } : {}),
+    };
+    assert.ok(check(body), `${s.key}: ${JSON.stringify(check.errors)}`);
+  }
+  const svc = statuses.find((s) => s.key === 'default/svc')!;
+  assert.deepEqual(svc.backends, [
+    { rule: 0, backendRef: 0, kind: 'Service', name: 'chat', port: 'ws', ready: 0, draining: 0 },
+    { rule: 0, backendRef: 1, kind: 'Static', ready: 1, draining: 1 },
+  ]);
+  assert.equal(svc.readyEndpoints, 1);
+  assert.equal(statuses.find((s) => s.key === 'default/bad')!.backends, undefined, 'a rejected route has no counts');
 });

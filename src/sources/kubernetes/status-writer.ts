@@ -1,10 +1,10 @@
-// Writes each route's conditions to its /status by server-side apply (fieldManager "wsgate", force), only while
+// Writes each route's conditions and endpoint counts to its /status by server-side apply (fieldManager "wsgate", force), only while
 // this replica leads. A write whose content equals the last one applied is skipped; a condition keeps its
 // lastTransitionTime while its status stays the same (the previous value comes from the last apply, or from
 // the status the informer saw on the server). Winning leadership forgets what was applied and rewrites all,
 // since the previous leader may have left anything behind.
 import type { Logger } from 'pino';
-import type { RouteStatus } from '../../model/snapshot.ts';
+import type { BackendStatus, RouteStatus } from '../../model/snapshot.ts';
 import { KubeApiError, type KubeClient } from './kube-client.ts';
 import type { ObservedRouteStatus } from './source.ts';
 
@@ -33,6 +33,8 @@ interface AppliedCondition {
 interface AppliedStatus {
   readonly observedGeneration: number;
   readonly conditions: readonly AppliedCondition[];
+  readonly readyEndpoints?: number;
+  readonly backends?: readonly BackendStatus[];
 }
 
 /** metav1.Time: RFC 3339 in whole seconds. */
@@ -181,6 +183,9 @@ export class StatusWriter {
           message: c.message,
         };
       }),
+      // Left out when the route is not accepted: an apply without them removes what this manager wrote before.
+      ...(s.readyEndpoints === undefined ? {} : { readyEndpoints: s.readyEndpoints }),
+      ...(s.backends === undefined ? {} : { backends: s.backends }),
     };
   }
 }
