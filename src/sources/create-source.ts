@@ -74,6 +74,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       await elector?.stop();
       writer.stop();
       await source.stop();
+      client.close();
     },
   };
 }
