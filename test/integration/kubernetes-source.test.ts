@@ -22,7 +22,7 @@ interface Harness {
   changes: () => number;
 }
 
-async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespace?: string; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
+async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespaces?: string[]; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
   // Bookmarks far more often than the watchdog period, so a slow machine never trips it by accident.
   const fake = await FakeApiServer.start({ bookmarkIntervalMs: 20, ...o.fake });
   t.after(() => fake.close());
@@ -32,14 +32,15 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
   const source = new KubernetesSource({
     client, log: pino({ level: 'silent' }), timings: { ...fast, ...o.timings },
     onRestart: (r, why) => restarts.push(`${r}:${why}`),
-    ...(o.namespace ? { watchNamespaces: [o.namespace] } : {}),
+    ...(o.namespaces ? { watchNamespaces: o.namespaces } : {}),
   });
   let n = 0;
   source.onChange(() => n++);
   await source.start();
   t.after(() => source.stop());
   await within(source.whenSynced(), 'initial sync');
-  await waitUntil(() => fake.activeWatches() === 4, 'four watches open');
+  const watches = 4 * (o.namespaces?.length ?? 1);
+  await waitUntil(() => fake.activeWatches() === watches, `${watches} watches open`);
   return { fake, source, restarts, changes: () => n };
 }
 
@@ -185,7 +186,7 @@ test('server-side watch timeouts just re-watch, and a periodic relist heals a ca
 
 test('a watch namespace scopes every call, and every call is one that permissions.ts grants', async (t) => {
   const h = await setup(t, {
-    namespace: 'team',
+    namespaces: ['team'],
     seed: (f) => {
       f.create(service('in', 'team'));
       f.create(service('out', 'other'));
@@ -201,6 +202,45 @@ test('a watch namespace scopes every call, and every call is one that permission
   }
   await h.source.stop();
   await waitUntil(() => h.fake.activeWatches() === 0, 'watches closed on stop');
+});
+
+test('--watch-namespaces: one list and one watch per resource and namespace, only on namespaced paths, and nothing from elsewhere', async (t) => {
+  const h = await setup(t, {
+    namespaces: ['team', 'ops'],
+    seed: (f) => {
+      for (const ns of ['team', 'ops', 'other']) {
+        f.create(service(`svc-${ns}`, ns));
+        f.create(route(`route-${ns}`, ns));
+        f.create(slice(`slice-${ns}`, `svc-${ns}`, ['10.0.0.1'], ns));
+        f.create({ ...secret(`secret-${ns}`), metadata: { name: `secret-${ns}`, namespace: ns } });
+      }
+    },
+  });
+  const input = h.source.current();
+  const names = (xs: readonly { metadata: { name?: string } }[]): string[] => xs.map((x) => x.metadata.name ?? '').sort();
+  assert.deepEqual(names(input.services), ['svc-ops', 'svc-team']);
+  assert.deepEqual(names(input.routes), ['route-ops', 'route-team']);
+  assert.deepEqual(names(input.endpointSlices), ['slice-ops', 'slice-team']);
+  assert.deepEqual(names(input.secrets), ['secret-ops', 'secret-team']);
+  h.fake.create(service('late', 'ops'));
+  h.fake.create(service('late', 'other'));
+  await waitUntil(() => h.source.current().services.length === 3, 'a new Service in a watched namespace');
+
+  // What a Role in each of the two namespaces allows, and nothing a ClusterRole alone would.
+  const calls = h.fake.requests.filter((r) => r.verb !== 'discovery').map((r) => `${r.verb} ${r.path}`);
+  const expected = ['team', 'ops'].flatMap((ns) => [
+    `/apis/wsgate.io/v1alpha1/namespaces/${ns}/websocketroutes`, `/api/v1/namespaces/${ns}/services`,
+    `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, `/api/v1/namespaces/${ns}/secrets`,
+  ]);
+  assert.deepEqual([...new Set(calls)].sort(), expected.flatMap((p) => [`list ${p}`, `watch ${p}`]).sort());
+  assert.equal(calls.filter((c) => c.startsWith('list ')).length, 8, 'one list per resource and namespace');
+  for (const r of h.fake.requests.filter((x) => x.verb !== 'discovery')) {
+    const rule = requiredPermissions.find((p) => p.apiGroup === r.group && p.resource === r.resource);
+    assert.ok(rule?.scope === 'cluster' && rule.verbs.includes(r.verb), `${r.verb} ${r.group}/${r.resource} is not granted by the per-namespace Role`);
+  }
+  const informers = ['team', 'ops'].flatMap((ns) => ['websocketroutes', 'services', 'endpointslices', 'secrets'].map((r) => `${r}/${ns}`));
+  assert.deepEqual(Object.keys(h.source.informerStates()).sort(), informers.sort());
+  assert.deepEqual(h.restarts, []);
 });
 
 test('connections to the API server are kept alive: hundreds of watches and lease calls over a handful of TLS sessions', async (t) => {
