@@ -24,7 +24,8 @@ export interface Config {
   readonly adminListen: HostPort;
   readonly logLevel: string;
   readonly className: string;
-  readonly watchNamespace: string;
+  /** Empty: every namespace. */
+  readonly watchNamespaces: readonly string[];
   readonly allowStaticEndpoints: boolean;
   readonly leaderElection: boolean;
   readonly leaseName: string;
@@ -133,6 +134,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const c = parseCidr(cidr);
     if (typeof c === 'string') problems.push({ path: '--trusted-proxies', message: `${JSON.stringify(cidr)} ${c}` });
   }
+  const watchNamespaces = str('watch-namespaces', '').split(',').map((s) => s.trim()).filter(Boolean);
+  const watchNamespace = str('watch-namespace', '').trim();
+  if (watchNamespace && watchNamespaces.length > 0) {
+    problems.push({ path: '--watch-namespace', message: 'choose one of --watch-namespace or --watch-namespaces' });
+  }
+  if (watchNamespace) watchNamespaces.push(watchNamespace);
+  for (const ns of watchNamespaces) {
+    // A namespace name is an RFC 1123 label: https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
+    if (ns.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
+      problems.push({ path: '--watch-namespaces', message: `${JSON.stringify(ns)} is not a namespace name` });
+    }
+  }
   const tlsListen = hostPort('tls-listen', '');
   const defaultCertFile = str('default-cert-file', '');
   const defaultKeyFile = str('default-key-file', '');
@@ -163,7 +176,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     adminListen: hostPort('admin-listen', String(def('admin-listen'))) ?? { host: '0.0.0.0', port: 9090 },
     logLevel,
     className: str('class', 'wsgate'),
-    watchNamespace: str('watch-namespace', ''),
+    watchNamespaces: [...new Set(watchNamespaces)],
     allowStaticEndpoints: kubernetes ? bool('allow-static-endpoints', false) : true,
     leaderElection: bool('leader-election', true),
     leaseName: str('lease-name', 'wsgate-leader'),

@@ -40,7 +40,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
   const source = new KubernetesSource({
     client,
     log: deps.log,
-    ...(config.watchNamespace ? { watchNamespace: config.watchNamespace } : {}),
+    watchNamespaces: config.watchNamespaces,
     onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
     timings: informerTimings(config.informerWatchdogMs, defaultInformerTimings.watchdogMs),
   });
@@ -74,6 +74,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       await elector?.stop();
       writer.stop();
       await source.stop();
+      client.close();
     },
   };
 }

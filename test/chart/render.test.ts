@@ -38,6 +38,7 @@ const variants = {
   nodePort: { values: { service: { type: 'NodePort', nodePorts: { http: 30080 } } } },
   tls: { values: { tls: { enabled: true, defaultCertificate: { secretName: 'default-cert' } } } },
   watchNamespace: { values: { controller: { watchNamespace: 'apps' } } },
+  namespaces: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps', 'web'] } } },
   noLeaderElection: { values: { controller: { leaderElection: { enabled: false } } } },
   noPreStop: { values: { preStopSleepSeconds: 0 } },
   explicitGrace: { values: { terminationGracePeriodSeconds: 300, controller: { drainSeconds: 120 } } },
@@ -63,8 +64,10 @@ before(async () => {
 
 const objs = (v: Variant) => rendered.get(v)!;
 const all = (v: Variant, kind: string) => objs(v).filter((o) => o.kind === kind);
+/** `name` may be "name|namespace" for objects that exist once per namespace. */
 function one(v: Variant, kind: string, name?: string): K8sObject {
-  const found = all(v, kind).filter((o) => name === undefined || o.metadata.name === name);
+  const [n, ns] = name?.split('|') ?? [];
+  const found = all(v, kind).filter((o) => (n === undefined || o.metadata.name === n) && (ns === undefined || o.metadata.namespace === ns));
   assert.equal(found.length, 1, `${v}: expected one ${kind}${name ? ' ' + name : ''}, got ${found.length}`);
   return found[0];
 }
@@ -135,7 +138,7 @@ describe('every rendering', () => {
     }
   });
 
-  test('RBAC equals requiredPermissions (scope cluster → ClusterRole, namespace → Role in the release namespace)', () => {
+  test('RBAC equals requiredPermissions (scope cluster → ClusterRole or a Role per watched namespace, namespace → Role in the release namespace)', () => {
     const key = (g: string, r: string, verbs: readonly string[]) => `${g}|${r}|${[...verbs].sort().join(',')}`;
     const expect = (scope: 'cluster' | 'namespace') =>
       requiredPermissions.filter((p) => p.scope === scope).map((p) => key(p.apiGroup, p.resource, p.verbs)).sort();
@@ -147,17 +150,23 @@ describe('every rendering', () => {
       if (v === 'noRbac') continue;
       const fullname = v === 'fullname' ? 'edge' : 'wsgate';
       const sa = one(v, 'Deployment').spec.template.spec.serviceAccountName;
-      const watch = v === 'watchNamespace';
-      const clusterRole = watch ? one(v, 'Role', fullname) : one(v, 'ClusterRole');
-      if (watch) {
-        assert.equal(clusterRole.metadata.namespace, 'apps');
+      // What the process will watch decides where the read rules go: a Role in each of those namespaces, or a ClusterRole.
+      const watched = loadConfig(container(v).args, podEnv).watchNamespaces;
+      const readRoles = watched.length > 0 ? all(v, 'Role').filter((r) => r.metadata.name === fullname) : [one(v, 'ClusterRole')];
+      if (watched.length > 0) {
+        assert.deepEqual(readRoles.map((r) => r.metadata.namespace).sort(), [...watched].sort(), `${v}: a Role in each watched namespace`);
         none(v, 'ClusterRole');
         none(v, 'ClusterRoleBinding');
       }
-      assert.deepEqual(rulesOf(clusterRole), expect('cluster'), `${v}: cluster-scope rules`);
-      const binding = watch ? one(v, 'RoleBinding', fullname) : one(v, 'ClusterRoleBinding');
-      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: clusterRole.kind, name: clusterRole.metadata.name });
-      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: NS }]);
+      for (const role of readRoles) {
+        assert.deepEqual(rulesOf(role), expect('cluster'), `${v}: cluster-scope rules`);
+        const binding: K8sObject = watched.length > 0
+          ? one(v, 'RoleBinding', fullname + '|' + role.metadata.namespace)
+          : one(v, 'ClusterRoleBinding');
+        assert.equal(binding.metadata.namespace, role.metadata.namespace);
+        assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: role.kind, name: role.metadata.name });
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: NS }]);
+      }
 
       if (v === 'noLeaderElection') {
         assert.equal(all(v, 'Role').length, 0, 'no Lease Role without leader election');
@@ -177,6 +186,26 @@ describe('every rendering', () => {
         assert.ok(!r.verbs.includes('*') && !r.resources.includes('*') && !r.apiGroups.includes('*'), 'no wildcards');
       }
     }
+  });
+});
+
+describe('rbac.scope', () => {
+  test('Cluster (default): one ClusterRole, so the token can list and watch Secrets in every namespace', () => {
+    const role = one('defaults', 'ClusterRole');
+    assert.ok(role.rules.some((r: { resources: string[] }) => r.resources.includes('secrets')));
+    assert.deepEqual(loadConfig(container('defaults').args, podEnv).watchNamespaces, []);
+  });
+
+  test('Namespaces: nothing cluster-wide; Roles only in the listed namespaces (plus the Lease Role), and wsgate watches just those', () => {
+    const kinds = objs('namespaces').filter((o) => /Role/.test(o.kind)).map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort();
+    assert.deepEqual(kinds, [
+      'Role/apps/wsgate', 'Role/web/wsgate', 'Role/wsgate/wsgate-leader-election',
+      'RoleBinding/apps/wsgate', 'RoleBinding/web/wsgate', 'RoleBinding/wsgate/wsgate-leader-election',
+    ]);
+    const args = container('namespaces').args as string[];
+    assert.ok(args.includes('--watch-namespaces=apps,web'), args.join(' '));
+    const config = loadConfig(args, podEnv);
+    assert.equal(config.leaseNamespace, NS, 'the Lease stays in the release namespace');
   });
 });
 
@@ -221,7 +250,7 @@ describe('defaults', () => {
     assert.equal(config.leaderElection, true);
     assert.equal(config.leaseName, 'wsgate-leader');
     assert.equal(config.allowStaticEndpoints, false);
-    assert.equal(config.watchNamespace, '');
+    assert.deepEqual(config.watchNamespaces, []);
   });
 
   test('Service: LoadBalancer, http → the http container port, no admin port exposed', () => {
@@ -419,7 +448,8 @@ describe('toggles', () => {
     assert.equal(config.maxHeaderBytes, 32768);
     assert.ok(config.workers >= 1);
     assert.ok(container('flags').env.some((e: { name: string; value?: string }) => e.name === 'NODE_OPTIONS' && e.value === '--max-old-space-size=384'));
-    assert.equal(loadConfig(container('watchNamespace').args, podEnv).watchNamespace, 'apps');
+    assert.deepEqual(loadConfig(container('watchNamespace').args, podEnv).watchNamespaces, ['apps']);
+    assert.deepEqual(loadConfig(container('namespaces').args, podEnv).watchNamespaces, ['apps', 'web']);
     assert.equal(loadConfig(container('noLeaderElection').args, podEnv).leaderElection, false);
   });
 
@@ -470,6 +500,11 @@ describe('refused values', () => {
     ['externalTrafficPolicy on ClusterIP', { service: { type: 'ClusterIP', externalTrafficPolicy: 'Local' } }, /externalTrafficPolicy/],
     ['default certificate without TLS', { tls: { defaultCertificate: { secretName: 'x' } } }, /tls.enabled/],
     ['preStop sleep on Kubernetes 1.29', { kubeVersion: '1.29.0' }, /needs Kubernetes 1.30/],
+    ['rbac.scope Namespaces without namespaces', { rbac: { scope: 'Namespaces' } }, /rbac\/namespaces/],
+    ['rbac.scope Namespaces with an empty list', { rbac: { scope: 'Namespaces', namespaces: [] } }, /rbac\/namespaces/],
+    ['rbac.namespaces with a bad name', { rbac: { scope: 'Namespaces', namespaces: ['Apps'] } }, /rbac\/namespaces/],
+    ['rbac.scope unknown', { rbac: { scope: 'Namespace' } }, /rbac\/scope/],
+    ['rbac.namespaces and controller.watchNamespace', { rbac: { scope: 'Namespaces', namespaces: ['a'] }, controller: { watchNamespace: 'b' } }, /not both/],
   ];
   const results = new Map<string, Awaited<ReturnType<typeof helm>>>();
   before(async () => {
@@ -490,7 +525,7 @@ describe('refused values', () => {
 });
 
 test('helm lint --strict passes with defaults and with the toggles that change templates', async () => {
-  const linted: Variant[] = ['defaults', 'hpa', 'keda', 'serviceMonitor', 'podMonitor', 'dashboard', 'tls', 'watchNamespace', 'crdsOff'];
+  const linted: Variant[] = ['defaults', 'hpa', 'keda', 'serviceMonitor', 'podMonitor', 'dashboard', 'tls', 'watchNamespace', 'namespaces', 'crdsOff'];
   const results = await Promise.all(
     linted.map(async (v) => {
       const opts = variants[v] as RenderOptions;

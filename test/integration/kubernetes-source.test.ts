@@ -8,8 +8,12 @@ import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
 import { KubernetesSource, secretFieldSelector } from '../../src/sources/kubernetes/source.ts';
 import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
+import { LeaderElector } from '../../src/sources/kubernetes/leader-elector.ts';
+import { selfSigned } from '../support/certs.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
-const fast: Partial<InformerTimings> = { backoffBaseMs: 5, backoffMaxMs: 40, watchdogMs: 400, watchTimeoutSeconds: [30, 31], relistIntervalMs: 0, requestTimeoutMs: 2000 };
+const fast: Partial<InformerTimings> = {
+  backoff: { initialMs: 5, maxMs: 40, resetAfterMs: 120_000, fastMaxMs: 40, fastForMs: 0 }, watchdogMs: 400, watchTimeoutSeconds: [30, 31], relistIntervalMs: 0, requestTimeoutMs: 2000 };
 
 interface Harness {
   fake: FakeApiServer;
@@ -18,7 +22,7 @@ interface Harness {
   changes: () => number;
 }
 
-async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespace?: string; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
+async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespaces?: string[]; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
   // Bookmarks far more often than the watchdog period, so a slow machine never trips it by accident.
   const fake = await FakeApiServer.start({ bookmarkIntervalMs: 20, ...o.fake });
   t.after(() => fake.close());
@@ -28,14 +32,15 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
   const source = new KubernetesSource({
     client, log: pino({ level: 'silent' }), timings: { ...fast, ...o.timings },
     onRestart: (r, why) => restarts.push(`${r}:${why}`),
-    ...(o.namespace ? { watchNamespace: o.namespace } : {}),
+    ...(o.namespaces ? { watchNamespaces: o.namespaces } : {}),
   });
   let n = 0;
   source.onChange(() => n++);
   await source.start();
   t.after(() => source.stop());
   await within(source.whenSynced(), 'initial sync');
-  await waitUntil(() => fake.activeWatches() === 4, 'four watches open');
+  const watches = 4 * (o.namespaces?.length ?? 1);
+  await waitUntil(() => fake.activeWatches() === watches, `${watches} watches open`);
   return { fake, source, restarts, changes: () => n };
 }
 
@@ -181,7 +186,7 @@ test('server-side watch timeouts just re-watch, and a periodic relist heals a ca
 
 test('a watch namespace scopes every call, and every call is one that permissions.ts grants', async (t) => {
   const h = await setup(t, {
-    namespace: 'team',
+    namespaces: ['team'],
     seed: (f) => {
       f.create(service('in', 'team'));
       f.create(service('out', 'other'));
@@ -197,4 +202,154 @@ test('a watch namespace scopes every call, and every call is one that permission
   }
   await h.source.stop();
   await waitUntil(() => h.fake.activeWatches() === 0, 'watches closed on stop');
+});
+
+test('--watch-namespaces: one list and one watch per resource and namespace, only on namespaced paths, and nothing from elsewhere', async (t) => {
+  const h = await setup(t, {
+    namespaces: ['team', 'ops'],
+    seed: (f) => {
+      for (const ns of ['team', 'ops', 'other']) {
+        f.create(service(`svc-${ns}`, ns));
+        f.create(route(`route-${ns}`, ns));
+        f.create(slice(`slice-${ns}`, `svc-${ns}`, ['10.0.0.1'], ns));
+        f.create({ ...secret(`secret-${ns}`), metadata: { name: `secret-${ns}`, namespace: ns } });
+      }
+    },
+  });
+  const input = h.source.current();
+  const names = (xs: readonly { metadata: { name?: string } }[]): string[] => xs.map((x) => x.metadata.name ?? '').sort();
+  assert.deepEqual(names(input.services), ['svc-ops', 'svc-team']);
+  assert.deepEqual(names(input.routes), ['route-ops', 'route-team']);
+  assert.deepEqual(names(input.endpointSlices), ['slice-ops', 'slice-team']);
+  assert.deepEqual(names(input.secrets), ['secret-ops', 'secret-team']);
+  h.fake.create(service('late', 'ops'));
+  h.fake.create(service('late', 'other'));
+  await waitUntil(() => h.source.current().services.length === 3, 'a new Service in a watched namespace');
+
+  // What a Role in each of the two namespaces allows, and nothing a ClusterRole alone would.
+  const calls = h.fake.requests.filter((r) => r.verb !== 'discovery').map((r) => `${r.verb} ${r.path}`);
+  const expected = ['team', 'ops'].flatMap((ns) => [
+    `/apis/wsgate.io/v1alpha1/namespaces/${ns}/websocketroutes`, `/api/v1/namespaces/${ns}/services`,
+    `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, `/api/v1/namespaces/${ns}/secrets`,
+  ]);
+  assert.deepEqual([...new Set(calls)].sort(), expected.flatMap((p) => [`list ${p}`, `watch ${p}`]).sort());
+  assert.equal(calls.filter((c) => c.startsWith('list ')).length, 8, 'one list per resource and namespace');
+  for (const r of h.fake.requests.filter((x) => x.verb !== 'discovery')) {
+    const rule = requiredPermissions.find((p) => p.apiGroup === r.group && p.resource === r.resource);
+    assert.ok(rule?.scope === 'cluster' && rule.verbs.includes(r.verb), `${r.verb} ${r.group}/${r.resource} is not granted by the per-namespace Role`);
+  }
+  const informers = ['team', 'ops'].flatMap((ns) => ['websocketroutes', 'services', 'endpointslices', 'secrets'].map((r) => `${r}/${ns}`));
+  assert.deepEqual(Object.keys(h.source.informerStates()).sort(), informers.sort());
+  assert.deepEqual(h.restarts, []);
+});
+
+test('connections to the API server are kept alive: hundreds of watches and lease calls over a handful of TLS sessions', async (t) => {
+  // Watches end every 60 ms (timeoutSeconds 30 at 2 ms a second) and are re-opened; the Lease is read and
+  // renewed every 10 ms. Without keep-alive each of these requests was one TLS handshake (measured: 304 of 304).
+  const fake = await FakeApiServer.start({ tls: selfSigned(['127.0.0.1']), watchSecondMs: 2, bookmarkIntervalMs: 20 });
+  t.after(() => fake.close());
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } });
+  const log = pino({ level: 'silent' });
+  const restarts: string[] = [];
+  const source = new KubernetesSource({ client, log, timings: { ...fast, watchdogMs: 60_000 }, onRestart: (r, why) => restarts.push(`${r}:${why}`) });
+  await source.start();
+  await within(source.whenSynced(), 'initial sync over TLS');
+  const elector = new LeaderElector({
+    client, namespace: 'default', name: 'wsgate', identity: 'a', log,
+    leaseDurationMs: 1000, renewDeadlineMs: 100, retryPeriodMs: 10, onStartedLeading: () => {}, onStoppedLeading: () => {},
+  });
+  elector.start();
+  const count = (verb: string): number => fake.requests.filter((r) => r.verb === verb && r.status === 200).length;
+  await waitUntil(() => count('watch') >= 100 && count('update') >= 50, 'a hundred watches and fifty lease renewals', 30_000);
+  await elector.stop();
+  await source.stop();
+  client.close();
+  assert.equal(count('list'), 4);
+  // At most one connection per request in flight at once: four watches and one lease call.
+  assert.ok(fake.tlsSessions <= 5, `${fake.tlsSessions} TLS sessions for ${fake.requests.length} requests`);
+  assert.equal(fake.tlsSessions, fake.connectionsAccepted, 'every connection was TLS');
+  assert.deepEqual(restarts, []);
+});
+
+/**
+ * An outage on injected time. `clock` drives every informer timer; each tick moves it and then waits (real
+ * time, on events) until no list is in flight, so a retry that fires in a tick has its answer before the next.
+ */
+async function outageHarness(t: TestContext) {
+  const clock = new ManualClock(0);
+  const fake = await FakeApiServer.start({ bookmarkIntervalMs: 20 });
+  t.after(() => fake.close());
+  fake.create(service('before'));
+  fake.create(secret('old'));
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } });
+  const restarts: string[] = [];
+  // Production backoff and watchdog; no periodic relist, so every list after the sync is a recovery.
+  const source = new KubernetesSource({ client, log: pino({ level: 'silent' }), clock, timings: { relistIntervalMs: 0 }, onRestart: (r, why) => restarts.push(`${r}:${why}`) });
+  await source.start();
+  t.after(() => source.stop());
+  await within(source.whenSynced(), 'initial sync');
+  await waitUntil(() => fake.activeWatches() === 4, 'four watches open');
+  const states = (): string[] => Object.values(source.informerStates());
+  const relisted = new Map<string, number>();
+  let seen = fake.requests.length;
+  const tick = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    await waitUntil(() => !states().includes('listing'), 'no list in flight');
+    for (const r of fake.requests.slice(seen)) if (r.verb === 'list' && r.status === 200 && !relisted.has(r.resource)) relisted.set(r.resource, clock.now());
+    seen = fake.requests.length;
+  };
+  const run = async (ms: number, step = 100, until?: () => boolean): Promise<void> => {
+    for (let spent = 0; spent < ms && !until?.(); spent += step) await tick(step);
+  };
+  const down = async (): Promise<void> => {
+    fake.faults.down();
+    await waitUntil(() => states().every((s) => s === 'backoff'), 'every informer backing off');
+  };
+  return { clock, fake, source, restarts, relisted, run, down };
+}
+
+test('after an API server outage (down 30 s, then 403 for 1 s) every informer relists within 3 s of the server answering', async (t) => {
+  const h = await outageHarness(t);
+  await h.down();
+  // Changes the informers can only learn by relisting.
+  h.fake.create(service('during'));
+  h.fake.delete('v1', 'Secret', 'default', 'old');
+  await h.run(30_000);
+  // A restarting kube-apiserver answers 403 until its RBAC authorizer has loaded the (Cluster)RoleBindings.
+  h.fake.faults.up();
+  h.fake.faults.answerAll(403);
+  const answering = h.clock.now();
+  await h.run(1000);
+  assert.equal(h.relisted.size, 0, 'nothing lists during the 403s');
+  h.fake.faults.up();
+  await h.run(10_000, 100, () => h.relisted.size === 4);
+  const delays = Object.fromEntries([...h.relisted].map(([r, at]) => [r, at - answering]));
+  t.diagnostic(`relisted after the server answered again (ms, 100 ms steps): ${JSON.stringify(delays)}; ${h.restarts.length} failed attempts`);
+  assert.deepEqual(Object.keys(delays).sort(), ['endpointslices', 'secrets', 'services', 'websocketroutes']);
+  for (const [r, d] of Object.entries(delays)) assert.ok(d <= 3000, `${r} relisted ${d} ms after the server answered`);
+  await waitUntil(() => h.fake.activeWatches() === 4, 'four watches open again');
+  assert.deepEqual(h.source.current().services.map((s) => s.metadata.name).sort(), ['before', 'during']);
+  assert.deepEqual(h.source.current().secrets, []);
+  // Retries stayed at least half a second apart (the fast cap's floor): at most 63 failed attempts each in 31 s.
+  for (const r of ['websocketroutes', 'services', 'endpointslices', 'secrets']) {
+    const n = h.restarts.filter((x) => x === `${r}:error`).length;
+    assert.ok(n >= 2 && n <= 63, `${r}: ${n} failed attempts`);
+  }
+});
+
+test('after a long outage the backoff has grown, but the first informer to list again brings the others forward', async (t) => {
+  const h = await outageHarness(t);
+  await h.down();
+  h.fake.create(service('during'));
+  // Five minutes: past the fast window, the retries are 30-60 s apart (client-go's cap and jitter).
+  await h.run(300_000, 500);
+  h.fake.faults.up();
+  await h.run(120_000, 100, () => h.relisted.size > 0);
+  const first = Math.min(...h.relisted.values());
+  await h.run(2000, 100, () => h.relisted.size === 4);
+  const after = Object.fromEntries([...h.relisted].map(([r, at]) => [r, at - first]));
+  t.diagnostic(`relisted after the first informer did (ms): ${JSON.stringify(after)}`);
+  assert.equal(h.relisted.size, 4, JSON.stringify(after));
+  for (const [r, d] of Object.entries(after)) assert.ok(d <= 1100, `${r} relisted ${d} ms after the first`);
+  assert.deepEqual(h.source.current().services.map((s) => s.metadata.name).sort(), ['before', 'during']);
 });

@@ -50,6 +50,29 @@ test('bad values are reported with the flag and the reason', () => {
   assert.throws(() => loadConfig(['--bogus'], {}), ConfigError);
 });
 
+test('watch namespaces: a comma list from --watch-namespaces or WSGATE_WATCH_NAMESPACES, or one from --watch-namespace', () => {
+  const k = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(['--kubernetes', ...argv], env).watchNamespaces;
+  assert.deepEqual(k([]), []);
+  assert.deepEqual(k(['--watch-namespaces', 'apps, web,apps']), ['apps', 'web']);
+  assert.deepEqual(k([], { WSGATE_WATCH_NAMESPACES: 'a,b' }), ['a', 'b']);
+  assert.deepEqual(k(['--watch-namespaces=c'], { WSGATE_WATCH_NAMESPACES: 'a,b' }), ['c']);
+  assert.deepEqual(k(['--watch-namespace', 'apps']), ['apps']);
+  const problems = (argv: string[]) => {
+    try {
+      k(argv);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems;
+    }
+    assert.fail('accepted');
+  };
+  assert.deepEqual(problems(['--watch-namespaces', 'Apps,ok,' + 'x'.repeat(64)]), [
+    { path: '--watch-namespaces', message: '"Apps" is not a namespace name' },
+    { path: '--watch-namespaces', message: `"${'x'.repeat(64)}" is not a namespace name` },
+  ]);
+  assert.deepEqual(problems(['--watch-namespaces', 'a', '--watch-namespace', 'b']), [{ path: '--watch-namespace', message: 'choose one of --watch-namespace or --watch-namespaces' }]);
+});
+
 test('validate command and help list every flag with its environment variable', () => {
   assert.deepEqual(loadConfig(['validate', 'a.yaml', 'b'], {}).paths, ['a.yaml', 'b']);
   const help = helpText();

@@ -106,6 +106,18 @@ over --drain-seconds; then the process exits. The grace period covers all of it 
 {{- if and .Values.tls.defaultCertificate.secretName (not .Values.tls.enabled) -}}
 {{- fail "tls.defaultCertificate.secretName needs tls.enabled: true" -}}
 {{- end -}}
+{{- if and (eq .Values.rbac.scope "Namespaces") .Values.controller.watchNamespace -}}
+{{- fail "set rbac.namespaces (rbac.scope: Namespaces) or controller.watchNamespace, not both" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespaces wsgate watches, comma-separated; empty: all (cluster-wide RBAC). */}}
+{{- define "wsgate.watchNamespaces" -}}
+{{- if eq .Values.rbac.scope "Namespaces" -}}
+{{- join "," (uniq .Values.rbac.namespaces) -}}
+{{- else -}}
+{{- .Values.controller.watchNamespace -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Monitoring: render a monitor only when its API exists, unless told to skip the check. */}}

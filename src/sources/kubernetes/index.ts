@@ -1,13 +1,14 @@
 // The Kubernetes source's public surface. Wiring (main.ts):
 //   const client = new KubeClient({ kubeconfig: { kind: 'in-cluster' } });
-//   const source = new KubernetesSource({ client, watchNamespace, log, onRestart: (r) => metrics.informerRestartsTotal.inc({ resource: r }) });
+//   const source = new KubernetesSource({ client, watchNamespaces, log, onRestart: (r) => metrics.informerRestartsTotal.inc({ resource: r }) });
 //   const writer = new StatusWriter({ client, log, observed: (k) => source.observedStatus(k) });
 //   const elector = new LeaderElector({ client, namespace, name: electionId, identity, log,
 //     onStartedLeading: () => writer.setLeading(true), onStoppedLeading: () => writer.setLeading(false) });
 //   controller: after each build, writer.update(statuses). Shutdown: elector.stop() (releases), writer.stop(), source.stop().
 export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from './kube-client.ts';
 export { KubernetesSource, serviceNameLabel, type KubernetesSourceOptions, type ObservedRouteStatus } from './source.ts';
-export { defaultInformerTimings, type InformerTimings, type RestartReason } from './informer.ts';
+export { defaultInformerTimings, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
+export { defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
 export { LeaderElector, type LeaderElectorOptions } from './leader-elector.ts';
 export { StatusWriter, type StatusWriterOptions } from './status-writer.ts';
 export { requiredPermissions, type PermissionRule } from './permissions.ts';

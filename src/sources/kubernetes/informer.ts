@@ -1,18 +1,19 @@
 // A supervised informer for one resource. client-node 1.4's informer stops for good on any error other than
 // 410, never times a watch out, and has been seen to go silent (reference/kubernetes.md §1). So each run is a
 // fresh ListWatch ("generation"); any error, a watchdog (nothing heard for too long) or the periodic relist
-// ends it and starts the next, after full-jitter exponential backoff when it failed. Callbacks from an ended
+// ends it and starts the next, after backoff (backoff.ts) when it failed. Callbacks from an ended
 // generation are ignored, so a late event can never resurrect stale state. The cache of trimmed objects lives
 // here, across generations: a relist replaces it wholesale, which is how deletes missed while down are seen.
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../util/clock.ts';
+import { Backoff, defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
 import type { KubeClient, ListWatchHandle, RawObject, WatchedResource } from './kube-client.ts';
 import { trimmers, type Lite } from './lite.ts';
 
 export interface InformerTimings {
-  /** Backoff after a failure: a random delay in [0, min(max, base · 2^attempt)). */
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
+  /** Delays between attempts after a failure. */
+  readonly backoff: BackoffPolicy;
   /** Restart when no list, event, bookmark or reconnect has been seen for this long. Must exceed the watch timeout. */
   readonly watchdogMs: number;
   /** Server-side timeout of each watch, drawn uniformly from [min, max) seconds so replicas do not reconnect in step. */
@@ -24,8 +25,7 @@ export interface InformerTimings {
 }
 
 export const defaultInformerTimings: InformerTimings = {
-  backoffBaseMs: 500,
-  backoffMaxMs: 30_000,
+  backoff: defaultBackoffPolicy,
   watchdogMs: 330_000,
   watchTimeoutSeconds: [240, 300],
   relistIntervalMs: 15 * 60_000,
@@ -33,6 +33,9 @@ export const defaultInformerTimings: InformerTimings = {
 };
 
 export type RestartReason = 'error' | 'watchdog';
+
+/** listing: a list is in flight; watching: listed, and watching from there; backoff: waiting to retry. */
+export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
 
 export interface InformerOptions {
   readonly resource: WatchedResource;
@@ -48,7 +51,11 @@ export interface InformerOptions {
   readonly onRestart: (resource: WatchedResource, reason: RestartReason) => void;
   /** Every raw object as it arrives (undefined: deleted), for side data the trimmed form drops. */
   readonly onRaw?: (key: string, obj: RawObject | undefined) => void;
+  /** A list succeeded after one or more failures: the API server answers again. */
+  readonly onRecovered?: () => void;
   readonly random?: () => number;
+  /** Backoff, watchdog and relist timers. */
+  readonly clock?: Clock;
 }
 
 function keyOf(o: RawObject): string {
@@ -59,29 +66,41 @@ export class InformerSupervisor {
   private readonly opts: InformerOptions;
   private readonly t: InformerTimings;
   private readonly random: () => number;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
   private readonly cache = new Map<string, Lite>();
   private handle: ListWatchHandle | undefined;
   private generation = 0;
-  private generationStarted = 0;
-  private attempt = 0;
   private lastActivity = 0;
+  private current: InformerState = 'idle';
+  private retryAt = 0;
   private running = false;
   private hasSynced = false;
   private resolveSynced!: () => void;
   private readonly syncedPromise: Promise<void>;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private watchdogTimer: NodeJS.Timeout | undefined;
-  private relistTimer: NodeJS.Timeout | undefined;
+  private retryTimer: unknown;
+  private watchdogTimer: unknown;
+  private relistTimer: unknown;
 
   constructor(opts: InformerOptions) {
     this.opts = opts;
     this.t = { ...defaultInformerTimings, ...opts.timings };
     this.random = opts.random ?? Math.random;
+    this.clock = opts.clock ?? systemClock;
+    this.backoff = new Backoff(this.t.backoff, this.random);
     this.syncedPromise = new Promise((resolve) => (this.resolveSynced = resolve));
   }
 
   get resource(): WatchedResource {
     return this.opts.resource;
+  }
+
+  get namespace(): string | undefined {
+    return this.opts.namespace;
+  }
+
+  get state(): InformerState {
+    return this.current;
   }
 
   start(): void {
@@ -92,10 +111,11 @@ export class InformerSupervisor {
 
   stop(): void {
     this.running = false;
+    this.current = 'stopped';
     this.generation++;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.watchdogTimer);
-    clearTimeout(this.relistTimer);
+    this.clock.clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.watchdogTimer);
+    this.clock.clearTimeout(this.relistTimer);
     this.handle?.stop();
     this.handle = undefined;
   }
@@ -117,19 +137,29 @@ export class InformerSupervisor {
     return this.cache.size;
   }
 
+  /**
+   * Another informer's list just succeeded after failures: the API server answers again. A retry that is
+   * further away than the fast cap is brought forward, so no informer sits out a long backoff after recovery.
+   */
+  retrySoon(): void {
+    if (this.current !== 'backoff') return;
+    const soon = this.random() * this.t.backoff.fastMaxMs;
+    if (this.retryAt - this.clock.now() <= soon) return;
+    this.armRetry(soon);
+  }
+
   private run(): void {
     if (!this.running) return;
     const gen = ++this.generation;
     const live = (): boolean => gen === this.generation;
-    this.generationStarted = Date.now();
-    this.lastActivity = Date.now();
+    this.current = 'listing';
+    this.lastActivity = this.clock.now();
     this.armWatchdog();
-    clearTimeout(this.relistTimer);
+    this.clock.clearTimeout(this.relistTimer);
     if (this.t.relistIntervalMs > 0) {
       // ±10% so that replicas and resources do not all relist together.
       const every = this.t.relistIntervalMs * (0.9 + 0.2 * this.random());
-      this.relistTimer = setTimeout(() => live() && this.restart('relist'), every);
-      this.relistTimer.unref();
+      this.relistTimer = this.clock.setTimeout(() => live() && this.restart('relist'), every);
     }
     const [min, max] = this.t.watchTimeoutSeconds;
     this.handle = this.opts.client.listWatch(
@@ -142,13 +172,19 @@ export class InformerSupervisor {
         requestTimeoutMs: this.t.requestTimeoutMs,
       },
       {
-        onList: (items) => live() && this.replaceAll(items),
+        onList: (items) => {
+          if (!live()) return;
+          this.current = 'watching';
+          if (this.backoff.streak > 0) this.opts.onRecovered?.();
+          this.replaceAll(items);
+        },
         onEvent: (type, obj) => live() && this.apply(type, obj),
         onActivity: (kind) => {
           if (!live()) return;
-          this.lastActivity = Date.now();
-          // A watch that delivers proves the connection works; a list alone does not (the watch may still fail).
-          if (kind === 'event' || kind === 'bookmark') this.attempt = 0;
+          this.lastActivity = this.clock.now();
+          // A watch that delivers proves the connection works; a list alone does not (the watch may still fail,
+          // and resetting on lists would turn a watch that always fails into a relist every second).
+          if (kind === 'event' || kind === 'bookmark') this.backoff.reset();
         },
         onError: (err) => live() && this.restart('error', err),
       },
@@ -160,37 +196,42 @@ export class InformerSupervisor {
     this.generation++;
     this.handle?.stop();
     this.handle = undefined;
-    clearTimeout(this.watchdogTimer);
+    this.clock.clearTimeout(this.watchdogTimer);
     if (!this.running) return;
     if (reason === 'relist') {
       this.opts.log.debug({ resource: this.opts.resource }, 'informer periodic relist');
       this.run();
       return;
     }
-    if (Date.now() - this.generationStarted > this.t.backoffMaxMs) this.attempt = 0;
-    const delay = this.random() * Math.min(this.t.backoffMaxMs, this.t.backoffBaseMs * 2 ** this.attempt);
-    this.attempt = Math.min(this.attempt + 1, 30);
-    this.opts.log.warn({ resource: this.opts.resource, reason, err: errMessage(err), delayMs: Math.round(delay) }, 'informer restarting');
+    const delay = this.backoff.next(this.clock.now());
+    this.opts.log.warn(
+      { resource: this.opts.resource, namespace: this.opts.namespace, reason, err: errMessage(err), delayMs: Math.round(delay), failures: this.backoff.streak },
+      'informer restarting',
+    );
     this.opts.onRestart(this.opts.resource, reason);
-    this.retryTimer = setTimeout(() => this.run(), delay);
-    this.retryTimer.unref();
+    this.current = 'backoff';
+    this.armRetry(delay);
+  }
+
+  private armRetry(delay: number): void {
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryAt = this.clock.now() + delay;
+    this.retryTimer = this.clock.setTimeout(() => this.run(), delay);
   }
 
   private armWatchdog(): void {
-    clearTimeout(this.watchdogTimer);
+    this.clock.clearTimeout(this.watchdogTimer);
     const gen = this.generation;
     const check = (): void => {
       if (gen !== this.generation || !this.running) return;
-      const idle = Date.now() - this.lastActivity;
+      const idle = this.clock.now() - this.lastActivity;
       if (idle >= this.t.watchdogMs) {
         this.restart('watchdog', new Error(`no event or bookmark for ${idle} ms`));
         return;
       }
-      this.watchdogTimer = setTimeout(check, this.t.watchdogMs - idle);
-      this.watchdogTimer.unref();
+      this.watchdogTimer = this.clock.setTimeout(check, this.t.watchdogMs - idle);
     };
-    this.watchdogTimer = setTimeout(check, this.t.watchdogMs);
-    this.watchdogTimer.unref();
+    this.watchdogTimer = this.clock.setTimeout(check, this.t.watchdogMs);
   }
 
   private replaceAll(items: readonly RawObject[]): void {

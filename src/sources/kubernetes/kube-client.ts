@@ -1,8 +1,9 @@
 // The one place that calls @kubernetes/client-node (pinned ~1.4): parameter names and error shapes change
 // between client-node majors, so nothing else sees them. Every call here is one of permissions.ts's rules.
 import * as k8s from '@kubernetes/client-node';
-import type { Agent } from 'node:http';
+import type { Agent, ClientRequest } from 'node:http';
 import { group, plural, version, apiVersion, kind } from '../../api/schema.ts';
+import { AgentPool } from './agent-pool.ts';
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
 export type KubeConfigInput =
@@ -101,12 +102,15 @@ function microTime(t: Date | string | undefined): k8s.V1MicroTime | string | und
   return new k8s.V1MicroTime(t.getTime());
 }
 
-function requestOptions(signal: AbortSignal, contentType?: string): k8s.ConfigurationOptions {
+function requestOptions(pool: AgentPool, signal: AbortSignal, contentType?: string): k8s.ConfigurationOptions {
   return {
     middleware: [
       {
         pre: (ctx) => {
           ctx.setSignal(signal);
+          // Middleware runs after client-node attached its per-request agent: swap in the keep-alive one.
+          const agent = pool.pooled(ctx.getAgent());
+          if (agent) ctx.setAgent(agent);
           if (contentType) ctx.setHeaderParam('Content-Type', contentType);
           return new k8s.Observable(Promise.resolve(ctx));
         },
@@ -119,27 +123,40 @@ function requestOptions(signal: AbortSignal, contentType?: string): k8s.Configur
 
 /**
  * client-node's Watch with what 1.4 leaves out: `allowWatchBookmarks` and a server-side `timeoutSeconds` on
- * every request, bookmarks surfaced to the caller, and a hard abort. Watch.watch() returns its controller only
- * once headers arrive, so a watch hanging before them could not be aborted; each watch gets its own agent
- * (client-node makes one per request), and destroying that agent ends the request at any stage.
+ * every request, bookmarks surfaced to the caller, keep-alive connections, and a hard abort. Watch.watch()
+ * returns its controller only once headers arrive, so a watch hanging before them could not be aborted: each
+ * watch's request is seen as it joins the shared agent (a per-watch view of it), and destroying that request
+ * ends it at any stage without touching the other requests on the agent.
  */
 class SupervisedWatch extends k8s.Watch {
-  private readonly agents = new Set<Agent>();
+  private readonly requests = new Set<ClientRequest>();
   private readonly controllers = new Set<AbortController>();
   private closed = false;
 
-  constructor(kc: k8s.KubeConfig, private readonly timeoutSeconds: () => number, private readonly onBookmark: () => void) {
-    // A view of the KubeConfig that remembers the agent of each request.
+  constructor(kc: k8s.KubeConfig, pool: AgentPool, private readonly timeoutSeconds: () => number, private readonly onBookmark: () => void) {
+    // A view of the KubeConfig whose fetch options carry the shared agent, seen through a per-watch view.
     const view = Object.create(kc) as k8s.KubeConfig;
     super(view);
     view.applyToFetchOptions = async (opts) => {
       const out = await kc.applyToFetchOptions(opts);
-      if (out.agent && typeof out.agent === 'object') {
-        if (this.closed) (out.agent as Agent).destroy();
-        else this.agents.add(out.agent as Agent);
-      }
+      const shared = out.agent && typeof out.agent === 'object' ? pool.pooled(out.agent as Agent) : undefined;
+      if (shared) out.agent = this.tracking(shared);
       return out;
     };
+  }
+
+  private tracking(shared: Agent): Agent {
+    const view = Object.create(shared) as Agent & { addRequest(req: ClientRequest, options: unknown): void };
+    const addRequest = (shared as unknown as { addRequest(req: ClientRequest, options: unknown): void }).addRequest;
+    view.addRequest = (req, options) => {
+      if (this.closed) req.destroy();
+      else {
+        this.requests.add(req);
+        req.once('close', () => this.requests.delete(req));
+      }
+      addRequest.call(shared, req, options);
+    };
+    return view;
   }
 
   override async watch(
@@ -162,9 +179,9 @@ class SupervisedWatch extends k8s.Watch {
   close(): void {
     this.closed = true;
     for (const c of this.controllers) c.abort();
-    for (const a of this.agents) a.destroy();
+    for (const r of this.requests) r.destroy();
     this.controllers.clear();
-    this.agents.clear();
+    this.requests.clear();
   }
 }
 
@@ -175,6 +192,7 @@ export class KubeClient {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly coordination: k8s.CoordinationV1Api;
   private readonly requestTimeoutMs: number;
+  private readonly pool = new AgentPool();
 
   constructor(opts: { kubeconfig: KubeConfigInput; requestTimeoutMs?: number }) {
     this.kc = new k8s.KubeConfig();
@@ -197,7 +215,7 @@ export class KubeClient {
 
   private listFn(resource: WatchedResource, o: ListWatchOptions, signal: AbortSignal): () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
     const ns = o.namespace;
-    const opt = (): k8s.ConfigurationOptions => requestOptions(AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
+    const opt = (): k8s.ConfigurationOptions => requestOptions(this.pool, AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
     const sel = {
       ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}),
       ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}),
@@ -229,7 +247,7 @@ export class KubeClient {
    */
   listWatch(resource: WatchedResource, o: ListWatchOptions, h: ListWatchHandlers): ListWatchHandle {
     const abort = new AbortController();
-    const watch = new SupervisedWatch(this.kc, o.watchTimeoutSeconds, () => h.onActivity('bookmark'));
+    const watch = new SupervisedWatch(this.kc, this.pool, o.watchTimeoutSeconds, () => h.onActivity('bookmark'));
     const list = this.listFn(resource, o, abort.signal);
     const listFn = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
       const result = await list();
@@ -302,15 +320,20 @@ export class KubeClient {
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
         { group, version, plural, namespace, name, body, fieldManager, force: true },
-        requestOptions(AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.ServerSideApply),
+        requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.ServerSideApply),
       );
     } catch (err) {
       throw toApiError(err);
     }
   }
 
+  /** Closes the idle keep-alive connections (open watches close as their informers stop). */
+  close(): void {
+    this.pool.close();
+  }
+
   private timeoutOptions(): k8s.ConfigurationOptions {
-    return requestOptions(AbortSignal.timeout(this.requestTimeoutMs));
+    return requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs));
   }
 }
 

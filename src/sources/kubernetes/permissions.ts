@@ -5,13 +5,16 @@ export interface PermissionRule {
   readonly apiGroup: string;
   readonly resource: string;
   readonly verbs: readonly string[];
-  /** 'cluster' for ClusterRole (watched across namespaces); 'namespace' for the release namespace Role. */
+  /**
+   * 'cluster': the watched objects, in a ClusterRole (all namespaces) or, with --watch-namespaces, in a Role in
+   * each watched namespace; 'namespace': a Role in the release namespace only.
+   */
   readonly scope: 'cluster' | 'namespace';
   readonly why: string;
 }
 
 export const requiredPermissions: readonly PermissionRule[] = [
-  { apiGroup: 'wsgate.io', resource: 'websocketroutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'the routes to serve' },
+  { apiGroup: 'wsgate.io', resource: 'websocketroutes', verbs: ['list', 'watch'], scope: 'cluster', why: 'the routes to serve' },
   { apiGroup: 'wsgate.io', resource: 'websocketroutes/status', verbs: ['patch'], scope: 'cluster', why: 'server-side apply of route conditions (leader only)' },
   { apiGroup: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', why: 'resolve backendRefs and port names' },
   { apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', why: 'pod addresses and ready/serving/terminating state' },

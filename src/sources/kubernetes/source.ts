@@ -1,10 +1,12 @@
 // The Kubernetes source: one supervised informer per resource the builder reads (WebSocketRoutes, Services,
-// EndpointSlices that belong to a Service, Secrets of the types routes can use), all in one namespace or across all. Informer callbacks
-// only signal; current() hands out the cached, trimmed objects.
+// EndpointSlices that belong to a Service, Secrets of the types routes can use) across all namespaces, or one
+// per resource and listed namespace (the API has no multi-namespace list: a Role per namespace grants exactly
+// those paths). Informer callbacks only signal; current() hands out the cached, trimmed objects.
 import type { Logger } from 'pino';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../build/input.ts';
 import type { Source } from '../source.ts';
-import { InformerSupervisor, type InformerTimings, type RestartReason } from './informer.ts';
+import type { Clock } from '../../util/clock.ts';
+import { InformerSupervisor, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 import type { KubeClient, RawObject, WatchedResource } from './kube-client.ts';
 
 /** Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch. */
@@ -20,13 +22,15 @@ export const secretFieldSelector = unusedSecretTypes.map((t) => `type!=${t}`).jo
 
 export interface KubernetesSourceOptions {
   readonly client: KubeClient;
-  /** Empty or unset: every namespace. */
-  readonly watchNamespace?: string;
+  /** Empty or unset: every namespace (cluster-wide list/watch); otherwise only these. */
+  readonly watchNamespaces?: readonly string[];
   readonly log: Logger;
   /** Called on each unplanned informer restart: wire to wsgate_informer_restarts_total{resource}. */
   readonly onRestart: (resource: WatchedResource, reason: RestartReason) => void;
   readonly timings?: Partial<InformerTimings>;
   readonly random?: () => number;
+  /** Retry backoff, watchdog and relist timers of every informer. */
+  readonly clock?: Clock;
 }
 
 /** A route's status as last seen on the API server, for the status writer's lastTransitionTime. */
@@ -36,33 +40,43 @@ export interface ObservedRouteStatus {
 
 export class KubernetesSource implements Source {
   private readonly informers: readonly InformerSupervisor[];
-  private readonly byResource: ReadonlyMap<WatchedResource, InformerSupervisor>;
+  private readonly byResource: ReadonlyMap<WatchedResource, readonly InformerSupervisor[]>;
   private readonly listeners = new Set<() => void>();
   private readonly statuses = new Map<string, ObservedRouteStatus>();
   private readonly log: Logger;
 
   constructor(opts: KubernetesSourceOptions) {
     this.log = opts.log.child({ component: 'kubernetes-source' });
-    const ns = opts.watchNamespace ? opts.watchNamespace : undefined;
-    const make = (resource: WatchedResource, extra: { labelSelector?: string; fieldSelector?: string; onRaw?: (k: string, o: RawObject | undefined) => void } = {}): InformerSupervisor =>
-      new InformerSupervisor({
-        resource,
-        client: opts.client,
-        log: this.log,
-        ...(ns ? { namespace: ns } : {}),
-        ...(opts.timings ? { timings: opts.timings } : {}),
-        ...(opts.random ? { random: opts.random } : {}),
-        ...extra,
-        onChange: () => this.signal(),
-        onRestart: opts.onRestart,
-      });
-    this.informers = [
-      make('websocketroutes', { onRaw: (k, o) => this.observeRoute(k, o) }),
-      make('services'),
-      make('endpointslices', { labelSelector: serviceNameLabel }),
-      make('secrets', { fieldSelector: secretFieldSelector }),
-    ];
-    this.byResource = new Map(this.informers.map((i) => [i.resource, i]));
+    const namespaces: readonly (string | undefined)[] = opts.watchNamespaces?.length ? [...new Set(opts.watchNamespaces)] : [undefined];
+    type Extra = { labelSelector?: string; fieldSelector?: string; onRaw?: (k: string, o: RawObject | undefined) => void };
+    const make = (resource: WatchedResource, extra: Extra = {}): InformerSupervisor[] =>
+      namespaces.map(
+        (ns) =>
+          new InformerSupervisor({
+            resource,
+            client: opts.client,
+            log: this.log,
+            ...(ns ? { namespace: ns } : {}),
+            ...(opts.timings ? { timings: opts.timings } : {}),
+            ...(opts.random ? { random: opts.random } : {}),
+            ...(opts.clock ? { clock: opts.clock } : {}),
+            ...extra,
+            onChange: () => this.signal(),
+            onRestart: opts.onRestart,
+            // The API server answers again: the others need not wait out their backoff to find out.
+            onRecovered: () => {
+              for (const i of this.informers) i.retrySoon();
+            },
+          }),
+      );
+    const byResource = new Map<WatchedResource, InformerSupervisor[]>([
+      ['websocketroutes', make('websocketroutes', { onRaw: (k, o) => this.observeRoute(k, o) })],
+      ['services', make('services')],
+      ['endpointslices', make('endpointslices', { labelSelector: serviceNameLabel })],
+      ['secrets', make('secrets', { fieldSelector: secretFieldSelector })],
+    ]);
+    this.byResource = byResource;
+    this.informers = [...byResource.values()].flat();
   }
 
   async start(): Promise<void> {
@@ -82,8 +96,13 @@ export class KubernetesSource implements Source {
     await Promise.all(this.informers.map((i) => i.whenSynced()));
   }
 
+  /** What each informer is doing, keyed "resource" or "resource/namespace" (logs, debugging, tests). */
+  informerStates(): Record<string, InformerState> {
+    return Object.fromEntries(this.informers.map((i) => [i.namespace ? `${i.resource}/${i.namespace}` : i.resource, i.state]));
+  }
+
   current(): BuildInput {
-    const values = <T>(r: WatchedResource): T[] => [...this.byResource.get(r)!.values()] as T[];
+    const values = <T>(r: WatchedResource): T[] => this.byResource.get(r)!.flatMap((i) => [...i.values()]) as T[];
     return {
       routes: values<RouteObject>('websocketroutes'),
       services: values<ServiceLite>('services'),

@@ -32,10 +32,40 @@ export class Faults {
   private readonly hangs: Armed<HangOptions>[] = [];
   private readonly watches: () => Iterable<ActiveWatch>;
   private readonly compactStore: () => void;
+  private readonly cutConnections: () => void;
+  private outage: { readonly kind: 'down' } | { readonly kind: 'answer'; readonly status: number } | undefined;
 
-  constructor(watches: () => Iterable<ActiveWatch>, compactStore: () => void) {
+  constructor(watches: () => Iterable<ActiveWatch>, compactStore: () => void, cutConnections: () => void) {
     this.watches = watches;
     this.compactStore = compactStore;
+    this.cutConnections = cutConnections;
+  }
+
+  /**
+   * Until up(): open connections (watches, idle keep-alive ones) are cut and new ones are reset as soon as they
+   * are accepted, as while the server process is stopped. Clients see a connection error, not an HTTP status.
+   */
+  down(): void {
+    this.outage = { kind: 'down' };
+    this.cutConnections();
+  }
+
+  /**
+   * Until up(): every resource request, watches included, is answered with `status` (default 403), as a
+   * restarting API server does before its RBAC informers have synced. Open watches are cut.
+   */
+  answerAll(status = 403): void {
+    this.outage = { kind: 'answer', status };
+    this.dropWatches();
+  }
+
+  /** Ends down() or answerAll(): requests are served normally again. */
+  up(): void {
+    this.outage = undefined;
+  }
+
+  isDown(): boolean {
+    return this.outage?.kind === 'down';
   }
 
   /** The next `count` requests matching verb and resource get an error Status with this code. */
@@ -96,6 +126,7 @@ export class Faults {
 
   /** Consumed by the server for each request. */
   takeRequestFault(verb: Verb, resource: string): number | undefined {
+    if (this.outage?.kind === 'answer') return this.outage.status;
     const i = this.requestFaults.findIndex((f) => (f.spec.verb === undefined || f.spec.verb === verb) && (f.spec.resource === undefined || f.spec.resource === resource));
     if (i < 0) return undefined;
     const f = this.requestFaults[i]!;

@@ -3,6 +3,7 @@
 // (see store.ts, watch.ts, validation.ts for each rule and the one deliberate relaxation, loopback endpoint
 // addresses); fault injection lives in faults.ts. Never used outside tests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { discoveryDocument } from './discovery.ts';
 import { ApiError, errors, statusBody } from './errors.ts';
@@ -28,6 +29,8 @@ export interface FakeApiServerOptions {
   /** Register the WebSocketRoute type without a CRD object (default true). */
   readonly registerWebSocketRoutes?: boolean;
   readonly now?: () => Date;
+  /** Serve HTTPS with this certificate (test/support/certs.ts, for 127.0.0.1); the kubeconfig then trusts it as CA. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 export interface RequestRecord {
@@ -82,18 +85,27 @@ export class FakeApiServer {
   private readonly opts: FakeApiServerOptions;
   private nextWatchId = 1;
   private port = 0;
+  private tcpConnections = 0;
+  private tlsHandshakes = 0;
 
   private constructor(opts: FakeApiServerOptions) {
     this.opts = opts;
     this.store = new Store({ historyLimit: opts.historyLimit ?? 1000, now: opts.now ?? (() => new Date()) });
     for (const t of builtinResources) this.register(t);
     if (opts.registerWebSocketRoutes !== false) this.register(websocketRoutes);
-    this.faults = new Faults(() => this.active, () => this.store.compact());
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.faults = new Faults(() => this.active, () => this.store.compact(), () => {
+      for (const s of this.sockets) s.destroy();
+    });
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.server = opts.tls ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.server.on('connection', (s: Socket) => {
+      this.tcpConnections++;
+      if (this.faults.isDown()) return void s.destroy();
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
+    // Emitted once per completed TLS handshake, a resumed session included: what keep-alive saves.
+    this.server.on('secureConnection', () => this.tlsHandshakes++);
   }
 
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
@@ -107,14 +119,25 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
-  /** A kubeconfig for this server (plain HTTP needs insecure-skip-tls-verify in client-node). */
+  /** TCP connections accepted so far (refused ones during an outage included). */
+  get connectionsAccepted(): number {
+    return this.tcpConnections;
+  }
+
+  /** TLS handshakes completed so far (0 without the tls option). */
+  get tlsSessions(): number {
+    return this.tlsHandshakes;
+  }
+
+  /** A kubeconfig for this server (plain HTTP needs insecure-skip-tls-verify in client-node; TLS trusts the cert as CA). */
   kubeconfig(namespace = 'default'): string {
+    const trust = this.opts.tls ? `    certificate-authority-data: ${Buffer.from(this.opts.tls.cert).toString('base64')}` : '    insecure-skip-tls-verify: true';
     return [
       'apiVersion: v1', 'kind: Config', 'current-context: fake',
-      'clusters:', '- name: fake', '  cluster:', `    server: ${this.url}`, '    insecure-skip-tls-verify: true',
+      'clusters:', '- name: fake', '  cluster:', `    server: ${this.url}`, trust,
       'users:', '- name: fake', '  user:', `    token: ${this.opts.token ?? 'fake-token'}`,
       'contexts:', '- name: fake', '  context:', '    cluster: fake', '    user: fake', `    namespace: ${namespace}`, '',
     ].join('\n');
@@ -246,7 +269,7 @@ export class FakeApiServer {
         throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
       }
       const faultCode = this.faults.takeRequestFault(verb as Verb, record.resource);
-      if (faultCode !== undefined) throw new ApiError(faultCode, faultCode === 500 ? 'InternalError' : 'InjectedFault', `injected fault: ${faultCode}`);
+      if (faultCode !== undefined) throw new ApiError(faultCode, faultCode === 500 ? 'InternalError' : faultCode === 403 ? 'Forbidden' : 'InjectedFault', `injected fault: ${faultCode}`);
       if (verb === 'watch') return this.watch(req, res, target, url, record);
       const ns = target.namespace ?? '';
       if (target.res.namespaced && target.namespace === undefined && verb !== 'list') throw errors.methodNotAllowed(method);

@@ -47,6 +47,8 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
   const cleanup = (): void => {
     if (ended) return;
     ended = true;
+    // The connection outlives the watch when the client keeps it alive: leave no listener on it.
+    req.socket.off('close', cleanup);
     for (const t of timers) clearTimeout(t);
     unsubscribe();
     resolveClosed();
