@@ -10,6 +10,7 @@ import { SnapshotHolder } from './snapshot/holder.ts';
 import { createAdminServer, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
+import { systemClock } from './util/clock.ts';
 
 export interface Running {
   readonly proxyAddress: AddressInfo;
@@ -29,8 +30,10 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
   const metrics = new Metrics();
   const holder = new SnapshotHolder();
   let shuttingDown = false;
-  const control = await startControlPlane(config, log, metrics, holder);
-  const data = await startDataPlane(config, log, metrics, holder);
+  // The process's one clock: every timeout, rate and lease below runs on it.
+  const clock = systemClock();
+  const control = await startControlPlane(config, log, metrics, holder, clock);
+  const data = await startDataPlane(config, log, metrics, holder, clock);
   const admin = createAdminServer({
     metrics,
     snapshot: () => holder.current(),

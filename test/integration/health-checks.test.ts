@@ -7,7 +7,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { systemHealthClock } from '../../src/health/clock.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { Health } from '../../src/health/health.ts';
 import { createProber } from '../../src/health/probes.ts';
 import type { ProxyHooks } from '../../src/proxy/hooks.ts';
@@ -15,7 +15,7 @@ import { closed, connect, nextMessage, rawExchange, startEcho, startGate, static
 import { ManualClock } from '../support/manual-clock.ts';
 
 const log = pino({ level: 'silent' });
-const prober = createProber(systemHealthClock);
+const prober = createProber(systemClock());
 const target = (port: number) => ({ host: '127.0.0.1', port, authority: `127.0.0.1:${port}` });
 
 async function listen(server: net.Server): Promise<number> {
@@ -122,7 +122,7 @@ describe('health through the proxy', () => {
       [sick.port, (sickHealth.address() as AddressInfo).port],
       [good.port, (goodHealth.address() as AddressInfo).port],
     ]);
-    const realProber = createProber(systemHealthClock);
+    const realProber = createProber(systemClock());
     const gate: Gate = await startGate(
       [staticRoute('checked', [good.address, sick.address], { healthCheck: { type: 'HTTP', path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1 }, loadBalancer: { policy: 'RoundRobin' } })],
       { hooks: healthHooks(ref) },

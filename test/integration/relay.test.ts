@@ -10,7 +10,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode } from '../../src/errors.ts';
 import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
-import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { TimerWheel } from '../../src/util/timer-wheel.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { assertEchoes, assertFragmentsWithPings, closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
@@ -437,19 +438,15 @@ test('after many connections no socket is left open and the counters add up', as
 /** A raw proxy whose close deadline (5 s) runs on a wheel with a fake clock: expire() moves the clock past it and
  *  ticks; wheelIdle() says the wheel stopped its interval (nothing left on it). */
 async function deadlineProxy(upstreamPort: number) {
-  let tick: (() => void) | undefined;
-  let now = 0;
-  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
+  const clock = new ManualClock(0);
   let relay: Relay | undefined;
   const p = await startRawProxy({ upstreamPort, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
   return {
     p,
     relay: () => relay!,
-    expire: () => {
-      now += 5000;
-      tick!();
-    },
-    wheelIdle: () => tick === undefined,
+    expire: () => clock.advance(5000),
+    // The wheel's interval is the only thing it sets on the clock.
+    wheelIdle: () => clock.pending === 0,
   };
 }
 
