@@ -12,6 +12,7 @@ import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
 import { ManualClock } from '../support/manual-clock.ts';
+import { within } from '../support/fake-apiserver/index.ts';
 import { assertEchoes, assertFragmentsWithPings, closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
@@ -270,13 +271,16 @@ for (const from of ['client', 'upstream'] as const) {
     const chunk = Buffer.alloc(1024 * 1024, 1);
     const count = 32;
     for (let i = 0; i < count; i++) sender.send(chunk);
-    await paused;
-    let got = 0;
-    const all = new Promise<void>((resolve) => receiver.on('message', () => ++got === count && resolve()));
+    // Bounded waits: a proxy that never pauses or never resumes fails here with a message instead of hanging
+    // (the bound only decides when to give up; nothing is measured against it).
+    await within(paused, `the proxy pausing the ${from} while its receiver is stalled`, 20_000);
+    const sizes: number[] = [];
+    const all = new Promise<void>((resolve) => receiver.on('message', (d: Buffer) => sizes.push(d.length) === count && resolve()));
     const resumed = once(proxy.socketsOf(path)[from], 'resume');
     receiverSocket.resume();
-    await resumed;
-    await all;
+    await within(resumed, `the proxy resuming the ${from} once its receiver drains`, 20_000);
+    await within(all, `all ${count} messages through after the resume`, 20_000);
+    assert.deepEqual(sizes, Array.from({ length: count }, () => chunk.length), 'every message arrived whole, none lost');
     ws.close();
     await closed(ws);
   });
