@@ -7,6 +7,7 @@ import { Controller } from './controller/controller.ts';
 import type { SnapshotHolder } from './snapshot/holder.ts';
 import { createSource } from './sources/create-source.ts';
 import type { Logger } from './telemetry/logger.ts';
+import type { Clock } from './util/clock.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 
 export interface ControlPlane {
@@ -15,10 +16,10 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder): Promise<ControlPlane> {
+export async function startControlPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<ControlPlane> {
   const validate = createSpecValidator();
   const build = createBuilder({ className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode });
-  const sources = await createSource(config, { validate, log, metrics });
+  const sources = await createSource(config, { validate, log, metrics, clock });
   const controller = new Controller({
     source: sources.source,
     build,

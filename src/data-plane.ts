@@ -14,6 +14,7 @@ import type { SnapshotHolder } from './snapshot/holder.ts';
 import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import type { Clock } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
 
 export interface DataPlane {
@@ -25,14 +26,14 @@ export interface DataPlane {
   close(): Promise<void>;
 }
 
-export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder): Promise<DataPlane> {
+export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<DataPlane> {
   // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
-  const security = createSecurity({ trustedProxies: config.trustedProxies, log });
-  const messageLimits = new MessageLimits({ metrics });
+  const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock });
+  const messageLimits = new MessageLimits({ metrics, clock });
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
-  const wheel = new TimerWheel();
-  const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
+  const wheel = new TimerWheel({ clock });
+  const health = new Health({ holder, log, metrics, clock, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests
@@ -67,6 +68,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log,
     metrics,
     hooks,
+    clock,
     wheel,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,

@@ -10,6 +10,7 @@ import { SnapshotHolder } from './snapshot/holder.ts';
 import { createAdminServer, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
+import { systemClock, type Clock } from './util/clock.ts';
 
 export interface Running {
   readonly proxyAddress: AddressInfo;
@@ -25,12 +26,13 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function serve(config: Config, log: Logger): Promise<Running> {
+/** clock: the process's one clock (every timeout, rate, drain and lease runs on it); tests may pass a manual one. */
+export async function serve(config: Config, log: Logger, clock: Clock = systemClock()): Promise<Running> {
   const metrics = new Metrics();
   const holder = new SnapshotHolder();
   let shuttingDown = false;
-  const control = await startControlPlane(config, log, metrics, holder);
-  const data = await startDataPlane(config, log, metrics, holder);
+  const control = await startControlPlane(config, log, metrics, holder, clock);
+  const data = await startDataPlane(config, log, metrics, holder, clock);
   const admin = createAdminServer({
     metrics,
     snapshot: () => holder.current(),

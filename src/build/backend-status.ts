@@ -7,6 +7,7 @@ import type { BackendStatus, EndpointCounts, EndpointState, Rule } from '../mode
 const countOf: Readonly<Record<EndpointState, keyof EndpointCounts>> = {
   Active: 'ready',
   Draining: 'draining',
+  NotReady: 'notReady',
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -95,7 +95,7 @@ export class Controller {
     const g = this.#o.metrics.endpoints;
     g.reset();
     for (const r of s.routes.values()) {
-      const counts = { Active: 0, Draining: 0 } as Record<string, number>;
+      const counts = { Active: 0, NotReady: 0, Draining: 0 } as Record<string, number>;
       const seen = new Set<string>();
       for (const rule of r.rules) for (const b of rule.backends) for (const e of b.endpoints) {
         if (seen.has(e.key)) continue;

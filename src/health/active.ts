@@ -6,7 +6,7 @@
 // Probes follow snapshot swaps: new endpoints start being probed at once, removed ones stop, and routes with
 // identical check settings share one probe per endpoint.
 import type { Snapshot } from '../model/snapshot.ts';
-import type { HealthClock } from './clock.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 import type { ProbeSpec, ProbeTarget, Prober, ProbeResult } from './probes.ts';
 
 export interface CheckSettings {
@@ -36,20 +36,20 @@ interface Probe {
   state: ProbeState;
   successes: number;
   failures: number;
-  timer: unknown;
+  timer: ClockTimer | undefined;
   running: boolean;
   stopped: boolean;
 }
 
 export class ActiveHealthChecker {
-  readonly #clock: HealthClock;
+  readonly #clock: Clock;
   readonly #prober: Prober;
   readonly #onTransition: (t: Transition) => void;
   readonly #probes = new Map<string, Probe>();
   /** route key → settings signature, so a lookup is two map reads. */
   #routeSig = new Map<string, string>();
 
-  constructor(o: { clock: HealthClock; prober: Prober; onTransition?: (t: Transition) => void }) {
+  constructor(o: { clock: Clock; prober: Prober; onTransition?: (t: Transition) => void }) {
     this.#clock = o.clock;
     this.#prober = o.prober;
     this.#onTransition = o.onTransition ?? (() => {});

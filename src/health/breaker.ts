@@ -6,7 +6,7 @@
 //   failure opens it again. A probe the client abandoned proves nothing and frees the slot for the next one.
 // Capacity is counted per backend (all routes together: it protects the pods); the failure state is per
 // group (backend as seen by one route) because the thresholds are the route's.
-import type { HealthClock } from './clock.ts';
+import type { Clock } from '../util/clock.ts';
 
 export interface BreakerConfig {
   readonly maxPendingHandshakes?: number;
@@ -31,12 +31,12 @@ interface GroupState {
 }
 
 export class CircuitBreakers {
-  readonly #clock: HealthClock;
+  readonly #clock: Clock;
   readonly #onChange: (group: string, state: BreakerState) => void;
   readonly #groups = new Map<string, GroupState>();
   readonly #pending = new Map<string, number>();
 
-  constructor(o: { clock: HealthClock; onChange?: (group: string, state: BreakerState) => void }) {
+  constructor(o: { clock: Clock; onChange?: (group: string, state: BreakerState) => void }) {
     this.#clock = o.clock;
     this.#onChange = o.onChange ?? (() => {});
   }

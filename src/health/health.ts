@@ -11,7 +11,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { ActiveHealthChecker, type Transition } from './active.ts';
 import { CircuitBreakers, type BreakerAttempt, type BreakerConfig, type BreakerState } from './breaker.ts';
-import { systemHealthClock, type HealthClock } from './clock.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import { OutlierDetector, type EjectionEvent, type OutlierConfig } from './outlier.ts';
 import { createProber, type Prober } from './probes.ts';
 
@@ -19,7 +19,7 @@ export interface HealthOptions {
   readonly holder: SnapshotHolder;
   readonly log: Logger;
   readonly metrics?: Metrics;
-  readonly clock?: HealthClock;
+  readonly clock?: Clock;
   readonly prober?: Prober;
   /** Open relayed connections per endpoint key (the proxy's balancer state), for circuitBreaker.maxConnections. */
   readonly connections?: (endpointKey: string) => number;
@@ -37,7 +37,7 @@ export class Health {
   readonly active: ActiveHealthChecker;
   readonly #o: HealthOptions;
   readonly #log: Logger;
-  readonly #clock: HealthClock;
+  readonly #clock: Clock;
   readonly #attempts = new WeakMap<HandshakeContext, BreakerAttempt>();
   readonly #ruleIndex = new WeakMap<Rule, Map<string, Backend>>();
   #groups = new Map<string, GroupInfo>();
@@ -46,7 +46,7 @@ export class Health {
   constructor(o: HealthOptions) {
     this.#o = o;
     this.#log = o.log.child({ component: 'health' });
-    this.#clock = o.clock ?? systemHealthClock;
+    this.#clock = o.clock ?? systemClock();
     this.outlier = new OutlierDetector({ clock: this.#clock, onEject: (e) => this.#onEject(e) });
     this.breakers = new CircuitBreakers({ clock: this.#clock, onChange: (g, s) => this.#onBreaker(g, s) });
     this.active = new ActiveHealthChecker({

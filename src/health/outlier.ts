@@ -3,7 +3,7 @@
 // base period out of ejection), so a flapping pod stays out longer than one that failed once.
 // State is kept per group — one backend as seen by one route — because the limits are per route and the
 // share cap is a share of that backend. Expiry is computed from the clock when asked: no timers to leak.
-import type { HealthClock } from './clock.ts';
+import type { Clock } from '../util/clock.ts';
 
 export interface OutlierConfig {
   readonly consecutiveFailures: number;
@@ -29,11 +29,11 @@ interface EndpointState {
 }
 
 export class OutlierDetector {
-  readonly #clock: HealthClock;
+  readonly #clock: Clock;
   readonly #onEject: (e: EjectionEvent) => void;
   readonly #groups = new Map<string, Map<string, EndpointState>>();
 
-  constructor(o: { clock: HealthClock; onEject?: (e: EjectionEvent) => void }) {
+  constructor(o: { clock: Clock; onEject?: (e: EjectionEvent) => void }) {
     this.#clock = o.clock;
     this.#onEject = o.onEject ?? (() => {});
   }

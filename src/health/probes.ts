@@ -7,7 +7,7 @@ import https from 'node:https';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { acceptKey } from '../proxy/upstream.ts';
-import type { HealthClock } from './clock.ts';
+import type { Clock } from '../util/clock.ts';
 
 export type ProbeType = 'HTTP' | 'TCP' | 'WebSocket';
 
@@ -37,7 +37,7 @@ export type Prober = (target: ProbeTarget, spec: ProbeSpec) => Promise<ProbeResu
 // A masked close frame with status 1000 and no reason (mask key zero keeps it a constant).
 const closeFrame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
 
-export function createProber(clock: HealthClock): Prober {
+export function createProber(clock: Clock): Prober {
   return (target, spec) =>
     new Promise<ProbeResult>((resolve) => {
       const sockets: Socket[] = [];

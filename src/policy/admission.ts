@@ -7,11 +7,11 @@ import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { checkApiKey } from './api-key.ts';
 import { parseCidrs, resolveClientIp } from '../util/cidr.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import { ClientIpFilter } from './client-ip.ts';
 import { JwtPolicy, type JwtEdits, type JwtPolicyOptions } from './jwt.ts';
 import { checkOrigin } from './origin.ts';
 import { ConnectionLimiter } from './rate-limit.ts';
-import { defaultClock, type Clock } from './token-bucket.ts';
 
 export interface SecurityOptions {
   /** --trusted-proxies: CIDRs whose X-Forwarded-For is believed. */
@@ -33,7 +33,7 @@ export interface Security {
 export function createSecurity(o: SecurityOptions): Security {
   const trusted = parseCidrs(o.trustedProxies).set;
   const ipFilter = new ClientIpFilter();
-  const limiter = new ConnectionLimiter({ clock: o.clock ?? defaultClock });
+  const limiter = new ConnectionLimiter({ clock: o.clock ?? systemClock() });
   const jwt = new JwtPolicy(o.jwt);
   const upstreamTls = new UpstreamTlsPolicy(o.log.child({ component: 'upstream-tls' }));
   const target = (ctx: HandshakeContext) => ({ url: ctx.req.url ?? '/', headers: ctx.req.headers });

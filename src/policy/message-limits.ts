@@ -13,22 +13,16 @@ import type { LiveConnection } from '../proxy/connections.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
 import { Verdict, type MessageCheck, type Relay, type RelaySide } from '../proxy/relay/relay.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { TokenBucket, defaultClock, type Clock } from './token-bucket.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 type RateLimit = NonNullable<WebSocketRouteSpec['rateLimit']>;
 
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): { unref?(): unknown };
-}
-
 export interface MessageLimitsOptions {
   readonly metrics?: Metrics;
+  /** Bucket time and the timer that resumes a throttled sender (tests drive both by hand). */
   readonly clock?: Clock;
-  /** Resuming a throttled sender (tests drive it by hand). */
-  readonly scheduler?: Scheduler;
 }
-
-const realScheduler: Scheduler = { setTimeout: (fn, ms) => setTimeout(fn, ms) };
 
 export function sidesOf(rl: RateLimit): RelaySide[] {
   const d = rl.direction ?? 'FromClient';
@@ -44,14 +38,14 @@ export function messageCheck(
   onClose: () => void,
 ): MessageCheck | undefined {
   if (rl.messagesPerSecond === undefined && rl.bytesPerSecond === undefined) return undefined;
-  const now0 = clock();
+  const now0 = clock.now();
   const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.burst ?? rl.messagesPerSecond, rl.messagesPerSecond, now0) : undefined;
   const bytes = rl.bytesPerSecond !== undefined ? new TokenBucket(Math.max(rl.bytesPerSecond, rl.burst ?? 0), rl.bytesPerSecond, now0) : undefined;
   if ((rl.onExceed ?? 'Close') === 'Close') {
     return (len, first) => {
       // A continuation frame costs no message: with no byte budget there is nothing to check.
       if (!first && !bytes) return Verdict.Allow;
-      const now = clock();
+      const now = clock.now();
       // A frame larger than the whole byte bucket passes on a full bucket (and leaves it in debt).
       const okMsgs = !first || !msgs || msgs.waitMs(1, now) === 0;
       const okBytes = !bytes || bytes.waitMs(len, now) === 0;
@@ -65,12 +59,12 @@ export function messageCheck(
     };
   }
   const waitMs = () => {
-    const now = clock();
+    const now = clock.now();
     return Math.max(msgs ? msgs.waitMs(1, now) : 0, bytes ? bytes.waitMs(0, now) : 0);
   };
   return (len, first) => {
     if (!first && !bytes) return Verdict.Allow;
-    const now = clock();
+    const now = clock.now();
     if (first) msgs?.force(1, now);
     bytes?.force(len, now);
     // Paused as soon as the next frame would not fit. Frames already read in the same chunk still pass (they
@@ -84,12 +78,10 @@ export function messageCheck(
 export class MessageLimits {
   readonly #o: MessageLimitsOptions;
   readonly #clock: Clock;
-  readonly #scheduler: Scheduler;
 
   constructor(o: MessageLimitsOptions = {}) {
     this.#o = o;
-    this.#clock = o.clock ?? defaultClock;
-    this.#scheduler = o.scheduler ?? realScheduler;
+    this.#clock = o.clock ?? systemClock();
   }
 
   /** The proxy's `established` hook. */
@@ -108,13 +100,12 @@ export class MessageLimits {
           if (pending) return;
           pending = true;
           const later = (ms: number) => {
-            const t = this.#scheduler.setTimeout(() => {
+            this.#clock.setTimeout(() => {
               const more = waitMs();
               if (more > 0 && !relay.ended) return later(more);
               pending = false;
               relay.resumeFrom(side);
             }, ms);
-            t.unref?.();
           };
           later(waitMs());
         },

@@ -9,7 +9,8 @@
 // to an upgrade or was refused by a later check, so nothing can leak a slot.
 import { Errors, type WsgateError } from '../errors.ts';
 import type { Route } from '../model/snapshot.ts';
-import { TokenBucket, type Clock } from './token-bucket.ts';
+import type { Clock } from '../util/clock.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface ConnectionLimiterOptions {
   readonly clock: Clock;
@@ -34,7 +35,7 @@ export class ConnectionLimiter {
     const spec = route.spec;
     const perMinute = spec.rateLimit?.connectionsPerMinutePerIP;
     if (perMinute !== undefined) {
-      const now = this.#clock();
+      const now = this.#clock.now();
       const key = `${route.key}|${perMinute}|${ip}`;
       let b = this.#buckets.get(key);
       if (!b) {

@@ -1,10 +1,6 @@
 // A token bucket on an injected clock: the connection rate per client address and the per-message limits use
-// it, and tests drive time by hand instead of sleeping.
-
-/** Milliseconds, monotonic enough for rate limiting (performance.now in production). */
-export type Clock = () => number;
-
-export const defaultClock: Clock = () => performance.now();
+// it, and tests drive time by hand instead of sleeping. Every call takes `now` (Clock.now(), monotonic ms)
+// from its caller, so a bucket holds no clock of its own.
 
 export class TokenBucket {
   readonly capacity: number;

@@ -9,6 +9,7 @@ import type { Endpoint, EndpointState, Route, Snapshot } from '../model/snapshot
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { systemClock, type Clock, type ClockTimer } from '../util/clock.ts';
 import { TimerWheel } from '../util/timer-wheel.ts';
 import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balancer.ts';
 import { ConnectionRegistry, type LiveConnection } from './connections.ts';
@@ -33,14 +34,29 @@ export interface ProxyOptions {
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
   readonly closeTimeoutMs?: number;
   readonly hooks?: ProxyHooks;
-  /** The process's one timer wheel (close deadlines, heartbeats, idle timeouts); main shares it. */
+  /** The process's clock: paced drain closes, and the wheel's time when no wheel is given. */
+  readonly clock?: Clock;
+  /** The drain's shuffle and jitter (Math.random); tests seed it to check a schedule. */
+  readonly random?: () => number;
+  /** The process's one timer wheel (close deadlines, heartbeats, idle timeouts), on the same clock; main shares it. */
   readonly wheel?: TimerWheel;
-  readonly clock?: DrainClock;
 }
 
 type Phase = 'serving' | 'propagating' | 'refusing';
 
 let nextConnId = 1;
+
+/** The drain scheduler's view of the process clock; its shuffle and jitter come from Math.random (randomness
+ *  is not time, and no test of the proxy needs to fix it). */
+function drainClock(clock: Clock, random: () => number): DrainClock {
+  // The scheduler unrefs its timer; a Clock's timers never hold the process open anyway, so that is a no-op.
+  return {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => ({ timer: clock.setTimeout(fn, ms), unref: () => undefined }),
+    clearTimeout: (t) => clock.clearTimeout((t as { timer: ClockTimer }).timer),
+    random,
+  };
+}
 
 export class ProxyServer {
   readonly server: http.Server;
@@ -66,9 +82,10 @@ export class ProxyServer {
     this.#o = o;
     this.#log = o.log.child({ component: 'proxy' });
     this.#hooks = o.hooks ?? {};
-    this.#wheel = o.wheel ?? new TimerWheel();
+    const clock = o.clock ?? systemClock();
+    this.#wheel = o.wheel ?? new TimerWheel({ clock });
     this.#drain = new DrainScheduler<LiveConnection>({
-      ...(o.clock ? { clock: o.clock } : {}),
+      clock: drainClock(clock, o.random ?? Math.random),
       stillLeaving: (c) => !c.ended && (this.#phase !== 'serving' || leaving(stateFor(o.holder.current(), c))),
       // The draining gauge is settled when the connection ends (#onEnd), whoever ended it.
       onClosed: (c) => o.metrics.drainClosesTotal.inc(labels(c.route)),

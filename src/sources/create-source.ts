@@ -6,6 +6,7 @@ import type { Config } from '../config/config.ts';
 import type { RouteStatus } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { Clock } from '../util/clock.ts';
 import { FileSource } from './file/file-source.ts';
 import type { InformerTimings } from './kubernetes/informer.ts';
 import type { Source } from './source.ts';
@@ -22,7 +23,7 @@ export interface SourceParts {
   stop(): Promise<void>;
 }
 
-export async function createSource(config: Config, deps: { validate: SpecValidator; log: Logger; metrics: Metrics }): Promise<SourceParts> {
+export async function createSource(config: Config, deps: { validate: SpecValidator; log: Logger; metrics: Metrics; clock: Clock }): Promise<SourceParts> {
   if (config.mode === 'standalone') {
     const source = new FileSource({ path: config.configPath, validate: deps.validate, log: deps.log });
     return {
@@ -53,6 +54,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
         // Two processes of one pod (a restart racing the old one) must not share an identity.
         identity: `${config.podName}_${randomBytes(4).toString('hex')}`,
         log: deps.log,
+        clock: deps.clock,
         leaseDurationMs: config.leaseDurationMs,
         renewDeadlineMs: config.leaseRenewDeadlineMs,
         retryPeriodMs: config.leaseRetryPeriodMs,

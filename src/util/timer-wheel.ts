@@ -3,33 +3,15 @@
 // is an O(1) splice into an intrusive list, and a single unref'd interval runs only while something is armed.
 // Deadlines fire on the first tick at or after them, so precision is one tick (default 100 ms): fine for
 // timeouts measured in seconds, not for anything finer.
-
-/** Time source and tick driver; tests inject a manual one. */
-export interface WheelClock {
-  /** Monotonic milliseconds. */
-  now(): number;
-  /** Start calling fn every ms; returns a function that stops it. Must not keep the process alive. */
-  repeat(fn: () => void, ms: number): () => void;
-}
-
-export const realClock: WheelClock = {
-  // Whole milliseconds: the times connections keep (ping sent, pong answered, next ping, last activity) are then
-  // small integers stored in their objects, where a fractional time would be a separately boxed number. Past
-  // 2^31 ms (24 days of uptime) they are boxed again, which costs memory, nothing else.
-  now: () => Math.floor(performance.now()),
-  repeat(fn, ms) {
-    const h = setInterval(fn, ms);
-    h.unref();
-    return () => clearInterval(h);
-  },
-};
+import { systemClock, type Clock } from './clock.ts';
 
 export interface TimerWheelOptions {
   /** Tick length in ms (default 100). */
   readonly tickMs?: number;
   /** Number of slots; deadlines further than slots × tickMs wait for later rounds (default 512). */
   readonly slots?: number;
-  readonly clock?: WheelClock;
+  /** Its time and its one interval (Clock.repeat); the process's clock in production, a manual one in tests. */
+  readonly clock?: Clock;
 }
 
 // WheelTimer.slot when it is in no slot: idle, or unlinked and about to fire.
@@ -84,7 +66,7 @@ class CallbackTimer extends WheelTimer {
 
 export class TimerWheel {
   readonly tickMs: number;
-  readonly #clock: WheelClock;
+  readonly #clock: Clock;
   readonly #slots: (WheelTimer | undefined)[];
   readonly #due: WheelTimer[] = [];
   #count = 0;
@@ -94,7 +76,7 @@ export class TimerWheel {
 
   constructor(opts: TimerWheelOptions = {}) {
     this.tickMs = opts.tickMs ?? 100;
-    this.#clock = opts.clock ?? realClock;
+    this.#clock = opts.clock ?? systemClock();
     this.#slots = new Array<WheelTimer | undefined>(opts.slots ?? 512).fill(undefined);
   }
 

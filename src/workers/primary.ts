@@ -12,6 +12,7 @@ import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createAdminServer, listen } from '../telemetry/admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
+import { systemClock } from '../util/clock.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 
 export interface PrimaryRunning {
@@ -37,7 +38,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
   let firstAddress: ((a: AddressInfo) => void) | undefined;
   const addressKnown = new Promise<AddressInfo>((r) => (firstAddress = r));
 
-  const control = await startControlPlane(config, log, metrics, holder);
+  const control = await startControlPlane(config, log, metrics, holder, systemClock());
   const toWorker = (w: Worker, m: ToWorker) => {
     if (w.isConnected()) w.send(m);
   };

@@ -5,6 +5,7 @@ import { startDataPlane } from '../data-plane.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
+import { systemClock } from '../util/clock.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 
 export async function runWorker(config: Config, log: Logger): Promise<number> {
@@ -37,7 +38,7 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
     process.on('disconnect', () => stop('close'));
   });
   send({ t: 'hello' });
-  plane.data = await startDataPlane(config, log, metrics, holder);
+  plane.data = await startDataPlane(config, log, metrics, holder, systemClock());
   send({ t: 'listening' });
   return done;
 }

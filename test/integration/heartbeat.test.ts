@@ -145,7 +145,7 @@ before(async () => {
       staticRoute('hb-up', [`127.0.0.1:${silent.port}`], { hostnames: ['up.test'], heartbeat: { intervalSeconds: 1, timeoutSeconds: 1, pingUpstream: true } }),
       staticRoute('idle', [echo.address], { hostnames: ['idle.test'], heartbeat: { intervalSeconds: 0 }, limits: { idleTimeoutSeconds: 1 } }),
     ],
-    { wheel, hooks },
+    { clock, wheel, hooks },
   );
 });
 

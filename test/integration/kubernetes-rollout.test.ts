@@ -29,7 +29,7 @@ import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserve
 import { connectGreeted, metricValue, silentLog } from '../support/harness.ts';
 import { activeConditions, podSlice, type EndpointConditions } from '../support/k8s-objects.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { advanceByTenths, evenlyPaced, manualDrainClock } from '../support/manual-drain.ts';
+import { advanceByTenths, evenlyPaced, manualDrain } from '../support/manual-drain.ts';
 
 const windowSeconds = 30;
 
@@ -148,10 +148,10 @@ before(async () => {
     '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
     '--pod-name', 'rollout', '--build-holdoff-ms', '10', '--build-max-holdoff-ms', '200',
   ], {});
-  control = await startControlPlane(config, silentLog, metrics, holder);
+  control = await startControlPlane(config, silentLog, metrics, holder, clock);
   proxy = new ProxyServer({
     holder, log: silentLog, metrics, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
-    clock: manualDrainClock(clock),
+    ...manualDrain(clock),
   });
   proxy.server.listen(0, '127.0.0.1');
   await once(proxy.server, 'listening');

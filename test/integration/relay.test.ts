@@ -10,7 +10,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode } from '../../src/errors.ts';
 import type { Relay } from '../../src/proxy/relay/relay.ts';
 import { Verdict } from '../../src/proxy/relay/relay.ts';
-import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { TimerWheel } from '../../src/util/timer-wheel.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { within } from '../support/fake-apiserver/index.ts';
 import { assertEchoes, assertFragmentsWithPings, closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
@@ -269,13 +271,16 @@ for (const from of ['client', 'upstream'] as const) {
     const chunk = Buffer.alloc(1024 * 1024, 1);
     const count = 32;
     for (let i = 0; i < count; i++) sender.send(chunk);
-    await paused;
-    let got = 0;
-    const all = new Promise<void>((resolve) => receiver.on('message', () => ++got === count && resolve()));
+    // Bounded waits: a proxy that never pauses or never resumes fails here with a message instead of hanging
+    // (the bound only decides when to give up; nothing is measured against it).
+    await within(paused, `the proxy pausing the ${from} while its receiver is stalled`, 20_000);
+    const sizes: number[] = [];
+    const all = new Promise<void>((resolve) => receiver.on('message', (d: Buffer) => sizes.push(d.length) === count && resolve()));
     const resumed = once(proxy.socketsOf(path)[from], 'resume');
     receiverSocket.resume();
-    await resumed;
-    await all;
+    await within(resumed, `the proxy resuming the ${from} once its receiver drains`, 20_000);
+    await within(all, `all ${count} messages through after the resume`, 20_000);
+    assert.deepEqual(sizes, Array.from({ length: count }, () => chunk.length), 'every message arrived whole, none lost');
     ws.close();
     await closed(ws);
   });
@@ -437,19 +442,15 @@ test('after many connections no socket is left open and the counters add up', as
 /** A raw proxy whose close deadline (5 s) runs on a wheel with a fake clock: expire() moves the clock past it and
  *  ticks; wheelIdle() says the wheel stopped its interval (nothing left on it). */
 async function deadlineProxy(upstreamPort: number) {
-  let tick: (() => void) | undefined;
-  let now = 0;
-  const clock: WheelClock = { now: () => now, repeat: (fn) => ((tick = fn), () => (tick = undefined)) };
+  const clock = new ManualClock(0);
   let relay: Relay | undefined;
   const p = await startRawProxy({ upstreamPort, closeTimeoutMs: 5000, wheel: new TimerWheel({ clock }), onRelay: (r) => (relay = r) });
   return {
     p,
     relay: () => relay!,
-    expire: () => {
-      now += 5000;
-      tick!();
-    },
-    wheelIdle: () => tick === undefined,
+    expire: () => clock.advance(5000),
+    // The wheel's interval is the only thing it sets on the clock.
+    wheelIdle: () => clock.pending === 0,
   };
 }
 

@@ -27,7 +27,7 @@ import { Metrics } from '../../src/telemetry/metrics.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
 import { metricValue, routeObject, silentLog, startGate, startNamedBackend, until, type NamedBackend } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { advanceByTenths, drainCloses, evenlyPaced, manualDrainClock } from '../support/manual-drain.ts';
+import { advanceByTenths, drainCloses, evenlyPaced, manualDrain } from '../support/manual-drain.ts';
 
 const startPod = (name: string) => startNamedBackend(name, name);
 type Pod = NamedBackend;
@@ -174,7 +174,7 @@ test('Kubernetes objects: a flap keeps its connections; terminating drains paced
   const [a, b, c] = pods as [Pod, Pod, Pod];
   const ready = { ready: true, serving: true, terminating: false };
   const clock = new ManualClock();
-  const gate = await startGate([], { clock: manualDrainClock(clock) });
+  const gate = await startGate([], { ...manualDrain(clock) });
   const publish = (cb: Conditions, cc: Conditions) =>
     gate.holder.publish(build({ routes: [route], services: [service], endpointSlices: [slice(a, ready), slice(b, cb), slice(c, cc)], secrets: [] }).content);
   try {
@@ -211,10 +211,10 @@ async function startStandalone(file: string, clock: ManualClock) {
   const config = loadConfig(['--config', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--build-holdoff-ms', '5'], {});
   const holder = new SnapshotHolder();
   const metrics = new Metrics({ defaultMetrics: false });
-  const control = await startControlPlane(config, silentLog, metrics, holder);
+  const control = await startControlPlane(config, silentLog, metrics, holder, clock);
   const proxy = new ProxyServer({
     holder, log: silentLog, metrics, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
-    clock: manualDrainClock(clock),
+    ...manualDrain(clock),
   });
   proxy.server.listen(0, '127.0.0.1');
   await once(proxy.server, 'listening');
@@ -274,7 +274,7 @@ test('a deleted route drains its connections even when another route still uses 
   const mk = (name: string, path: string) =>
     routeObject(name, { rules: [{ matches: [{ path: { type: 'PathPrefix', value: path } }], backendRefs: [{ endpoints: [addr] }] }], drain: { windowSeconds: 1 } });
   const clock = new ManualClock();
-  const gate = await startGate([mk('chat', '/chat'), mk('feed', '/feed')], { clock: manualDrainClock(clock) });
+  const gate = await startGate([mk('chat', '/chat'), mk('feed', '/feed')], { ...manualDrain(clock) });
   try {
     const chat = await openMany(gate.url('/chat'), 20);
     const feed = await openMany(gate.url('/feed'), 20);

@@ -2,19 +2,31 @@
 // on injected clocks; maxMessageBytes (1009); slowloris (408); oversized headers (431); handshakes in flight
 // (503). Each with its metric.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { MessageLimits, type Scheduler } from '../../src/policy/message-limits.ts';
-import { closed, connect, metricValue, nextMessage, rawExchange, routeObject, startEcho, startGate, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import { MessageLimits } from '../../src/policy/message-limits.ts';
+import { closed, connect, metricValue, nextMessage, rawExchange, routeObject, startEcho, startGate, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 let echo: Echo;
 let gate: Gate;
 let silent: net.Server;
 const held: net.Socket[] = [];
-let now = 0;
-const timers: { at: number; fn: () => void }[] = [];
-const scheduler: Scheduler = { setTimeout: (fn, ms) => (timers.push({ at: now + ms, fn }), {}) };
+// The message buckets and the timer that resumes a throttled sender run on this clock.
+const clock = new ManualClock(0);
+/** 'ended' (route name) whenever the proxy's relay of a connection has ended: its close is counted by then. */
+const proxyEvents = new EventEmitter();
+/** The next end of a connection of this route. */
+const endedOn = (route: string) =>
+  new Promise<void>((resolve) => {
+    const on = (name: string) => {
+      if (name !== route) return;
+      proxyEvents.off('ended', on);
+      resolve();
+    };
+    proxyEvents.on('ended', on);
+  });
 
 before(async () => {
   echo = await startEcho();
@@ -23,7 +35,7 @@ before(async () => {
   await once(silent, 'listening');
   const r = (name: string, extra: Record<string, unknown>, addr = echo.address) =>
     routeObject(name, { hostnames: ['example.com'], rules: [{ matches: [{ path: { type: 'Exact', value: `/${name}` } }], backendRefs: [{ endpoints: [addr] }] }], ...extra });
-  const limits = new MessageLimits({ clock: () => now, scheduler, get metrics() { return gate?.metrics; } });
+  const limits = new MessageLimits({ clock, get metrics() { return gate?.metrics; } });
   gate = await startGate(
     [
       r('close', { rateLimit: { messagesPerSecond: 5, burst: 5, onExceed: 'Close' } }),
@@ -32,7 +44,7 @@ before(async () => {
       r('big', { limits: { maxMessageBytes: 16 } }),
       r('silent', {}, `127.0.0.1:${(silent.address() as AddressInfo).port}`),
     ],
-    { hooks: { established: limits.established }, handshakeTimeoutMs: 400, maxHeaderBytes: 4096, maxHandshakesInFlight: 1 },
+    { hooks: { established: limits.established, ended: (conn) => proxyEvents.emit('ended', conn.route.name) }, handshakeTimeoutMs: 400, maxHeaderBytes: 4096, maxHandshakesInFlight: 1 },
   );
 });
 
@@ -48,6 +60,7 @@ const labels = (route: string) => ({ namespace: 'default', route });
 
 test('messagesPerSecond with onExceed Close → 1008 to the sender', async () => {
   const ws = await connect(gate.url('/close'), opts);
+  const ended = endedOn('close');
   for (let i = 0; i < 5; i++) {
     const got = nextMessage(ws);
     ws.send(`m${i}`);
@@ -56,7 +69,8 @@ test('messagesPerSecond with onExceed Close → 1008 to the sender', async () =>
   const end = closed(ws);
   ws.send('one too many');
   assert.equal((await end).code, 1008);
-  await until(async () => (await metricValue(gate.metrics, 'wsgate_closes_total', { ...labels('close'), code: '1008' })) === 1, 'closes_total{code=1008}');
+  await ended;
+  assert.equal(await metricValue(gate.metrics, 'wsgate_closes_total', { ...labels('close'), code: '1008' }), 1);
   assert.equal(await metricValue(gate.metrics, 'wsgate_rejections_total', { ...labels('close'), reason: 'message_rate' }), 1);
 });
 
@@ -65,7 +79,7 @@ test('bytesPerSecond: a sender over its byte budget is closed; the budget refill
   const a = nextMessage(ws);
   ws.send('x'.repeat(60));
   await a;
-  now += 1000;
+  clock.advance(1000);
   const b = nextMessage(ws);
   ws.send('y'.repeat(90));
   await b;
@@ -96,16 +110,21 @@ test('messagesPerSecond counts messages, not frames: one message in 8 fragments 
 test('Throttle: the sender is paused until tokens return; nothing lost, order kept', async () => {
   const ws = await connect(gate.url('/throttle'), opts);
   const got: string[] = [];
-  ws.on('message', (d) => got.push(d.toString()));
   const n = 60;
+  let arrived!: () => void;
+  const all = new Promise<void>((resolve) => (arrived = resolve));
+  ws.on('message', (d) => {
+    got.push(d.toString());
+    if (got.length === n) arrived();
+  });
   for (let i = 0; i < n; i++) ws.send(`msg-${i}`);
-  // Drive the clock by hand: each time the proxy schedules a resume, jump to it and run it.
-  while (got.length < n || timers.length > 0) {
-    await until(() => timers.length > 0 || got.length === n, 'a resume or every message');
-    const t = timers.shift();
-    if (!t) break;
-    now = Math.max(now, t.at);
-    t.fn();
+  // Drive the clock by hand: each time the proxy schedules a resume, jump to it and run it; stop when every
+  // message has come back and no resume is left.
+  for (;;) {
+    await Promise.race([clock.whenPending(), all]);
+    const at = clock.nextAt;
+    if (at === undefined) break;
+    clock.advance(at - clock.now());
   }
   assert.deepEqual(got, Array.from({ length: n }, (_, i) => `msg-${i}`));
   // Once the debt is repaid the sender reads again: one more message goes through at once.
@@ -113,7 +132,7 @@ test('Throttle: the sender is paused until tokens return; nothing lost, order ke
   ws.send('after');
   assert.equal((await last).data.toString(), 'after');
   assert.ok((await metricValue(gate.metrics, 'wsgate_rejections_total', { ...labels('throttle'), reason: 'message_throttled' })) >= 1);
-  assert.ok(now >= ((n - 10) / 10) * 1000 - 100, `the budget held: ${now} ms of clock for ${n} messages`);
+  assert.ok(clock.now() >= ((n - 10) / 10) * 1000 - 100, `the budget held: ${clock.now()} ms of injected time for ${n} messages`);
   assert.equal(ws.readyState, ws.OPEN);
   ws.close();
   await closed(ws);
@@ -121,10 +140,12 @@ test('Throttle: the sender is paused until tokens return; nothing lost, order ke
 
 test('maxMessageBytes → 1009 to the sender', async () => {
   const ws = await connect(gate.url('/big'), opts);
+  const ended = endedOn('big');
   const end = closed(ws);
   ws.send('x'.repeat(17));
   assert.equal((await end).code, 1009);
-  await until(async () => (await metricValue(gate.metrics, 'wsgate_closes_total', { ...labels('big'), code: '1009' })) === 1, 'closes_total{code=1009}');
+  await ended;
+  assert.equal(await metricValue(gate.metrics, 'wsgate_closes_total', { ...labels('big'), code: '1009' }), 1);
 });
 
 test('slowloris: a handshake not finished in time → 408', async () => {
@@ -150,8 +171,9 @@ test('handshakes in flight beyond the cap → 503 overloaded', async () => {
   const first = net.connect(gate.port, '127.0.0.1');
   first.on('error', () => {});
   await once(first, 'connect');
+  const reached = once(silent, 'connection');
   first.write(upgradeRequest('/silent'));
-  await until(() => held.length > 0, 'the first handshake reached the silent upstream');
+  await reached;
   const res = await rawExchange(gate.port, upgradeRequest('/close'));
   assert.equal(res.status, 503);
   assert.equal(res.headers['wsgate-reason'], 'overloaded');

@@ -1,7 +1,6 @@
 // A fake clock for tests: time moves only in advance(), timers and repeating callbacks fire in deadline order
 // (ties in the order they were set).
-import type { HealthClock } from '../../src/health/clock.ts';
-import type { WheelClock } from '../../src/util/timer-wheel.ts';
+import type { Clock, ClockTimer } from '../../src/util/clock.ts';
 
 interface Entry {
   at: number;
@@ -10,10 +9,11 @@ interface Entry {
   readonly every?: number;
 }
 
-export class ManualClock implements HealthClock, WheelClock {
+export class ManualClock implements Clock {
   #now = 0;
   #seq = 0;
   readonly #timers = new Map<number, Entry>();
+  readonly #waiters: (() => void)[] = [];
 
   constructor(start = 1000) {
     this.#now = start;
@@ -23,26 +23,53 @@ export class ManualClock implements HealthClock, WheelClock {
     return this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => void, ms: number): ClockTimer {
     const id = ++this.#seq;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
+    this.#added();
+    return id as unknown as ClockTimer;
   }
 
-  clearTimeout(t: unknown): void {
-    this.#timers.delete(t as number);
+  clearTimeout(t: ClockTimer | undefined): void {
+    if (t !== undefined) this.#timers.delete(t as unknown as number);
   }
 
   repeat(fn: () => void, ms: number): () => void {
     const id = ++this.#seq;
     const every = Math.max(1, ms);
     this.#timers.set(id, { at: this.#now + every, fn, every });
+    this.#added();
     return () => this.#timers.delete(id);
   }
 
   /** Timers and repeating callbacks set and not cleared. */
   get pending(): number {
     return this.#timers.size;
+  }
+
+  /** When the earliest pending timer falls due; undefined when none is pending. */
+  get nextAt(): number | undefined {
+    let at: number | undefined;
+    for (const e of this.#timers.values()) if (at === undefined || e.at < at) at = e.at;
+    return at;
+  }
+
+  /** Resolves once something is pending (at once if something is): code under test reacting to I/O sets its
+   *  timers at moments the test cannot see, and this is the event to wait for instead of polling. */
+  whenPending(): Promise<void> {
+    if (this.#timers.size > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #added(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+
+  /** Time passes while the event loop is blocked: nothing fires now; what fell due fires once at the next
+   *  advance() (a repeating callback once, not once per period missed, as setInterval does). */
+  stall(ms: number): void {
+    this.#now += ms;
+    for (const e of this.#timers.values()) if (e.at < this.#now) e.at = this.#now;
   }
 
   /** Moves time forward by ms, firing every timer that falls due (including ones armed by those timers). */

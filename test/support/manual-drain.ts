@@ -1,20 +1,15 @@
 // What the rollout tests share to check a drain's pacing without reading the wall clock: the drain scheduler's
 // clock on a ManualClock (time moves only in advance()) with a seeded random, and a walk through the window a
 // tenth at a time that counts the closes each tenth delivered to the clients.
-import type { DrainClock } from '../../src/proxy/drain.ts';
 import type { Metrics } from '../../src/telemetry/metrics.ts';
 import { waitUntil } from './fake-apiserver/index.ts';
 import { metricValue } from './harness.ts';
 import type { ManualClock } from './manual-clock.ts';
 
-export function manualDrainClock(clock: ManualClock, seed = 7): DrainClock {
+/** ProxyOptions for a drain on a manual clock with a seeded shuffle and jitter. */
+export function manualDrain(clock: ManualClock, seed = 7): { clock: ManualClock; random: () => number } {
   let s = seed;
-  return {
-    now: () => clock.now(),
-    setTimeout: (fn, ms) => ({ id: clock.setTimeout(fn, ms), unref: () => undefined }),
-    clearTimeout: (t) => clock.clearTimeout((t as { id: unknown }).id),
-    random: () => (s = (s * 16807) % 2147483647) / 2147483647,
-  };
+  return { clock, random: () => (s = (s * 16807) % 2147483647) / 2147483647 };
 }
 
 /** The closes the proxy has begun for a route's drains (1012, paced or at once). */

@@ -5,9 +5,10 @@ import { pino } from 'pino';
 import { Heartbeats, heartbeatSettings, type WatchedRelay } from '../../src/proxy/heartbeat.ts';
 import type { HeartbeatState, RelaySide } from '../../src/proxy/relay/relay.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
-import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { TimerWheel } from '../../src/util/timer-wheel.ts';
 import { holderWith, route } from '../support/health-snapshot.ts';
 import { metricValue } from '../support/harness.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 class FakeRelay implements WatchedRelay {
   ended = false;
@@ -46,32 +47,23 @@ class FakeRelay implements WatchedRelay {
 }
 
 function setup(spec: Record<string, unknown>) {
-  let now = 0;
-  let tick: (() => void) | undefined;
-  const clock: WheelClock = {
-    now: () => now,
-    repeat: (fn) => {
-      tick = fn;
-      return () => (tick = undefined);
-    },
-  };
+  const clock = new ManualClock(0);
   const wheel = new TimerWheel({ clock, tickMs: 100 });
   const metrics = new Metrics({ defaultMetrics: false });
   const hbs = new Heartbeats({ wheel, log: pino({ level: 'silent' }), metrics });
   const r = holderWith([route('chat', { rules: [{ backendRefs: [{ endpoints: ['127.0.0.1:1001'] }] }], ...spec })]).holder.current()!.routes.get('default/chat')!;
-  const relay = new FakeRelay(() => now);
+  const relay = new FakeRelay(() => clock.now());
   let dropped = -1;
-  const stop = hbs.watch(r, relay, () => (dropped = now));
-  /** Moves time in 100 ms ticks, as the wheel's interval would. */
+  const stop = hbs.watch(r, relay, () => (dropped = clock.now()));
+  /** Moves time in 100 ms ticks (the wheel's interval fires at each); each(t) runs just before the tick at t. */
   const run = (ms: number, each?: (t: number) => void) => {
-    const end = now + ms;
-    while (now < end) {
-      now += 100;
-      each?.(now);
-      tick?.();
+    const end = clock.now() + ms;
+    while (clock.now() < end) {
+      each?.(clock.now() + 100);
+      clock.advance(100);
     }
   };
-  return { wheel, hbs, relay, run, stop, metrics, dropped: () => dropped, now: () => now };
+  return { wheel, hbs, relay, run, stop, metrics, dropped: () => dropped, now: () => clock.now() };
 }
 
 describe('heartbeats', () => {
@@ -89,7 +81,7 @@ describe('heartbeats', () => {
     t.run(3_000);
     assert.deepEqual(t.relay.closes, [{ code: 1001, reason: 'client heartbeat timeout', at: 4_000 }]);
     assert.equal(t.dropped(), 4_000);
-    assert.ok(4_000 - 2_500 <= 1_000 + 1_000, 'within interval + timeout of going silent');
+    assert.ok(t.relay.closes[0].at - 2_500 <= 1_000 + 1_000, 'within interval + timeout of going silent');
     assert.equal(await metricValue(t.metrics, 'wsgate_heartbeat_timeouts_total', { route: 'chat', side: 'client' }), 1);
     assert.equal(t.hbs.size, 0);
     assert.equal(t.wheel.size, 0, 'nothing left armed');

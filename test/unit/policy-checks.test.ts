@@ -14,6 +14,7 @@ import { checkOrigin, originMatches } from '../../src/policy/origin.ts';
 import { Verdict } from '../../src/proxy/relay/scanner.ts';
 import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
 import { TokenBucket } from '../../src/policy/token-bucket.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 test('origin: exact, wildcard subdomains, star, missing', () => {
   assert.equal(originMatches('https://chat.example.com', 'https://chat.example.com'), true);
@@ -106,8 +107,8 @@ function fakeRoute(key: string, spec: Record<string, unknown>): Route {
 }
 
 test('connection budgets: per-IP rate with Retry-After, per-IP and per-route concurrency released on close', () => {
-  let now = 0;
-  const lim = new ConnectionLimiter({ clock: () => now });
+  const clock = new ManualClock(0);
+  const lim = new ConnectionLimiter({ clock });
   const rate = fakeRoute('ns/rate', { rules: [], rateLimit: { connectionsPerMinutePerIP: 2 } });
   const sock = () => new EventEmitter();
   assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
@@ -117,7 +118,7 @@ test('connection budgets: per-IP rate with Retry-After, per-IP and per-route con
   assert.equal(e?.reason, 'rate_limited');
   assert.equal(e?.headers['Retry-After'], '30');
   assert.equal(lim.admit(rate, '2.2.2.2', sock()), undefined, 'other addresses have their own bucket');
-  now += 30_000;
+  clock.advance(30_000);
   assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
 
   const conc = fakeRoute('ns/conc', { rules: [], limits: { maxConnections: 3, maxConnectionsPerIP: 2 } });
@@ -138,11 +139,11 @@ test('connection budgets: per-IP rate with Retry-After, per-IP and per-route con
 });
 
 test('connection rate buckets stay bounded', () => {
-  let now = 0;
-  const lim = new ConnectionLimiter({ clock: () => now, maxTrackedBuckets: 100 });
+  const clock = new ManualClock(0);
+  const lim = new ConnectionLimiter({ clock, maxTrackedBuckets: 100 });
   const r = fakeRoute('ns/r', { rules: [], rateLimit: { connectionsPerMinutePerIP: 5 } });
   for (let i = 0; i < 1000; i++) {
-    now += 1;
+    clock.advance(1);
     lim.admit(r, `10.0.${i >> 8}.${i & 255}`, new EventEmitter());
   }
   assert.ok(lim.trackedBuckets <= 100);
@@ -188,18 +189,18 @@ test('builder key material: Secrets and files resolve, API keys only as hashes, 
 });
 
 test('message check: bytes count every data frame, continuations too; messages count first frames only', () => {
-  let now = 0;
+  const clock = new ManualClock(0);
   const closes: number[] = [];
-  const close = messageCheck({ bytesPerSecond: 100, onExceed: 'Close', direction: 'FromClient' }, () => now, () => assert.fail('no throttle in Close mode'), () => closes.push(now))!;
+  const close = messageCheck({ bytesPerSecond: 100, onExceed: 'Close', direction: 'FromClient' }, clock, () => assert.fail('no throttle in Close mode'), () => closes.push(clock.now()))!;
   assert.equal(close(40, true), Verdict.Allow);
   assert.equal(close(40, false), Verdict.Allow);
   // 80 of 100 spent: the third fragment would make 120.
   assert.equal(close(40, false), Verdict.Close);
   assert.deepEqual(closes, [0]);
-  now = 200; // 20 bytes back
+  clock.advance(200); // 20 bytes back
   assert.equal(close(40, false), Verdict.Allow);
 
-  const msgs = messageCheck({ messagesPerSecond: 2, burst: 2, onExceed: 'Close', direction: 'FromClient' }, () => now, () => {}, () => {})!;
+  const msgs = messageCheck({ messagesPerSecond: 2, burst: 2, onExceed: 'Close', direction: 'FromClient' }, clock, () => {}, () => {})!;
   // One message in twenty fragments is one message.
   assert.equal(msgs(1, true), Verdict.Allow);
   for (let i = 0; i < 19; i++) assert.equal(msgs(1, false), Verdict.Allow);
@@ -207,14 +208,14 @@ test('message check: bytes count every data frame, continuations too; messages c
   assert.equal(msgs(1, true), Verdict.Close);
 
   let waits: (() => number)[] = [];
-  const throttle = messageCheck({ bytesPerSecond: 100, onExceed: 'Throttle', direction: 'FromClient' }, () => now, (w) => waits.push(w), () => assert.fail('no close in Throttle mode'))!;
+  const throttle = messageCheck({ bytesPerSecond: 100, onExceed: 'Throttle', direction: 'FromClient' }, clock, (w) => waits.push(w), () => assert.fail('no close in Throttle mode'))!;
   assert.equal(throttle(60, true), Verdict.Allow);
   assert.equal(throttle(60, false), Verdict.Throttle, 'a continuation that overdraws the byte bucket pauses the sender');
   assert.equal(waits.length, 1);
   assert.equal(waits[0](), 200);
-  now += 200;
+  clock.advance(200);
   assert.equal(waits[0](), 0);
   waits = [];
-  assert.equal(messageCheck({ messagesPerSecond: 1, onExceed: 'Throttle', direction: 'FromClient' }, () => now, (w) => waits.push(w), () => {})!(10_000, false), Verdict.Allow);
+  assert.equal(messageCheck({ messagesPerSecond: 1, onExceed: 'Throttle', direction: 'FromClient' }, clock, (w) => waits.push(w), () => {})!(10_000, false), Verdict.Allow);
   assert.equal(waits.length, 0);
 });

@@ -2,31 +2,13 @@
 // before; disarm and re-arm work from inside callbacks; the interval runs only while something is armed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { TimerWheel } from '../../src/util/timer-wheel.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
-class ManualWheelClock implements WheelClock {
-  t = 10_000;
-  ticker: (() => void) | undefined;
-  starts = 0;
-  now(): number {
-    return this.t;
-  }
-  repeat(fn: () => void): () => void {
-    this.ticker = fn;
-    this.starts++;
-    return () => (this.ticker = undefined);
-  }
-  /** Move time in tick-sized steps, letting the wheel tick as a real interval would. */
-  advance(ms: number, step = 100): void {
-    for (let left = ms; left > 0; left -= step) {
-      this.t += Math.min(step, left);
-      this.ticker?.();
-    }
-  }
-}
+// The wheel's interval is the clock's repeat(): advance() fires it at every tick, as a real interval would.
 
 test('a deadline fires on the first tick at or after it, once', () => {
-  const clock = new ManualWheelClock();
+  const clock = new ManualClock(10_000);
   const wheel = new TimerWheel({ tickMs: 100, clock });
   const fired: number[] = [];
   const t = wheel.timer(() => fired.push(clock.now()));
@@ -43,7 +25,7 @@ test('a deadline fires on the first tick at or after it, once', () => {
 });
 
 test('many timers at many deadlines, some further than a whole round, fire in time and not before', () => {
-  const clock = new ManualWheelClock();
+  const clock = new ManualClock(10_000);
   const wheel = new TimerWheel({ tickMs: 100, slots: 16, clock });
   const start = clock.now();
   const got = new Map<number, number>();
@@ -60,7 +42,7 @@ test('many timers at many deadlines, some further than a whole round, fire in ti
 });
 
 test('disarm and re-arm, also from inside a callback; a disarmed due timer does not fire', () => {
-  const clock = new ManualWheelClock();
+  const clock = new ManualClock(10_000);
   const wheel = new TimerWheel({ tickMs: 100, clock });
   const log: string[] = [];
   const b = wheel.timer(() => log.push('b'));
@@ -85,24 +67,24 @@ test('disarm and re-arm, also from inside a callback; a disarmed due timer does 
 });
 
 test('a stalled clock (longer than a round) fires everything due in one tick', () => {
-  const clock = new ManualWheelClock();
+  const clock = new ManualClock(10_000);
   const wheel = new TimerWheel({ tickMs: 100, slots: 8, clock });
   let n = 0;
   for (let i = 0; i < 20; i++) wheel.timer(() => n++).arm(i * 100);
-  clock.t += 5000;
-  clock.ticker?.();
+  clock.stall(5000);
+  clock.advance(0);
   assert.equal(n, 20);
 });
 
 test('the interval starts on the first arm and stops when empty; stop() disarms everything', () => {
-  const clock = new ManualWheelClock();
+  const clock = new ManualClock(10_000);
   const wheel = new TimerWheel({ tickMs: 100, clock });
   let fired = 0;
   const t1 = wheel.timer(() => fired++);
   const t2 = wheel.timer(() => fired++);
   t1.arm(500);
   t2.arm(500);
-  assert.equal(clock.starts, 1);
+  assert.equal(clock.pending, 1, 'one interval');
   t1.disarm();
   assert.equal(wheel.running, true);
   wheel.stop();
@@ -110,8 +92,9 @@ test('the interval starts on the first arm and stops when empty; stop() disarms 
   assert.equal(t2.armed, false);
   clock.advance(1000);
   assert.equal(fired, 0);
+  assert.equal(clock.pending, 0, 'the interval stopped');
   t1.arm(100);
-  assert.equal(clock.starts, 2);
+  assert.equal(clock.pending, 1, 'and started again');
   clock.advance(100);
   assert.equal(fired, 1);
 });

@@ -6,7 +6,7 @@
 // here, across generations: a relist replaces it wholesale, which is how deletes missed while down are seen.
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../../util/clock.ts';
+import { systemClock, type Clock, type ClockTimer } from '../../util/clock.ts';
 import { Backoff, defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
 import type { KubeClient, ListWatchHandle, RawObject, WatchedResource } from './kube-client.ts';
 import { trimmers, type Lite } from './lite.ts';
@@ -78,15 +78,15 @@ export class InformerSupervisor {
   private hasSynced = false;
   private resolveSynced!: () => void;
   private readonly syncedPromise: Promise<void>;
-  private retryTimer: unknown;
-  private watchdogTimer: unknown;
-  private relistTimer: unknown;
+  private retryTimer: ClockTimer | undefined;
+  private watchdogTimer: ClockTimer | undefined;
+  private relistTimer: ClockTimer | undefined;
 
   constructor(opts: InformerOptions) {
     this.opts = opts;
     this.t = { ...defaultInformerTimings, ...opts.timings };
     this.random = opts.random ?? Math.random;
-    this.clock = opts.clock ?? systemClock;
+    this.clock = opts.clock ?? systemClock();
     this.backoff = new Backoff(this.t.backoff, this.random);
     this.syncedPromise = new Promise((resolve) => (this.resolveSynced = resolve));
   }

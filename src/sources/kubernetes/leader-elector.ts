@@ -1,9 +1,12 @@
 // Leader election on a coordination.k8s.io/v1 Lease, after client-go's: a lease counts as held while the
 // local time at which its record last changed plus leaseDurationSeconds is in the future (local clock, so
-// clock skew between nodes does not matter); acquire and renew are updates carrying the resourceVersion read,
-// so a lost race is a 409 and nothing else. Only status writing needs a leader: losing the lease calls
+// clock skew between nodes does not matter). That local time is the monotonic Clock: expiry, the renew
+// deadline and the retry period must not jump with the wall clock. Wall time (wallNow) is only what is
+// written into the Lease's acquireTime/renewTime, which other replicas and humans read but never compare. Acquire and renew are updates carrying the
+// resourceVersion read, so a lost race is a 409 and nothing else. Only status writing needs a leader: losing the lease calls
 // onStoppedLeading and goes back to being a candidate, it never throws or exits.
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type ClockTimer } from '../../util/clock.ts';
 import { KubeApiError, type KubeClient, type LeaseRecord } from './kube-client.ts';
 
 export interface LeaderElectorOptions {
@@ -22,8 +25,10 @@ export interface LeaderElectorOptions {
   readonly retryPeriodMs?: number;
   readonly onStartedLeading: () => void;
   readonly onStoppedLeading: () => void;
-  /** Injected clock for tests (ms since epoch). */
-  readonly now?: () => number;
+  /** Lease expiry, renew deadline and the retry timer (monotonic); the process's clock. */
+  readonly clock?: Clock;
+  /** Milliseconds since the epoch, for the timestamps written into the Lease (default Date.now). */
+  readonly wallNow?: () => number;
 }
 
 export class LeaderElector {
@@ -31,14 +36,15 @@ export class LeaderElector {
   private readonly leaseSeconds: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly wallNow: () => number;
   private readonly log: Logger;
   private observed: LeaseRecord | undefined;
   private observedAt = 0;
   private leading = false;
   private lastRenew = 0;
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ClockTimer | undefined;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(opts: LeaderElectorOptions) {
@@ -46,7 +52,8 @@ export class LeaderElector {
     this.leaseSeconds = Math.max(1, Math.ceil((opts.leaseDurationMs ?? 15_000) / 1000));
     this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = opts.retryPeriodMs ?? 2_000;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock();
+    this.wallNow = opts.wallNow ?? Date.now;
     this.log = opts.log.child({ component: 'leader-elector', lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
   }
 
@@ -63,13 +70,13 @@ export class LeaderElector {
   /** Stops trying; a leader releases the lease (holderIdentity cleared) so another replica takes over at once. */
   async stop(): Promise<void> {
     this.running = false;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     await this.inFlight;
     if (!this.leading) return;
     const rec = this.observed;
     this.setLeading(false);
     if (!rec || rec.holderIdentity !== this.o.identity) return;
-    const at = new Date(this.now());
+    const at = new Date(this.wallNow());
     try {
       await this.o.client.updateLease(this.o.namespace, this.o.name, rec.resourceVersion, {
         holderIdentity: '', leaseDurationSeconds: 1, acquireTime: at, renewTime: at, leaseTransitions: rec.leaseTransitions,
@@ -88,7 +95,7 @@ export class LeaderElector {
         if (!this.running) return;
         // Candidates spread out a little (client-go's JitterUntil); a leader renews on the period.
         const delay = this.leading ? this.retryPeriodMs : this.retryPeriodMs * (1 + 0.2 * Math.random());
-        this.timer = setTimeout(() => this.tick(), delay);
+        this.timer = this.clock.setTimeout(() => this.tick(), delay);
       });
   }
 
@@ -99,17 +106,17 @@ export class LeaderElector {
     });
     if (!this.running) return;
     if (ok) {
-      this.lastRenew = this.now();
+      this.lastRenew = this.clock.now();
       this.setLeading(true);
-    } else if (this.leading && (this.observed?.holderIdentity !== this.o.identity || this.now() - this.lastRenew >= this.renewDeadlineMs)) {
+    } else if (this.leading && (this.observed?.holderIdentity !== this.o.identity || this.clock.now() - this.lastRenew >= this.renewDeadlineMs)) {
       this.setLeading(false);
     }
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name, identity } = this.o;
-    const now = this.now();
-    const at = new Date(now);
+    const now = this.clock.now();
+    const at = new Date(this.wallNow());
     const current = await client.getLease(namespace, name);
     if (!current) {
       try {
@@ -145,7 +152,7 @@ export class LeaderElector {
   private remember(rec: LeaseRecord): void {
     const o = this.observed;
     if (!o || o.holderIdentity !== rec.holderIdentity || o.renewTime !== rec.renewTime || o.resourceVersion !== rec.resourceVersion) {
-      this.observedAt = this.now();
+      this.observedAt = this.clock.now();
     }
     this.observed = rec;
   }
