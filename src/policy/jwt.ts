@@ -88,6 +88,8 @@ export class JwtPolicy {
         ...(spec.issuer ? { issuer: spec.issuer } : {}),
         ...(spec.audiences?.length ? { audience: [...spec.audiences] } : {}),
         clockTolerance: spec.clockSkewSeconds ?? 30,
+        // Fails closed: only an explicit false admits a token without exp.
+        ...(spec.requireExpiry !== false ? { requiredClaims: ['exp'] } : {}),
         ...(this.#o.now ? { currentDate: this.#o.now() } : {}),
       });
       payload = r.payload;
