@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.ts';
 import { Health } from './health/health.ts';
 import { createSecurity } from './policy/admission.ts';
+import { TokenExpiry } from './policy/token-expiry.ts';
 import { MessageLimits } from './policy/message-limits.ts';
 import { affinityHooks } from './proxy/affinity/index.ts';
 import { Heartbeats } from './proxy/heartbeat.ts';
@@ -36,6 +37,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const health = new Health({ holder, log, metrics, clock, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
+  const tokenExpiry = new TokenExpiry({ wheel }).hooks();
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests
   // pass security's fallback checks, health's veto and affinity, and report to health, as upgrades do.
   const affinity = affinityHooks({
@@ -60,8 +62,12 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     established: (ctx, conn, relay) => {
       messageLimits.established(ctx, conn, relay);
       heartbeats.established(ctx, conn, relay);
+      tokenExpiry.established(ctx, conn, relay);
     },
-    ended: heartbeats.ended,
+    ended: (conn, end) => {
+      heartbeats.ended(conn, end);
+      tokenExpiry.ended(conn, end);
+    },
   };
   const proxy = new ProxyServer({
     holder,

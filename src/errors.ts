@@ -57,6 +57,8 @@ export const Errors = {
   badHandshake: make('bad_handshake', 400, CloseCode.ProtocolError, 'malformed WebSocket handshake'),
   smuggling: make('request_smuggling', 400, CloseCode.ProtocolError, 'upgrade request with a body'),
   badHost: make('bad_host', 400, CloseCode.ProtocolError, 'missing, duplicate or malformed Host'),
+  badPath: make('bad_path', 400, CloseCode.ProtocolError, 'request path refused'),
+  ambiguousCredentials: make('ambiguous_credentials', 400, CloseCode.PolicyViolation, 'more than one distinct credential'),
   unauthorized: make('unauthorized', 401, CloseCode.PolicyViolation, 'authentication required'),
   forbiddenOrigin: make('origin_not_allowed', 403, CloseCode.PolicyViolation, 'origin not allowed'),
   forbiddenIP: make('client_ip_not_allowed', 403, CloseCode.PolicyViolation, 'client address not allowed'),

@@ -306,6 +306,16 @@ const spec = {
               },
             },
             forwardToken: { type: 'boolean', default: false },
+            requireExpiry: {
+              description: 'Refuse tokens without an exp claim (401): a token that never expires cannot be revoked by waiting.',
+              type: 'boolean',
+              default: true,
+            },
+            closeOnExpiry: {
+              description: 'Close the connection with 1008 "token expired" when the token expires (exp plus clockSkewSeconds).',
+              type: 'boolean',
+              default: false,
+            },
           },
           'x-kubernetes-validations': [
             {

@@ -36,7 +36,7 @@ export function createSecurity(o: SecurityOptions): Security {
   const limiter = new ConnectionLimiter({ clock: o.clock ?? systemClock() });
   const jwt = new JwtPolicy(o.jwt);
   const upstreamTls = new UpstreamTlsPolicy(o.log.child({ component: 'upstream-tls' }));
-  const target = (ctx: HandshakeContext) => ({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
+  const target = (ctx: HandshakeContext) => ({ url: ctx.req.url ?? '/', headers: ctx.req.headers, rawHeaders: ctx.req.rawHeaders });
   const clientAddress: AdmissionCheck = (ctx) => {
     const r = resolveClientIp(ctx.socket.remoteAddress ?? '', ctx.req.headers['x-forwarded-for'], trusted);
     ctx.clientIp = r.ip;

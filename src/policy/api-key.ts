@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
 import type { RouteSecrets } from '../model/snapshot.ts';
-import { queryParam, queryWithout } from './credentials.ts';
+import { queryParams, queryWithout } from './credentials.ts';
 import type { JwtEdits, JwtRequest } from './jwt.ts';
 
 type ApiKeySpec = NonNullable<NonNullable<WebSocketRouteSpec['auth']>['apiKey']>;
@@ -12,14 +12,21 @@ type ApiKeySpec = NonNullable<NonNullable<WebSocketRouteSpec['auth']>['apiKey']>
 const challenge = (spec: ApiKeySpec) => ({ 'WWW-Authenticate': `ApiKey realm="wsgate"${spec.header ? `, header="${spec.header}"` : ''}` });
 
 export function checkApiKey(spec: ApiKeySpec, secrets: RouteSecrets | undefined, req: JwtRequest, edits: Pick<JwtEdits, 'drop' | 'path'>): WsgateError | undefined {
-  let presented: string | undefined;
+  // Every place a key may be is read, and every one is stripped below, whichever carried the key: a second,
+  // different key must neither reach the upstream nor be silently ignored.
+  const keys = new Set<string>();
   if (spec.header) {
-    const v = req.headers[spec.header.toLowerCase()];
-    if (typeof v === 'string' && v.trim()) presented = v.trim();
-    edits.drop.add(spec.header.toLowerCase());
+    const lower = spec.header.toLowerCase();
+    const values = req.rawHeaders ? req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders![i - 1]!.toLowerCase() === lower) : [req.headers[lower]].flat();
+    for (const v of values) if (typeof v === 'string' && v.trim()) keys.add(v.trim());
+    edits.drop.add(lower);
   }
-  if (presented === undefined && spec.queryParam) presented = queryParam(req.url, spec.queryParam) || undefined;
-  if (spec.queryParam && queryParam(edits.path ?? req.url, spec.queryParam) !== undefined) edits.path = queryWithout(edits.path ?? req.url, spec.queryParam);
+  if (spec.queryParam) {
+    for (const v of queryParams(req.url, spec.queryParam)) if (v) keys.add(v);
+    if (queryParams(edits.path ?? req.url, spec.queryParam).length) edits.path = queryWithout(edits.path ?? req.url, spec.queryParam);
+  }
+  if (keys.size > 1) return Errors.ambiguousCredentials('more than one distinct API key', { headers: challenge(spec) });
+  const presented = keys.values().next().value;
   if (presented === undefined) return Errors.unauthorized('API key required', { headers: challenge(spec) });
   if (!secrets?.apiKeyHashes) return Errors.authUnavailable('API keys not available');
   const digest = createHash('sha256').update(presented, 'utf8').digest();

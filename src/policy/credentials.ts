@@ -26,6 +26,20 @@ export function queryParam(url: string, name: string): string | undefined {
   return undefined;
 }
 
+/** Every value of a query parameter, in order (a repeated parameter is how a second credential would hide). */
+export function queryParams(url: string, name: string): string[] {
+  const { query } = splitTarget(url);
+  const out: string[] = [];
+  if (!query) return out;
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    if (decode(eq < 0 ? pair : pair.slice(0, eq)) !== name) continue;
+    const v = eq < 0 ? '' : decode(pair.slice(eq + 1));
+    if (v !== undefined) out.push(v);
+  }
+  return out;
+}
+
 /** The request target without any occurrence of one parameter. */
 export function queryWithout(url: string, name: string): string {
   const { path, query } = splitTarget(url);
@@ -47,6 +61,20 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
     let v = part.slice(eq + 1).trim();
     if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
     if (k && !out.has(k)) out.set(k, v);
+  }
+  return out;
+}
+
+/** Every value of one cookie name: parseCookies keeps the first, but the Cookie header may repeat a name. */
+export function cookieValues(header: string | string[] | undefined, name: string): string[] {
+  const out: string[] = [];
+  if (header === undefined) return out;
+  for (const part of (Array.isArray(header) ? header.join('; ') : header).split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let v = part.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    out.push(v);
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify,
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
 import type { RouteSecrets } from '../model/snapshot.ts';
-import { cookieWithout, parseCookies, queryParam, queryWithout, subprotocols } from './credentials.ts';
+import { cookieValues, cookieWithout, parseCookies, queryParams, queryWithout, subprotocols } from './credentials.ts';
 
 // Partial: callers may leave defaulted fields out (tests, specs not yet defaulted).
 type JwtSpec = Partial<NonNullable<NonNullable<WebSocketRouteSpec['auth']>['jwt']>>;
@@ -27,6 +27,8 @@ export interface JwtPolicyOptions {
 export interface JwtRequest {
   readonly url: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Every field as sent, repeats included; without it only `headers` is read. */
+  readonly rawHeaders?: readonly string[];
 }
 
 export interface JwtEdits {
@@ -39,6 +41,10 @@ export interface JwtEdits {
 
 const realm = 'Bearer realm="wsgate"';
 const missing = () => Errors.unauthorized('bearer token required', { headers: { 'WWW-Authenticate': realm } });
+// RFC 6750 §3.1: a request that "uses more than one method for including an access token" is invalid_request,
+// answered with 400.
+const ambiguous = () =>
+  Errors.ambiguousCredentials('more than one distinct bearer token', { headers: { 'WWW-Authenticate': `${realm}, error="invalid_request"` } });
 const invalid = (why: string) =>
   Errors.unauthorized(`invalid token: ${why}`, { headers: { 'WWW-Authenticate': `${realm}, error="invalid_token"` } });
 
@@ -59,7 +65,8 @@ export class JwtPolicy {
   /** Verifies the token and applies its forwarding edits; undefined when admitted. */
   async check(spec: JwtSpec, secrets: RouteSecrets | undefined, req: JwtRequest, edits: JwtEdits): Promise<WsgateError | undefined> {
     const found = extractToken(spec, req);
-    if (!found) return missing();
+    if (found.ambiguous) return ambiguous();
+    if (found.token === undefined) return missing();
     let key: KeyObject | Uint8Array | JWTVerifyGetKey;
     let algorithms: readonly Alg[];
     if (spec.jwksUrl) {
@@ -81,6 +88,8 @@ export class JwtPolicy {
         ...(spec.issuer ? { issuer: spec.issuer } : {}),
         ...(spec.audiences?.length ? { audience: [...spec.audiences] } : {}),
         clockTolerance: spec.clockSkewSeconds ?? 30,
+        // Fails closed: only an explicit false admits a token without exp.
+        ...(spec.requireExpiry !== false ? { requiredClaims: ['exp'] } : {}),
         ...(this.#o.now ? { currentDate: this.#o.now() } : {}),
       });
       payload = r.payload;
@@ -90,7 +99,7 @@ export class JwtPolicy {
     for (const rc of spec.requiredClaims ?? []) {
       if (!claimMatches(claimAt(payload, rc.name), rc.values)) return Errors.forbiddenClaims(`claim ${rc.name} not allowed`);
     }
-    found.strip(edits, spec.forwardToken ?? false);
+    stripTokenSources(spec, req, edits, spec.forwardToken ? found.used : undefined);
     for (const fc of spec.forwardClaims ?? []) {
       const lower = fc.header.toLowerCase();
       // The client's own header of that name never reaches the upstream: it could claim to be anyone.
@@ -162,68 +171,128 @@ function verifyError(err: unknown): WsgateError {
   return invalid('malformed');
 }
 
-interface FoundToken {
-  readonly token: string;
-  /** Removes the credential from what goes upstream. */
-  strip(edits: JwtEdits, forwardToken: boolean): void;
+/** What the configured sources carry: the token to verify (the first source's), and whether another source, or a
+ *  second value in one source, carries a different one. */
+export interface FoundTokens {
+  readonly token: string | undefined;
+  /** Index in the sources of the one the token came from. */
+  readonly used: number;
+  readonly ambiguous: boolean;
 }
+
+type TokenSource = NonNullable<JwtSpec['tokenSources']>[number];
 
 const bearer = /^Bearer[ \t]+([A-Za-z0-9\-_=.+/~]+)[ \t]*$/i;
 
-export function extractToken(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtRequest): FoundToken | undefined {
-  const sources = spec.tokenSources?.length ? spec.tokenSources : [{ type: 'Header' as const }];
-  for (const s of sources) {
-    switch (s.type) {
-      case 'Header': {
-        const name = (s.name ?? 'Authorization').toLowerCase();
-        const v = req.headers[name];
-        if (typeof v !== 'string') continue;
+function sourcesOf(spec: Pick<JwtSpec, 'tokenSources'>): readonly TokenSource[] {
+  return spec.tokenSources?.length ? spec.tokenSources : [{ type: 'Header' }];
+}
+
+/** Every value of a header, repeated fields included (Node keeps only the first of some, such as Authorization). */
+function headerValues(req: JwtRequest, lower: string): string[] {
+  if (req.rawHeaders) {
+    const out: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === lower) out.push(req.rawHeaders[i + 1]!);
+    return out;
+  }
+  const v = req.headers[lower];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** The tokens one source carries (a source may carry several: a repeated parameter, header or list entry). */
+function tokensIn(s: TokenSource, req: JwtRequest): string[] {
+  const name = s.name ?? (s.type === 'Header' ? 'Authorization' : 'access_token');
+  switch (s.type) {
+    case 'Header': {
+      const lower = name.toLowerCase();
+      const out: string[] = [];
+      for (const v of headerValues(req, lower)) {
         const m = bearer.exec(v);
-        const token = m ? m[1] : name === 'authorization' ? undefined : v.trim();
-        if (!token) continue;
-        return { token, strip: (e, fwd) => void (fwd || e.drop.add(name)) };
+        const token = m ? m[1] : lower === 'authorization' ? undefined : v.trim();
+        if (token) out.push(token);
       }
-      case 'Query': {
-        const name = s.name ?? 'access_token';
-        const token = queryParam(req.url, name);
-        if (!token) continue;
-        return { token, strip: (e, fwd) => void (fwd || (e.path = queryWithout(e.path ?? req.url, name))) };
-      }
-      case 'Cookie': {
-        const name = s.name ?? 'access_token';
-        const token = parseCookies(req.headers.cookie).get(name);
-        if (!token) continue;
-        return {
-          token,
-          strip: (e, fwd) => {
-            if (fwd) return;
-            e.drop.add('cookie');
-            const rest = cookieWithout(req.headers.cookie, name);
-            if (rest) e.extra.push('Cookie', rest);
-          },
-        };
-      }
-      case 'Subprotocol': {
-        // The client offers "<name>, <token>[, others...]": browsers cannot set headers, but can set this.
-        const name = s.name ?? 'access_token';
-        const list = subprotocols(req.headers['sec-websocket-protocol']);
-        const i = list.indexOf(name);
-        if (i < 0 || i + 1 >= list.length) continue;
-        const token = list[i + 1]!;
-        return {
-          token,
-          // Always removed: the upstream could not select it, and it must not echo it back.
-          strip: (e) => {
-            e.drop.add('sec-websocket-protocol');
-            const rest = list.filter((_, j) => j !== i && j !== i + 1);
-            if (rest.length) e.extra.push('Sec-WebSocket-Protocol', rest.join(', '));
-            e.subprotocolFallback = name;
-          },
-        };
-      }
+      return out;
+    }
+    case 'Query':
+      return queryParams(req.url, name).filter(Boolean);
+    case 'Cookie':
+      return cookieValues(req.headers.cookie, name).filter(Boolean);
+    case 'Subprotocol': {
+      // The client offers "<name>, <token>[, others...]": browsers cannot set headers, but can set this.
+      const list = subprotocols(req.headers['sec-websocket-protocol']);
+      const out: string[] = [];
+      for (let i = 0; i + 1 < list.length; i++) if (list[i] === name) out.push(list[i + 1]!);
+      return out;
     }
   }
-  return undefined;
+}
+
+/**
+ * The token of the first source that carries one, and whether the request is ambiguous: RFC 6750 §2 says a
+ * client MUST NOT use more than one method to send a token, and a second, different token would otherwise go
+ * upstream unverified. The same token in several places is not ambiguous (every copy is stripped anyway).
+ */
+export function extractToken(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtRequest): FoundTokens {
+  const sources = sourcesOf(spec);
+  let token: string | undefined;
+  let used = -1;
+  let ambiguous = false;
+  for (let i = 0; i < sources.length; i++) {
+    for (const t of tokensIn(sources[i]!, req)) {
+      if (token === undefined) {
+        token = t;
+        used = i;
+      } else if (t !== token) ambiguous = true;
+    }
+  }
+  return { token, used, ambiguous };
+}
+
+/**
+ * Removes every configured source from what goes upstream, whether it carried the verified token, another
+ * value, or nothing usable: the upstream must only ever see a credential wsgate verified. keep: the source whose
+ * token is forwarded (forwardToken); a Subprotocol source is removed all the same, as the upstream could not
+ * select it and must not echo it back.
+ */
+export function stripTokenSources(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtRequest, edits: JwtEdits, keep?: number): void {
+  const sources = sourcesOf(spec);
+  const cookies: string[] = [];
+  const protocols: string[] = [];
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i]!;
+    const name = s.name ?? (s.type === 'Header' ? 'Authorization' : 'access_token');
+    if (s.type === 'Subprotocol') protocols.push(name);
+    else if (i === keep) continue;
+    else if (s.type === 'Header') edits.drop.add(name.toLowerCase());
+    else if (s.type === 'Query') edits.path = queryWithout(edits.path ?? req.url, name);
+    else cookies.push(name);
+  }
+  if (cookies.length) {
+    const had = parseCookies(req.headers.cookie);
+    if (cookies.some((c) => had.has(c))) {
+      edits.drop.add('cookie');
+      let rest = cookieWithout(req.headers.cookie, cookies[0]!);
+      for (const c of cookies.slice(1)) rest = cookieWithout(rest, c);
+      if (rest) edits.extra.push('Cookie', rest);
+    }
+  }
+  if (protocols.length) {
+    const list = subprotocols(req.headers['sec-websocket-protocol']);
+    const rest: string[] = [];
+    let offered: string | undefined;
+    for (let i = 0; i < list.length; i++) {
+      if (protocols.includes(list[i]!)) {
+        // The name and the token after it.
+        offered ??= list[i];
+        i++;
+      } else rest.push(list[i]!);
+    }
+    if (offered !== undefined) {
+      edits.drop.add('sec-websocket-protocol');
+      if (rest.length) edits.extra.push('Sec-WebSocket-Protocol', rest.join(', '));
+      edits.subprotocolFallback = offered;
+    }
+  }
 }
 
 /** A claim by name, or by dotted path into nested objects ("realm_access.roles"). */

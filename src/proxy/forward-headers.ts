@@ -1,5 +1,5 @@
 // The request header block sent upstream: the client's headers minus hop-by-hop ones, the upgrade pair set
-// explicitly, X-Forwarded-For/Proto/Host, and the correlation ids (X-Request-Id, W3C traceparent) kept from
+// explicitly, X-Forwarded-For/Proto/Host, Forwarded (RFC 7239), X-Real-IP, and the correlation ids (X-Request-Id, W3C traceparent) kept from
 // the client when valid or started here.
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { unmap } from '../util/cidr.ts';
@@ -73,7 +73,9 @@ export interface ForwardOptions {
   readonly upgrade: boolean;
 }
 
-const replaced = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent']);
+// X-Real-IP is set here from the resolved client address, never taken from a client: backends read it as the
+// client's address, and a client could claim any.
+const replaced = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-id', 'traceparent']);
 
 /** The request's headers for the upstream, with what the admission checks decided (drops, extras, client). */
 export function contextHeaders(ctx: HandshakeContext, upgrade: boolean): string[] {
@@ -93,11 +95,16 @@ export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[]
   // Headers named in Connection are hop-by-hop for this request too.
   const listed = new Set((req.headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
   let priorXff: string | undefined;
+  let priorForwarded: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const lk = raw[i].toLowerCase();
     if (lk === 'x-forwarded-for') {
       priorXff = priorXff ? `${priorXff}, ${raw[i + 1]}` : raw[i + 1];
+      continue;
+    }
+    if (lk === 'forwarded') {
+      priorForwarded = priorForwarded ? `${priorForwarded}, ${raw[i + 1]}` : raw[i + 1];
       continue;
     }
     if (hopByHop.has(lk) || listed.has(lk) || replaced.has(lk) || o.drop?.has(lk)) continue;
@@ -107,9 +114,23 @@ export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[]
   out.push('X-Forwarded-For', o.trustForwarded && priorXff ? `${priorXff}, ${o.clientIp}` : o.clientIp);
   out.push('X-Forwarded-Proto', o.secure ? 'https' : 'http');
   if (req.headers.host) out.push('X-Forwarded-Host', req.headers.host);
+  // RFC 7239 §4: each proxy appends its element to a chain it received; a chain from an untrusted client is
+  // replaced, as X-Forwarded-For is. "for" is the node that sent this request to wsgate (§5.2): the socket peer.
+  const element = forwardedElement(socketAddress(req.socket?.remoteAddress) || o.clientIp, req.headers.host, o.secure);
+  out.push('Forwarded', o.trustForwarded && priorForwarded ? `${priorForwarded}, ${element}` : element);
+  out.push('X-Real-IP', o.clientIp);
   out.push('X-Request-Id', o.correlation.requestId, 'traceparent', o.correlation.traceparent);
   if (o.extra) out.push(...o.extra);
   return out;
+}
+
+const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** One RFC 7239 forwarded-element: IPv6 nodes bracketed and quoted (§6), a host with a port quoted (§4). */
+export function forwardedElement(peer: string, host: string | undefined, secure: boolean): string {
+  const node = peer.includes(':') ? `"[${peer}]"` : peer || 'unknown';
+  const h = host === undefined ? '' : token.test(host) ? `;host=${host}` : `;host="${host.replace(/["\\]/g, '\\$&')}"`;
+  return `for=${node}${h};proto=${secure ? 'https' : 'http'}`;
 }
 
 /** The 101 sent back: the upstream's headers (minus hop-by-hop), the upgrade pair and any extras. */

@@ -56,6 +56,8 @@ export interface HttpFallbackContext {
   readonly res: ServerResponse;
   readonly match: RouteMatch;
   readonly clientIp: string;
+  /** The normalized request target when it differs from req.url: what goes upstream. */
+  readonly path?: string;
 }
 
 export interface ProxyHooks {

@@ -289,7 +289,7 @@ export function fallbackContext(f: HttpFallbackContext): HandshakeContext<Incomi
     clientIp: f.clientIp,
     secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
     correlation: correlation(f.req),
-    forward: { drop: new Set(), extra: [] },
+    forward: { drop: new Set(), extra: [], ...(f.path !== undefined ? { path: f.path } : {}) },
     responseHeaders: [],
     pick: {},
   };

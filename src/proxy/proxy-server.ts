@@ -19,7 +19,8 @@ import { checkUpgrade, hasToken } from './handshake-check.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
 import { Relay, type RelayEnd } from './relay/relay.ts';
 import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
-import { matchRoute, requestPath, type RouteMatch } from './router.ts';
+import { normalizeTarget } from './request-path.ts';
+import { matchRoute, type RouteMatch } from './router.ts';
 import { openUpstream, type UpstreamResult } from './upstream.ts';
 import { deadlineCheckMs, UpgradeFront } from './upgrade-front.ts';
 import type { UpgradeRequest } from './upgrade-head.ts';
@@ -251,10 +252,12 @@ export class ProxyServer {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const snapshot = this.#o.holder.current();
-    const match = snapshot && matchRoute(snapshot, req.headers.host ?? '', requestPath(req.url ?? '/'), (n) => req.headers[n]);
+    const target = normalizeTarget(req.url ?? '/');
+    const path = target instanceof WsgateError ? undefined : target;
+    const match = snapshot && path && matchRoute(snapshot, req.headers.host ?? '', path.path, (n) => req.headers[n]);
     const fallback = match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback;
     if (match && fallback && this.accepting) {
-      fallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress) });
+      fallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress), ...(path!.target !== req.url ? { path: path!.target } : {}) });
       return;
     }
     // A long-polling client of a proxy that is shutting down must hear 503 (go elsewhere), not 426.
@@ -262,7 +265,7 @@ export class ProxyServer {
     // Upgrade: websocket without the Connection token is a broken handshake, not a plain request (Node only
     // raises 'upgrade' when both are present).
     const broken = hasToken(req.headers.upgrade, 'websocket') ? checkUpgrade(req) : undefined;
-    const err = broken ?? (!snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : fallback ? Errors.shuttingDown() : Errors.upgradeRequired());
+    const err = broken ?? (target instanceof WsgateError ? target : !snapshot ? Errors.noEndpoint('not ready') : !match ? Errors.noRoute() : fallback ? Errors.shuttingDown() : Errors.upgradeRequired());
     // Broken handshakes are counted without a route, as on the upgrade path (they are refused before routing).
     const l = match && !broken ? labels(match.route) : { namespace: '', route: '' };
     this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
@@ -282,9 +285,11 @@ export class ProxyServer {
     if (this.#phase === 'refusing') return this.#reject(socket, Errors.shuttingDown());
     const bad = checkUpgrade(req);
     if (bad) return this.#reject(socket, bad);
+    const target = normalizeTarget(req.url ?? '/');
+    if (target instanceof WsgateError) return this.#reject(socket, target);
     const snapshot = this.#o.holder.current();
     if (!snapshot) return this.#reject(socket, Errors.noEndpoint('no routing table yet'));
-    const match = matchRoute(snapshot, req.headers.host ?? '', requestPath(req.url ?? '/'), (n) => req.headers[n]);
+    const match = matchRoute(snapshot, req.headers.host ?? '', target.path, (n) => req.headers[n]);
     if (!match) return this.#reject(socket, Errors.noRoute());
     if (this.#inFlight >= this.#o.maxHandshakesInFlight) return this.#reject(socket, Errors.overloaded(), match);
     this.#inFlight++;
@@ -295,7 +300,8 @@ export class ProxyServer {
       clientIp: socketAddress(socket.remoteAddress),
       secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
       correlation: correlation(req, this.#traceIds),
-      forward: { drop: new Set(), extra: [] },
+      // The normalized target goes upstream: the backend must see the path the route was matched on.
+      forward: { drop: new Set(), extra: [], ...(target.target !== req.url ? { path: target.target } : {}) },
       responseHeaders: [],
       pick: {},
     };

@@ -64,9 +64,3 @@ export function normalizeHost(host: string): string {
   if (colon >= 0) h = h.slice(0, colon);
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
-
-/** The request path without query string, for matching. */
-export function requestPath(url: string): string {
-  const q = url.indexOf('?');
-  return q >= 0 ? url.slice(0, q) : url;
-}

@@ -74,7 +74,9 @@ export function unmap(addr: string): string {
  */
 export function resolveClientIp(peer: string, xff: string | string[] | undefined, trusted: CidrSet): { ip: string; trustForwarded: boolean } {
   const p = unmap(peer);
-  if (trusted.size === 0 || !trusted.has(p) || xff === undefined) return { ip: p, trustForwarded: false };
+  if (trusted.size === 0 || !trusted.has(p)) return { ip: p, trustForwarded: false };
+  // A trusted proxy's other forwarding headers (Forwarded) are kept even when it sent no X-Forwarded-For.
+  if (xff === undefined) return { ip: p, trustForwarded: true };
   const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((s) => s.trim()).filter(Boolean);
   let client = p;
   for (let i = hops.length - 1; i >= 0; i--) {

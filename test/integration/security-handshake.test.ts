@@ -154,6 +154,46 @@ test('JWT: 401 missing/invalid, 403 claims; subprotocol token removed and the 10
   await done(q.ws);
 });
 
+// An unsigned token (RFC 7519 §6.1, alg "none") with an admin claim: what an attacker would slip past a proxy that
+// verifies one token source and forwards the others untouched.
+const forged = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"mallory","role":"admin"}').toString('base64url')}.`;
+
+test('JWT: a second, different token in another source → 400 ambiguous_credentials (RFC 6750 §3.1 invalid_request)', async () => {
+  const admin = await token({ sub: 'alice', role: 'admin' });
+  const challenge: [string, RegExp] = ['www-authenticate', /^Bearer realm="wsgate", error="invalid_request"$/];
+  await refused(`/jwt?access_token=${forged}`, { Authorization: `Bearer ${admin}` }, 400, 'ambiguous_credentials', 'jwt', challenge);
+  await refused('/jwt', { Authorization: `Bearer ${admin}`, 'Sec-WebSocket-Protocol': `access_token, ${forged}` }, 400, 'ambiguous_credentials', 'jwt', challenge);
+  await refused(`/jwt?access_token=${admin}&access_token=${forged}`, {}, 400, 'ambiguous_credentials', 'jwt', challenge);
+  await refused('/jwt', { 'Sec-WebSocket-Protocol': `access_token, ${admin}, access_token, ${forged}` }, 400, 'ambiguous_credentials', 'jwt', challenge);
+});
+
+test('JWT: every configured source is stripped, not only the one that was used', async () => {
+  const admin = await token({ sub: 'alice', role: 'admin' });
+  // The same token twice is not ambiguous; neither copy goes upstream.
+  const same = await admitted(`/jwt?room=1&access_token=${admin}`, { Authorization: `Bearer ${admin}` }, ['chat', 'access_token', admin]);
+  assert.equal(same.upstream.url, '/jwt?room=1');
+  assert.equal(same.upstream.headers.authorization, undefined);
+  assert.equal(same.upstream.headers['sec-websocket-protocol'], 'chat');
+  await done(same.ws);
+  // A source present but carrying no usable token (an empty parameter, a non-Bearer Authorization) is stripped too.
+  const empty = await admitted(`/jwt?access_token=&room=2`, {}, ['access_token', admin]);
+  assert.equal(empty.upstream.url, '/jwt?room=2');
+  await done(empty.ws);
+  const basic = await admitted(`/jwt?access_token=${admin}`, { Authorization: 'Basic bWFsbG9yeTpzZWNyZXQ=' });
+  assert.equal(basic.upstream.url, '/jwt');
+  assert.equal(basic.upstream.headers.authorization, undefined);
+  await done(basic.ws);
+});
+
+test('API key: a different key in the header and the query → 400 ambiguous_credentials; both always stripped', async () => {
+  await refused(`/key?api_key=${apiKey}`, { 'X-Api-Key': 'another-key' }, 400, 'ambiguous_credentials', 'key', ['www-authenticate', /^ApiKey realm="wsgate"/]);
+  await refused(`/key?api_key=${apiKey}&api_key=other`, {}, 400, 'ambiguous_credentials', 'key');
+  const both = await admitted(`/key?api_key=${apiKey}&room=1`, { 'X-Api-Key': apiKey });
+  assert.equal(both.upstream.url, '/key?room=1');
+  assert.equal(both.upstream.headers['x-api-key'], undefined);
+  await done(both.ws);
+});
+
 test('no token, key or claim value in any log line', async () => {
   const admin = await token({ sub: 'alice-claim-value', role: 'admin' });
   await done((await admitted('/jwt', { Authorization: `Bearer ${admin}` })).ws);

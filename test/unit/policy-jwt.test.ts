@@ -172,3 +172,50 @@ test('JWKS unreachable → 503 auth_unavailable', async () => {
   assert.equal(err?.httpStatus, 503);
   assert.equal(err?.reason, 'auth_unavailable');
 });
+
+test('every configured source is stripped; different tokens across or within sources → 400 ambiguous_credentials', async () => {
+  const secrets = { jwtKey: b64(hmac) };
+  const p = new JwtPolicy({ now: () => now });
+  const tok = await sign({ sub: 'u' }, 'HS256', hmac);
+  const other = await sign({ sub: 'v' }, 'HS256', hmac);
+  const all = { tokenSources: [{ type: 'Header' as const }, { type: 'Query' as const }, { type: 'Cookie' as const }, { type: 'Subprotocol' as const }] };
+  // The header's token is verified; the same token elsewhere, an empty parameter and a bare marker go too.
+  const e = edits();
+  const r = { url: `/ws?access_token=&a=1&access_token=${tok}`, headers: { authorization: `Bearer ${tok}`, cookie: `x=1; access_token=${tok}`, 'sec-websocket-protocol': 'chat, access_token' } };
+  assert.equal(await p.check(all, secrets, r, e), undefined);
+  assert.deepEqual({ drop: [...e.drop].sort(), extra: e.extra, path: e.path, fallback: e.subprotocolFallback }, {
+    drop: ['authorization', 'cookie', 'sec-websocket-protocol'],
+    extra: ['Cookie', 'x=1', 'Sec-WebSocket-Protocol', 'chat'],
+    path: '/ws?a=1',
+    fallback: 'access_token',
+  });
+  // forwardToken keeps the source the verified token came from, and only that one.
+  const f = edits();
+  assert.equal(await p.check({ ...all, forwardToken: true }, secrets, { url: `/ws?access_token=${tok}`, headers: { authorization: `Bearer ${tok}` } }, f), undefined);
+  assert.deepEqual([[...f.drop], f.path], [[], '/ws']);
+  const ambiguous: Record<string, string>[] = [
+    { url: `/ws?access_token=${other}`, authorization: `Bearer ${tok}` },
+    { url: '/ws', authorization: `Bearer ${tok}`, 'sec-websocket-protocol': `access_token, ${other}` },
+    { url: '/ws', authorization: `Bearer ${tok}`, cookie: `access_token=${other}` },
+    { url: `/ws?access_token=${tok}&access_token=${other}` },
+    { url: '/ws', cookie: `access_token=${tok}; access_token=${other}` },
+    { url: '/ws', 'sec-websocket-protocol': `access_token, ${tok}, access_token, ${other}` },
+  ];
+  for (const { url, ...headers } of ambiguous) {
+    const err = await p.check(all, secrets, { url: url!, headers }, edits());
+    assert.deepEqual([err?.httpStatus, err?.reason, err?.headers['WWW-Authenticate']], [400, 'ambiguous_credentials', 'Bearer realm="wsgate", error="invalid_request"'], JSON.stringify(headers));
+    assert.ok(!err?.message.includes(tok) && !err?.message.includes(other));
+  }
+  // A repeated Authorization field (Node keeps only the first in headers) is read from rawHeaders.
+  const raw = { url: '/ws', headers: { authorization: `Bearer ${tok}` }, rawHeaders: ['Authorization', `Bearer ${tok}`, 'authorization', `Bearer ${other}`] };
+  assert.equal((await p.check({}, secrets, raw, edits()))?.reason, 'ambiguous_credentials');
+});
+
+test('requireExpiry: a token without exp → 401 unless requireExpiry is false', async () => {
+  const secrets = { jwtKey: b64(hmac) };
+  const p = new JwtPolicy({ now: () => now });
+  const forever = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(t0).sign(hmac);
+  const err = await p.check({}, secrets, req({ authorization: `Bearer ${forever}` }), edits());
+  assert.deepEqual([err?.httpStatus, err?.message], [401, 'invalid token: claim exp check failed']);
+  assert.equal(await p.check({ requireExpiry: false }, secrets, req({ authorization: `Bearer ${forever}` }), edits()), undefined);
+});
