@@ -27,6 +27,22 @@ export interface RouteMetrics {
   closes(code: number, initiator: string): Counter.Internal;
 }
 
+// RFC 6455 §7.4.1 and the IANA WebSocket Close Code Number Registry (1012-1014):
+// https://www.iana.org/assignments/websocket/websocket.xhtml#close-code-number
+// 1005, 1006 and 1015 never travel in a close frame but name how a connection ended.
+const registeredCloseCodes = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015]);
+
+/** The `code` label of wsgate_closes_total. A close code is chosen by whoever is on the other end of the wire:
+ *  one series per code it picks would let clients grow the registry without bound, so only registered codes keep
+ *  their number; the ranges RFC 6455 §7.4.2 leaves to libraries and applications share `3xxx` and `4xxx`, and
+ *  every code never allowed on the wire is `invalid`. */
+export function closeCodeLabel(code: number): string {
+  if (registeredCloseCodes.has(code)) return String(code);
+  if (code >= 3000 && code <= 3999) return '3xxx';
+  if (code >= 4000 && code <= 4999) return '4xxx';
+  return 'invalid';
+}
+
 export class Metrics {
   readonly registry: Registry;
   readonly connectionsActive: Gauge<'namespace' | 'route'>;
@@ -135,9 +151,10 @@ export class Metrics {
         handshakeDuration: this.handshakeDuration.labels(labels),
         upstreamConnectDuration: this.upstreamConnectDuration.labels(labels),
         closes(code, initiator) {
-          const k = `${code} ${initiator}`;
+          const label = closeCodeLabel(code);
+          const k = `${label} ${initiator}`;
           let c = closes.get(k);
-          if (!c) closes.set(k, (c = closesTotal.labels({ ...labels, code: String(code), initiator })));
+          if (!c) closes.set(k, (c = closesTotal.labels({ ...labels, code: label, initiator })));
           return c;
         },
       };
