@@ -308,8 +308,12 @@ export class ProxyServer {
       socket.once('close', onGone);
       last = await attempt.result;
       socket.off('close', onGone);
-      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed', { ctx, backend: pick.backend, aborted });
-      if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected) break;
+      // Local exhaustion (EMFILE...) is this process's overload: reported like an abandoned attempt, so the
+      // endpoint's health and breaker never see it, and no other endpoint is tried with the same shortage.
+      const local = last.kind === 'failed' ? last.local : undefined;
+      if (local) this.#o.metrics.localResourceErrorsTotal.inc({ code: local });
+      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed', { ctx, backend: pick.backend, aborted: aborted || local !== undefined });
+      if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected || local) break;
       if (socket.destroyed) break;
     }
     if (!last || !chosen) return;

@@ -67,6 +67,7 @@ export class Metrics {
   readonly circuitBreakerState: Gauge<'namespace' | 'route' | 'backend'>;
   readonly heartbeatTimeoutsTotal: Counter<'namespace' | 'route' | 'side'>;
   readonly idleClosesTotal: Counter<'namespace' | 'route'>;
+  readonly localResourceErrorsTotal: Counter<'code'>;
   /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
   healthCollect: (() => void) | undefined = undefined;
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
@@ -118,6 +119,7 @@ export class Metrics {
     this.circuitBreakerState = new Gauge({ name: 'wsgate_circuit_breaker_state', help: 'Failure circuit of a backend: 0 closed, 1 open, 2 half-open.', labelNames: backendLabels, registers: [registry], collect: healthCollect });
     this.heartbeatTimeoutsTotal = new Counter({ name: 'wsgate_heartbeat_timeouts_total', help: 'Connections closed because a peer did not answer the proxy ping in time (side: client, upstream).', labelNames: [...routeLabels, 'side'], registers: [registry] });
     this.idleClosesTotal = new Counter({ name: 'wsgate_idle_closes_total', help: 'Connections closed by limits.idleTimeoutSeconds.', labelNames: routeLabels, registers: [registry] });
+    this.localResourceErrorsTotal = new Counter({ name: 'wsgate_local_resource_errors_total', help: 'Upstream connects that failed for want of local resources (code: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS), answered 503 overloaded.', labelNames: ['code'], registers: [registry] });
   }
 
   /** The live counters of one route, created on first use and kept for the life of the process. */
