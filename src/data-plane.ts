@@ -32,7 +32,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
   const wheel = new TimerWheel();
-  const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
+  const health = new Health({ holder, log, metrics, connections: (key) => proxy.balancer.active.get(key) ?? 0, defaultMaxPendingHandshakes: config.maxPendingHandshakesPerBackend });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests

@@ -44,6 +44,8 @@ export interface Config {
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly maxHandshakesInFlight: number;
+  /** circuitBreaker.maxPendingHandshakes of a route that sets none: a quarter of maxHandshakesInFlight. */
+  readonly maxPendingHandshakesPerBackend: number;
   readonly buildHoldoffMs: number;
   readonly buildMaxHoldoffMs: number;
 }
@@ -150,6 +152,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     problems.push({ path: '--lease-retry-period-seconds', message: 'must be less than --lease-renew-deadline-seconds' });
   }
 
+  const maxHandshakesInFlight = num('max-handshakes-in-flight', 10000, 1, 10000000);
+
   const config: Config = {
     command,
     paths: command === 'validate' ? rest : [],
@@ -180,7 +184,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     affinitySecret: str('affinity-secret', ''),
     handshakeTimeoutMs: num('handshake-timeout-seconds', 10, 0.1, 3600) * 1000,
     maxHeaderBytes: num('max-header-bytes', 16384, 1024, 1048576),
-    maxHandshakesInFlight: num('max-handshakes-in-flight', 10000, 1, 10000000),
+    maxHandshakesInFlight,
+    // One hung backend holds at most this share of the global budget; the rest serves every other backend.
+    maxPendingHandshakesPerBackend: Math.max(1, Math.ceil(maxHandshakesInFlight / 4)),
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
   };
