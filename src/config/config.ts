@@ -22,6 +22,7 @@ export interface Config {
   readonly defaultCertFile: string;
   readonly defaultKeyFile: string;
   readonly adminListen: HostPort;
+  readonly debugEndpoints: boolean;
   readonly logLevel: string;
   readonly className: string;
   readonly watchNamespace: string;
@@ -165,6 +166,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     defaultCertFile,
     defaultKeyFile,
     adminListen: hostPort('admin-listen', String(def('admin-listen'))) ?? { host: '0.0.0.0', port: 9090 },
+    debugEndpoints: bool('debug-endpoints', false),
     logLevel,
     className: str('class', 'wsgate'),
     watchNamespace: str('watch-namespace', ''),
