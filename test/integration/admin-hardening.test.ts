@@ -11,7 +11,10 @@ import { rawExchange } from '../support/harness.ts';
 
 const servers: http.Server[] = [];
 after(() => {
-  for (const s of servers) s.closeAllConnections(), s.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 async function admin(o: { headersTimeoutMs?: number; maxConnections?: number; debugEndpoints?: boolean } = {}): Promise<{ server: http.Server; port: number }> {
