@@ -71,6 +71,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     maxHandshakesInFlight: config.maxHandshakesInFlight,
+    maxConnections: config.maxConnections,
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);

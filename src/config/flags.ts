@@ -38,6 +38,7 @@ export const flags = [
   { name: 'handshake-timeout-seconds', type: 'number', default: 10, help: 'A client must send its whole handshake within this time (408 otherwise).' },
   { name: 'max-header-bytes', type: 'number', default: 16384, help: 'Largest request header block accepted (431 otherwise).' },
   { name: 'max-handshakes-in-flight', type: 'number', default: 10000, help: 'Upgrades being forwarded at once before new ones get 503.' },
+  { name: 'max-connections', type: 'number', default: 0, help: 'Client connections open at once before new ones get 503 overloaded; 0: derived from the open-file limit (RLIMIT_NOFILE less a reserve of 256, halved: each relayed connection holds two descriptors).' },
   { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
 ] as const satisfies readonly FlagSpec[];

@@ -25,6 +25,9 @@ export interface UpgradeFrontOptions {
   readonly cutShort: (socket: Socket) => void;
   /** Kept on the socket from the start: an error before the head is read destroys it. */
   readonly onError: (this: Socket, err: Error) => void;
+  /** Called first for every connection: false sheds it (the proxy's --max-connections), and shed() answers. */
+  readonly admit?: (socket: Socket) => boolean;
+  readonly shed?: (socket: Socket) => void;
   /** Monotonic milliseconds (tests move it by hand); performance.now by default. */
   readonly now?: () => number;
 }
@@ -102,6 +105,10 @@ export class UpgradeFront {
   }
 
   #accept(socket: Socket): void {
+    if (this.#o.admit && !this.#o.admit(socket)) {
+      socket.on('error', this.#o.onError);
+      return this.#o.shed?.(socket);
+    }
     const p = new Pending(this, socket, this.#now());
     this.#pending.add(p);
     socket.on('error', this.#o.onError);

@@ -1,11 +1,13 @@
 // Resource exhaustion on wsgate's own side is wsgate's overload: answered 503 overloaded and counted, never held
 // against a healthy endpoint.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, mock, test } from 'node:test';
 import { pino } from 'pino';
+import { WebSocket } from 'ws';
 import { Health } from '../../src/health/health.ts';
-import { connect, metricValue, rawExchange, startEcho, startGate, staticRoute, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import { closed, connect, metricValue, rawExchange, startEcho, startGate, staticRoute, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -59,3 +61,25 @@ for (const code of ['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS']) {
     ws.close();
   });
 }
+
+test('--max-connections: past the cap a client gets 503 overloaded; a freed slot serves again', async () => {
+  const capped = await startGate([staticRoute('capped', [echo.address])], { maxConnections: 2 });
+  try {
+    const open = [await connect(capped.url('/')), await connect(capped.url('/'))];
+    const refused = new WebSocket(capped.url('/'));
+    refused.on('error', () => {});
+    const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number; headers: Record<string, string> }];
+    assert.deepEqual([res.statusCode, res.headers['wsgate-reason']], [503, 'overloaded']);
+    assert.equal(await metricValue(capped.metrics, 'wsgate_rejections_total', { route: '', reason: 'overloaded' }), 1);
+    open[0].close();
+    await closed(open[0]);
+    await until(() => capped.proxy.connections.size === 1, 'the relayed connection gone');
+    // The client socket's close reaches the count on its own event: retry until the slot is free.
+    let ws: WebSocket | undefined;
+    while (!ws) ws = await connect(capped.url('/')).catch(() => undefined);
+    ws.close();
+    open[1].close();
+  } finally {
+    await capped.close();
+  }
+});
