@@ -34,7 +34,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
   const wheel = new TimerWheel({ clock });
-  const health = new Health({ holder, log, metrics, clock, connections: (key) => proxy.balancer.active.get(key) ?? 0 });
+  const health = new Health({ holder, log, metrics, clock, connections: (key) => proxy.balancer.active.get(key) ?? 0, defaultMaxPendingHandshakes: config.maxPendingHandshakesPerBackend });
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   const tokenExpiry = new TokenExpiry({ wheel }).hooks();
@@ -79,6 +79,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
     maxHandshakesInFlight: config.maxHandshakesInFlight,
+    maxConnections: config.maxConnections,
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);

@@ -7,7 +7,7 @@ import { startControlPlane } from './control-plane.ts';
 import { formatAddress, startDataPlane } from './data-plane.ts';
 import type { ProxyServer } from './proxy/proxy-server.ts';
 import { SnapshotHolder } from './snapshot/holder.ts';
-import { createAdminServer, listen } from './telemetry/admin-server.ts';
+import { createAdminServer, isLoopback, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { systemClock, type Clock } from './util/clock.ts';
@@ -36,9 +36,11 @@ export async function serve(config: Config, log: Logger, clock: Clock = systemCl
   const admin = createAdminServer({
     metrics,
     snapshot: () => holder.current(),
+    debugEndpoints: config.debugEndpoints,
     ready: () => readiness(shuttingDown, control.synced(), holder),
   });
   const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
+  warnDebugExposed(config, log);
   log.info({ listen: formatAddress(data.proxyAddress), admin: formatAddress(adminAddress), mode: config.mode, generation: holder.current()?.generation }, 'wsgate serving');
 
   const stopRest = async () => {
@@ -71,6 +73,13 @@ export function readiness(shuttingDown: boolean, synced: boolean, holder: Snapsh
   if (!synced) return { ready: false, why: 'sources not synced' };
   if (!holder.current()) return { ready: false, why: 'no routing table yet' };
   return { ready: true, why: '' };
+}
+
+/** --debug-endpoints on an admin port that is not loopback-only: /debug/* reaches whoever reaches the pod. */
+export function warnDebugExposed(config: Config, log: Logger): void {
+  if (config.debugEndpoints && !isLoopback(config.adminListen.host)) {
+    log.warn({ admin: config.adminListen.host, port: config.adminListen.port }, '--debug-endpoints: /debug/* (backend addresses, route names) is served to every peer of a non-loopback admin address');
+  }
 }
 
 export function closeServer(s: http.Server): Promise<void> {

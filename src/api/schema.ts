@@ -444,7 +444,7 @@ const spec = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        maxPendingHandshakes: { type: 'integer', minimum: 1, maximum: 1000000 },
+        maxPendingHandshakes: { type: 'integer', minimum: 1, maximum: 1000000, description: 'Connect+handshake attempts in flight to the backend at once (503 circuit_open past it); unset: a quarter of --max-handshakes-in-flight, so one hung backend cannot hold the whole handshake budget.' },
         maxConnections: { type: 'integer', minimum: 1, maximum: 10000000 },
         consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, description: 'Failed connects/handshakes in a row (any endpoint) that open the circuit; unset: only the capacity limits apply.' },
         openSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10, description: 'How long a tripped circuit stays open before one probe handshake is let through (half-open).' },

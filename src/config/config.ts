@@ -1,4 +1,5 @@
 // Flags, environment and defaults → one validated, frozen Config. The only reader of process.env.
+import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
@@ -22,6 +23,7 @@ export interface Config {
   readonly defaultCertFile: string;
   readonly defaultKeyFile: string;
   readonly adminListen: HostPort;
+  readonly debugEndpoints: boolean;
   readonly logLevel: string;
   readonly className: string;
   /** Empty: every namespace. */
@@ -45,11 +47,39 @@ export interface Config {
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly maxHandshakesInFlight: number;
+  /** circuitBreaker.maxPendingHandshakes of a route that sets none: a quarter of maxHandshakesInFlight. */
+  readonly maxPendingHandshakesPerBackend: number;
+  /** --max-connections, or derived from the open-file limit. */
+  readonly maxConnections: number;
   readonly buildHoldoffMs: number;
   readonly buildMaxHoldoffMs: number;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Descriptors kept out of --max-connections' derived default: the admin server's connections (64), listeners,
+ *  Kubernetes watches, files, logs. */
+export const fdReserve = 256;
+
+/** The soft RLIMIT_NOFILE from /proc/self/limits (Node has no getrlimit); undefined when unknown or unlimited. */
+export function openFileLimit(limits?: string): number | undefined {
+  let text = limits;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
+}
+
+/** Each relayed connection holds two descriptors (client, upstream): half of what the reserve leaves. */
+export function derivedMaxConnections(nofile: number | undefined): number {
+  if (nofile === undefined) return 1000000;
+  return Math.max(1, Math.floor((nofile - fdReserve) / 2));
+}
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
   const options = Object.fromEntries(
@@ -163,6 +193,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     problems.push({ path: '--lease-retry-period-seconds', message: 'must be less than --lease-renew-deadline-seconds' });
   }
 
+  const maxHandshakesInFlight = num('max-handshakes-in-flight', 10000, 1, 10000000);
+
   const config: Config = {
     command,
     paths: command === 'validate' ? rest : [],
@@ -174,6 +206,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     defaultCertFile,
     defaultKeyFile,
     adminListen: hostPort('admin-listen', String(def('admin-listen'))) ?? { host: '0.0.0.0', port: 9090 },
+    debugEndpoints: bool('debug-endpoints', false),
     logLevel,
     className: str('class', 'wsgate'),
     watchNamespaces: [...new Set(watchNamespaces)],
@@ -193,7 +226,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     affinitySecret: str('affinity-secret', ''),
     handshakeTimeoutMs: num('handshake-timeout-seconds', 10, 0.1, 3600) * 1000,
     maxHeaderBytes: num('max-header-bytes', 16384, 1024, 1048576),
-    maxHandshakesInFlight: num('max-handshakes-in-flight', 10000, 1, 10000000),
+    maxHandshakesInFlight,
+    maxConnections: num('max-connections', 0, 0, 10000000) || derivedMaxConnections(openFileLimit()),
+    // One hung backend holds at most this share of the global budget; the rest serves every other backend.
+    maxPendingHandshakesPerBackend: Math.max(1, Math.ceil(maxHandshakesInFlight / 4)),
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
   };

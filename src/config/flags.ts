@@ -16,7 +16,8 @@ export const flags = [
   { name: 'tls-listen', type: 'string', default: '', help: 'HOST:PORT for TLS client traffic (wss://); empty: off.' },
   { name: 'default-cert-file', type: 'string', default: '', help: 'PEM certificate served when no route certificate matches the SNI name.' },
   { name: 'default-key-file', type: 'string', default: '', help: 'PEM private key of --default-cert-file.' },
-  { name: 'admin-listen', type: 'string', default: '0.0.0.0:9090', help: 'HOST:PORT for /metrics, /healthz, /readyz and /debug/snapshot.' },
+  { name: 'admin-listen', type: 'string', default: '0.0.0.0:9090', help: 'HOST:PORT for /metrics, /healthz, /readyz and /debug/snapshot (debug only to loopback peers, see --debug-endpoints).' },
+  { name: 'debug-endpoints', type: 'boolean', default: false, help: 'Serve /debug/* (backend addresses, route names) on the admin port to any peer, not only loopback ones (kubectl port-forward); a warning is logged when the admin port is not on loopback.' },
   { name: 'log-level', type: 'string', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent.' },
   { name: 'class', type: 'string', default: 'wsgate', help: 'The spec.className this installation serves (routes without className are served too).' },
   { name: 'watch-namespaces', type: 'string', default: '', help: 'Kubernetes mode: comma-separated namespaces to watch, each with its own list/watch (namespaced RBAC is enough); empty: all namespaces (needs cluster-wide RBAC).' },
@@ -38,6 +39,7 @@ export const flags = [
   { name: 'handshake-timeout-seconds', type: 'number', default: 10, help: 'A client must send its whole handshake within this time (408 otherwise).' },
   { name: 'max-header-bytes', type: 'number', default: 16384, help: 'Largest request header block accepted (431 otherwise).' },
   { name: 'max-handshakes-in-flight', type: 'number', default: 10000, help: 'Upgrades being forwarded at once before new ones get 503.' },
+  { name: 'max-connections', type: 'number', default: 0, help: 'Client connections open at once before new ones get 503 overloaded; 0: derived from the open-file limit (RLIMIT_NOFILE less a reserve of 256, halved: each relayed connection holds two descriptors).' },
   { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
 ] as const satisfies readonly FlagSpec[];

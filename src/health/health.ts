@@ -23,6 +23,9 @@ export interface HealthOptions {
   readonly prober?: Prober;
   /** Open relayed connections per endpoint key (the proxy's balancer state), for circuitBreaker.maxConnections. */
   readonly connections?: (endpointKey: string) => number;
+  /** circuitBreaker.maxPendingHandshakes of a route that sets none (config: a share of the global handshake
+   *  budget, so one hung backend cannot hold all of it). */
+  readonly defaultMaxPendingHandshakes?: number;
 }
 
 interface GroupInfo {
@@ -130,7 +133,7 @@ export class Health {
   };
 
   #admits(route: Route, b: Backend, connections?: Map<string, number>): boolean {
-    const cfg = breakerConfig(route);
+    const cfg = this.#breakerConfig(route);
     if (!cfg) return true;
     let n = 0;
     if (cfg.maxConnections !== undefined) {
@@ -143,6 +146,13 @@ export class Health {
       }
     }
     return this.breakers.admits(groupKey(route, b), b.id, n, cfg);
+  }
+
+  #breakerConfig(route: Route): BreakerConfig | undefined {
+    const cfg = breakerConfig(route);
+    const pending = this.#o.defaultMaxPendingHandshakes;
+    if (pending === undefined || cfg?.maxPendingHandshakes !== undefined) return cfg;
+    return { openMs: 10000, ...cfg, maxPendingHandshakes: pending };
   }
 
   #retryAfter(route: Route, b: Backend): number {

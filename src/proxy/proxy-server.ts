@@ -32,6 +32,8 @@ export interface ProxyOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly maxHandshakesInFlight: number;
+  /** Client connections open at once (every listener) before new ones get 503 overloaded; unset: no cap. */
+  readonly maxConnections?: number;
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
   readonly closeTimeoutMs?: number;
   readonly hooks?: ProxyHooks;
@@ -74,6 +76,8 @@ export class ProxyServer {
   /** One per listener: plain upgrades skip Node's HTTP parser; the server gets every other request. */
   readonly #fronts: UpgradeFront[] = [];
   #inFlight = 0;
+  /** Client sockets open on every listener, against maxConnections. */
+  #clients = 0;
   #phase: Phase = 'serving';
   /** `route key|endpoint key` of open connections whose endpoint is Draining (terminating): when it stops
    *  serving or leaves, its process is stopping, so the connections still there close at once. */
@@ -124,8 +128,23 @@ export class ProxyServer {
         timedOut: (socket) => this.#refuseEarly(Errors.handshakeTimeout(), socket),
         cutShort: (socket) => this.#refuseEarly(Errors.badHandshake('malformed request: HPE_INVALID_EOF_STATE'), socket),
         onError: destroyOnError,
+        ...(this.#o.maxConnections !== undefined ? { admit: (socket) => this.#admit(socket), shed: (socket) => this.#shed(socket) } : {}),
       }),
     );
+  }
+
+  #admit(socket: Socket): boolean {
+    if (this.#clients >= this.#o.maxConnections!) return false;
+    this.#clients++;
+    socket.once('close', () => this.#clients--);
+    return true;
+  }
+
+  /** Over --max-connections: a 503 before the descriptors run out. What the client sent is read and dropped, so
+   *  closing the socket does not reset the connection before the answer is read. */
+  #shed(socket: Socket): void {
+    socket.resume();
+    this.#refuseEarly(Errors.overloaded('connection limit reached'), socket);
   }
 
   /** SIGTERM, step 1: new upgrades are still accepted (endpoint propagation) while readiness fails. */
@@ -357,8 +376,12 @@ export class ProxyServer {
       socket.once('close', onGone);
       last = await attempt.result;
       socket.off('close', onGone);
-      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed', { ctx, backend: pick.backend, aborted });
-      if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected) break;
+      // Local exhaustion (EMFILE...) is this process's overload: reported like an abandoned attempt, so the
+      // endpoint's health and breaker never see it, and no other endpoint is tried with the same shortage.
+      const local = last.kind === 'failed' ? last.local : undefined;
+      if (local) this.#o.metrics.localResourceErrorsTotal.inc({ code: local });
+      this.#hooks.upstreamResult?.(pick.endpoint, last.kind !== 'failed', { ctx, backend: pick.backend, aborted: aborted || local !== undefined });
+      if (last.kind !== 'failed' || last.error.httpStatus === 502 && last.connected || local) break;
       if (socket.destroyed) break;
     }
     if (!last || !chosen) return;

@@ -25,6 +25,11 @@ export interface UpgradeFrontOptions {
   readonly cutShort: (socket: Socket) => void;
   /** Kept on the socket from the start: an error before the head is read destroys it. */
   readonly onError: (this: Socket, err: Error) => void;
+  /** Called first for every connection: false sheds it (the proxy's --max-connections), and shed() answers. */
+  readonly admit?: (socket: Socket) => boolean;
+  readonly shed?: (socket: Socket) => void;
+  /** Monotonic milliseconds (tests move it by hand); performance.now by default. */
+  readonly now?: () => number;
 }
 
 /**
@@ -62,6 +67,10 @@ export class UpgradeFront {
   /** The HTTP server's own connection listener: everything that is not a plain upgrade goes there. */
   readonly #http: (socket: Socket) => void;
   readonly #pending = new Set<Pending>();
+  /** Connections handed to the HTTP server before their first head was complete, with the time they were
+   *  accepted: the deadline runs from there, not from the hand-over (where Node's parser starts its own). */
+  readonly #handed = new Map<Socket, number>();
+  readonly #now: () => number;
   readonly #sweep: NodeJS.Timeout;
 
   constructor(server: http.Server, o: UpgradeFrontOptions) {
@@ -74,7 +83,12 @@ export class UpgradeFront {
     this.#http = own[0] as (socket: Socket) => void;
     server.removeListener(event, this.#http);
     server.on(event, (socket: Socket) => this.#accept(socket));
-    this.#sweep = setInterval(() => this.#expire(), deadlineCheckMs(o.handshakeTimeoutMs));
+    this.#now = o.now ?? (() => performance.now());
+    // A handed-over head is complete once the server emits it.
+    const headDone = (req: http.IncomingMessage) => this.#handed.delete(req.socket as Socket);
+    server.prependListener('request', headDone);
+    server.prependListener('upgrade', headDone);
+    this.#sweep = setInterval(() => this.sweep(), deadlineCheckMs(o.handshakeTimeoutMs));
     this.#sweep.unref();
   }
 
@@ -87,10 +101,15 @@ export class UpgradeFront {
     clearInterval(this.#sweep);
     for (const p of this.#pending) p.socket.destroy();
     this.#pending.clear();
+    this.#handed.clear();
   }
 
   #accept(socket: Socket): void {
-    const p = new Pending(this, socket, performance.now());
+    if (this.#o.admit && !this.#o.admit(socket)) {
+      socket.on('error', this.#o.onError);
+      return this.#o.shed?.(socket);
+    }
+    const p = new Pending(this, socket, this.#now());
     this.#pending.add(p);
     socket.on('error', this.#o.onError);
     socket.on('data', p.onData);
@@ -149,16 +168,25 @@ export class UpgradeFront {
     // Paused, so the bytes put back wait until the server's listeners are on; resume() then delivers them first.
     socket.pause();
     socket.unshift(bytes);
+    this.#handed.set(socket, p.started);
+    socket.once('close', () => this.#handed.delete(socket));
     this.#http.call(this.#server, socket);
     socket.resume();
   }
 
-  #expire(): void {
-    const now = performance.now();
+  /** Answers 408 to every connection whose first head is not complete one deadline after it was accepted,
+   *  whichever parser is reading it. The interval calls it; a test with a manual clock may too. */
+  sweep(): void {
+    const now = this.#now();
     for (const p of this.#pending) {
       if (now - p.started < this.#o.handshakeTimeoutMs) continue;
       this.#detach(p);
       this.#o.timedOut(p.socket);
+    }
+    for (const [socket, started] of this.#handed) {
+      if (now - started < this.#o.handshakeTimeoutMs) continue;
+      this.#handed.delete(socket);
+      this.#o.timedOut(socket);
     }
   }
 }

@@ -42,8 +42,18 @@ export type UpstreamResult =
   /** head: bytes the upstream sent after its 101 (its first frames), owned by the receiver. */
   | { readonly kind: 'upgraded'; readonly res: UpstreamHead; readonly socket: Socket; readonly head: Buffer; readonly connectMs: number }
   | { readonly kind: 'response'; readonly res: UpstreamHead; readonly body: Buffer }
-  /** connected=false: nothing reached the upstream, another endpoint may be tried. */
-  | { readonly kind: 'failed'; readonly error: WsgateError; readonly connected: boolean };
+  /** connected=false: nothing reached the upstream, another endpoint may be tried. local: the connect failed for
+   *  want of this process's own resources (localExhaustion), which says nothing about the endpoint. */
+  | { readonly kind: 'failed'; readonly error: WsgateError; readonly connected: boolean; readonly local?: string };
+
+// Connect errors that mean this process (or its host) ran out of something — descriptors, ephemeral ports, socket
+// buffers — not that the endpoint refused: errno(3) EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS.
+const localErrors = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS']);
+
+/** The errno code of a connect error that is wsgate's own overload, or undefined. */
+export function localExhaustion(err: NodeJS.ErrnoException): string | undefined {
+  return err.code !== undefined && localErrors.has(err.code) ? err.code : undefined;
+}
 
 export interface UpstreamAttempt {
   readonly result: Promise<UpstreamResult>;
@@ -118,6 +128,8 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   };
   const onError = (err: NodeJS.ErrnoException) => {
     const detail = `${address}: ${err.code ?? err.message}`;
+    const local = localExhaustion(err);
+    if (local && !connected) return finish({ kind: 'failed', error: Errors.overloaded(`no local resources to connect upstream: ${local}`, { cause: err }), connected, local });
     fail(connected ? Errors.upstreamBadHandshake(detail, { cause: err }) : Errors.upstreamRefused(detail, { cause: err }));
   };
   const onEnd = () => {

@@ -1,7 +1,12 @@
 // The admin HTTP server: /metrics, /healthz (the process is alive), /readyz (a snapshot is published, every
 // source synced, not shutting down) and /debug/snapshot (the live table as JSON, no secrets).
+//
+// The port is reachable from the pod network (kubelet probes, Prometheus), so it is hardened like a public one:
+// /debug/* names backend addresses and routes, and is answered only to loopback peers (kubectl port-forward
+// arrives on the pod's loopback) unless --debug-endpoints; header and request deadlines end slowloris clients;
+// a connection cap bounds the descriptors it can take.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Snapshot } from '../model/snapshot.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -11,10 +16,37 @@ export interface AdminOptions {
   readonly snapshot: () => Snapshot | undefined;
   /** Workers mode: the primary aggregates the workers' metrics. */
   readonly metricsText?: () => Promise<string>;
+  /** --debug-endpoints: serve /debug/* to any peer, not only loopback ones. */
+  readonly debugEndpoints?: boolean;
+  /** The whole request head must arrive within this (408 otherwise). */
+  readonly headersTimeoutMs?: number;
+  readonly maxConnections?: number;
+}
+
+/** Defaults of the admin server's limits: a scrape or probe sends one small GET; nothing legitimate is slow. */
+export const adminLimits = { headersTimeoutMs: 5000, requestTimeoutMs: 10000, keepAliveTimeoutMs: 5000, maxConnections: 64 } as const;
+
+/** Whether /debug/* is answered to this peer. */
+export function debugAllowed(remoteAddress: string | undefined, debugEndpoints: boolean): boolean {
+  return debugEndpoints || isLoopback(remoteAddress);
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (net.isIPv4(v4)) return v4.startsWith('127.');
+  return address === '::1' || address === 'localhost';
 }
 
 export function createAdminServer(opts: AdminOptions): http.Server {
-  return http.createServer((req, res) => {
+  const headersTimeout = opts.headersTimeoutMs ?? adminLimits.headersTimeoutMs;
+  const server = http.createServer({
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, adminLimits.requestTimeoutMs),
+    keepAliveTimeout: adminLimits.keepAliveTimeoutMs,
+    // Node checks the deadlines above only this often (30 s by default).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -35,11 +67,15 @@ export function createAdminServer(opts: AdminOptions): http.Server {
         );
         return;
       case '/debug/snapshot':
+        if (!debugAllowed(req.socket.remoteAddress, opts.debugEndpoints ?? false)) return send(404, 'not found\n');
         return send(200, JSON.stringify(snapshotView(opts.snapshot()), null, 2) + '\n', 'application/json');
       default:
         return send(404, 'not found\n');
     }
   });
+  // Past the cap Node closes new connections at accept.
+  server.maxConnections = opts.maxConnections ?? adminLimits.maxConnections;
+  return server;
 }
 
 /** The table as operators want to read it; certificate keys are never shown. */

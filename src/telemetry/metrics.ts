@@ -27,6 +27,22 @@ export interface RouteMetrics {
   closes(code: number, initiator: string): Counter.Internal;
 }
 
+// RFC 6455 §7.4.1 and the IANA WebSocket Close Code Number Registry (1012-1014):
+// https://www.iana.org/assignments/websocket/websocket.xhtml#close-code-number
+// 1005, 1006 and 1015 never travel in a close frame but name how a connection ended.
+const registeredCloseCodes = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015]);
+
+/** The `code` label of wsgate_closes_total. A close code is chosen by whoever is on the other end of the wire:
+ *  one series per code it picks would let clients grow the registry without bound, so only registered codes keep
+ *  their number; the ranges RFC 6455 §7.4.2 leaves to libraries and applications share `3xxx` and `4xxx`, and
+ *  every code never allowed on the wire is `invalid`. */
+export function closeCodeLabel(code: number): string {
+  if (registeredCloseCodes.has(code)) return String(code);
+  if (code >= 3000 && code <= 3999) return '3xxx';
+  if (code >= 4000 && code <= 4999) return '4xxx';
+  return 'invalid';
+}
+
 export class Metrics {
   readonly registry: Registry;
   readonly connectionsActive: Gauge<'namespace' | 'route'>;
@@ -53,6 +69,7 @@ export class Metrics {
   readonly idleClosesTotal: Counter<'namespace' | 'route'>;
   readonly httpRequestsTotal: Counter<'namespace' | 'route' | 'code'>;
   readonly httpRequestDuration: Histogram<'namespace' | 'route'>;
+  readonly localResourceErrorsTotal: Counter<'code'>;
   /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
   healthCollect: (() => void) | undefined = undefined;
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
@@ -106,6 +123,7 @@ export class Metrics {
     this.idleClosesTotal = new Counter({ name: 'wsgate_idle_closes_total', help: 'Connections closed by limits.idleTimeoutSeconds.', labelNames: routeLabels, registers: [registry] });
     this.httpRequestsTotal = new Counter({ name: 'wsgate_http_requests_total', help: 'HTTP fallback (long-polling) requests by the status answered (code: a registered HTTP status, NXX for others, none when the client left first).', labelNames: [...routeLabels, 'code'], registers: [registry] });
     this.httpRequestDuration = new Histogram({ name: 'wsgate_http_request_duration_seconds', help: 'HTTP fallback requests, from the request to the end of the answer (long-polls included).', labelNames: routeLabels, buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [registry] });
+    this.localResourceErrorsTotal = new Counter({ name: 'wsgate_local_resource_errors_total', help: 'Upstream connects that failed for want of local resources (code: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS), answered 503 overloaded.', labelNames: ['code'], registers: [registry] });
   }
 
   /** The live counters of one route, created on first use and kept for the life of the process. */
@@ -139,9 +157,10 @@ export class Metrics {
         handshakeDuration: this.handshakeDuration.labels(labels),
         upstreamConnectDuration: this.upstreamConnectDuration.labels(labels),
         closes(code, initiator) {
-          const k = `${code} ${initiator}`;
+          const label = closeCodeLabel(code);
+          const k = `${label} ${initiator}`;
           let c = closes.get(k);
-          if (!c) closes.set(k, (c = closesTotal.labels({ ...labels, code: String(code), initiator })));
+          if (!c) closes.set(k, (c = closesTotal.labels({ ...labels, code: label, initiator })));
           return c;
         },
       };

@@ -7,7 +7,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import type { Config } from '../config/config.ts';
 import { startControlPlane } from '../control-plane.ts';
 import { formatAddress } from '../data-plane.ts';
-import { closeServer, readiness } from '../main.ts';
+import { closeServer, readiness, warnDebugExposed } from '../main.ts';
 import { SnapshotHolder } from '../snapshot/holder.ts';
 import { createAdminServer, listen } from '../telemetry/admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -93,6 +93,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     metrics,
     metricsText: workerMetrics,
     snapshot: () => holder.current(),
+    debugEndpoints: config.debugEndpoints,
     ready: () => {
       const r = readiness(shuttingDown, control.synced(), holder);
       if (r.ready && listeningWorkers.size < config.workers) return { ready: false, why: `${listeningWorkers.size}/${config.workers} workers listening` };
@@ -100,6 +101,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     },
   });
   const adminAddress = await listen(admin, config.adminListen.host, config.adminListen.port);
+  warnDebugExposed(config, log);
   void addressKnown.then((a) => log.info({ listen: formatAddress(a), admin: formatAddress(adminAddress), mode: config.mode, workers: config.workers, generation: holder.current()?.generation }, 'wsgate serving'));
 
   const stopWorkers = (m: ToWorker | 'kill') =>

@@ -1,7 +1,7 @@
 // Flags, environment and defaults into a frozen Config; bad values named with the flag and the reason.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { helpText, loadConfig } from '../../src/config/config.ts';
+import { helpText, loadConfig, openFileLimit } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { flags, envName } from '../../src/config/flags.ts';
 
@@ -80,4 +80,21 @@ test('validate command and help list every flag with its environment variable', 
     assert.ok(help.includes(`--${f.name}`), f.name);
     assert.ok(help.includes(envName(f.name)), f.name);
   }
+});
+
+test('resource limits: --max-connections derived from the open-file limit; per-backend handshake share', async () => {
+  const { execFileSync } = await import('node:child_process');
+  // bash's `ulimit -n` sets RLIMIT_NOFILE for the node it execs, which reads it back from /proc/self/limits
+  // (proc(5): https://man7.org/linux/man-pages/man5/proc_pid_limits.5.html).
+  const script = "import('./src/config/config.ts').then((m) => { const c = m.loadConfig(['--config', 'r.yaml', '--max-handshakes-in-flight', '20'], {}); console.log(JSON.stringify([c.maxConnections, c.maxPendingHandshakesPerBackend])); })";
+  const out = execFileSync('bash', ['-c', `ulimit -n 512; exec "${process.execPath}" --import tsx -e "${script}"`], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), [(512 - 256) / 2, 5]);
+  assert.equal(loadConfig(['--config', 'r.yaml', '--max-connections', '7'], {}).maxConnections, 7);
+  assert.equal(loadConfig(['--config', 'r.yaml', '--debug-endpoints'], {}).debugEndpoints, true);
+  assert.equal(loadConfig(['--config', 'r.yaml'], {}).debugEndpoints, false);
+});
+
+test('openFileLimit reads the soft limit; unlimited or missing is unknown', () => {
+  const limits = (v: string) => `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${v}                 1048576              files     \n`;
+  assert.deepEqual([openFileLimit(limits('1024')), openFileLimit(limits('unlimited')), openFileLimit('nothing here')], [1024, undefined, undefined]);
 });
