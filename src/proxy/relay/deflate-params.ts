@@ -71,7 +71,8 @@ function windowBits(v: string | undefined): number {
   return n >= 8 && n <= 15 ? n : DEFAULT_BITS;
 }
 
-function splitOutsideQuotes(s: string, sep: string): string[] {
+/** Split a header list at `sep` outside quoted strings. */
+export function splitOutsideQuotes(s: string, sep: string): string[] {
   const out: string[] = [];
   let start = 0;
   let quoted = false;
