@@ -51,9 +51,15 @@ async function load(url: string, size: number, deflate: boolean, conns: number, 
     for (const w of ws) {
       w.on('message', () => {
         if (++received >= messages) return resolve();
-        if (sent < messages) (sent++, w.send(body));
+        if (sent < messages) {
+          sent++;
+          w.send(body);
+        }
       });
-      for (let k = 0; k < inflight && sent < messages; k++) (sent++, w.send(body));
+      for (let k = 0; k < inflight && sent < messages; k++) {
+        sent++;
+        w.send(body);
+      }
     }
   });
   console.log('done');
