@@ -6,6 +6,8 @@ export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,
   ProtocolError: 1002,
+  /** A compressed message that does not inflate (RFC 6455 §7.4.1: data inconsistent with its type). */
+  InvalidPayload: 1007,
   NoStatus: 1005,
   Abnormal: 1006,
   PolicyViolation: 1008,

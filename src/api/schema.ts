@@ -377,7 +377,8 @@ const spec = {
           type: 'integer',
           minimum: 1,
           maximum: 10000000000,
-          description: 'Payload bytes per second per connection, every data frame counted (continuation frames too).',
+          description:
+            'Payload bytes per second per connection, every data frame counted (continuation frames too; a compressed message by its inflated size); pings and pongs count their whole frame.',
         },
         burst: { type: 'integer', minimum: 1, maximum: 10000000 },
         onExceed: { type: 'string', enum: ['Close', 'Throttle'], default: 'Close' },
@@ -393,6 +394,12 @@ const spec = {
         maxConnectionsPerIP: { type: 'integer', minimum: 1, maximum: 1000000 },
         idleTimeoutSeconds: seconds(3600, 604800),
         pingsAreActivity: { type: 'boolean', default: false },
+        compression: {
+          type: 'string',
+          enum: ['Allow', 'Refuse'],
+          default: 'Allow',
+          description: 'Refuse: the permessage-deflate offer is removed from the upgrade request, so nothing is compressed and wsgate inflates nothing.',
+        },
       },
     },
     heartbeat: {

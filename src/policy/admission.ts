@@ -6,6 +6,7 @@ import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
 import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { checkApiKey } from './api-key.ts';
+import { refuseCompression } from './compression.ts';
 import { parseCidrs, resolveClientIp } from '../util/cidr.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { ClientIpFilter } from './client-ip.ts';
@@ -81,6 +82,7 @@ export function createSecurity(o: SecurityOptions): Security {
     (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
     ...credentials,
     tlsSettings,
+    refuseCompression,
   ];
   const fallbackAdmission: AdmissionCheck[] = [clientAddress, addressFilter, origin, ...credentials, tlsSettings];
   return { admission, limiter, fallbackAdmission };

@@ -17,6 +17,7 @@ import { DrainScheduler, type DrainClock } from './drain.ts';
 import { correlation, contextHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './forward-headers.ts';
 import { checkUpgrade, hasToken } from './handshake-check.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
+import { negotiatedDeflate } from './relay/deflate-params.ts';
 import { Relay, type RelayEnd } from './relay/relay.ts';
 import { rejectUpgrade, relayUpstreamResponse } from './reject.ts';
 import { normalizeTarget } from './request-path.ts';
@@ -408,7 +409,7 @@ export class ProxyServer {
     socket.setNoDelay(true);
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
-    const deflate = /permessage-deflate/i.test(String(up.res.headers['sec-websocket-extensions'] ?? ''));
+    const deflate = negotiatedDeflate(up.res.headers['sec-websocket-extensions']);
     const conn = new RelayedConnection(nextConnId++, route, endpoint, ctx.correlation);
     // The relay keeps this closure for the connection's life: it reaches conn, never ctx (and so the request).
     const relay = new Relay({

@@ -3,6 +3,7 @@
 // sockets and their leftover bytes to a Relay. Everything listens on 127.0.0.1 port 0.
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
+import { negotiatedDeflate } from '../../src/proxy/relay/deflate-params.ts';
 import { Relay, type RelayEnd, type RelayOptions, type RouteCounters } from '../../src/proxy/relay/relay.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
 
@@ -111,7 +112,7 @@ export async function startRawProxy(o: RawProxyOptions): Promise<RawProxy> {
       upstream,
       clientHead: req.rest,
       upstreamHead: res.rest,
-      deflate: o.relayOptions?.deflate ?? /^sec-websocket-extensions:.*permessage-deflate/im.test(text),
+      deflate: o.relayOptions && 'deflate' in o.relayOptions ? o.relayOptions.deflate : negotiatedDeflate(/^sec-websocket-extensions:(.*)$/im.exec(text)?.[1]),
       maxMessageBytes: o.maxMessageBytes ?? 0,
       closeTimeoutMs: o.closeTimeoutMs ?? 2000,
       wheel,

@@ -213,13 +213,13 @@ test('size limit: fragments are summed at each header; over the limit → 1009, 
 test('message check: called at every data frame header, first frames marked; throttle and close verdicts', () => {
   const { s, rec } = scanner({ masked: false });
   const calls: [number, boolean][] = [];
-  const verdicts = [Verdict.Allow, Verdict.Allow, Verdict.Throttle, Verdict.Close];
+  const verdicts = [Verdict.Allow, Verdict.Allow, Verdict.Allow, Verdict.Throttle, Verdict.Close];
   s.onMessage = (len, first) => (calls.push([len, first]), verdicts[calls.length - 1]);
   const f = (fin: boolean, op: number, len: number) => encodeFrame({ fin, rsv: 0, opcode: op, masked: false, payload: payloadOf(len, 0), lenBits: 7 });
   const ping = encodeFrame({ fin: true, rsv: 0, opcode: 0x9, masked: false, payload: payloadOf(2, 0), lenBits: 7 });
   s.push(Buffer.concat([f(false, 1, 3), ping, f(true, 0, 4), f(true, 2, 5), f(true, 1, 6)]));
-  // Control frames are not data: no call for the ping between the fragments.
-  assert.deepEqual(calls, [[3, true], [4, false], [5, true], [6, true]]);
+  // The ping between the fragments is no message but spends the byte budget: its whole frame (2 + 2 bytes).
+  assert.deepEqual(calls, [[3, true], [4, false], [4, false], [5, true], [6, true]]);
   assert.equal(rec.throttles, 1);
   assert.deepEqual(rec.rejects.map((r) => r.code), [CloseCode.PolicyViolation]);
   assert.equal(rec.written, 2 + 3 + (2 + 2) + 2 + 4 + 2 + 5);

@@ -10,6 +10,10 @@
 // - A protocol error gets 1002 to the offender (then its TCP is ended without waiting) and 1001 to the other
 //   side; a message over maxMessageBytes gets 1009 (a message check's Close: 1008) to the sender, 1001 to the
 //   other side, and the sender's answering close is awaited.
+// - With permessage-deflate, compressed messages are inflated alongside (inflate.ts) and their limits apply to
+//   the inflated size, which is only known mid-payload: the frame's header (and the payload up to that point) has
+//   gone out, so the other side cannot be sent a close frame and its socket is destroyed (its peer sees 1006,
+//   and never gets the whole frame to inflate). Data that does not inflate gets 1007 to the sender.
 // - An upstream that goes away without a close frame (reset, FIN, error) gives the client 1014 when the stream
 //   to the client is at a frame boundary; mid-frame there is no clean way to end it, so the client socket is
 //   destroyed (its peer sees 1006). A client that goes away releases the upstream the same way with 1001.
@@ -23,6 +27,7 @@ import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { CloseCode } from '../../errors.ts';
 import type { TimerWheel, WheelTimer } from '../../util/timer-wheel.ts';
+import { inflateParams, type DeflateParams } from './deflate-params.ts';
 import { closePayload, controlFrame, Op, readClose } from './frame.ts';
 import { FrameScannerBase, SUBCLASS_FLAGS, type MessageCheck } from './scanner.ts';
 
@@ -68,8 +73,8 @@ export interface RelayOptions {
   readonly clientHead: Buffer;
   /** Bytes read from the upstream after its 101. */
   readonly upstreamHead: Buffer;
-  /** permessage-deflate was negotiated (RSV1 allowed on first frames). */
-  readonly deflate: boolean;
+  /** permessage-deflate as negotiated (negotiatedDeflate() of the 101), or undefined: RSV1 is a protocol error. */
+  readonly deflate: DeflateParams | undefined;
   /** Largest message, fragments summed; 0: no limit. */
   readonly maxMessageBytes: number;
   /** After a close: how long to wait for the close handshake and TCP to finish before destroying. */
@@ -90,7 +95,9 @@ const S_VANISHED = SUBCLASS_FLAGS << 6;
 // Reasons to stop reading from a socket; it reads while none is set.
 const PAUSE_BACKPRESSURE = SUBCLASS_FLAGS << 7;
 const PAUSE_USER = SUBCLASS_FLAGS << 8;
-const PAUSED = PAUSE_BACKPRESSURE | PAUSE_USER;
+/** The scanner waits for the inflater. */
+const PAUSE_INFLATE = SUBCLASS_FLAGS << 9;
+const PAUSED = PAUSE_BACKPRESSURE | PAUSE_USER | PAUSE_INFLATE;
 
 /** The Side a socket belongs to, set once when the relay takes the socket over. */
 const kSide = Symbol('wsgate.relaySide');
@@ -145,7 +152,11 @@ class Side extends FrameScannerBase {
   proxyPings: Pings | undefined = undefined;
 
   constructor(relay: Relay, isClient: boolean, socket: Duplex, o: RelayOptions) {
-    super({ masked: isClient, deflate: o.deflate, maxMessageBytes: o.maxMessageBytes }, isClient ? S_CLIENT : 0);
+    const d = o.deflate;
+    super(
+      { masked: isClient, deflate: d !== undefined, maxMessageBytes: o.maxMessageBytes, ...(d ? { inflate: inflateParams(d, isClient) } : {}) },
+      isClient ? S_CLIENT : 0,
+    );
     this.relay = relay;
     this.socket = socket;
     (socket as Owned)[kSide] = this;
@@ -227,6 +238,11 @@ class Side extends FrameScannerBase {
 
   override throttle(): void {
     this.relay.pause(this, PAUSE_USER);
+  }
+
+  protected override inflating(on: boolean): void {
+    if (on) this.relay.pause(this, PAUSE_INFLATE);
+    else this.relay.unpause(this, PAUSE_INFLATE);
   }
 }
 
@@ -322,6 +338,11 @@ export class Relay {
     return this.#side(side).proxyPings ?? NO_PINGS;
   }
 
+  /** Bytes a side's compressed messages inflated to so far (each one stops at its limit plus one zlib chunk). */
+  inflatedBytes(side: RelaySide): number {
+    return this.#side(side).inflatedBytes;
+  }
+
   /** Data messages a side has started so far, plus the pings it sent when `pings` (health: idle timeouts). */
   activity(side: RelaySide, pings: boolean): number {
     const s = this.#side(side);
@@ -397,7 +418,13 @@ export class Relay {
   reject(s: Side, code: number, reason: string): void {
     const why = `${s.name}: ${reason}`;
     this.#record(code, why, 'proxy');
-    this.#inject(s.other, controlFrame(Op.Close, closePayload(CloseCode.GoingAway, ''), s.isClient), true);
+    const o = s.other;
+    if (s.torn && !o.gone) {
+      // The stream to o stops mid-frame: a close frame cannot follow it.
+      this.#markEnded(o);
+      o.socket.destroy();
+    }
+    this.#inject(o, controlFrame(Op.Close, closePayload(CloseCode.GoingAway, ''), s.isClient), true);
     this.#inject(s, controlFrame(Op.Close, closePayload(code, reason), !s.isClient), true);
     this.#closing();
     this.#legDone(s);
@@ -539,6 +566,7 @@ export class Relay {
     this.#finished = true;
     this.#timer?.disarm();
     for (const s of [this.client, this.upstream]) {
+      s.disposeInflater();
       s.socket.off('data', onSocketData);
       s.socket.off('end', onSocketEnd);
       s.socket.off('close', onSocketClose);

@@ -4,12 +4,16 @@
 // Bytes are held back only for three reasons: a header cut by a chunk boundary (kept in a per-direction
 // scratch buffer until it can be validated), a control frame the relay must read (a close, or a pong that
 // may answer the proxy's own ping), and frames that must not pass (after a close was sent, after a limit).
+// With permessage-deflate, the payload of a compressed message also waits (as a view, not a copy) while the
+// inflater (inflate.ts) counts what it inflates to: scanning stops until it is through, then the same bytes go on.
 //
 // The state lives in FrameScannerBase, whose output is its own abstract methods: the relay's per-socket object
 // extends it, so an idle connection holds one object per socket instead of a scanner, its output and the links
 // between them. FrameScanner is the same scanner writing to a separate ScanOutput (tests, fuzzing).
 import { CloseCode } from '../../errors.ts';
+import type { InflateParams } from './deflate-params.ts';
 import { headerLength, MaxControlPayload, MaxHeaderBytes, Op } from './frame.ts';
+import { MessageInflater } from './inflate.ts';
 
 /** What a message check (rate limits) decides at a data frame's header. */
 export const Verdict = { Allow: 0, Throttle: 1, Close: 2 } as const;
@@ -18,6 +22,8 @@ export type Verdict = (typeof Verdict)[keyof typeof Verdict];
  * Called at the header of every data frame (a message's first frame and each continuation), before any of its
  * payload is forwarded, with the frame's payload length; `first` is true for a message's first frame only, so
  * a check counts messages and bytes apart. Without a check the scanner pays one undefined test per data frame.
+ * A compressed message being inflated counts 0 bytes at its headers and its inflated bytes as they come (with
+ * `first` false); a ping or pong counts its whole frame, header included (`first` false).
  */
 export type MessageCheck = (bytes: number, first: boolean) => Verdict;
 
@@ -50,7 +56,15 @@ export interface ScannerOptions {
   readonly deflate: boolean;
   /** Largest message (sum of its fragments); 0 or Infinity: no limit. */
   readonly maxMessageBytes: number;
+  /**
+   * With deflate: how the source compresses. Compressed messages are then inflated alongside (their bytes still
+   * forwarded as they came), and maxMessageBytes and the message check apply to the inflated size. Without it,
+   * RSV1 is allowed and a compressed message is measured on the wire.
+   */
+  readonly inflate?: InflateParams;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const HEADER = 0;
 const FORWARD = 1;
@@ -76,7 +90,13 @@ const F_DEFLATE = 1 << 5;
 const F_FRAGMENTED = 1 << 6;
 /** frameSeen() is called for every accepted header (FrameScanner with an onFrame observer). */
 const F_OBSERVED = 1 << 7;
-export const SUBCLASS_FLAGS = 1 << 8;
+/** The current message is compressed and inflated alongside (RSV1 on its first frame, inflate options given). */
+const F_COMPRESSED = 1 << 8;
+/** Payload is in the inflater: scanning waits until it is through (#fed). */
+const F_SUSPENDED = 1 << 9;
+/** The stream to the destination stopped inside a frame: a compressed message broke a limit mid-payload. */
+const F_TORN = 1 << 10;
+export const SUBCLASS_FLAGS = 1 << 11;
 
 export abstract class FrameScannerBase implements ScanOutput {
   /** Flag bits (F_*); the subclass's own from SUBCLASS_FLAGS up. */
@@ -103,10 +123,14 @@ export abstract class FrameScannerBase implements ScanOutput {
   #hl = 0;
   #maskAt = -1;
   #why = '';
+  readonly #inflate: InflateParams | undefined;
+  /** Made at the first compressed message: most connections never compress. */
+  #inflater: MessageInflater | undefined = undefined;
 
   constructor(o: ScannerOptions, flags = 0) {
     this.flags = flags | F_FORWARDING | (o.masked ? F_EXPECT_MASK : 0) | (o.deflate ? F_DEFLATE : 0);
     this.#max = o.maxMessageBytes > 0 && Number.isFinite(o.maxMessageBytes) ? o.maxMessageBytes : 0;
+    this.#inflate = o.deflate ? o.inflate : undefined;
   }
 
   // ScanOutput, implemented by the subclass.
@@ -115,6 +139,9 @@ export abstract class FrameScannerBase implements ScanOutput {
   abstract reject(code: number, reason: string): void;
   abstract boundary(): void;
   abstract throttle(): void;
+
+  /** Scanning stops (true) while the inflater has payload, and goes on (false): the source need not be read. */
+  protected inflating(_on: boolean): void {}
 
   /** Every accepted header, while the F_OBSERVED flag is set. */
   protected frameSeen(offset: number, headerLen: number, payloadLen: number, opcode: number, fin: boolean): void;
@@ -173,7 +200,27 @@ export abstract class FrameScannerBase implements ScanOutput {
 
   /** Nothing of a frame has been passed on without the rest: a proxy frame may go to the destination now. */
   get atBoundary(): boolean {
-    return this.#mode !== FORWARD;
+    return this.#mode !== FORWARD && (this.flags & F_SUSPENDED) === 0;
+  }
+
+  /** The stream to the destination stopped inside a frame (a limit broken mid-payload): nothing may follow. */
+  get torn(): boolean {
+    return this.has(F_TORN);
+  }
+
+  /** Scanning waits for the inflater. */
+  get suspended(): boolean {
+    return this.has(F_SUSPENDED);
+  }
+
+  /** Bytes the source's compressed messages inflated to so far. */
+  get inflatedBytes(): number {
+    return this.#inflater?.total ?? 0;
+  }
+
+  /** Release the inflater's zlib context (the connection is over). */
+  disposeInflater(): void {
+    this.#inflater?.dispose();
   }
 
   /** Offset of the next input byte in the source's stream: every byte pushed so far, ignored ones too. */
@@ -182,13 +229,24 @@ export abstract class FrameScannerBase implements ScanOutput {
   }
 
   push(chunk: Buffer): void {
-    const n = chunk.length;
-    const base = this.#offset;
     // Counted even when ignored: the relay reports it as the bytes read from the source.
-    this.#offset = base + n;
+    this.#offset += chunk.length;
     if (this.dead) return;
+    if ((this.flags & F_SUSPENDED) !== 0) {
+      // Only when the source was read while the inflater had payload (the relay stops reading it meanwhile).
+      const inf = this.#inflater!;
+      inf.rest = inf.rest ? Buffer.concat([inf.rest, chunk]) : chunk;
+      return;
+    }
+    this.#scan(chunk);
+  }
+
+  /** Scan bytes that end at #offset. */
+  #scan(chunk: Buffer): void {
+    const n = chunk.length;
+    const base = this.#offset - n;
     // The middle of a long payload.
-    if (this.#mode === FORWARD && this.#remaining > n) {
+    if (this.#mode === FORWARD && this.#remaining > n && (this.flags & F_COMPRESSED) === 0) {
       this.#remaining -= n;
       this.write(chunk);
       return;
@@ -200,6 +258,15 @@ export abstract class FrameScannerBase implements ScanOutput {
       const mode = this.#mode;
       if (mode === FORWARD) {
         const r = this.#remaining;
+        if ((this.flags & F_COMPRESSED) !== 0) {
+          if (pos > run) this.write(chunk.subarray(run, pos));
+          const take = r < n - pos ? r : n - pos;
+          this.#remaining = r - take;
+          if (take === r) this.#mode = HEADER;
+          const last = take === r && (this.flags & F_FRAGMENTED) === 0;
+          this.#feed(chunk.subarray(pos, pos + take), this.#len - r, last, pos + take < n ? chunk.subarray(pos + take) : undefined);
+          return;
+        }
         if (r > n - pos) {
           this.#remaining = r - (n - pos);
           pos = n;
@@ -272,6 +339,11 @@ export abstract class FrameScannerBase implements ScanOutput {
         if (this.#len > 0) {
           this.#mode = FORWARD;
           this.#remaining = this.#len;
+        } else if ((this.flags & (F_COMPRESSED | F_FRAGMENTED)) === F_COMPRESSED) {
+          // A compressed message ending in an empty frame: its tail still goes to the inflater.
+          if (pos > run) this.write(chunk.subarray(run, pos));
+          this.#feed(EMPTY, 0, true, pos < n ? chunk.subarray(pos) : undefined);
+          return;
         } else if (this.wantBoundary) {
           if (pos > run) this.write(chunk.subarray(run, pos));
           run = pos;
@@ -305,6 +377,58 @@ export abstract class FrameScannerBase implements ScanOutput {
       if (this.#len === 0 && (this.#frameDone(), this.dead)) return;
     }
     if (pos > run) this.write(run === 0 ? chunk : chunk.subarray(run, pos));
+  }
+
+  /** Hand payload of a compressed message to the inflater; scanning goes on in #fed, with `rest`. */
+  #feed(payload: Buffer, at: number, last: boolean, rest: Buffer | undefined): void {
+    const inf = this.#inflater!;
+    inf.rest = rest;
+    this.flags |= F_SUSPENDED;
+    this.inflating(true);
+    inf.feed(payload, at, last);
+  }
+
+  /** Inflated bytes of the current compressed message: 0 to go on, or the code that stops it. */
+  #inflated(bytes: number): number {
+    this.#messageBytes += bytes;
+    if (this.#max > 0 && this.#messageBytes > this.#max) return CloseCode.MessageTooBig;
+    const check = this.onMessage;
+    if (check !== undefined) {
+      const v = check(bytes, false);
+      if (v === Verdict.Close) return CloseCode.PolicyViolation;
+      if (v === Verdict.Throttle) this.throttle();
+    }
+    return 0;
+  }
+
+  /** The inflater is through with the payload #feed gave it: forward it (code 0) or stop the message. */
+  #fed(code: number, reason: string): void {
+    const inf = this.#inflater!;
+    const held = inf.held!;
+    const rest = inf.rest;
+    inf.held = undefined;
+    inf.rest = undefined;
+    this.flags &= ~F_SUSPENDED;
+    if (this.dead) return;
+    this.inflating(false);
+    if (code === 0) {
+      if (held.length > 0 && this.forwarding) this.write(held);
+      if (this.#mode === HEADER && this.wantBoundary) {
+        this.boundary();
+        if (this.dead) return;
+      }
+    } else {
+      // The destination has this frame's header and maybe some of its payload: no frame can follow there.
+      if (held.length > 0) this.flags |= F_TORN;
+      if (this.#mode === FORWARD) this.#mode = SKIP;
+      // Data that does not inflate is the sender's fault as a protocol error is: nothing more is read from it.
+      if (code === CloseCode.InvalidPayload) this.dead = true;
+      const why =
+        code === CloseCode.MessageTooBig ? `inflated message larger than ${this.#max} bytes` : code === CloseCode.PolicyViolation ? 'message rate exceeded' : reason;
+      this.reject(code, why);
+      if (this.dead) return;
+    }
+    if (rest !== undefined) this.#scan(rest);
   }
 
   /** End of a held or skipped frame. */
@@ -353,20 +477,41 @@ export abstract class FrameScannerBase implements ScanOutput {
       if (len > MaxControlPayload) return this.#fail('control frame longer than 125 bytes');
       if (op === Op.Close) return A_HOLD;
       if ((flags & F_FORWARDING) === 0) return A_SKIP;
+      const check = this.onMessage;
+      if (check !== undefined) {
+        // Pings and pongs spend the byte budget too, header included, so a flood of empty ones is not free.
+        const v = check(hl + len, false);
+        if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'control frame rate exceeded');
+        if (v === Verdict.Throttle) this.throttle();
+      }
       if (op === Op.Ping) this.pings++;
       return op === Op.Pong && (flags & F_HOLD_PONGS) !== 0 && len === 8 ? A_HOLD : A_FORWARD;
     }
+    // A compressed message's size is what it inflates to, counted as the inflater goes (#inflated).
+    let compressed: boolean;
     if (op === Op.Continuation) {
       if ((flags & F_FRAGMENTED) === 0) return this.#fail('continuation frame without a message');
-      this.#messageBytes += len;
+      compressed = (flags & F_COMPRESSED) !== 0;
+      if (!compressed) this.#messageBytes += len;
     } else if (op <= Op.Binary) {
       if ((flags & F_FRAGMENTED) !== 0) return this.#fail('new data frame inside a fragmented message');
-      this.#messageBytes = len;
+      compressed = rsv !== 0 && this.#inflate !== undefined;
+      this.#messageBytes = compressed ? 0 : len;
     } else {
       return this.#fail(`unknown opcode ${op}`);
     }
-    this.flags = fin ? flags & ~F_FRAGMENTED : flags | F_FRAGMENTED;
+    const next = fin ? flags & ~F_FRAGMENTED : flags | F_FRAGMENTED;
+    this.flags = compressed ? next | F_COMPRESSED : next & ~F_COMPRESSED;
     if ((flags & F_FORWARDING) === 0) return A_SKIP;
+    if (compressed) {
+      const inf = (this.#inflater ??= new MessageInflater(
+        this.#inflate!,
+        (bytes) => this.#inflated(bytes),
+        (code, reason) => this.#fed(code, reason),
+      ));
+      inf.masked = this.#maskAt >= 0;
+      if (inf.masked) hb.copy(inf.key, 0, this.#maskAt, this.#maskAt + 4);
+    }
     if (this.#messageBytes > Number.MAX_SAFE_INTEGER) {
       return this.#limit(CloseCode.MessageTooBig, 'message length beyond 2^53');
     }
@@ -376,7 +521,7 @@ export abstract class FrameScannerBase implements ScanOutput {
     const first = op !== Op.Continuation;
     const check = this.onMessage;
     if (check !== undefined) {
-      const v = check(len, first);
+      const v = check(compressed ? 0 : len, first);
       if (v === Verdict.Close) return this.#limit(CloseCode.PolicyViolation, 'message rate exceeded');
       if (v === Verdict.Throttle) this.throttle();
     }
