@@ -171,3 +171,90 @@ test('wsgate with the chart ServiceAccount token: RBAC is enough (no 403), it se
   assert.deepEqual(restarts, []);
   await env.api.must('DELETE', `${routesPath()}/chat`);
 });
+
+/** A KubeClient as the chart's ServiceAccount that counts its Lease calls (the elector's attempts). */
+function countingClient(): { client: KubeClient; calls: string[] } {
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: env.kubeconfigWithToken(saToken, 'wsgate') } });
+  const calls: string[] = [];
+  for (const m of ['getLease', 'createLease', 'updateLease'] as const) {
+    const orig = client[m].bind(client) as (...a: unknown[]) => Promise<unknown>;
+    (client as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => (calls.push(m), orig(...a));
+  }
+  return { client, calls };
+}
+
+test('leader election on a real Lease: one leader, release on stop and takeover, expiry on the injected clock', async (t) => {
+  if (missing) return t.skip(missing);
+  const events: string[] = [];
+  const elector = (identity: string, name: string, now?: () => number) => {
+    const { client, calls } = countingClient();
+    const e = new LeaderElector({
+      client, namespace: 'wsgate', name, identity, log: silent, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 50,
+      onStartedLeading: () => events.push(`${identity} start`), onStoppedLeading: () => events.push(`${identity} stop`), ...(now ? { now } : {}),
+    });
+    t.after(() => e.stop());
+    return { e, calls };
+  };
+  type LeaseBody = { spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string } };
+  const lease = async (name: string): Promise<LeaseBody['spec']> => ((await env.api.must('GET', `/apis/coordination.k8s.io/v1/namespaces/wsgate/leases/${name}`)) as unknown as LeaseBody).spec;
+
+  const a = elector('a', 'election');
+  a.e.start();
+  await waitUntil(() => a.e.isLeader(), 'a leads', 20_000);
+  const b = elector('b', 'election');
+  b.e.start();
+  // b tries several times while a renews: the real server's resourceVersion check keeps a single leader.
+  await waitUntil(() => b.calls.length >= 10 && a.calls.filter((c) => c === 'updateLease').length >= 5, 'several rounds of both', 20_000);
+  assert.equal(b.e.isLeader(), false);
+  assert.equal((await lease('election')).holderIdentity, 'a');
+  assert.match(String((await lease('election')).renewTime), /\.\d{6}Z$/, 'MicroTime accepted by the real server');
+  await a.e.stop();
+  await waitUntil(() => b.e.isLeader(), 'b takes over the released lease', 20_000);
+  assert.deepEqual(events, ['a start', 'a stop', 'b start']);
+  assert.deepEqual(await lease('election').then((l) => [l.holderIdentity, l.leaseTransitions]), ['b', 1]);
+
+  // A holder that vanished without releasing: the lease is taken only once it expired on the candidate's clock.
+  await env.api.must('POST', '/apis/coordination.k8s.io/v1/namespaces/wsgate/leases', {
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'orphaned', namespace: 'wsgate' },
+    spec: { holderIdentity: 'ghost', leaseDurationSeconds: 15, renewTime: '2026-01-01T00:00:00.000000Z', acquireTime: '2026-01-01T00:00:00.000000Z', leaseTransitions: 2 },
+  });
+  let clock = 1_000_000;
+  const c = elector('c', 'orphaned', () => clock);
+  c.e.start();
+  await waitUntil(() => c.calls.length >= 5, 'a few attempts', 20_000);
+  assert.equal(c.e.isLeader(), false, 'still valid: 15 s have not passed on the candidate\'s clock');
+  assert.deepEqual([...new Set(c.calls)], ['getLease']);
+  clock += 15_001;
+  await waitUntil(() => c.e.isLeader(), 'c takes the expired lease', 20_000);
+  assert.deepEqual(await lease('orphaned').then((l) => [l.holderIdentity, l.leaseTransitions]), ['c', 3]);
+  assert.deepEqual(events.slice(3), ['c start']);
+});
+
+test('watches the server ends are resumed without a restart, and changes made across them arrive', async (t) => {
+  if (missing) return t.skip(missing);
+  const connects: string[] = [];
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: env.kubeconfigWithToken(saToken, 'wsgate') } });
+  const lw = client.listWatch.bind(client);
+  // Count the list+watch generations and the watch reconnects the server's timeoutSeconds causes.
+  client.listWatch = (resource, o, h) => lw(resource, o, { ...h, onActivity: (k) => (k === 'connect' && connects.push(resource), h.onActivity(k)) });
+  const restarts: string[] = [];
+  const source = new KubernetesSource({
+    client, log: silent, onRestart: (r, why) => restarts.push(`${r}:${why}`),
+    // The server ends each watch after 1 s; the watchdog is far away, the periodic relist off.
+    timings: { watchTimeoutSeconds: [1, 1.01], watchdogMs: 60_000, relistIntervalMs: 0, backoffBaseMs: 5, backoffMaxMs: 50 },
+  });
+  await source.start();
+  t.after(() => source.stop());
+  await source.whenSynced();
+  const svc = (name: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 8080 }] } });
+  const names = (): string[] => source.current().services.map((s) => s.metadata.name).filter((n) => n.startsWith('w-')).sort();
+  for (let i = 0; i < 3; i++) {
+    const before = connects.filter((r) => r === 'services').length;
+    await waitUntil(() => connects.filter((r) => r === 'services').length > before, `a re-watch of services (${i})`, 20_000);
+    await env.api.apply(svc(`w-${i}`));
+    await waitUntil(() => names().length === i + 1, `w-${i} seen`, 20_000);
+  }
+  await env.api.must('DELETE', '/api/v1/namespaces/default/services/w-1');
+  await waitUntil(() => names().join() === 'w-0,w-2', 'delete seen', 20_000);
+  assert.deepEqual(restarts, [], 'a server-side watch timeout is not an error');
+});
