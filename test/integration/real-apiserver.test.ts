@@ -33,7 +33,7 @@ let saToken: string;
 const docs = (file: string): Record<string, unknown>[] =>
   (yaml.loadAll(readFileSync(join(root, file), 'utf8')) as unknown[]).filter((d): d is Record<string, unknown> => d !== null && typeof d === 'object');
 
-const route = (name: string, spec: Record<string, unknown>, namespace = 'default') => ({ apiVersion: 'wsgate.io/v1alpha1', kind: 'WebSocketRoute', metadata: { name, namespace }, spec });
+const route = (name: string, spec: Record<string, unknown>, namespace = 'default') => ({ apiVersion: 'wsgate.io/v1alpha1' as const, kind: 'WebSocketRoute' as const, metadata: { name, namespace }, spec });
 const routesPath = (ns = 'default') => `/apis/wsgate.io/v1alpha1/namespaces/${ns}/websocketroutes`;
 
 before(async () => {

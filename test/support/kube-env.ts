@@ -12,7 +12,7 @@ import { KubeApi } from './kube-env/api.ts';
 import { makePki, type Pki } from './kube-env/pki.ts';
 import { freePort, startProcess, waitReady, type Managed } from './kube-env/process.ts';
 
-export { KubeApi, pathOf, type ApiResponse, type WatchEvent } from './kube-env/api.ts';
+export { KubeApi, pathOf, type ApiObject, type ApiResponse, type WatchEvent } from './kube-env/api.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -15,10 +15,18 @@ export interface ApiResponse {
   readonly body: Record<string, unknown>;
 }
 
+/** Any API object the tests send: what pathOf() needs, plus the rest of its fields. */
+export interface ApiObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name?: string; readonly namespace?: string; readonly [k: string]: unknown };
+  readonly [field: string]: unknown;
+}
+
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: Record<string, unknown> };
 
 /** The REST path of an object's collection or of the object itself, for the kinds the tests use. */
-export function pathOf(obj: { apiVersion: string; kind: string; metadata: { name?: string; namespace?: string } }, named = true): string {
+export function pathOf(obj: ApiObject, named = true): string {
   const plural: Record<string, string> = {
     Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', Service: 'services', Pod: 'pods', Node: 'nodes', Secret: 'secrets',
     ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', Role: 'roles', RoleBinding: 'rolebindings',
@@ -59,13 +67,7 @@ export class KubeApi {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-          } catch {
-            parsed = { text };
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
+          resolve({ status: res.statusCode ?? 0, body: parseBody(text) });
         });
         res.on('error', reject);
       });
@@ -82,7 +84,7 @@ export class KubeApi {
   }
 
   /** Server-side apply, as `kubectl apply --server-side --force-conflicts` sends it. */
-  apply(obj: { apiVersion: string; kind: string; metadata: { name?: string; namespace?: string } }, fieldManager = 'wsgate-test'): Promise<Record<string, unknown>> {
+  apply(obj: ApiObject, fieldManager = 'wsgate-test'): Promise<Record<string, unknown>> {
     return this.must('PATCH', `${pathOf(obj)}?fieldManager=${fieldManager}&force=true`, obj, 'application/apply-patch+yaml');
   }
 
@@ -115,5 +117,13 @@ export class KubeApi {
 
   close(): void {
     this.#agent.destroy();
+  }
+}
+
+function parseBody(text: string): Record<string, unknown> {
+  try {
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    return { text };
   }
 }
