@@ -31,7 +31,8 @@ export function indexBackends(services: readonly ServiceLite[], slices: readonly
 }
 
 /** Static endpoints keep their key (`static|address`) when they move to drainingEndpoints, so the connections
- *  on one see it turn Draining and then Gone exactly as a pod's do. */
+ *  on one see it turn Draining (terminating: the paced drain starts) and then Gone (the rest close at once)
+ *  exactly as a pod's do. */
 export function staticBackend(id: string, weight: number, addresses: readonly string[], draining: readonly string[] = []): Backend {
   const eps = new Map<string, Endpoint>();
   const add = (a: string, state: 'Active' | 'Draining') => {
@@ -67,7 +68,7 @@ export function serviceBackend(
       for (const addr of ep.addresses) {
         const address = joinHostPort(addr, slicePort.port);
         const prev = eps.get(address);
-        if (prev && prev.state === 'Active') continue;
+        if (prev && stateRank[prev.state] <= stateRank[state]) continue;
         eps.set(address, {
           key: `${origin}|${address}`,
           address,
@@ -83,12 +84,20 @@ export function serviceBackend(
   return { id: `${origin}:${sp.port}`, weight, resolved: true, endpoints: sortEndpoints(eps) };
 }
 
-/** Unset conditions mean true for ready/serving (the API's rule); undefined = Gone: not published. */
+/** The API's rules: unset ready means ready, unset serving defers to ready, unset terminating means not
+ *  terminating. undefined = Gone: not published. Terminating wins over ready (a Service with
+ *  publishNotReadyAddresses keeps ready=true on a terminating pod): a pod being deleted drains. Not ready and not
+ *  terminating is a readiness flap: NotReady keeps its connections. */
 export function endpointState(c: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined): EndpointState | undefined {
-  if (c?.ready !== false) return 'Active';
-  if (c.terminating === true && c.serving !== false) return 'Draining';
-  return undefined;
+  const ready = c?.ready !== false;
+  if (c?.terminating === true) return (c.serving ?? ready) ? 'Draining' : undefined;
+  return ready ? 'Active' : 'NotReady';
 }
+
+/** The copy of an address kept when slices disagree (one is stale while the controller moves it between
+ *  slices): the one that takes connections, then the one that keeps them; a drain starts only when no copy says
+ *  otherwise. */
+const stateRank: Readonly<Record<EndpointState, number>> = { Active: 0, NotReady: 1, Draining: 2 };
 
 export function unresolvedBackend(id: string, weight: number): Backend {
   return { id, weight, resolved: false, endpoints: [] };

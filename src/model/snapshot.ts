@@ -10,11 +10,13 @@ export function objectKey(namespace: string, name: string): ObjectKey {
 }
 
 /**
- * Active takes new connections; Draining keeps its connections and takes new ones only when its backend has
- * no Active endpoint; Gone endpoints are never published — a connection whose endpoint key is missing from
- * the new snapshot is drained with 1012 (DESIGN.md §3).
+ * Active takes new connections. NotReady (failing readiness, not terminating: a flap) takes none and keeps the
+ * ones it has. Draining (terminating, still serving) has its connections closed with 1012 paced over the
+ * route's drain window and takes new ones only when its backend has nothing Active. Gone endpoints (removed,
+ * or terminating and no longer serving) are never published: a connection whose endpoint was Draining is
+ * closed with 1012 at once, any other is drained paced.
  */
-export type EndpointState = 'Active' | 'Draining';
+export type EndpointState = 'Active' | 'NotReady' | 'Draining';
 
 export interface Endpoint {
   /** Identity across snapshots: `${origin}|${address}`, origin = "svc:ns/name" or "static". */

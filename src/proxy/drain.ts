@@ -1,6 +1,7 @@
 // Paced closes: N connections leaving over a window W close at (i + u_i)·W/N with u_i uniform in [0, 1) —
 // stratified jitter, so the closes are spread evenly, never bunched, and the reconnects that follow are too.
-// One timer for the whole schedule, armed for the earliest deadline.
+// One timer for the whole schedule, armed for the earliest deadline. flush() closes queued connections at once
+// (all at the end of a shutdown; one endpoint's when it stops serving or leaves while its drain is under way).
 
 export interface Drainable {
   draining: boolean;
@@ -31,16 +32,16 @@ interface Entry<T> {
 export class DrainScheduler<T extends Drainable> {
   readonly #clock: DrainClock;
   /** At fire time: still close it? (e.g. the endpoint came back in a newer snapshot) */
-  readonly #stillGone: (c: T) => boolean;
+  readonly #stillLeaving: (c: T) => boolean;
   readonly #onClosed: (c: T) => void;
   readonly #onSkipped: (c: T) => void;
   #queue: Entry<T>[] = [];
   #timer: unknown;
   #timerAt = Infinity;
 
-  constructor(opts: { clock?: DrainClock; stillGone?: (c: T) => boolean; onClosed?: (c: T) => void; onSkipped?: (c: T) => void }) {
+  constructor(opts: { clock?: DrainClock; stillLeaving?: (c: T) => boolean; onClosed?: (c: T) => void; onSkipped?: (c: T) => void }) {
     this.#clock = opts.clock ?? systemClock;
-    this.#stillGone = opts.stillGone ?? (() => true);
+    this.#stillLeaving = opts.stillLeaving ?? (() => true);
     this.#onClosed = opts.onClosed ?? (() => {});
     this.#onSkipped = opts.onSkipped ?? (() => {});
   }
@@ -77,12 +78,17 @@ export class DrainScheduler<T extends Drainable> {
     this.#arm();
   }
 
-  /** Closes everything still queued now (the end of a shutdown). */
-  flush(): void {
-    const q = this.#queue;
-    this.#queue = [];
+  /** Closes now, in schedule order, every queued connection `which` selects (all by default: the end of a
+   *  shutdown); the others keep their turn. */
+  flush(which: (c: T) => boolean = () => true): void {
+    const due: Entry<T>[] = [];
+    const keep: Entry<T>[] = [];
+    for (const e of this.#queue) (which(e.conn) ? due : keep).push(e);
+    if (due.length === 0) return;
+    this.#queue = keep;
     this.#disarm();
-    for (const e of q) this.#fire(e);
+    for (const e of due) this.#fire(e);
+    this.#arm();
   }
 
   cancelAll(): void {
@@ -91,7 +97,7 @@ export class DrainScheduler<T extends Drainable> {
   }
 
   #fire(e: Entry<T>): void {
-    if (!this.#stillGone(e.conn)) {
+    if (!this.#stillLeaving(e.conn)) {
       e.conn.draining = false;
       this.#onSkipped(e.conn);
       return;

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { CloseCode, Errors, WsgateError } from '../errors.ts';
-import type { Endpoint, Route, Snapshot } from '../model/snapshot.ts';
+import type { Endpoint, EndpointState, Route, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../snapshot/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -58,6 +58,9 @@ export class ProxyServer {
   readonly #fronts: UpgradeFront[] = [];
   #inFlight = 0;
   #phase: Phase = 'serving';
+  /** `route key|endpoint key` of open connections whose endpoint is Draining (terminating): when it stops
+   *  serving or leaves, its process is stopping, so the connections still there close at once. */
+  #terminating = new Set<string>();
 
   constructor(o: ProxyOptions) {
     this.#o = o;
@@ -66,7 +69,7 @@ export class ProxyServer {
     this.#wheel = o.wheel ?? new TimerWheel();
     this.#drain = new DrainScheduler<LiveConnection>({
       ...(o.clock ? { clock: o.clock } : {}),
-      stillGone: (c) => !c.ended && (this.#phase !== 'serving' || !servedBy(o.holder.current(), c)),
+      stillLeaving: (c) => !c.ended && (this.#phase !== 'serving' || leaving(stateFor(o.holder.current(), c))),
       // The draining gauge is settled when the connection ends (#onEnd), whoever ended it.
       onClosed: (c) => o.metrics.drainClosesTotal.inc(labels(c.route)),
       // Ended on its own (its gauge was settled then), or its endpoint came back before its turn.
@@ -157,16 +160,39 @@ export class ProxyServer {
   }
 
   #onSwap(next: Snapshot): void {
-    // A connection stays while its endpoint is still one of its route's endpoints: an endpoint that another
-    // route still uses (static addresses are shared by key) does not keep a deleted route's connections.
-    const sets = new Map<string, ReadonlySet<string>>();
+    // A connection stays while its endpoint is Active or NotReady among its route's endpoints: an endpoint that
+    // another route still uses (static addresses are shared by key) does not keep a deleted route's connections.
+    // Only this connection's route and endpoint decide: a swap never touches any other connection.
+    const cache = new Map<string, ReadonlyMap<string, EndpointState>>();
+    const terminating = new Set<string>();
     for (const key of [...this.connections.endpointKeys()]) {
-      const conns = this.connections.onEndpoint(key).filter((c) => !c.draining && !servedBy(next, c, sets));
-      if (conns.length > 0) this.#drainGone(key, conns, next);
+      const paced: LiveConnection[] = [];
+      const now: LiveConnection[] = [];
+      for (const c of this.connections.onEndpoint(key)) {
+        const state = stateFor(next, c, cache);
+        if (state === 'Draining') terminating.add(pairKey(c));
+        if (!leaving(state)) continue;
+        if (state === undefined && this.#terminating.has(pairKey(c))) now.push(c);
+        else if (!c.draining) paced.push(c);
+      }
+      if (paced.length > 0) this.#drainLeaving(key, paced, next);
+      if (now.length > 0) this.#closeNow(key, now, next);
     }
+    this.#terminating = terminating;
   }
 
-  #drainGone(key: string, conns: readonly LiveConnection[], next: Snapshot | undefined): void {
+  /** The endpoint stopped serving or left after it began terminating: its process is going away, so what the
+   *  paced drain has not closed yet closes now, with 1012 while the sockets are alive. */
+  #closeNow(key: string, conns: readonly LiveConnection[], next: Snapshot | undefined): void {
+    const fresh = conns.filter((c) => !c.draining);
+    if (fresh.length > 0) this.#drainLeaving(key, fresh, next);
+    this.#log.info({ endpoint: key, connections: conns.length }, 'terminating endpoint gone: closing its connections now');
+    const these = new Set<LiveConnection>(conns);
+    this.#drain.flush((c) => these.has(c));
+  }
+
+  /** Paced 1012 over the route's drain window: the endpoint is terminating (Draining) or left without it. */
+  #drainLeaving(key: string, conns: readonly LiveConnection[], next: Snapshot | undefined): void {
     // Connections of one endpoint may belong to routes with different windows: schedule per route.
     const byRoute = new Map<string, LiveConnection[]>();
     for (const c of conns) byRoute.set(c.route.key, [...(byRoute.get(c.route.key) ?? []), c]);
@@ -175,7 +201,7 @@ export class ProxyServer {
       // A route that still exists paces with its current window.
       const windowSeconds = (next?.routes.get(route.key) ?? route).spec.drain?.windowSeconds ?? 30;
       this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
-      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds }, 'endpoint gone: draining');
+      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds }, 'endpoint leaving: draining');
       this.#drain.schedule(list, windowSeconds * 1000, CloseCode.ServiceRestart, 'backend restarting');
     }
   }
@@ -353,8 +379,15 @@ export class ProxyServer {
     });
     conn.relay = relay;
     this.connections.add(conn);
-    // Its endpoint left the table while this handshake was in flight: it goes with the others, paced.
-    if (!servedBy(this.#o.holder.current(), conn)) this.#drainGone(endpoint.key, [conn], this.#o.holder.current());
+    // A Draining endpoint chosen as the last resort, or one that began terminating or left while this handshake
+    // was in flight: the connection leaves with the others, paced (at once if the endpoint left after Draining).
+    const current = this.#o.holder.current();
+    const state = stateFor(current, conn);
+    if (state === 'Draining') this.#terminating.add(pairKey(conn));
+    if (leaving(state)) {
+      if (state === undefined && this.#terminating.has(pairKey(conn))) this.#closeNow(endpoint.key, [conn], current);
+      else this.#drainLeaving(endpoint.key, [conn], current);
+    }
     this.balancer.acquire(endpoint.key);
     rm.active.inc();
     rm.upgraded.inc();
@@ -394,19 +427,29 @@ export class ProxyServer {
   }
 }
 
-/** Whether the snapshot still routes this connection's route to its endpoint (sets: per-route endpoint keys,
- *  filled on demand, for a swap that checks many connections). */
-function servedBy(s: Snapshot | undefined, c: LiveConnection, sets?: Map<string, ReadonlySet<string>>): boolean {
+/** The state of this connection's endpoint among its route's endpoints in the snapshot; undefined when the
+ *  route no longer has it (cache: per-route states, filled on demand, for a swap that checks many connections).
+ *  An address listed twice in one route (two backends) counts with the state that keeps connections. */
+function stateFor(s: Snapshot | undefined, c: LiveConnection, cache?: Map<string, ReadonlyMap<string, EndpointState>>): EndpointState | undefined {
   const route = s?.routes.get(c.route.key);
-  if (!route || !s?.endpoints.has(c.endpoint.key)) return false;
-  let keys = sets?.get(route.key);
-  if (!keys) {
-    const k = new Set<string>();
-    for (const rule of route.rules) for (const b of rule.backends) for (const e of b.endpoints) k.add(e.key);
-    sets?.set(route.key, k);
-    keys = k;
+  if (!route) return undefined;
+  let states = cache?.get(route.key);
+  if (!states) {
+    const m = new Map<string, EndpointState>();
+    for (const rule of route.rules) for (const b of rule.backends) for (const e of b.endpoints) if (!m.has(e.key) || leaving(m.get(e.key))) m.set(e.key, e.state);
+    cache?.set(route.key, m);
+    states = m;
   }
-  return keys.has(c.endpoint.key);
+  return states.get(c.endpoint.key);
+}
+
+/** Draining (terminating) or gone: its connections close with 1012. Active and NotReady keep theirs. */
+function leaving(state: EndpointState | undefined): boolean {
+  return state === undefined || state === 'Draining';
+}
+
+function pairKey(c: LiveConnection): string {
+  return `${c.route.key}|${c.endpoint.key}`;
 }
 
 const EMPTY = Buffer.alloc(0);

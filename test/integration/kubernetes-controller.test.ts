@@ -235,17 +235,20 @@ test('a route referencing a missing Service: ResolvedRefs=False BackendNotFound,
   await echoThrough(a, '/ghost');
 });
 
-/** Endpoints of a Service computed from the slices as stored on the fake (the builder's rules, DESIGN.md §3). */
+/** Endpoints of a Service computed from the slices as stored on the fake (the builder's rules, DESIGN.md §3):
+ *  an address in two slices keeps the state that takes connections, then the one that keeps them. */
+const rank: Record<string, number> = { Active: 0, NotReady: 1, Draining: 2 };
 function expectedEndpoints(svc: string): string[] {
   const out = new Map<string, string>();
   for (const name of sliceNames(svc)) {
     const s = fake.get(sliceApi, 'EndpointSlice', 'default', name) as KObject & { ports: { port: number }[]; endpoints: { addresses: string[]; conditions: { ready: boolean; serving: boolean; terminating: boolean } }[] | null };
     for (const ep of s.endpoints ?? []) {
       const c = ep.conditions;
-      const state = c.ready ? 'Active' : c.terminating && c.serving ? 'Draining' : undefined;
+      const state = c.terminating ? (c.serving ? 'Draining' : undefined) : c.ready ? 'Active' : 'NotReady';
       if (!state) continue;
       const address = `${ep.addresses[0]}:${s.ports[0]!.port}`;
-      if (out.get(address) !== 'Active') out.set(address, state);
+      const prev = out.get(address);
+      if (prev === undefined || rank[state] < rank[prev]) out.set(address, state);
     }
   }
   return [...out].map(([addr, st]) => `${addr} ${st}`).sort();

@@ -1,5 +1,6 @@
-// The drain scheduler on a fake clock: stratified pacing, skipping connections whose endpoint came back, and a
-// shutdown window that pulls in closes a longer backend drain had scheduled later.
+// The drain scheduler on a fake clock: stratified pacing, skipping connections whose endpoint came back, a
+// shutdown window that pulls in closes a longer backend drain had scheduled later, and flushing one endpoint's
+// pending closes at once while the others keep their turn.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DrainScheduler, type DrainClock, type Drainable } from '../../src/proxy/drain.ts';
@@ -61,7 +62,7 @@ test('a connection whose endpoint came back before its turn is kept', () => {
   const clock = fakeClock();
   const back = new Set<number>([3, 4]);
   const skipped: number[] = [];
-  const d = new DrainScheduler<Conn>({ clock, stillGone: (c) => !back.has(c.id), onSkipped: (c) => skipped.push(c.id) });
+  const d = new DrainScheduler<Conn>({ clock, stillLeaving: (c) => !back.has(c.id), onSkipped: (c) => skipped.push(c.id) });
   const list = conns(10, clock);
   d.schedule(list, 1000, 1012, 'x');
   clock.advance(1001);
@@ -83,5 +84,46 @@ test('within: a shutdown window pulls in closes a longer backend drain scheduled
   assert.equal([...backendDrain, ...rest].filter((c) => c.closedAt === undefined).length, 0, 'everything closed inside the shutdown window');
   for (const c of [...backendDrain, ...rest]) assert.ok(c.closedAt! <= 4001);
   assert.ok(early <= 2);
+  assert.equal(d.pending, 0);
+});
+
+test('flush(which): the selected pending closes happen now, in schedule order; the others keep their turn', () => {
+  const clock = fakeClock();
+  const order: number[] = [];
+  const d = new DrainScheduler<Conn>({ clock, onClosed: (c) => order.push(c.id) });
+  const terminating = conns(20, clock);
+  const other = conns(20, clock, 100);
+  d.schedule(terminating, 10000, 1012, 'backend restarting');
+  d.schedule(other, 10000, 1012, 'backend restarting');
+  clock.advance(5000);
+  // Stratified: exactly one close per slot of 500 ms, so half the window holds 10 of each group.
+  assert.equal(terminating.filter((c) => c.closedAt !== undefined).length, 10);
+  assert.equal(other.filter((c) => c.closedAt !== undefined).length, 10);
+  order.length = 0;
+  const mine = new Set(terminating);
+  d.flush((c) => mine.has(c));
+  assert.equal(order.length, 10, 'the ten remaining closes of the selected group');
+  assert.ok(order.every((id) => id < 100), 'only the selected group');
+  assert.deepEqual(new Set(terminating.map((c) => c.code)), new Set([1012]));
+  assert.deepEqual(terminating.map((c) => c.closedAt! <= 5000), terminating.map(() => true), 'all closed by now');
+  assert.equal(other.filter((c) => c.closedAt !== undefined).length, 10, 'the others were not touched');
+  assert.equal(d.pending, 10);
+  clock.advance(5001);
+  const late = other.map((c) => c.closedAt!).filter((t) => t > 5000).sort((a, b) => a - b);
+  assert.equal(late.length, 10);
+  late.forEach((t, i) => assert.ok(t >= 5000 + i * 500 && t < 5000 + (i + 1) * 500 + 1, `close ${i} at ${t}: still one per slot`));
+  assert.equal(d.pending, 0);
+});
+
+test('flush(which) skips a selected connection whose endpoint came back, as its turn would have', () => {
+  const clock = fakeClock();
+  const skipped: number[] = [];
+  const d = new DrainScheduler<Conn>({ clock, stillLeaving: (c) => c.id !== 2, onSkipped: (c) => skipped.push(c.id) });
+  const list = conns(5, clock);
+  d.schedule(list, 10000, 1012, 'x');
+  d.flush();
+  assert.deepEqual(list.map((c) => c.code), [1012, 1012, undefined, 1012, 1012]);
+  assert.deepEqual(skipped, [2]);
+  assert.equal(list[2]!.draining, false);
   assert.equal(d.pending, 0);
 });
