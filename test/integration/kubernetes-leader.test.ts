@@ -1,3 +1,4 @@
+// Fake API server: stands in for Lease 409 races, failing renewals and a lease taken by another holder; the normal election runs on a real Lease in real-apiserver.test.ts.
 // Leader election on a Lease in the fake API server: one leader among replicas, release on stop, takeover of
 // an expired lease, 409 races, and losing the lease without throwing.
 import { test, type TestContext } from 'node:test';
