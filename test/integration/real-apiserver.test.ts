@@ -196,7 +196,7 @@ test('leader election on a real Lease: one leader, release on stop and takeover,
     t.after(() => e.stop());
     return { e, calls };
   };
-  type LeaseBody = { spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string } };
+  type LeaseBody = { spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string; acquireTime?: string; leaseDurationSeconds?: number } };
   const lease = async (name: string): Promise<LeaseBody['spec']> => ((await env.api.must('GET', `/apis/coordination.k8s.io/v1/namespaces/wsgate/leases/${name}`)) as unknown as LeaseBody).spec;
 
   const a = elector('a', 'election');
@@ -208,7 +208,10 @@ test('leader election on a real Lease: one leader, release on stop and takeover,
   await waitUntil(() => b.calls.length >= 10 && a.calls.filter((c) => c === 'updateLease').length >= 5, 'several rounds of both', 20_000);
   assert.equal(b.e.isLeader(), false);
   assert.equal((await lease('election')).holderIdentity, 'a');
-  assert.match(String((await lease('election')).renewTime), /\.\d{6}Z$/, 'MicroTime accepted by the real server');
+  const held = await lease('election');
+  assert.match(String(held.renewTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime accepted by the real server');
+  assert.match(String(held.acquireTime), /\.\d{6}Z$/);
+  assert.equal(held.leaseDurationSeconds, 3);
   await a.e.stop();
   await waitUntil(() => b.e.isLeader(), 'b takes over the released lease', 20_000);
   assert.deepEqual(events, ['a start', 'a stop', 'b start']);
