@@ -1,7 +1,7 @@
 // The Kubernetes side of wsgate against a REAL kube-apiserver (etcd + kube-apiserver 1.28, the envtest
 // pattern; test/support/kube-env.ts): the chart's CRD installs and its CEL rules answer with their messages;
 // wsgate runs with the chart's ServiceAccount token and RBAC (manifests/rbac.yaml), not as admin, with no 403;
-// status is written by server-side apply and shows in managedFields; leader election on a real Lease; watches
+// status is written by server-side apply and shows in managedFields; leader election on a real Lease; periodic relists and watches
 // that the server ends are resumed and changes made across them arrive. Skipped where the binaries are absent.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -261,4 +261,28 @@ test('watches the server ends are resumed without a restart, and changes made ac
   await env.api.must('DELETE', '/api/v1/namespaces/default/services/w-1');
   await waitUntil(() => names().join() === 'w-0,w-2', 'delete seen', 20_000);
   assert.deepEqual(restarts, [], 'a server-side watch timeout is not an error');
+});
+
+test('periodic relists on a real server replace the cache wholesale, with no restart and nothing lost', async (t) => {
+  if (missing) return t.skip(missing);
+  const generations: string[] = [];
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: env.kubeconfigWithToken(saToken, 'wsgate') } });
+  const lw = client.listWatch.bind(client);
+  client.listWatch = (resource, o, h) => (generations.push(resource), lw(resource, o, h));
+  const restarts: string[] = [];
+  const source = new KubernetesSource({ client, log: silent, onRestart: (r, why) => restarts.push(`${r}:${why}`), timings: { relistIntervalMs: 300, watchdogMs: 60_000 } });
+  await source.start();
+  t.after(() => source.stop());
+  await source.whenSynced();
+  const slices = (): string[] => source.current().endpointSlices.map((s) => s.metadata.name).filter((n) => n.startsWith('relist-')).sort();
+  const count = (): number => generations.filter((r) => r === 'endpointslices').length;
+  for (let i = 0; i < 3; i++) {
+    const before = count();
+    await waitUntil(() => count() > before, `relist ${i}`, 20_000);
+    await env.api.apply(slice(`relist-${i}`, 'relist', `10.244.1.${i + 1}`, { ready: true, serving: true, terminating: false }));
+    if (i > 0) await env.api.must('DELETE', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/relist-${i - 1}`);
+    await waitUntil(() => slices().join() === `relist-${i}`, `only relist-${i} in the cache`, 20_000);
+  }
+  assert.deepEqual(restarts, [], 'a planned relist is not a restart');
+  assert.ok(count() >= 4, `list+watch generations: ${count()}`);
 });
