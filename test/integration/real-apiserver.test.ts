@@ -1,8 +1,8 @@
 // The Kubernetes side of wsgate against a REAL kube-apiserver (etcd + kube-apiserver 1.28, the envtest
 // pattern; test/support/kube-env.ts): the chart's CRD installs and its CEL rules answer with their messages;
 // wsgate runs with the chart's ServiceAccount token and RBAC (manifests/rbac.yaml), not as admin, with no 403;
-// status is written by server-side apply and shows in managedFields; leader election on a real Lease; periodic relists and watches
-// that the server ends are resumed and changes made across them arrive. Skipped where the binaries are absent.
+// status is written by server-side apply and shows in managedFields; leader election on a real Lease; watches
+// the server ends are resumed, periodic relists lose nothing. Skipped where the binaries are absent.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
