@@ -41,6 +41,7 @@ interface Report {
   failureCount: number;
   failures: string[];
   openOnGateways: number;
+  forbiddenLogLines: number;
   rolls: Roll[];
   scaleIn: { clients: number; codes: Record<string, number>; exitCode: number; closedBeforeExit: number; reconnectTenths: number[]; closeSpanMs: number; timeline: Record<string, number> };
 }
@@ -103,6 +104,7 @@ test('rolling update and wsgate scale-in on a real control plane: 1012 before ex
   assert.equal(report.openAtEnd, clients, 'every client has a session at the end');
   assert.equal(report.echoedAtEnd, clients, 'and it echoes');
   assert.equal(report.openOnGateways, 1, 'all on the remaining replica');
+  assert.equal(report.forbiddenLogLines, 0, 'wsgate, running with the chart ServiceAccount token, was refused nothing');
   const rolled = report.rolls.map((r) => `${r.pod}: ${r.clients} × 1012, tenths ${r.reconnectTenths.join(' ')}, span ${r.closeSpanMs} ms`);
   t.diagnostic(`${clients} clients, ${report.sessions} sessions; ${rolled.join('; ')}; scale-in: ${s.clients} × 1012, tenths ${s.reconnectTenths.join(' ')}, span ${s.closeSpanMs} ms; codes ${JSON.stringify(report.closeCodes)}`);
 });

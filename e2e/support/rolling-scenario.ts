@@ -173,6 +173,8 @@ async function main(): Promise<void> {
     clients, windowSeconds, sessions: fleet.sessions.length, closeCodes: codeCounts(fleet.sessions.filter((s) => s.closed)),
     openAtEnd: open.length, echoedAtEnd: echoed, failures: fleet.failures.slice(0, 10), failureCount: fleet.failures.length,
     openOnGateways: [...new Set(open.map((s) => s.gateway))].length, rolls, scaleIn,
+    // Log lines of either replica that tell of a refused API call (the chart's RBAC not granting enough).
+    forbiddenLogLines: gates.flatMap((g) => `${g.stdout()}\n${g.stderr()}`.split('\n')).filter((l) => /forbidden|HTTP 403|"(status|code)":403\b/i.test(l)).length,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
