@@ -56,7 +56,8 @@ test('rolling update and wsgate scale-in on a real control plane: 1012 before ex
   createNetns(ns, ['10.244.0.11', '10.244.0.12', '10.244.0.13', '10.244.0.14', '10.244.0.15', '10.244.0.16']);
   // Its own process group, so every process it started (etcd, apiserver, kcm, wsgate, backends) can be killed.
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'support', 'rolling-scenario.ts'), String(windowSeconds), String(clients)], {
-    stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    // From the repository root, where `--import tsx` resolves (the backends it starts inherit it).
+    stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: join(import.meta.dirname, '..'),
   });
   let out = '';
   let err = '';
