@@ -1,3 +1,4 @@
+// Fake API server: stands in for kube-apiserver's list/watch wire behaviour; this file checks the fake itself.
 // The fake API server, checked through the real @kubernetes/client-node: if these pass, the controller's tests
 // against the fake exercise client-node's real list/watch/error paths.
 import { test, type TestContext } from 'node:test';

@@ -1,3 +1,4 @@
+// Fake API server: stands in for kube-apiserver under faults (dropped, hung watches, 500 on list, 410 after compaction, one replica partitioned); the normal path also runs on a real one (real-apiserver.test.ts).
 // wsgate in Kubernetes mode end to end inside one process: serve() with --kubernetes against the fake API
 // server, real ws echo backends on 127.0.0.1 behind a Service and its EndpointSlices. A route created, changed
 // and deleted reaches the data plane and its status; a missing Service gives BackendNotFound and 503; 1,000

@@ -1,5 +1,6 @@
-// Leader election on a Lease in the fake API server: one leader among replicas, release on stop, takeover of
-// an expired lease, 409 races, and losing the lease without throwing.
+// Fake API server: stands in for a Lease taken over behind the leader's back and renewals failing with 500; the normal election (one leader, release and takeover, expiry on the injected clock) runs on a real Lease in real-apiserver.test.ts.
+// Leader election on a Lease in the fake API server: losing the lease to another holder, and renewals failing
+// past the deadline, without throwing.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -54,64 +55,6 @@ function elector(t: TestContext, fake: FakeApiServer, identity: string): Replica
     },
   };
 }
-
-const lease = (fake: FakeApiServer): { spec: Record<string, unknown>; metadata: { resourceVersion?: string } } =>
-  fake.get('coordination.k8s.io/v1', 'Lease', 'wsgate', 'wsgate-leader') as never;
-
-const leaders = (...rs: Replica[]): number => rs.filter((r) => r.e.isLeader()).length;
-
-test('one of two replicas leads; stopping it releases the lease and the other takes over at once', async (t) => {
-  const fake = await fakeServer(t);
-  const a = elector(t, fake, 'a');
-  const b = elector(t, fake, 'b');
-  a.e.start();
-  b.e.start();
-  await Promise.all([a.settled(), b.settled()]);
-  assert.equal(leaders(a, b), 1, 'the first attempts race; one wins');
-  // Both keep trying for a while; there is still exactly one leader, and it renews every round.
-  const rv = Number(fake.resourceVersion());
-  for (let i = 0; i < 5; i++) {
-    await a.attemptAt();
-    await b.attemptAt();
-    assert.equal(leaders(a, b), 1);
-  }
-  assert.ok(Number(fake.resourceVersion()) >= rv + 5, 'renewed in every round');
-  const [leader, other] = a.e.isLeader() ? [a, b] : [b, a];
-  const held = lease(fake).spec;
-  assert.match(String(held['renewTime']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-  assert.match(String(held['acquireTime']), /\.\d{6}Z$/);
-  assert.equal(held['leaseDurationSeconds'], 2);
-
-  await leader.e.stop();
-  assert.deepEqual(leader.events, ['start', 'stop']);
-  // Released: the other's very next attempt takes it, with no lease time to wait out.
-  await other.attemptAt();
-  assert.equal(other.e.isLeader(), true, 'takeover on the next attempt after release');
-  assert.equal(lease(fake).spec['leaseTransitions'], 1);
-  assert.deepEqual(other.events, ['start']);
-});
-
-test('a lease left by a crashed holder is taken once it expires on the local clock', async (t) => {
-  const fake = await fakeServer(t);
-  fake.create({
-    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'wsgate-leader', namespace: 'wsgate' },
-    spec: { holderIdentity: 'ghost', leaseDurationSeconds: 15, renewTime: '2026-01-01T00:00:00.000000Z', acquireTime: '2026-01-01T00:00:00.000000Z', leaseTransitions: 3 },
-  });
-  const b = elector(t, fake, 'b');
-  // The lease is valid for leaseDurationSeconds from the local moment its record was first seen, whatever its
-  // renewTime says (client-go's observedTime: https://github.com/kubernetes/client-go/blob/master/tools/leaderelection/leaderelection.go).
-  const seenAt = b.clock.now();
-  b.e.start();
-  await b.settled();
-  await b.attemptAt();
-  await b.attemptAt(seenAt + 14_999);
-  assert.equal(b.e.isLeader(), false, 'the lease is still valid 1 ms before it expires');
-  // The next attempt (one retry period later) is the first after expiry.
-  await b.attemptAt();
-  assert.equal(b.e.isLeader(), true, 'taken at the first attempt after it expired');
-  assert.equal(lease(fake).spec['holderIdentity'], 'b');
-  assert.equal(lease(fake).spec['leaseTransitions'], 4);
-});
 
 test('a leader that loses the lease, or cannot renew past the deadline, stops leading without throwing', async (t) => {
   const fake = await fakeServer(t);

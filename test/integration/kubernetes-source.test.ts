@@ -1,3 +1,4 @@
+// Fake API server: stands in for kube-apiserver's watch faults (dropped, silent, 410 after compaction, 500 on list) and counts requests; watches on a real server are in real-apiserver.test.ts.
 // The Kubernetes source against the fake API server: sync, trimming, change signals, and recovery from every
 // injected fault (dropped watch, watch hanging without bytes, 500 on list, compaction), with no stale cache.
 import { test, type TestContext } from 'node:test';

@@ -1,3 +1,4 @@
+// Fake API server: stands in for /status server-side apply so writes can be counted and failed; real SSA and managedFields are checked in real-apiserver.test.ts.
 // The status writer against the fake API server: server-side apply to /status as "wsgate", leader only,
 // no-op writes skipped, lastTransitionTime kept while a condition's status holds, rewrite on leadership won.
 import { test, type TestContext } from 'node:test';

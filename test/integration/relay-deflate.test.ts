@@ -3,6 +3,7 @@
 // and the byte budget hold on what the application receives. Both directions, context takeover on and off,
 // window bits below 15; compression bombs, data that does not inflate, and ping floods.
 import assert from 'node:assert/strict';
+import { ManualClock } from '../support/manual-clock.ts';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
@@ -192,7 +193,7 @@ test('bytesPerSecond counts inflated bytes: a small compressed frame over the bu
   const { proxy, received } = await setup({ threshold: 0 }, 1024 * 1024);
   const ws = await open(`${proxy.url}/echo`);
   // Time stands still: the bucket holds 10,000 bytes and never refills.
-  const check = messageCheck({ bytesPerSecond: 10_000, onExceed: 'Close', direction: 'FromClient' }, () => 1000, () => {}, () => {});
+  const check = messageCheck({ bytesPerSecond: 10_000, onExceed: 'Close', direction: 'FromClient' }, new ManualClock(), () => {}, () => {});
   proxy.relays[0].setMessageCheck('client', check);
   ws.send(Buffer.alloc(100_000));
   assert.equal((await closed(ws)).code, CloseCode.PolicyViolation);
@@ -203,7 +204,7 @@ test('bytesPerSecond counts inflated bytes: a small compressed frame over the bu
 test('pings and pongs spend the byte budget: an unsolicited pong flood gets 1008', async () => {
   const { proxy } = await setup({ threshold: 0 }, 1024 * 1024);
   const ws = await open(`${proxy.url}/echo`);
-  const check = messageCheck({ bytesPerSecond: 1000, onExceed: 'Close', direction: 'FromClient' }, () => 1000, () => {}, () => {});
+  const check = messageCheck({ bytesPerSecond: 1000, onExceed: 'Close', direction: 'FromClient' }, new ManualClock(), () => {}, () => {});
   proxy.relays[0].setMessageCheck('client', check);
   const gone = closed(ws);
   // 100 pongs of 125 bytes (131 on the wire from a client): the 1,000-byte bucket covers 7 of them.

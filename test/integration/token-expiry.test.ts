@@ -10,35 +10,21 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createBuilder } from '../../src/build/build.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
 import { TokenExpiry } from '../../src/policy/token-expiry.ts';
-import { TimerWheel, type WheelClock } from '../../src/util/timer-wheel.ts';
+import { TimerWheel } from '../../src/util/timer-wheel.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { closed, nextMessage, rawExchange, routeObject, silentLog, startGate, upgradeRequest, type Gate } from '../support/harness.ts';
 
 const hmac = '0123456789abcdef0123456789abcdef-hmac';
 const wall0 = Date.UTC(2030, 0, 1);
 
 /** Monotonic time for the wheel and wall time for the tokens, moved together. */
-class ManualWheelClock implements WheelClock {
-  t = 10_000;
-  ticker: (() => void) | undefined;
-  now(): number {
-    return this.t;
-  }
+class ManualWheelClock extends ManualClock {
   wall(): number {
-    return wall0 + this.t - 10_000;
-  }
-  repeat(fn: () => void): () => void {
-    this.ticker = fn;
-    return () => (this.ticker = undefined);
-  }
-  advance(ms: number, step = 100): void {
-    for (let left = ms; left > 0; left -= step) {
-      this.t += Math.min(step, left);
-      this.ticker?.();
-    }
+    return wall0 + this.now() - 10_000;
   }
 }
 
-const clock = new ManualWheelClock();
+const clock = new ManualWheelClock(10_000);
 let upstream: WebSocketServer;
 let gate: Gate;
 
