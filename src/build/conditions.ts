@@ -39,7 +39,7 @@ export interface AcceptedNotes {
 export function accepted(generation: number, n: AcceptedNotes): Condition[] {
   const resolved = n.refFailures.length === 0;
   const served = ['route is served'];
-  if (!resolved) served.push('rules with unresolved backends answer 503');
+  if (!resolved) served.push('what did not resolve (see ResolvedRefs) answers 503');
   for (const r of n.withoutReady) {
     served.push(`rules[${r.rule}] has no ready endpoint: ${r.draining ? 'draining endpoints take its new connections' : 'new connections get 503'}`);
   }

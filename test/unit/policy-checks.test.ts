@@ -14,6 +14,7 @@ import { checkOrigin, originMatches } from '../../src/policy/origin.ts';
 import { Verdict } from '../../src/proxy/relay/scanner.ts';
 import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
 import { TokenBucket } from '../../src/policy/token-bucket.ts';
+import { selfSigned } from '../support/certs.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
 test('origin: exact, wildcard subdomains, star, missing', () => {
@@ -162,11 +163,13 @@ test('token bucket: refill, debt and wait times', () => {
 
 test('builder key material: Secrets and files resolve, API keys only as hashes, problems named', () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const cert = selfSigned(['chat.example.com']);
+  const hmac = 'an HMAC secret of at least 32 bytes';
   const secrets = [
-    { metadata: { namespace: 'ns', name: 'tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') } },
-    { metadata: { namespace: 'ns', name: 'jwt' }, data: { key: b64('hmac') } },
+    { metadata: { namespace: 'ns', name: 'tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(cert.cert), 'tls.key': b64(cert.key) } },
+    { metadata: { namespace: 'ns', name: 'jwt' }, data: { key: b64(hmac) } },
     { metadata: { namespace: 'ns', name: 'keys' }, data: { a: b64('alpha\n'), b: b64('beta') } },
-    { metadata: { namespace: 'ns', name: 'ca' }, data: { 'ca.crt': b64('CA') } },
+    { metadata: { namespace: 'ns', name: 'ca' }, data: { 'ca.crt': b64(cert.cert) } },
     fileSecret('ns', 'keys.txt', Buffer.from('# comment\nfile-key\n\n')),
   ];
   const spec = {
@@ -177,10 +180,10 @@ test('builder key material: Secrets and files resolve, API keys only as hashes, 
   } as never;
   const r = resolveRouteSecrets(spec, 'ns', secrets);
   assert.deepEqual(r.problems, []);
-  assert.deepEqual(r.tls, { cert: 'CERT', key: 'KEY' });
-  assert.equal(Buffer.from(r.secrets!.jwtKey!, 'base64').toString(), 'hmac');
+  assert.deepEqual(r.tls, { cert: cert.cert, key: cert.key });
+  assert.equal(Buffer.from(r.secrets!.jwtKey!, 'base64').toString(), hmac);
   assert.deepEqual(r.secrets!.apiKeyHashes, [hashKey('alpha'), hashKey('beta')].sort());
-  assert.equal(r.secrets!.upstreamCa, 'CA');
+  assert.equal(r.secrets!.upstreamCa, cert.cert);
   const f = resolveRouteSecrets({ rules: [], auth: { apiKey: { file: 'keys.txt', header: 'X' } }, tls: { certFile: 'c.pem', keyFile: 'k.pem' } } as never, 'ns', secrets);
   assert.deepEqual(f.secrets!.apiKeyHashes, [hashKey('file-key')]);
   assert.deepEqual(f.problems, ['tls.certFile: file c.pem not readable', 'tls.keyFile: file k.pem not readable']);
