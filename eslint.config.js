@@ -1,4 +1,4 @@
-// Lint: typescript-eslint recommended, plus the import boundaries of DESIGN.md §1 — the proxy never sees the
+// Lint: typescript-eslint recommended, plus the import boundaries of docs/architecture.md §6 — the proxy never sees the
 // sources or the builder, and only src/sources/kubernetes talks to @kubernetes/client-node.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';

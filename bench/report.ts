@@ -216,7 +216,7 @@ const end = '<!-- bench:end -->';
 export function writeBenchmarks(file: string, body: string): void {
   const section = `${begin}\n${body.trimEnd()}\n${end}`;
   if (!existsSync(file)) {
-    writeFileSync(file, `# Benchmarks\n\nProduced by \`npm run bench\` (bench/run.ts). See DESIGN.md §7.\n\n${section}\n`);
+    writeFileSync(file, `# Benchmarks\n\nProduced by \`npm run bench\` (bench/run.ts).\n\n${section}\n`);
     return;
   }
   const old = readFileSync(file, 'utf8');

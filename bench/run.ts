@@ -1,4 +1,4 @@
-// wsgate benchmark (DESIGN.md §7, issue 8): direct, a Node pipe() proxy, nginx, HAProxy and wsgate side by side
+// wsgate benchmark: direct, a Node pipe() proxy, nginx, HAProxy and wsgate side by side
 // on 127.0.0.1, in one run. Not a test: it prints a table and writes BENCHMARKS.md.
 //
 //   node --import tsx bench/run.ts [--rounds N] [--quick] [--targets direct,pipe,nginx,haproxy,wsgate]

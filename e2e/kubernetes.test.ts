@@ -153,9 +153,9 @@ test('wsgate --kubernetes: CRD, route, status, traffic, rolled endpoints, /metri
   await waitUntil(() => rolled.every((c) => c.close !== undefined), 'the terminating pod\'s clients closed before its endpoint left the slice', 10_000);
   assert.deepEqual([...new Set(rolled.map((c) => c.close))], [1012], 'paced 1012, never 1006');
   assert.equal((await api('DELETE', `${slicePath}/chat-b`)).status, 200);
+  await waitUntil(async () => metric(await metricsText(), 'wsgate_endpoints', { namespace: 'default', route: 'chat', state: 'Draining' }) === 0, 'the removed endpoint leaves /metrics');
   m = await metricsText();
   assert.equal(metric(m, 'wsgate_drain_closes_total', { namespace: 'default', route: 'chat' }), rolled.length);
-  assert.equal(metric(m, 'wsgate_endpoints', { namespace: 'default', route: 'chat', state: 'Draining' }), 0);
   for (let i = 0; i < rolled.length; i++) {
     const again = await connectClient(listen);
     clients.push(again);

@@ -28,7 +28,7 @@ export interface DataPlane {
 }
 
 export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<DataPlane> {
-  // Security (issue 5): client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
+  // Security: client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
   const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock });
   const messageLimits = new MessageLimits({ metrics, clock });
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;

@@ -1,5 +1,5 @@
 // Every failure wsgate puts on the wire, with its meaning before the upgrade (HTTP status + wsgate-reason)
-// and after it (close code). DESIGN.md §5 is the contract; proxy/reject.ts and the relay are the only places
+// and after it (close code). The README's status and close-code tables are the contract; proxy/reject.ts and the relay are the only places
 // that turn these into bytes.
 
 export const CloseCode = {
@@ -72,7 +72,7 @@ export const Errors = {
   badVersion: make('unsupported_version', 426, CloseCode.ProtocolError, 'unsupported Sec-WebSocket-Version'),
   rateLimited: make('rate_limited', 429, CloseCode.PolicyViolation, 'too many connections'),
   connectionLimit: make('connection_limit', 429, CloseCode.TryAgainLater, 'too many concurrent connections'),
-  // Security and limits (issue 5).
+  // Security and limits.
   routeFull: make('route_connection_limit', 503, CloseCode.TryAgainLater, 'route connection limit reached'),
   authUnavailable: make('auth_unavailable', 503, CloseCode.TryAgainLater, 'credentials cannot be checked right now'),
   messageRate: make('message_rate', 429, CloseCode.PolicyViolation, 'message rate limit exceeded'),

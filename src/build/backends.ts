@@ -1,4 +1,4 @@
-// Backend resolution: a backendRef becomes a Backend with its endpoints and their states (DESIGN.md §3).
+// Backend resolution: a backendRef becomes a Backend with its endpoints and their states (docs/architecture.md §3).
 // All EndpointSlices of a Service are joined by the kubernetes.io/service-name label, the port is resolved per
 // slice by the Service port's name, and addresses are deduplicated keeping the best state.
 import type { Backend, Endpoint, EndpointState } from '../model/snapshot.ts';

@@ -1,4 +1,4 @@
-// The security checks of issue 5 as the proxy's admission list, in the order that keeps expensive work behind
+// The security checks as the proxy's admission list, in the order that keeps expensive work behind
 // cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
 // is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
 import { WsgateError } from '../errors.ts';

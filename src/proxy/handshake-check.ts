@@ -1,4 +1,4 @@
-// RFC 6455 §4.2.1 checks on a client's opening handshake, answered with the statuses of DESIGN.md §5.
+// RFC 6455 §4.2.1 checks on a client's opening handshake, answered with the statuses in src/errors.ts.
 // Node's HTTP parser has already refused what is not HTTP/1.x (400) and oversized headers (431).
 import type { UpgradeRequest } from './upgrade-head.ts';
 import { Errors, type WsgateError } from '../errors.ts';

@@ -1,5 +1,5 @@
 // The one place that answers a refused handshake or request on the wire: status, short text body and the
-// reason in a wsgate-reason header (DESIGN.md §5). Also relays an upstream's non-101 answer as it is.
+// reason in a wsgate-reason header (the README's status table). Also relays an upstream's non-101 answer as it is.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';

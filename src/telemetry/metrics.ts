@@ -60,7 +60,7 @@ export class Metrics {
   readonly snapshotBuildDuration: Histogram;
   readonly snapshotGeneration: Gauge;
   readonly informerRestartsTotal: Counter<'resource'>;
-  // Health, breakers, heartbeats (issue 6).
+  // Health, breakers, heartbeats.
   readonly endpointEjectionsTotal: Counter<'namespace' | 'route' | 'backend'>;
   readonly endpointsEjected: Gauge<'namespace' | 'route' | 'backend'>;
   readonly healthCheckTransitionsTotal: Counter<'namespace' | 'route' | 'state'>;
@@ -112,7 +112,7 @@ export class Metrics {
     this.snapshotBuildDuration = new Histogram({ name: 'wsgate_snapshot_build_duration_seconds', help: 'Time to build the routing table.', buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
     this.snapshotGeneration = new Gauge({ name: 'wsgate_snapshot_generation', help: 'Generation of the published routing table.', registers: [registry] });
     this.informerRestartsTotal = new Counter({ name: 'wsgate_informer_restarts_total', help: 'Kubernetes informer restarts by resource.', labelNames: ['resource'], registers: [registry] });
-    // Health, breakers, heartbeats (issue 6).
+    // Health, breakers, heartbeats.
     const backendLabels = [...routeLabels, 'backend'] as const;
     const healthCollect = () => this.healthCollect?.();
     this.endpointEjectionsTotal = new Counter({ name: 'wsgate_endpoint_ejections_total', help: 'Endpoints ejected by passive health (consecutive connect/handshake failures).', labelNames: backendLabels, registers: [registry] });

@@ -4,7 +4,7 @@
 // security check enabled.
 //
 // The documented outcome, checked on every input: the connection ends (no hang, bounded per input) and what
-// came back is nothing at all, or a status of DESIGN.md §5 (or 101) whose non-101 answers carry
+// came back is nothing at all, or a status of src/errors.ts (or 101) whose non-101 answers carry
 // wsgate-reason; after a 101 the proxy answers our close frame and closes. The process must not crash: an
 // uncaught exception fails the run. Deterministic inputs for a given seed.
 import { prng } from './prng.ts';

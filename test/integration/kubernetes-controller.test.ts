@@ -236,7 +236,7 @@ test('a route referencing a missing Service: ResolvedRefs=False BackendNotFound,
   await echoThrough(a, '/ghost');
 });
 
-/** Endpoints of a Service computed from the slices as stored on the fake (the builder's rules, DESIGN.md §3):
+/** Endpoints of a Service computed from the slices as stored on the fake (the builder's rules, docs/architecture.md §3):
  *  an address in two slices keeps the state that takes connections, then the one that keeps them. */
 const rank: Record<string, number> = { Active: 0, NotReady: 1, Draining: 2 };
 function expectedEndpoints(svc: string): string[] {

@@ -1,6 +1,6 @@
-// The relay: after the 101, bytes flow both ways through one FrameScanner per direction (DESIGN.md §4).
+// The relay: after the 101, bytes flow both ways through one FrameScanner per direction (docs/architecture.md §4).
 //
-// Closing, as implemented (DESIGN.md §5 for the codes):
+// Closing, as implemented (the README's close-code list):
 // - Close frames pass through with their code and reason. Each socket's leg of the close handshake is done when
 //   a close went to it and nothing more will be read from it (its close came, or it broke the protocol); then
 //   its TCP is ended. FIN after a close frame is propagated to the other side. Except towards the upstream once

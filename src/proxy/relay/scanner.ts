@@ -1,4 +1,4 @@
-// The frame scanner of DESIGN.md §4: one per direction. It reads RFC 6455 §5.2 headers only and hands byte runs
+// The frame scanner (docs/architecture.md §4): one per direction. It reads RFC 6455 §5.2 headers only and hands byte runs
 // to its output as they are; payloads are never copied, unmasked or reassembled. The common case — a chunk
 // that holds whole frames, or the middle of a long payload — ends in exactly one write of the chunk itself.
 // Bytes are held back only for three reasons: a header cut by a chunk boundary (kept in a per-direction
