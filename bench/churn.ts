@@ -1,4 +1,4 @@
-// Config churn under load : while a steady fixed-rate echo load runs and new long-lived connections
+// Config churn under load: while a steady fixed-rate echo load runs and new long-lived connections
 // keep arriving, the target's configuration is changed K times at a fixed cadence (wsgate: its route file
 // rewritten; nginx: SIGHUP; HAProxy in master-worker mode: SIGUSR2). Measured: whether each change took effect
 // and how long it took to show, connections closed and messages lost during the churn, new connections refused,

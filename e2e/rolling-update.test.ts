@@ -48,8 +48,15 @@ interface Report {
 
 after(() => deleteNetns(ns));
 
-/** Tenths of the drain window that saw at least one reconnect (the 11th bucket, after the window, not counted). */
-const tenthsCovered = (b: readonly number[]): number => b.slice(0, 10).filter((n) => n > 0).length;
+/**
+ * Paced, not a mass cut: the closes (and the reconnects that follow them) span at least 80 % of the window, and
+ * no tenth of it (nor the bucket after it) holds half the clients. Both read times taken on a loaded machine,
+ * where a stalled event loop (in wsgate or in the clients' process) delays some closes and bunches them; a
+ * stall only widens the span, and it takes one of over a third of the window to put half the clients in one
+ * tenth, while a mass cut puts all of them in one within milliseconds.
+ */
+const paced = (r: { clients: number; closeSpanMs: number; reconnectTenths: readonly number[] }): boolean =>
+  r.closeSpanMs >= 0.8 * windowSeconds * 1000 && Math.max(...r.reconnectTenths) < r.clients / 2;
 
 test('rolling update and wsgate scale-in on a real control plane: 1012 before exit, none 1006, paced reconnects', { timeout: 180_000 }, async (t) => {
   if (missing) return t.skip(missing);
@@ -89,7 +96,7 @@ test('rolling update and wsgate scale-in on a real control plane: 1012 before ex
     assert.deepEqual(r.codes, { 1012: r.clients }, `${r.pod}: every client got 1012 (no 1006, no silent drop)`);
     assert.equal(r.closedBeforeExit, r.clients, `${r.pod}: every 1012 before the process exited`);
     assert.equal(r.openAtExit, 0, `${r.pod}: no connection left on the backend when it exited`);
-    assert.ok(tenthsCovered(r.reconnectTenths) >= 8, `${r.pod}: reconnects per tenth of the window ${r.reconnectTenths.join(' ')}`);
+    assert.ok(paced(r), `${r.pod}: closes span ${r.closeSpanMs} ms, reconnects per tenth of the window ${r.reconnectTenths.join(' ')}`);
     const tl = r.timeline;
     assert.ok(tl['lastClose']! < tl['exited']! && tl['exited']! < tl['podRemoved']! && tl['podRemoved']! <= tl['removedFromSlice']!, `${r.pod}: order ${JSON.stringify(tl)}`);
   }
@@ -98,7 +105,7 @@ test('rolling update and wsgate scale-in on a real control plane: 1012 before ex
   assert.deepEqual(s.codes, { 1012: s.clients }, 'every client of the stopped replica got 1012');
   assert.equal(s.exitCode, 0);
   assert.equal(s.closedBeforeExit, s.clients);
-  assert.ok(tenthsCovered(s.reconnectTenths) >= 8, `scale-in reconnects per tenth of the window ${s.reconnectTenths.join(' ')}`);
+  assert.ok(paced(s), `scale-in: closes span ${s.closeSpanMs} ms, reconnects per tenth of the window ${s.reconnectTenths.join(' ')}`);
 
   assert.deepEqual(Object.keys(report.closeCodes), ['1012'], `close codes seen: ${JSON.stringify(report.closeCodes)}`);
   assert.deepEqual(report.failures, []);

@@ -2,16 +2,17 @@
 // (a PEM key or certificate, a JWK or JWKS, or an HMAC secret) or from a JWKS URL, cached per URL and
 // refetched on an unknown `kid` no more often than the cooldown. No token, key or claim value is ever put in
 // an error message: these messages reach logs and the response body.
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
 import type { RouteSecrets } from '../model/snapshot.ts';
+import { parseVerificationKey, type JwtAlgorithm } from '../util/key-material.ts';
 import { cookieValues, cookieWithout, parseCookies, queryParams, queryWithout, subprotocols } from './credentials.ts';
 
 // Partial: callers may leave defaulted fields out (tests, specs not yet defaulted).
 type JwtSpec = Partial<NonNullable<NonNullable<WebSocketRouteSpec['auth']>['jwt']>>;
-type Alg = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
+type Alg = JwtAlgorithm;
 
 export interface JwtPolicyOptions {
   /** Least time between two fetches of one JWKS URL when a token names an unknown kid. */
@@ -136,28 +137,18 @@ export class JwtPolicy {
   }
 }
 
+/** The key a route's resolved secret holds, parsed as the builder parsed it when it resolved the route. */
 export function parseKey(bytes: Buffer): StaticKey | Error {
-  const text = bytes.toString('utf8').trim();
-  try {
-    if (text.startsWith('-----BEGIN')) {
-      const key = createPublicKey(text);
-      const alg: Alg | undefined = key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyType === 'ec' ? 'ES256' : key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : undefined;
-      return alg ? { key, algorithms: [alg] } : new Error('unsupported key type');
-    }
-    if (text.startsWith('{')) {
-      const json = JSON.parse(text) as { keys?: unknown[] };
-      const set = Array.isArray(json.keys) ? json : { keys: [json] };
-      return { key: createLocalJWKSet(set as Parameters<typeof createLocalJWKSet>[0]), algorithms: ['RS256', 'ES256', 'EdDSA'] };
-    }
-  } catch (err) {
-    return err instanceof Error ? err : new Error('bad key');
+  const k = parseVerificationKey(bytes);
+  if (k instanceof Error) return k;
+  switch (k.kind) {
+    case 'public':
+      return { key: k.key, algorithms: k.algorithms };
+    case 'jwks':
+      return { key: createLocalJWKSet({ keys: k.keys as Parameters<typeof createLocalJWKSet>[0]['keys'] }), algorithms: k.algorithms };
+    case 'hmac':
+      return { key: k.secret, algorithms: k.algorithms };
   }
-  // An HMAC secret: the bytes as stored, less one trailing newline that files and `echo` add.
-  let end = bytes.length;
-  if (end > 0 && bytes[end - 1] === 0x0a) end--;
-  if (end > 0 && bytes[end - 1] === 0x0d) end--;
-  if (end < 32) return new Error('HMAC secret shorter than 32 bytes');
-  return { key: new Uint8Array(bytes.subarray(0, end)), algorithms: ['HS256'] };
 }
 
 function verifyError(err: unknown): WsgateError {
