@@ -16,22 +16,13 @@ import { after, test } from 'node:test';
 import { cliPath } from '../test/support/cli-process.ts';
 import { kubeEnvMissing } from '../test/support/kube-env.ts';
 import { createNetns, deleteNetns, netnsMissing } from './support/netns.ts';
+import type { RollReport } from './support/rolling-scenario.ts';
 
 const windowSeconds = 4;
 const clients = 1000;
 const ns = `wsgate-e2e-${process.pid}`;
 const missing = kubeEnvMissing({ controllerManager: true }) ?? netnsMissing() ?? (existsSync(cliPath) ? undefined : `no ${cliPath} (npm run build)`);
 
-interface Roll {
-  pod: string;
-  clients: number;
-  codes: Record<string, number>;
-  closedBeforeExit: number;
-  openAtExit: number;
-  reconnectTenths: number[];
-  closeSpanMs: number;
-  timeline: Record<string, number>;
-}
 interface Report {
   clients: number;
   sessions: number;
@@ -42,7 +33,7 @@ interface Report {
   failures: string[];
   openOnGateways: number;
   forbiddenLogLines: number;
-  rolls: Roll[];
+  rolls: RollReport[];
   scaleIn: { clients: number; codes: Record<string, number>; exitCode: number; closedBeforeExit: number; reconnectTenths: number[]; closeSpanMs: number; timeline: Record<string, number> };
 }
 

@@ -57,7 +57,7 @@ async function poll(what: string, pred: () => Promise<boolean>, maxMs = 30_000):
   }
 }
 
-interface RollReport {
+export interface RollReport {
   pod: string;
   replacement: string;
   clients: number;

@@ -6,10 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
 import type { WebSocket } from 'ws';
-import { Health } from '../../src/health/health.ts';
-import { closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import type { Health } from '../../src/health/health.ts';
+import { closed, connect, metricValue, nextMessage, startEcho, startGateWithHealth, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -33,15 +32,7 @@ before(async () => {
   const v = await spawnBackend('victim');
   victim = v.child;
   victimAddress = v.address;
-  gate = await startGate([staticRoute('pair', [victimAddress, survivor.address], { heartbeat: { intervalSeconds: 0 } })], {
-    hooks: {
-      admission: [(ctx) => health.admission(ctx)],
-      upstreamAttempt: (ctx, pick) => health.hooks().upstreamAttempt(ctx, pick),
-      upstreamResult: (e, ok, info) => health.hooks().upstreamResult(e, ok, info),
-    },
-  });
-  health = new Health({ holder: gate.holder, log: pino({ level: 'silent' }), metrics: gate.metrics, connections: (k) => gate.proxy.balancer.active.get(k) ?? 0 });
-  health.start();
+  ({ gate, health } = await startGateWithHealth([staticRoute('pair', [victimAddress, survivor.address], { heartbeat: { intervalSeconds: 0 } })]));
 });
 
 after(async () => {

@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, mock, test } from 'node:test';
-import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import { Health } from '../../src/health/health.ts';
-import { closed, connect, metricValue, rawExchange, startEcho, startGate, staticRoute, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import type { Health } from '../../src/health/health.ts';
+import { closed, connect, metricValue, rawExchange, startEcho, startGate, startGateWithHealth, staticRoute, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -16,15 +15,7 @@ let health: Health;
 before(async () => {
   echo = await startEcho();
   // One failure would eject the endpoint, if it were counted.
-  gate = await startGate([staticRoute('local', [echo.address], { outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 100 }, circuitBreaker: { consecutiveFailures: 1 } })], {
-    hooks: {
-      admission: [(ctx) => health.admission(ctx)],
-      upstreamAttempt: (ctx, pick) => health.hooks().upstreamAttempt(ctx, pick),
-      upstreamResult: (e, ok, info) => health.hooks().upstreamResult(e, ok, info),
-    },
-  });
-  health = new Health({ holder: gate.holder, log: pino({ level: 'silent' }), metrics: gate.metrics, connections: (k) => gate.proxy.balancer.active.get(k) ?? 0 });
-  health.start();
+  ({ gate, health } = await startGateWithHealth([staticRoute('local', [echo.address], { outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 100 }, circuitBreaker: { consecutiveFailures: 1 } })]));
 });
 
 after(async () => {

@@ -6,6 +6,7 @@ import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { createBuilder } from '../../src/build/build.ts';
+import { Health } from '../../src/health/health.ts';
 import type { RouteObject } from '../../src/build/input.ts';
 import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy-server.ts';
 import { SnapshotHolder } from '../../src/snapshot/holder.ts';
@@ -238,4 +239,19 @@ export async function until(pred: () => boolean | Promise<boolean>, what: string
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setImmediate(r));
   }
+}
+
+/** A gate whose admission, attempts and results go through a started Health, as the data plane wires them. */
+export async function startGateWithHealth(routes: readonly RouteObject[]): Promise<{ gate: Gate; health: Health }> {
+  // The hooks run only once a client connects, after health below exists.
+  const gate = await startGate(routes, {
+    hooks: {
+      admission: [(ctx) => health.admission(ctx)],
+      upstreamAttempt: (ctx, pick) => health.hooks().upstreamAttempt(ctx, pick),
+      upstreamResult: (e, ok, info) => health.hooks().upstreamResult(e, ok, info),
+    },
+  });
+  const health = new Health({ holder: gate.holder, log: silentLog, metrics: gate.metrics, connections: (k) => gate.proxy.balancer.active.get(k) ?? 0 });
+  health.start();
+  return { gate, health };
 }
