@@ -1,4 +1,4 @@
-// Fake API server: stands in for a cluster whose slices may point at 127.0.0.1 (a real one refuses loopback); the real-cluster run is e2e/rolling-update.test.ts.
+// Fake API server: stands in for a cluster whose slices may point at 127.0.0.1 (a real one refuses loopback); the real-cluster run is e2e/serial/rolling-update.test.ts.
 // The built CLI in Kubernetes mode, started as a user would: its own process with --kubernetes and a
 // kubeconfig pointing at the fake API server, which knows WebSocketRoutes only from the chart's CRD
 // (crds/wsgate.io_websocketroutes.yaml, POSTed as kubectl would). Real backends, a route applied by

@@ -65,7 +65,8 @@ export interface RollReport {
   /** Sessions on the rolled pod closed (any code) before its process exited. */
   closedBeforeExit: number;
   openAtExit: number;
-  /** Reconnects per tenth of the drain window from the first close (11th: later). */
+  /** 1012s, and the reconnects that follow them, per tenth of the drain window from the first close (11th: later). */
+  closeTenths: number[];
   reconnectTenths: number[];
   closeSpanMs: number;
   /** Order of what happened, each as ms from the delete. */
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     rolls.push({
       pod: old.name, replacement: replacement.name, clients: onOld.length, codes: codeCounts(onOld),
       closedBeforeExit: onOld.filter((s) => s.closed && s.closed.at < term.exitedAt).length, openAtExit: term.openAtExit,
-      reconnectTenths: tenths(reconnects, first, windowMs), closeSpanMs: Math.round(Math.max(...closes) - first),
+      closeTenths: tenths(closes, first, windowMs), reconnectTenths: tenths(reconnects, first, windowMs), closeSpanMs: Math.round(Math.max(...closes) - first),
       timeline: { terminatingInSlice: rel(terminatingAt), firstClose: rel(first), lastClose: rel(Math.max(...closes)), sigterm: rel(term.sigtermAt), exited: rel(term.exitedAt), podRemoved: rel(term.removedAt), removedFromSlice: rel(removedFromSliceAt) },
     });
     log(`rolled ${old.name}: ${JSON.stringify(rolls.at(-1))}`);
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
   const reconnects = fleet.sessions.filter((s) => onGone.some((o) => o.client === s.client) && s.openedAt > first && !onGone.includes(s)).map((s) => s.openedAt);
   const scaleIn = {
     clients: onGone.length, codes: codeCounts(onGone), exitCode, closedBeforeExit: onGone.filter((s) => s.closed && s.closed.at < exitedAt).length,
-    reconnectTenths: tenths(reconnects, first, windowMs), closeSpanMs: Math.round(Math.max(...closes) - first),
+    closeTenths: tenths(closes, first, windowMs), reconnectTenths: tenths(reconnects, first, windowMs), closeSpanMs: Math.round(Math.max(...closes) - first),
     timeline: { firstClose: Math.round(first - sigtermAt), lastClose: Math.round(Math.max(...closes) - sigtermAt), exited: Math.round(exitedAt - sigtermAt) },
   };
   log(`scale-in: ${JSON.stringify(scaleIn)}`);

@@ -1,4 +1,4 @@
-// Fake API server: stands in for the EndpointSlice controller and the kubelet, so each rollout step can be taken on a manual clock; the real sequence is e2e/rolling-update.test.ts.
+// Fake API server: stands in for the EndpointSlice controller and the kubelet, so each rollout step can be taken on a manual clock; the real sequence is e2e/serial/rolling-update.test.ts.
 // A rollout through the Kubernetes fake, step by step as the control plane and the kubelet take it, with each
 // backend a real process and the drain scheduler on a manual clock. A deleted Pod's endpoint turns
 // ready=false, serving=true, terminating=true at once; serving then follows its readiness probe; the endpoint
