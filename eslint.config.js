@@ -1,5 +1,5 @@
 // Lint: typescript-eslint recommended, plus the import boundaries of docs/architecture.md §6 — the proxy never sees the
-// sources or the builder, and only src/sources/kubernetes talks to @kubernetes/client-node.
+// sources or the builder, and only src/kube (the one adapter) talks to @kubernetes/client-node.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -18,20 +18,20 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/sources/kubernetes/**'],
-    rules: restrict([{ group: ['@kubernetes/client-node'], message: 'Only src/sources/kubernetes may import client-node.' }]),
+    ignores: ['src/kube/**'],
+    rules: restrict([{ group: ['@kubernetes/client-node'], message: 'Only src/kube (the adapter) may import client-node.' }]),
   },
   {
     files: ['src/proxy/**/*.ts', 'src/policy/**/*.ts', 'src/health/**/*.ts'],
     rules: restrict([
-      { group: ['**/sources/**', '**/build/**', '**/controller/**'], message: 'The data plane reads only the Snapshot (model/ and the holder).' },
-      { group: ['@kubernetes/client-node'], message: 'Only src/sources/kubernetes may import client-node.' },
+      { group: ['**/sources/**', '**/dag/**', '**/controller/**', '**/status/**', '**/kube/**'], message: 'The data plane reads only the compiled model (model/: the Snapshot and its holder).' },
+      { group: ['@kubernetes/client-node'], message: 'Only src/kube (the adapter) may import client-node.' },
     ]),
   },
   {
-    files: ['src/build/**/*.ts', 'src/model/**/*.ts', 'src/api/**/*.ts'],
+    files: ['src/dag/**/*.ts', 'src/model/**/*.ts', 'src/api/**/*.ts'],
     rules: restrict([
-      { group: ['**/proxy/**', '**/sources/**', '**/controller/**', '**/telemetry/**', 'node:fs', 'node:net', 'node:http', 'pino'], message: 'The model and the builder are pure: no I/O, no logger.' },
+      { group: ['**/proxy/**', '**/sources/**', '**/controller/**', '**/status/**', '**/kube/**', '**/telemetry/**', 'node:fs', 'node:net', 'node:http', 'pino'], message: 'The model and the builder are pure: no I/O, no logger.' },
     ]),
   },
   {

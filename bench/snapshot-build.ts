@@ -1,5 +1,5 @@
 // Snapshot build time at scale: 5,000 routes, each on its own hostname and Service, 10 endpoints per Service's
-// EndpointSlice (50,000 endpoints), through wsgate's own builder (src/build/build.ts). The builder is imported
+// EndpointSlice (50,000 endpoints), through wsgate's own builder (src/dag/build.ts). The builder is imported
 // at run time: when it is not there (or does not load) the bench says so and reports no number.
 import { performance } from 'node:perf_hooks';
 
@@ -20,7 +20,7 @@ type BuildFn = (input: unknown) => unknown;
 
 const options = { className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' } as const;
 
-/** The builder's input in the shape of src/build/input.ts (BuildInput). */
+/** The builder's input in the shape of src/dag/input.ts (BuildInput). */
 export function scaleInput(routes: number, endpointsPerRoute: number): unknown {
   const routeObjs = [];
   const services = [];
@@ -54,18 +54,18 @@ export function scaleInput(routes: number, endpointsPerRoute: number): unknown {
 /** Finds the builder: `build(input, options)` as planned, or `createBuilder(options)(input)`. */
 async function loadBuilder(): Promise<BuildFn | string> {
   // A computed specifier: the module may not exist yet, so the type checker must not resolve it.
-  const spec = new URL('../src/build/build.ts', import.meta.url).href;
+  const spec = new URL('../src/dag/build.ts', import.meta.url).href;
   let mod: Record<string, unknown>;
   try {
     mod = (await import(spec)) as Record<string, unknown>;
   } catch (err) {
-    return `src/build/build.ts did not load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
+    return `src/dag/build.ts did not load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
   }
   const build = mod.build;
   if (typeof build === 'function') return (input) => (build as (i: unknown, o: unknown) => unknown)(input, options);
   const create = mod.createBuilder;
   if (typeof create === 'function') return (create as (o: unknown) => BuildFn)(options);
-  return 'src/build/build.ts exports neither build() nor createBuilder()';
+  return 'src/dag/build.ts exports neither build() nor createBuilder()';
 }
 
 function describe(result: unknown): string {

@@ -1,6 +1,6 @@
 // Issue 3's scale figures (a benchmark, not a test):
 //   1. build time of the routing table for 5,000 routes and 50,000 endpoints (5,000 Services, one
-//      EndpointSlice of 10 endpoints each) through createBuilder (src/build/build.ts): cold, then the median
+//      EndpointSlice of 10 endpoints each) through createBuilder (src/dag/build.ts): cold, then the median
 //      of several warm runs;
 //   2. the time from an EndpointSlice change on the fake API server to the published snapshot
 //      (holder.waitForGeneration) with wsgate in Kubernetes mode (serve() in this process, the real
@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { createBuilder } from '../src/build/build.ts';
-import type { BuildInput, EndpointSliceLite, RouteObject, ServiceLite } from '../src/build/input.ts';
+import { createBuilder } from '../src/dag/build.ts';
+import type { BuildInput, EndpointSliceLite, RouteObject, ServiceLite } from '../src/dag/input.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { serve } from '../src/main.ts';
 import { FakeApiServer, type KObject } from '../test/support/fake-apiserver/index.ts';

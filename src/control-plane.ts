@@ -1,10 +1,10 @@
 // The control plane of one process group: the source for the mode, the controller that builds and publishes
 // into the holder, and (Kubernetes) leader election and status writing. Workers never run one.
 import { createSpecValidator } from './api/validate.ts';
-import { createBuilder } from './build/build.ts';
+import { createBuilder } from './dag/build.ts';
 import type { Config } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
-import type { SnapshotHolder } from './snapshot/holder.ts';
+import type { SnapshotHolder } from './model/holder.ts';
 import { createSource } from './sources/create-source.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Clock } from './util/clock.ts';

@@ -1,5 +1,5 @@
 // Every failure wsgate puts on the wire, with its meaning before the upgrade (HTTP status + wsgate-reason)
-// and after it (close code). The README's status and close-code tables are the contract; proxy/reject.ts and the relay are the only places
+// and after it (close code). The README's status and close-code tables are the contract; proxy/handshake/refusal.ts and the relay are the only places
 // that turn these into bytes.
 
 export const CloseCode = {

@@ -6,7 +6,7 @@ import type { Config } from './config/config.ts';
 import { startControlPlane } from './control-plane.ts';
 import { formatAddress, startDataPlane } from './data-plane.ts';
 import type { ProxyServer } from './proxy/proxy-server.ts';
-import { SnapshotHolder } from './snapshot/holder.ts';
+import { SnapshotHolder } from './model/holder.ts';
 import { createAdminServer, isLoopback, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';

@@ -1,9 +1,9 @@
 // signal → coalesce → build → publish. Bursts of changes are held off briefly (never longer than the maximum),
 // the builder runs on the source's whole current state, and a snapshot is published only when its content
 // hash changed. Statuses go to whoever writes them (the leader's status writer in Kubernetes mode).
-import type { Builder } from '../build/build.ts';
+import type { Builder } from '../dag/build.ts';
 import type { RouteStatus } from '../model/snapshot.ts';
-import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { SnapshotHolder } from '../model/holder.ts';
 import type { Source } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';

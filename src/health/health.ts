@@ -4,9 +4,9 @@
 // Groups — one backend as seen by one route — are keyed `${route.key}|${backend.id}`.
 import { Errors } from '../errors.ts';
 import type { Backend, Endpoint, Route, Rule, Snapshot } from '../model/snapshot.ts';
-import type { Pick as EndpointPick } from '../proxy/balancer.ts';
+import type { Pick as EndpointPick } from '../proxy/balance/balancer.ts';
 import type { AdmissionCheck, HandshakeContext, ProxyHooks, UpstreamAttemptInfo } from '../proxy/hooks.ts';
-import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { ActiveHealthChecker, type Transition } from './active.ts';

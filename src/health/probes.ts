@@ -6,7 +6,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import { acceptKey } from '../proxy/upstream.ts';
+import { acceptKey } from '../proxy/upstream/dial.ts';
 import type { Clock } from '../util/clock.ts';
 
 export type ProbeType = 'HTTP' | 'TCP' | 'WebSocket';

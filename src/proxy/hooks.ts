@@ -4,13 +4,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WsgateError } from '../errors.ts';
 import type { Backend, Endpoint } from '../model/snapshot.ts';
-import type { Pick, PickOptions } from './balancer.ts';
+import type { Pick, PickOptions } from './balance/balancer.ts';
 import type { LiveConnection } from './connections.ts';
-import type { Correlation } from './forward-headers.ts';
+import type { Correlation } from './handshake/forward-headers.ts';
 import type { Relay, RelayEnd } from './relay/relay.ts';
 import type { RouteMatch } from './router.ts';
-import type { UpgradeRequest } from './upgrade-head.ts';
-import type { UpstreamTls } from './upstream.ts';
+import type { UpgradeRequest } from './handshake/head.ts';
+import type { UpstreamTls } from './upstream/dial.ts';
 
 /**
  * One handshake in progress; admission checks may add forwarding changes and response headers. An upgrade's

@@ -18,14 +18,14 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Errors, WsgateError } from '../errors.ts';
 import type { Endpoint, Route } from '../model/snapshot.ts';
-import type { SnapshotHolder } from '../snapshot/holder.ts';
+import type { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { pickEndpoint, type BalancerState, type Pick } from './balancer.ts';
-import { correlation, contextHeaders } from './forward-headers.ts';
+import { pickEndpoint, type BalancerState, type Pick } from './balance/balancer.ts';
+import { correlation, contextHeaders } from './handshake/forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, HttpFallbackContext, ProxyHooks } from './hooks.ts';
-import { hopByHop } from './reject.ts';
-import { upstreamTlsOptions, type UpstreamTls } from './upstream.ts';
+import { hopByHop } from './handshake/refusal.ts';
+import { upstreamTlsOptions, type UpstreamTls } from './upstream/dial.ts';
 
 export interface HttpFallbackOptions {
   readonly balancer: () => BalancerState;

@@ -1,6 +1,6 @@
 // What the controller needs from a source of objects. Sources turn the outside world into plain objects and
 // signal changes; they hold no routing logic.
-import type { BuildInput } from '../build/input.ts';
+import type { BuildInput } from '../dag/input.ts';
 
 export interface Source {
   start(): Promise<void>;

@@ -8,7 +8,7 @@ import type { Config } from '../config/config.ts';
 import { startControlPlane } from '../control-plane.ts';
 import { formatAddress } from '../data-plane.ts';
 import { closeServer, readiness, warnDebugExposed } from '../main.ts';
-import { SnapshotHolder } from '../snapshot/holder.ts';
+import { SnapshotHolder } from '../model/holder.ts';
 import { createAdminServer, listen } from '../telemetry/admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';

@@ -2,7 +2,7 @@
 // primary (built once there), its metrics collected by the primary's /metrics, its shutdown ordered by it.
 import type { Config } from '../config/config.ts';
 import { startDataPlane } from '../data-plane.ts';
-import { SnapshotHolder } from '../snapshot/holder.ts';
+import { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { systemClock } from '../util/clock.ts';

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
 import { MessageLimits } from '../../src/policy/message-limits.ts';
 import { routeObject, silentLog, startGate } from '../support/harness.ts';

@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
-import { affinityHooks } from '../../src/proxy/affinity/index.ts';
+import { affinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import type { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
 

@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { Health } from '../../src/health/health.ts';
 import { serve, type Running } from '../../src/main.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
-import { affinityHooks } from '../../src/proxy/affinity/index.ts';
+import { affinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { selfSigned } from '../support/certs.ts';
 import { rawExchange, silentLog, startGate, staticRoute, upgradeRequest, type Gate } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';

@@ -7,8 +7,8 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Errors } from '../../src/errors.ts';
-import { rejectUpgrade } from '../../src/proxy/reject.ts';
-import { UpgradeFront } from '../../src/proxy/upgrade-front.ts';
+import { rejectUpgrade } from '../../src/proxy/handshake/refusal.ts';
+import { UpgradeFront } from '../../src/proxy/handshake/front.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { parseResponse, until } from '../support/harness.ts';
 

@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import { Heartbeats } from '../../src/proxy/heartbeat.ts';
 import type { ProxyHooks } from '../../src/proxy/hooks.ts';
-import { acceptKey } from '../../src/proxy/upstream.ts';
+import { acceptKey } from '../../src/proxy/upstream/dial.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
 import { closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, type Echo, type Gate } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { affinityHooks, type AffinityHooks } from '../../src/proxy/affinity/index.ts';
+import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { metricValue, silentLog, until, startGate, staticRoute, type Gate } from '../support/harness.ts';
 

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { FakeApiServer } from '../support/fake-apiserver/index.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
-import { LeaderElector } from '../../src/sources/kubernetes/leader-elector.ts';
+import { KubeClient } from '../../src/kube/kube-client.ts';
+import { LeaderElector } from '../../src/status/leader-elector.ts';
 
 const log = pino({ level: 'silent' });
 

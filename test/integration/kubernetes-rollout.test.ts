@@ -24,7 +24,7 @@ import type { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config/config.ts';
 import { startControlPlane, type ControlPlane } from '../../src/control-plane.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
-import { SnapshotHolder } from '../../src/snapshot/holder.ts';
+import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
 import { connectGreeted, metricValue, silentLog } from '../support/harness.ts';

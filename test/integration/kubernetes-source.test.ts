@@ -5,11 +5,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { FakeApiServer, waitUntil, within, type FakeApiServerOptions, type KObject } from '../support/fake-apiserver/index.ts';
-import { KubeClient } from '../../src/sources/kubernetes/kube-client.ts';
+import { KubeClient } from '../../src/kube/kube-client.ts';
 import { KubernetesSource, secretFieldSelector } from '../../src/sources/kubernetes/source.ts';
 import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
-import { LeaderElector } from '../../src/sources/kubernetes/leader-elector.ts';
+import { LeaderElector } from '../../src/status/leader-elector.ts';
 import { selfSigned } from '../support/certs.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 

@@ -10,8 +10,8 @@ import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { createBuilder } from '../../src/build/build.ts';
-import type { RouteObject } from '../../src/build/input.ts';
+import { createBuilder } from '../../src/dag/build.ts';
+import type { RouteObject } from '../../src/dag/input.ts';
 import { createSecurity, type Security } from '../../src/policy/admission.ts';
 import { closed, metricValue, rawExchange, routeObject, startGate, until, upgradeRequest, type Gate } from '../support/harness.ts';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Server } from 'socket.io';
 import { io as ioc, type Socket as ClientSocket } from 'socket.io-client';
-import { affinityHooks, type AffinityHooks } from '../../src/proxy/affinity/index.ts';
+import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { silentLog, startGate, staticRoute, type Gate } from '../support/harness.ts';
 
 interface Backend {

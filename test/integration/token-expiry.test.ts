@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
 import { TokenExpiry } from '../../src/policy/token-expiry.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';

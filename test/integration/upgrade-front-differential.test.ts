@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { headEnd, parseUpgradeHead, plausiblePartialHead } from '../../src/proxy/upgrade-head.ts';
+import { headEnd, parseUpgradeHead, plausiblePartialHead } from '../../src/proxy/handshake/head.ts';
 import { prng } from '../fuzz/prng.ts';
 
 interface Seen {

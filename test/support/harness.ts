@@ -5,11 +5,11 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { Health } from '../../src/health/health.ts';
-import type { RouteObject } from '../../src/build/input.ts';
+import type { RouteObject } from '../../src/dag/input.ts';
 import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy-server.ts';
-import { SnapshotHolder } from '../../src/snapshot/holder.ts';
+import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 
 export const silentLog = pino({ level: 'silent' });

@@ -1,5 +1,5 @@
 // A plain, readable view of a build result for whole-output comparison with golden YAML files.
-import type { BuildResult } from '../../src/build/build.ts';
+import type { BuildResult } from '../../src/dag/build.ts';
 import type { BackendStatus } from '../../src/model/snapshot.ts';
 
 export function buildView(r: BuildResult): unknown {

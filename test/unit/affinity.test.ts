@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import type { WebSocketRouteSpec } from '../../src/api/types.ts';
 import type { Backend, Endpoint, EndpointState, Route, Rule } from '../../src/model/snapshot.ts';
-import { Affinity, sessionKey, usesAffinity } from '../../src/proxy/affinity/affinity.ts';
-import { TrustedProxies } from '../../src/proxy/affinity/client-ip.ts';
-import { CookieSigner, readCookie, setCookieValue } from '../../src/proxy/affinity/cookie.ts';
-import { affinityHooks } from '../../src/proxy/affinity/index.ts';
-import { BalancerState, pickEndpoint, type Pick } from '../../src/proxy/balancer.ts';
+import { Affinity, sessionKey, usesAffinity } from '../../src/proxy/balance/affinity/affinity.ts';
+import { TrustedProxies } from '../../src/proxy/balance/affinity/client-ip.ts';
+import { CookieSigner, readCookie, setCookieValue } from '../../src/proxy/balance/affinity/cookie.ts';
+import { affinityHooks } from '../../src/proxy/balance/affinity/index.ts';
+import { BalancerState, pickEndpoint, type Pick } from '../../src/proxy/balance/balancer.ts';
 import type { HandshakeContext } from '../../src/proxy/hooks.ts';
 import { WsgateError } from '../../src/errors.ts';
 

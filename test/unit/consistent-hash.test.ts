@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Endpoint } from '../../src/model/snapshot.ts';
-import { BalancerState } from '../../src/proxy/balancer.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { boundedPick, capacity, hash32, preference } from '../../src/proxy/balance/consistent-hash.ts';
 
 function endpoints(n: number, from = 1): Endpoint[] {

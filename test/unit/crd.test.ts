@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import { buildCrd, toStructural, crdName, type JsonSchema } from '../../src/api/crd.ts';
 import { routeSpecSchema, routeStatusSchema, group, version, kind, plural } from '../../src/api/schema.ts';
 import { createSpecValidator } from '../../src/api/validate.ts';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { crdFile, chartCrdFile, renderCrdYaml, renderChartCrdTemplate } from '../../scripts/gen-crd.ts';
 
 type Node = Record<string, unknown>;

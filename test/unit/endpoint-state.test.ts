@@ -7,7 +7,7 @@
 // the drain whatever ready says; not ready without terminating is a readiness flap and keeps its connections.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { endpointState, staticBackend } from '../../src/build/backends.ts';
+import { endpointState, staticBackend } from '../../src/dag/backends.ts';
 
 const values = [true, false, undefined] as const;
 const show = (v: boolean | undefined) => (v === undefined ? '-' : v ? 'T' : 'F');

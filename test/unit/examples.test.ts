@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { createSpecValidator } from '../../src/api/validate.ts';
-import { createBuilder } from '../../src/build/build.ts';
+import { createBuilder } from '../../src/dag/build.ts';
 import { loadRoutes } from '../../src/sources/file/load-routes.ts';
 
 const dir = join(import.meta.dirname, '../../examples');

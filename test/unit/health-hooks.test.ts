@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { WsgateError } from '../../src/errors.ts';
 import { Health } from '../../src/health/health.ts';
-import { BalancerState, pickEndpoint, type Pick, type PickOptions } from '../../src/proxy/balancer.ts';
+import { BalancerState, pickEndpoint, type Pick, type PickOptions } from '../../src/proxy/balance/balancer.ts';
 import type { HandshakeContext } from '../../src/proxy/hooks.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { holderWith, route } from '../support/health-snapshot.ts';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { fileSecret, hashKey, resolveRouteSecrets } from '../../src/build/secrets.ts';
+import { fileSecret, hashKey, resolveRouteSecrets } from '../../src/dag/secrets.ts';
 import type { Route } from '../../src/model/snapshot.ts';
 import { checkApiKey } from '../../src/policy/api-key.ts';
 import { ClientIpFilter } from '../../src/policy/client-ip.ts';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WsgateError } from '../../src/errors.ts';
-import { normalizeTarget, removeDotSegments } from '../../src/proxy/request-path.ts';
+import { normalizeTarget, removeDotSegments } from '../../src/proxy/handshake/request-path.ts';
 
 test('normalized targets', () => {
   const cases: Record<string, string> = {

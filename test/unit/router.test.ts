@@ -1,10 +1,10 @@
 // Route matching on a built snapshot: host precedence, segment-aware prefixes, headers, ports and case.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createBuilder } from '../../src/build/build.ts';
-import type { RouteObject } from '../../src/build/input.ts';
+import { createBuilder } from '../../src/dag/build.ts';
+import type { RouteObject } from '../../src/dag/input.ts';
 import { matchRoute, normalizeHost, pathMatches } from '../../src/proxy/router.ts';
-import { SnapshotHolder } from '../../src/snapshot/holder.ts';
+import { SnapshotHolder } from '../../src/model/holder.ts';
 
 const route = (name: string, age: number, spec: unknown): RouteObject => ({
   apiVersion: 'wsgate.io/v1alpha1',

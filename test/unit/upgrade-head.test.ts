@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { headEnd, parseUpgradeHead, plausiblePartialHead } from '../../src/proxy/upgrade-head.ts';
+import { headEnd, parseUpgradeHead, plausiblePartialHead } from '../../src/proxy/handshake/head.ts';
 
 const socket = {} as Socket;
 const PLAIN =

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Endpoint } from '../../src/model/snapshot.ts';
-import { BodyReader, HEAD_CAP, HeadError, ResponseHeadParser, type UpstreamHead } from '../../src/proxy/upstream-handshake.ts';
-import { TraceIds } from '../../src/proxy/forward-headers.ts';
-import { acceptKey, openUpstream, requestHead } from '../../src/proxy/upstream.ts';
+import { BodyReader, HEAD_CAP, HeadError, ResponseHeadParser, type UpstreamHead } from '../../src/proxy/upstream/handshake.ts';
+import { TraceIds } from '../../src/proxy/handshake/forward-headers.ts';
+import { acceptKey, openUpstream, requestHead } from '../../src/proxy/upstream/dial.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const HEAD_101 = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(KEY)}\r\nSec-WebSocket-Protocol: chat\r\nX-Dup: a\r\nx-dup: b\r\n\r\n`;

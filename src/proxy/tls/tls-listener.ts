@@ -10,9 +10,9 @@ import https from 'node:https';
 import { basename, dirname } from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import type { Snapshot, TlsCertificate } from '../../model/snapshot.ts';
-import type { SnapshotHolder } from '../../snapshot/holder.ts';
+import type { SnapshotHolder } from '../../model/holder.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { deadlineCheckMs } from '../upgrade-front.ts';
+import { deadlineCheckMs } from '../handshake/front.ts';
 
 export interface TlsListenerOptions {
   readonly holder: SnapshotHolder;

@@ -4,7 +4,7 @@
 import { Errors, type WsgateError } from '../../errors.ts';
 import type { Route } from '../../model/snapshot.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { UpstreamTls } from '../upstream.ts';
+import type { UpstreamTls } from '../upstream/dial.ts';
 
 export class UpstreamTlsPolicy {
   readonly #log: Logger;

@@ -4,7 +4,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { SpecValidator } from '../../api/validate.ts';
-import { emptyInput, type BuildInput } from '../../build/input.ts';
+import { emptyInput, type BuildInput } from '../../dag/input.ts';
 import { formatProblem, type ConfigProblem } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Source } from '../source.ts';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import type { SpecValidator } from '../../api/validate.ts';
 import { apiVersion, kind } from '../../api/schema.ts';
-import { specProblems as problemsOf } from '../../build/spec-problems.ts';
-import type { RouteObject } from '../../build/input.ts';
+import { specProblems as problemsOf } from '../../dag/spec-problems.ts';
+import type { RouteObject } from '../../dag/input.ts';
 import type { ConfigProblem } from '../../errors.ts';
 
 export interface LoadResult {

@@ -4,9 +4,9 @@
 // configuration file's folder (or the configuration folder).
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import type { SecretLite } from '../../build/input.ts';
-import { fileSecret } from '../../build/secrets.ts';
-import type { RouteObject } from '../../build/input.ts';
+import type { SecretLite } from '../../dag/input.ts';
+import { fileSecret } from '../../dag/secrets.ts';
+import type { RouteObject } from '../../dag/input.ts';
 
 /** The file paths a spec refers to, as written. */
 export function referencedPaths(spec: unknown): string[] {

@@ -5,10 +5,10 @@
 //   const elector = new LeaderElector({ client, namespace, name: electionId, identity, log,
 //     onStartedLeading: () => writer.setLeading(true), onStoppedLeading: () => writer.setLeading(false) });
 //   controller: after each build, writer.update(statuses). Shutdown: elector.stop() (releases), writer.stop(), source.stop().
-export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from './kube-client.ts';
+export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from '../../kube/kube-client.ts';
 export { KubernetesSource, serviceNameLabel, type KubernetesSourceOptions, type ObservedRouteStatus } from './source.ts';
 export { defaultInformerTimings, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 export { defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
-export { LeaderElector, type LeaderElectorOptions } from './leader-elector.ts';
-export { StatusWriter, type StatusWriterOptions } from './status-writer.ts';
+export { LeaderElector, type LeaderElectorOptions } from '../../status/leader-elector.ts';
+export { StatusWriter, type StatusWriterOptions } from '../../status/status-writer.ts';
 export { requiredPermissions, type PermissionRule } from './permissions.ts';

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type ClockTimer } from '../../util/clock.ts';
 import { Backoff, defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
-import type { KubeClient, ListWatchHandle, RawObject, WatchedResource } from './kube-client.ts';
+import type { KubeClient, ListWatchHandle, RawObject, WatchedResource } from '../../kube/kube-client.ts';
 import { trimmers, type Lite } from './lite.ts';
 
 export interface InformerTimings {

@@ -1,8 +1,8 @@
 // API objects trimmed to what the builder reads (build/input.ts). Trimming drops resourceVersion, managedFields
 // and status, so a write that changes none of the kept fields (a status update, a no-op resync) signals nothing.
-import type { EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../build/input.ts';
+import type { EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../dag/input.ts';
 import type { ObjectMeta } from '../../api/types.ts';
-import type { RawObject, WatchedResource } from './kube-client.ts';
+import type { RawObject, WatchedResource } from '../../kube/kube-client.ts';
 
 type Meta = RawObject['metadata'];
 

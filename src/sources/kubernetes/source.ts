@@ -3,11 +3,11 @@
 // per resource and listed namespace (the API has no multi-namespace list: a Role per namespace grants exactly
 // those paths). Informer callbacks only signal; current() hands out the cached, trimmed objects.
 import type { Logger } from 'pino';
-import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../build/input.ts';
+import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../dag/input.ts';
 import type { Source } from '../source.ts';
 import type { Clock } from '../../util/clock.ts';
 import { InformerSupervisor, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
-import type { KubeClient, RawObject, WatchedResource } from './kube-client.ts';
+import type { KubeClient, RawObject, WatchedResource } from '../../kube/kube-client.ts';
 
 /** Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch. */
 export const serviceNameLabel = 'kubernetes.io/service-name';

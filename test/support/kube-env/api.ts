@@ -1,6 +1,6 @@
 // A minimal HTTPS client for the test's own calls to the real API server (admin certificate or a bearer
 // token): raw status and body, so tests can assert on 403s and on the server's validation messages, and a
-// streaming watch. wsgate's own calls go through its client (src/sources/kubernetes/kube-client.ts).
+// streaming watch. wsgate's own calls go through its client (src/kube/kube-client.ts).
 import https from 'node:https';
 
 export interface Credentials {

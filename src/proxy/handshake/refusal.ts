@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import type { WsgateError } from '../errors.ts';
+import type { WsgateError } from '../../errors.ts';
 
 export function rejectUpgrade(socket: Duplex, err: WsgateError): void {
   if (socket.destroyed) return;

@@ -5,7 +5,7 @@
 // path skip llhttp and IncomingMessage without changing what any request gets back.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { hasToken } from './handshake-check.ts';
+import { hasToken } from './checks.ts';
 
 /** The parts of a request the handshake reads (the same names as IncomingMessage's). */
 export interface UpgradeRequest {

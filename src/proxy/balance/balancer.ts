@@ -1,8 +1,8 @@
 // Endpoint choice for one rule: a backend by weight, then an endpoint by the route's policy. Active endpoints
 // take new connections; Draining ones only when the backend has no Active endpoint left (as kube-proxy does);
 // NotReady ones never.
-import { Errors, type WsgateError } from '../errors.ts';
-import type { Backend, Endpoint, Rule } from '../model/snapshot.ts';
+import { Errors, type WsgateError } from '../../errors.ts';
+import type { Backend, Endpoint, Rule } from '../../model/snapshot.ts';
 
 export type Policy = 'LeastConnections' | 'RoundRobin' | 'ConsistentHash';
 

@@ -2,7 +2,7 @@
 // replica recognises any other replica's cookie, the value says nothing about pod addresses, and a client
 // cannot mint one that names an endpoint it was never given.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { Endpoint } from '../../model/snapshot.ts';
+import type { Endpoint } from '../../../model/snapshot.ts';
 
 const idLength = 22; // base64url characters: 132 bits of the MAC
 const maxCached = 4096;

@@ -1,6 +1,6 @@
 // Owns the one mutable reference to the current Snapshot. publish() swaps it atomically and tells listeners
 // (the drain logic, readiness) what changed; connections read current() once, at their handshake.
-import type { Snapshot, SnapshotContent } from '../model/snapshot.ts';
+import type { Snapshot, SnapshotContent } from './snapshot.ts';
 
 export type SwapListener = (next: Snapshot, prev: Snapshot | undefined) => void;
 

@@ -1,8 +1,8 @@
 // The client address for ClientIP affinity on paths no admission check has seen (HTTP fallback): the same
 // rule as the upgrade path (util/cidr.ts resolveClientIp), so a long-polling session and its later upgrade
 // hash to the same key.
-import { parseCidrs, resolveClientIp, type CidrSet } from '../../util/cidr.ts';
-import type { UpgradeRequest } from '../upgrade-head.ts';
+import { parseCidrs, resolveClientIp, type CidrSet } from '../../../util/cidr.ts';
+import type { UpgradeRequest } from '../../handshake/head.ts';
 
 export class TrustedProxies {
   readonly #set: CidrSet;

@@ -5,11 +5,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { createBuilder } from '../../src/build/build.ts';
-import type { BuildInput, BuildOptions } from '../../src/build/input.ts';
+import { createBuilder } from '../../src/dag/build.ts';
+import type { BuildInput, BuildOptions } from '../../src/dag/input.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
-const dir = join(import.meta.dirname, '../fixtures/build');
+const dir = join(import.meta.dirname, '../fixtures/dag');
 const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 
 interface Case { options?: Partial<BuildOptions>; objects: BuildInput }

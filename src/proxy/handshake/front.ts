@@ -9,7 +9,7 @@
 // 431).
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import { headEnd, parseUpgradeHead, plausiblePartialHead, type UpgradeRequest } from './upgrade-head.ts';
+import { headEnd, parseUpgradeHead, plausiblePartialHead, type UpgradeRequest } from './head.ts';
 
 export interface UpgradeFrontOptions {
   /** Where the server hands over its connections: 'connection' for http.Server, 'secureConnection' for

@@ -6,10 +6,10 @@
 // hash-balance-factor and Envoy's ring hash ship it off. Affinity only ever chooses among the
 // balancer's candidates, so a Draining (while others are Active), ejected or Gone endpoint is never chosen:
 // the request gets a fresh pick, and Cookie a fresh cookie.
-import type { Backend, Endpoint, Route, Rule } from '../../model/snapshot.ts';
+import type { Backend, Endpoint, Route, Rule } from '../../../model/snapshot.ts';
 import { policyPick, type BalancerState } from '../balancer.ts';
-import { boundedPick, hash32, preference } from '../balance/consistent-hash.ts';
-import type { UpgradeRequest } from '../upgrade-head.ts';
+import { boundedPick, hash32, preference } from '../consistent-hash.ts';
+import type { UpgradeRequest } from '../../handshake/head.ts';
 import { readCookie, setCookieValue, type CookieSigner } from './cookie.ts';
 
 export interface AffinityRequest {

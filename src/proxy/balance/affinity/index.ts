@@ -1,12 +1,12 @@
 // The affinity hooks main wires into the proxy: an admission step that shapes the endpoint choice (and adds
 // the Set-Cookie to the 101), and the HTTP fallback that sends long-polling requests where the session lives.
-import type { SnapshotHolder } from '../../snapshot/holder.ts';
-import type { Logger } from '../../telemetry/logger.ts';
-import type { Metrics } from '../../telemetry/metrics.ts';
+import type { SnapshotHolder } from '../../../model/holder.ts';
+import type { Logger } from '../../../telemetry/logger.ts';
+import type { Metrics } from '../../../telemetry/metrics.ts';
 import type { BalancerState } from '../balancer.ts';
-import { socketAddress } from '../forward-headers.ts';
-import type { AdmissionCheck, HandshakeContext, ProxyHooks } from '../hooks.ts';
-import { HttpFallback, type HttpFallbackOptions } from '../http-fallback.ts';
+import { socketAddress } from '../../handshake/forward-headers.ts';
+import type { AdmissionCheck, HandshakeContext, ProxyHooks } from '../../hooks.ts';
+import { HttpFallback, type HttpFallbackOptions } from '../../http-fallback.ts';
 import { Affinity, usesAffinity } from './affinity.ts';
 import { TrustedProxies } from './client-ip.ts';
 import { CookieSigner } from './cookie.ts';

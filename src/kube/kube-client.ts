@@ -2,7 +2,7 @@
 // between client-node majors, so nothing else sees them. Every call here is one of permissions.ts's rules.
 import * as k8s from '@kubernetes/client-node';
 import type { Agent, ClientRequest } from 'node:http';
-import { group, plural, version, apiVersion, kind } from '../../api/schema.ts';
+import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
 import { AgentPool } from './agent-pool.ts';
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */

@@ -4,9 +4,9 @@
 // the status the informer saw on the server). Winning leadership forgets what was applied and rewrites all,
 // since the previous leader may have left anything behind.
 import type { Logger } from 'pino';
-import type { BackendStatus, RouteStatus } from '../../model/snapshot.ts';
-import { KubeApiError, type KubeClient } from './kube-client.ts';
-import type { ObservedRouteStatus } from './source.ts';
+import type { BackendStatus, RouteStatus } from '../model/snapshot.ts';
+import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
+import type { ObservedRouteStatus } from '../sources/kubernetes/source.ts';
 
 export interface StatusWriterOptions {
   readonly client: KubeClient;

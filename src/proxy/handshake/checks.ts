@@ -1,7 +1,7 @@
 // RFC 6455 §4.2.1 checks on a client's opening handshake, answered with the statuses in src/errors.ts.
 // Node's HTTP parser has already refused what is not HTTP/1.x (400) and oversized headers (431).
-import type { UpgradeRequest } from './upgrade-head.ts';
-import { Errors, type WsgateError } from '../errors.ts';
+import type { UpgradeRequest } from './head.ts';
+import { Errors, type WsgateError } from '../../errors.ts';
 
 const keyPattern = /^[A-Za-z0-9+/]{22}==$/;
 

@@ -6,8 +6,8 @@
 // resourceVersion read, so a lost race is a 409 and nothing else. Only status writing needs a leader: losing the lease calls
 // onStoppedLeading and goes back to being a candidate, it never throws or exits.
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type ClockTimer } from '../../util/clock.ts';
-import { KubeApiError, type KubeClient, type LeaseRecord } from './kube-client.ts';
+import { systemClock, type Clock, type ClockTimer } from '../util/clock.ts';
+import { KubeApiError, type KubeClient, type LeaseRecord } from '../kube/kube-client.ts';
 
 export interface LeaderElectorOptions {
   readonly client: KubeClient;

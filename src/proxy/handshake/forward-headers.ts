@@ -2,10 +2,10 @@
 // explicitly, X-Forwarded-For/Proto/Host, Forwarded (RFC 7239), X-Real-IP, and the correlation ids (X-Request-Id, W3C traceparent) kept from
 // the client when valid or started here.
 import { randomFillSync, randomUUID } from 'node:crypto';
-import { unmap } from '../util/cidr.ts';
-import type { HandshakeContext } from './hooks.ts';
-import type { UpgradeRequest } from './upgrade-head.ts';
-import { hopByHop } from './reject.ts';
+import { unmap } from '../../util/cidr.ts';
+import type { HandshakeContext } from '../hooks.ts';
+import type { UpgradeRequest } from './head.ts';
+import { hopByHop } from './refusal.ts';
 
 export interface Correlation {
   readonly requestId: string;

@@ -5,7 +5,7 @@
 // `path_with_escaped_slashes_action: REJECT_REQUEST`:
 // https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto
 // The query is kept byte for byte: it is not part of the path (RFC 3986 §3.4), and its encoding is the backend's.
-import { Errors, type WsgateError } from '../errors.ts';
+import { Errors, type WsgateError } from '../../errors.ts';
 
 export interface RequestTarget {
   /** The normalized path, for matching. */

@@ -6,13 +6,13 @@
 import { hash } from 'node:crypto';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import { Errors, type WsgateError } from '../errors.ts';
-import type { Endpoint } from '../model/snapshot.ts';
-import { hasToken } from './handshake-check.ts';
-import { maxRelayedBody } from './reject.ts';
-import { BodyReader, HeadError, ResponseHeadParser, type UpstreamHead } from './upstream-handshake.ts';
+import { Errors, type WsgateError } from '../../errors.ts';
+import type { Endpoint } from '../../model/snapshot.ts';
+import { hasToken } from '../handshake/checks.ts';
+import { maxRelayedBody } from '../handshake/refusal.ts';
+import { BodyReader, HeadError, ResponseHeadParser, type UpstreamHead } from './handshake.ts';
 
-export type { UpstreamHead } from './upstream-handshake.ts';
+export type { UpstreamHead } from './handshake.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const EMPTY = Buffer.alloc(0);
