@@ -237,10 +237,10 @@ export class ProxyServer {
     for (const list of byRoute.values()) {
       const route = list[0].route;
       // A route that still exists paces with its current window.
-      const windowSeconds = (next?.routes.get(route.key) ?? route).spec.drain?.windowSeconds ?? 30;
+      const windowMs = (next?.routes.get(route.key) ?? route).drain.windowMs;
       this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
-      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds }, 'endpoint leaving: draining');
-      this.#drain.schedule(list, windowSeconds * 1000, CloseCode.ServiceRestart, 'backend restarting');
+      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds: windowMs / 1000 }, 'endpoint leaving: draining');
+      this.#drain.schedule(list, windowMs, CloseCode.ServiceRestart, 'backend restarting');
     }
   }
 
@@ -275,7 +275,7 @@ export class ProxyServer {
     const target = normalizeTarget(req.url ?? '/');
     const path = target instanceof WsgateError ? undefined : target;
     const match = snapshot && path && matchRoute(snapshot, req.headers.host ?? '', path.path, (n) => req.headers[n]);
-    const fallback = match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback;
+    const fallback = match && match.route.httpFallback && this.#hooks.httpFallback;
     if (match && fallback && this.accepting) {
       fallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress), ...(path!.target !== req.url ? { path: path!.target } : {}) });
       return;
@@ -345,14 +345,12 @@ export class ProxyServer {
       if (err) return this.#reject(socket, err, match);
       if (socket.destroyed) return;
     }
-    const spec = match.route.spec;
-    const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
+    const { balance, upstream } = match.route;
     const tried = new Set<string>();
-    const attempts = spec.upstream?.maxConnectAttempts ?? 2;
     let last: UpstreamResult | undefined;
     let chosen: Pick | undefined;
-    for (let i = 0; i < attempts; i++) {
-      const pick = pickEndpoint(match.rule, policy, this.balancer, { ...ctx.pick, exclude: tried } as PickOptions);
+    for (let i = 0; i < upstream.maxConnectAttempts; i++) {
+      const pick = pickEndpoint(match.rule, balance.policy, this.balancer, { ...ctx.pick, exclude: tried } as PickOptions);
       if (pick instanceof WsgateError) {
         if (last) break;
         return this.#reject(socket, pick, match);
@@ -365,8 +363,8 @@ export class ProxyServer {
         path: ctx.forward.path ?? req.url ?? '/',
         headers: contextHeaders(ctx, true),
         key: String(req.headers['sec-websocket-key']).trim(),
-        connectTimeoutMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
-        handshakeTimeoutMs: (spec.upstream?.handshakeTimeoutSeconds ?? 10) * 1000,
+        connectTimeoutMs: upstream.connectTimeoutMs,
+        handshakeTimeoutMs: upstream.handshakeTimeoutMs,
         ...(ctx.upstreamTls ? { tls: ctx.upstreamTls } : {}),
       });
       let aborted = false;
@@ -418,7 +416,7 @@ export class ProxyServer {
       clientHead: head,
       upstreamHead: up.head,
       deflate,
-      maxMessageBytes: route.spec.limits?.maxMessageBytes ?? 1048576,
+      maxMessageBytes: route.limits.maxMessageBytes,
       closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
