@@ -36,7 +36,7 @@ export interface ProxyOptions {
   /** Client connections open at once (every listener) before new ones get 503 overloaded; unset: no cap. */
   readonly maxConnections?: number;
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
-  readonly closeTimeoutMs?: number;
+  readonly closeTimeoutMs: number;
   readonly hooks?: ProxyHooks;
   /** The process's clock: paced drain closes, and the wheel's time when no wheel is given. */
   readonly clock?: Clock;
@@ -162,7 +162,7 @@ export class ProxyServer {
     for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
     // Connections already draining over a longer backend window are pulled into this one.
     this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting', { within: true });
-    await this.#whenEmpty(drainMs + (this.#o.closeTimeoutMs ?? 5000) + 1000);
+    await this.#whenEmpty(drainMs + this.#o.closeTimeoutMs + 1000);
   }
 
   /** Immediate close of everything (tests, a second signal). */
@@ -173,7 +173,7 @@ export class ProxyServer {
     this.#closeListeners();
     for (const f of this.#fronts) f.close();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
-    await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
+    await this.#whenEmpty(this.#o.closeTimeoutMs);
     for (const srv of [this.server, ...this.#extra]) srv.closeAllConnections();
     this.#wheel.stop();
   }
@@ -417,7 +417,7 @@ export class ProxyServer {
       upstreamHead: up.head,
       deflate,
       maxMessageBytes: route.limits.maxMessageBytes,
-      closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
+      closeTimeoutMs: this.#o.closeTimeoutMs,
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
       onEnd: (end: RelayEnd) => this.#onEnd(conn, end),
