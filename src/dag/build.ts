@@ -118,8 +118,11 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const sortedEndpoints = new Map([...endpoints].sort(([a], [b]) => cmp(a, b)));
   const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
   const table = buildMatchTable(entries);
+  // Everything the data plane reads: the compiled routes, the match table (paths and headers live only there),
+  // endpoints and certificates. A spec change that compiles to the same routes and table publishes nothing.
+  const tableContent = [[...table.exact], [...table.wildcard], table.any];
   const hash = createHash('sha256')
-    .update(JSON.stringify([[...sortedRoutes.values()], [...sortedEndpoints.values()], [...sortedCerts]]))
+    .update(JSON.stringify([[...sortedRoutes.values()], tableContent, [...sortedEndpoints.values()], [...sortedCerts]]))
     .digest('hex');
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),

@@ -47,3 +47,21 @@ for (const name of readdirSync(dir).sort()) {
     }
   });
 }
+
+test('the content hash changes with anything the data plane reads: a path match, a header match, a policy', () => {
+  const build = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' });
+  const hashOf = (spec: Record<string, unknown>) =>
+    build({ routes: [{ apiVersion: 'wsgate.io/v1alpha1', kind: 'WebSocketRoute', metadata: { name: 'chat', namespace: 'default' }, spec: { rules: [{ backendRefs: [{ endpoints: ['127.0.0.1:9001'] }] }], ...spec } }], services: [], endpointSlices: [], secrets: [] }).content.hash;
+  const rules = (match: Record<string, unknown>) => ({ rules: [{ matches: [match], backendRefs: [{ endpoints: ['127.0.0.1:9001'] }] }] });
+  const hashes = [
+    hashOf({}),
+    hashOf(rules({ path: { value: '/a' } })),
+    hashOf(rules({ path: { value: '/b' } })),
+    hashOf(rules({ path: { type: 'Exact', value: '/b' } })),
+    hashOf(rules({ path: { value: '/b' }, headers: [{ name: 'x-room', value: '1' }] })),
+    hashOf({ heartbeat: { intervalSeconds: 5 } }),
+    hashOf({ hostnames: ['chat.example.com'] }),
+  ];
+  assert.equal(new Set(hashes).size, hashes.length);
+  assert.equal(hashOf({ heartbeat: { intervalSeconds: 30 } }), hashes[0], 'a default written out compiles the same');
+});
