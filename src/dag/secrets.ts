@@ -56,12 +56,16 @@ export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: r
   }
 
   const out: { jwtKey?: ResolvedJwtKey; apiKeyHashes?: readonly string[]; upstreamCa?: string } = {};
+  const jwt = spec.auth?.jwt;
   const jwtKey = (v: string, where: string) => {
     const parsed = parseVerificationKey(Buffer.from(v, 'base64'));
-    if (parsed instanceof Error) problem('InvalidKey', `auth.jwt: ${where}: ${parsed.message}`);
-    else out.jwtKey = canonicalJwtKey(parsed);
+    if (parsed instanceof Error) return problem('InvalidKey', `auth.jwt: ${where}: ${parsed.message}`);
+    // A key that verifies none of the listed algorithms would refuse every token; say so here instead.
+    const allowed = jwt?.algorithms;
+    if (allowed && !parsed.algorithms.some((a) => allowed.includes(a)))
+      return problem('InvalidKey', `auth.jwt: ${where}: the key verifies ${parsed.algorithms.join(', ')}, which auth.jwt.algorithms (${allowed.join(', ')}) does not list`);
+    out.jwtKey = canonicalJwtKey(parsed);
   };
-  const jwt = spec.auth?.jwt;
   if (jwt?.secretName) {
     const entry = jwt.secretKey ?? 'key';
     const v = find(jwt.secretName)?.data?.[entry];

@@ -85,8 +85,11 @@ test('HS256: issuer, audience, exp/nbf with clock skew; 401 with WWW-Authenticat
   assert.equal((await p.check(compiledJwt(spec, secrets), req({ authorization: `Bearer ${good}` }), edits()))?.httpStatus, 401);
   clock = new Date((t0 + 80) * 1000);
   assert.equal(await p.check(compiledJwt(spec, secrets), req({ authorization: `Bearer ${good}` }), edits()), undefined);
-  // An HMAC key never verifies when only asymmetric algorithms are allowed.
-  assert.equal((await p.check(compiledJwt({ algorithms: ['RS256'] }, secrets), req({ authorization: `Bearer ${good}` }), edits()))?.httpStatus, 401);
+  // An HMAC key never verifies when only asymmetric algorithms are allowed: the builder says so in the route's
+  // status (InvalidKey) and leaves the key out, so the route answers as with missing material (503 below).
+  assert.throws(() => compiledJwt({ algorithms: ['RS256'] }, secrets), /the key verifies HS256, which auth\.jwt\.algorithms \(RS256\) does not list/);
+  // A key set fetched from a URL is public keys only: HS256 is never among its algorithms.
+  assert.equal((await p.check(compiledJwt({ jwksUrl: 'http://127.0.0.1:1/jwks', algorithms: ['HS256'] }), req({ authorization: `Bearer ${good}` }), edits()))?.httpStatus, 401);
   assert.equal((await p.check(compiledJwt({}), req({ authorization: `Bearer ${good}` }), edits()))?.httpStatus, 503);
 });
 
