@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createPrivateKey } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import * as yaml from 'js-yaml';
 import { SignJWT } from 'jose';
@@ -76,4 +77,20 @@ test('policies work on a structured-cloned route: JWT keys and CIDR sets are mad
     'admitted',
     'client_ip_not_allowed',
   ]);
+});
+
+test('every static key form verifies, on the frozen snapshot and on its structured clone', async () => {
+  const { content } = build('policies');
+  const copy = deserialize(serialize(content)) as SnapshotContent;
+  // The private half of the fixture's EC key (ec.pub, the certificate ca.pem and jwks.json are its public half).
+  const signing = createPrivateKey(readFileSync(join(dir, 'policies', 'jwt-signing.key')));
+  const token = await new SignJWT({ sub: 'bob' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setExpirationTime('1h').sign(signing);
+  const p = new JwtPolicy();
+  const results: string[] = [];
+  for (const snapshot of [content, copy])
+    for (const key of ['a/jwt-cert', 'a/jwt-pem', 'a/jwt-jwks'] as const) {
+      const err = await p.check(snapshot.routes.get(key)!.auth.jwt!, { url: '/', headers: { authorization: `Bearer ${token}` } }, { drop: new Set(), extra: [] });
+      results.push(`${key} ${err?.reason ?? 'admitted'}`);
+    }
+  assert.deepEqual(results, [...Array(2)].flatMap(() => ['a/jwt-cert admitted', 'a/jwt-pem admitted', 'a/jwt-jwks admitted']));
 });
