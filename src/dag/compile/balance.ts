@@ -14,7 +14,7 @@ export function compileAffinity(spec: WebSocketRouteSpec): SessionAffinity {
   switch (a.type) {
     case 'Cookie': {
       const c = affinityCookie(a);
-      // Browsers refuse SameSite=None without Secure (RFC 6265bis §5.4.7 step 2 "SameSite=None requires Secure").
+      // Browsers refuse SameSite=None without Secure (RFC 6265bis §5.4.7), so None always compiles to Secure.
       return { type: 'Cookie', cookie: { name: c.name, ttlSeconds: c.ttlSeconds, path: c.path, secure: c.secure || c.sameSite === 'None', sameSite: c.sameSite } };
     }
     // The CEL rules (mirrored in cross-field.ts) guarantee the name of each keyed type.
