@@ -25,6 +25,7 @@ export default tseslint.config(
     files: ['src/proxy/**/*.ts', 'src/policy/**/*.ts', 'src/health/**/*.ts'],
     rules: restrict([
       { group: ['**/sources/**', '**/dag/**', '**/controller/**', '**/status/**', '**/kube/**'], message: 'The data plane reads only the compiled model (model/: the Snapshot and its holder).' },
+      { group: ['**/api/**'], message: 'The data plane reads the compiled Route (model/route.ts), never the raw spec types or the schema: the builder (dag/compile) applies the defaults.' },
       { group: ['@kubernetes/client-node'], message: 'Only src/kube (the adapter) may import client-node.' },
     ]),
   },

@@ -80,6 +80,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     maxHeaderBytes: config.maxHeaderBytes,
     maxHandshakesInFlight: config.maxHandshakesInFlight,
     maxConnections: config.maxConnections,
+    closeTimeoutMs: config.closeTimeoutMs,
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);

@@ -46,6 +46,8 @@ export interface Config {
   readonly affinitySecret: string;
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  /** A close handshake waits this long for the peer's close frame before ending TCP (a process constant, not a flag). */
+  readonly closeTimeoutMs: number;
   readonly maxHandshakesInFlight: number;
   /** circuitBreaker.maxPendingHandshakes of a route that sets none: a quarter of maxHandshakesInFlight. */
   readonly maxPendingHandshakesPerBackend: number;
@@ -226,6 +228,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     affinitySecret: str('affinity-secret', ''),
     handshakeTimeoutMs: num('handshake-timeout-seconds', 10, 0.1, 3600) * 1000,
     maxHeaderBytes: num('max-header-bytes', 16384, 1024, 1048576),
+    closeTimeoutMs: 5000,
     maxHandshakesInFlight,
     maxConnections: num('max-connections', 0, 0, 10000000) || derivedMaxConnections(openFileLimit()),
     // One hung backend holds at most this share of the global budget; the rest serves every other backend.

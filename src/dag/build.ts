@@ -20,6 +20,7 @@ import { accepted, rejected } from './conditions.ts';
 import { specProblems } from './spec-problems.ts';
 import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
+import { compilePolicies } from './compile/route.ts';
 import { resolveRouteSecrets } from './secrets.ts';
 import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
 import { normalizedMatches, shadowedMatches } from './rule-matches.ts';
@@ -104,7 +105,8 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
     entries.push(...mine);
     for (const r of rules) for (const b of r.backends) for (const ep of b.endpoints) endpoints.set(ep.key, ep);
     if (tls) for (const h of spec.hostnames ?? []) if (!certificates.has(h)) certificates.set(h, tls);
-    routes.set(c.key, deepFreeze({ key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, spec, rules, ...(resolved.secrets ? { secrets: resolved.secrets } : {}) }));
+    const route: Route = { key: c.key, namespace: c.obj.metadata.namespace ?? 'default', name: c.obj.metadata.name, generation: c.generation, rules, ...compilePolicies(spec, resolved.secrets) };
+    routes.set(c.key, deepFreeze(route));
     const shadowed = shadowedMatches(spec);
     setStatus(accepted(c.generation, { refFailures, refReason, withoutReady: rulesWithoutReady(rules), ...(shadowed ? { shadowed } : {}) }), {
       backends: Object.freeze(backendStatuses(spec, rules)),
@@ -116,8 +118,11 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const sortedEndpoints = new Map([...endpoints].sort(([a], [b]) => cmp(a, b)));
   const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
   const table = buildMatchTable(entries);
+  // Everything the data plane reads: the compiled routes, the match table (paths and headers live only there),
+  // endpoints and certificates. A spec change that compiles to the same routes and table publishes nothing.
+  const tableContent = [[...table.exact], [...table.wildcard], table.any];
   const hash = createHash('sha256')
-    .update(JSON.stringify([[...sortedRoutes.values()], [...sortedEndpoints.values()], [...sortedCerts]]))
+    .update(JSON.stringify([[...sortedRoutes.values()], tableContent, [...sortedEndpoints.values()], [...sortedCerts]]))
     .digest('hex');
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),

@@ -4,8 +4,10 @@
 // `content` entry, so the builder stays pure and a changed file or Secret changes the snapshot hash.
 import { createHash } from 'node:crypto';
 import type { WebSocketRouteSpec } from '../api/types.ts';
-import type { RouteSecrets, TlsCertificate } from '../model/snapshot.ts';
-import { caBundleProblem, certificateProblem, parseVerificationKey } from '../util/key-material.ts';
+import type { TlsCertificate } from '../model/snapshot.ts';
+import { caBundleProblem, certificateProblem, parseVerificationKey, type VerificationKey } from '../util/key-material.ts';
+import type { ResolvedJwtKey } from './compile/auth.ts';
+import type { ResolvedRouteSecrets } from './compile/route.ts';
 import type { SecretLite } from './input.ts';
 
 export const fileSecretPrefix = 'file:';
@@ -18,7 +20,7 @@ export function fileSecret(namespace: string, path: string, content: Buffer): Se
 
 export interface ResolvedSecrets {
   readonly tls?: TlsCertificate;
-  readonly secrets?: RouteSecrets;
+  readonly secrets: ResolvedRouteSecrets;
   /** ResolvedRefs problems: a missing Secret or file, a Secret without the expected key, or material that
    *  does not parse. Material that does not parse is left out, as missing material is. */
   readonly problems: readonly string[];
@@ -53,13 +55,17 @@ export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: r
     if (crt && key) tls = checkedTls({ cert: b64text(crt), key: b64text(key) }, `tls: files ${spec.tls.certFile}, ${spec.tls.keyFile}`);
   }
 
-  const out: { jwtKey?: string; apiKeyHashes?: readonly string[]; upstreamCa?: string } = {};
+  const out: { jwtKey?: ResolvedJwtKey; apiKeyHashes?: readonly string[]; upstreamCa?: string } = {};
+  const jwt = spec.auth?.jwt;
   const jwtKey = (v: string, where: string) => {
     const parsed = parseVerificationKey(Buffer.from(v, 'base64'));
-    if (parsed instanceof Error) problem('InvalidKey', `auth.jwt: ${where}: ${parsed.message}`);
-    else out.jwtKey = v;
+    if (parsed instanceof Error) return problem('InvalidKey', `auth.jwt: ${where}: ${parsed.message}`);
+    // A key that verifies none of the listed algorithms would refuse every token; say so here instead.
+    const allowed = jwt?.algorithms;
+    if (allowed && !parsed.algorithms.some((a) => allowed.includes(a)))
+      return problem('InvalidKey', `auth.jwt: ${where}: the key verifies ${parsed.algorithms.join(', ')}, which auth.jwt.algorithms (${allowed.join(', ')}) does not list`);
+    out.jwtKey = canonicalJwtKey(parsed);
   };
-  const jwt = spec.auth?.jwt;
   if (jwt?.secretName) {
     const entry = jwt.secretKey ?? 'key';
     const v = find(jwt.secretName)?.data?.[entry];
@@ -105,8 +111,23 @@ export function resolveRouteSecrets(spec: WebSocketRouteSpec, ns: string, all: r
     return undefined;
   }
 
-  const has = out.jwtKey !== undefined || out.apiKeyHashes !== undefined || out.upstreamCa !== undefined;
-  return { ...(tls ? { tls } : {}), ...(has ? { secrets: Object.freeze(out) } : {}), problems, ...(reason ? { reason } : {}) };
+  return { ...(tls ? { tls } : {}), secrets: out, problems, ...(reason ? { reason } : {}) };
+}
+
+/**
+ * The parsed key in the form the snapshot carries: plain data, because the snapshot crosses to --workers
+ * processes by structured clone and a KeyObject cannot be cloned. A certificate or PEM key becomes its SPKI
+ * public key, so the same key written two ways compiles (and hashes) the same.
+ */
+function canonicalJwtKey(k: VerificationKey): ResolvedJwtKey {
+  switch (k.kind) {
+    case 'public':
+      return { material: { kind: 'spki', pem: k.key.export({ type: 'spki', format: 'pem' }).toString() }, algorithms: k.algorithms };
+    case 'jwks':
+      return { material: { kind: 'jwks', keys: k.keys.map((jwk) => ({ ...jwk })) }, algorithms: k.algorithms };
+    case 'hmac':
+      return { material: { kind: 'hmac', secretBase64: Buffer.from(k.secret).toString('base64') }, algorithms: k.algorithms };
+  }
 }
 
 export function hashKey(key: string): string {

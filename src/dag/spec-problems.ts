@@ -10,8 +10,8 @@ export function specProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   return [...crossFieldProblems(spec), ...valueProblems(spec)];
 }
 
-/** clientIPs entries the CIDR pattern lets through but that are no address (10.0.0.256, 1::2::3), and a static
- *  address listed as both serving and draining. */
+/** clientIPs entries the CIDR pattern lets through but that are no address (10.0.0.256, 1::2::3), a jwksUrl
+ *  that is no URL, and a static address listed as both serving and draining. */
 export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   const out: SpecProblem[] = [];
   for (const field of ['allow', 'deny'] as const) {
@@ -20,6 +20,9 @@ export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
       if (typeof c === 'string') out.push({ path: `spec.clientIPs.${field}[${i}]`, message: `${JSON.stringify(entry)} ${c}` });
     });
   }
+  // The pattern only checks the scheme; a URL that does not parse would fail at the first handshake instead.
+  const jwksUrl = spec.auth?.jwt?.jwksUrl;
+  if (jwksUrl !== undefined && !URL.canParse(jwksUrl)) out.push({ path: 'spec.auth.jwt.jwksUrl', message: `${JSON.stringify(jwksUrl)} is not a URL` });
   spec.rules.forEach((rule, i) =>
     rule.backendRefs.forEach((ref, j) => {
       const active = new Set(ref.endpoints ?? []);

@@ -5,7 +5,7 @@
 // and that first result alone decides its state; the thresholds govern every later change.
 // Probes follow snapshot swaps: new endpoints start being probed at once, removed ones stop, and routes with
 // identical check settings share one probe per endpoint.
-import type { Snapshot } from '../model/snapshot.ts';
+import type { Route, Snapshot } from '../model/snapshot.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
 import type { ProbeSpec, ProbeTarget, Prober, ProbeResult } from './probes.ts';
 
@@ -60,7 +60,7 @@ export class ActiveHealthChecker {
     const want = new Map<string, { endpoint: string; target: ProbeTarget; settings: CheckSettings; routes: Set<string> }>();
     const routeSig = new Map<string, string>();
     for (const route of snapshot.routes.values()) {
-      const settings = checkSettings(route.spec);
+      const settings = checkSettings(route);
       if (!settings) continue;
       const sig = JSON.stringify(settings);
       routeSig.set(route.key, sig);
@@ -167,20 +167,15 @@ export class ActiveHealthChecker {
   }
 }
 
-type SpecLike = {
-  healthCheck?: { type: 'HTTP' | 'TCP' | 'WebSocket'; path?: string; intervalSeconds?: number; timeoutSeconds?: number; healthyThreshold?: number; unhealthyThreshold?: number };
-  upstream?: { protocol?: 'ws' | 'wss'; tls?: { serverName?: string } };
-};
-
-export function checkSettings(spec: SpecLike): CheckSettings | undefined {
-  const hc = spec.healthCheck;
+/** The probe settings of a route's healthCheck; undefined when it has none. */
+export function checkSettings(route: Pick<Route, 'healthCheck'>): CheckSettings | undefined {
+  const hc = route.healthCheck;
   if (!hc) return undefined;
-  const tls = spec.upstream?.protocol === 'wss' ? { ...(spec.upstream.tls?.serverName ? { servername: spec.upstream.tls.serverName } : {}) } : undefined;
   return {
-    probe: { type: hc.type, path: hc.path ?? '/', timeoutMs: (hc.timeoutSeconds ?? 2) * 1000 },
-    intervalMs: (hc.intervalSeconds ?? 10) * 1000,
-    healthyThreshold: hc.healthyThreshold ?? 2,
-    unhealthyThreshold: hc.unhealthyThreshold ?? 3,
-    ...(tls ? { tls } : {}),
+    probe: { type: hc.type, path: hc.path, timeoutMs: hc.timeoutMs },
+    intervalMs: hc.intervalMs,
+    healthyThreshold: hc.healthyThreshold,
+    unhealthyThreshold: hc.unhealthyThreshold,
+    ...(hc.tls ? { tls: hc.tls.serverName !== undefined ? { servername: hc.tls.serverName } : {} } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // of the rule is open), plus the attempt/result pair the proxy reports each upstream connect through.
 // Groups — one backend as seen by one route — are keyed `${route.key}|${backend.id}`.
 import { Errors } from '../errors.ts';
-import type { Backend, Endpoint, Route, Rule, Snapshot } from '../model/snapshot.ts';
+import type { Backend, BreakerPolicy, Endpoint, Route, Rule, Snapshot } from '../model/snapshot.ts';
 import type { Pick as EndpointPick } from '../proxy/balance/balancer.ts';
 import type { AdmissionCheck, HandshakeContext, ProxyHooks, UpstreamAttemptInfo } from '../proxy/hooks.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
@@ -12,7 +12,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { ActiveHealthChecker, type Transition } from './active.ts';
 import { CircuitBreakers, type BreakerAttempt, type BreakerConfig, type BreakerState } from './breaker.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
-import { OutlierDetector, type EjectionEvent, type OutlierConfig } from './outlier.ts';
+import { OutlierDetector, type EjectionEvent } from './outlier.ts';
 import { createProber, type Prober } from './probes.ts';
 
 export interface HealthOptions {
@@ -149,15 +149,15 @@ export class Health {
   }
 
   #breakerConfig(route: Route): BreakerConfig | undefined {
-    const cfg = breakerConfig(route);
+    const cfg = route.breaker;
     const pending = this.#o.defaultMaxPendingHandshakes;
-    if (pending === undefined || cfg?.maxPendingHandshakes !== undefined) return cfg;
-    return { openMs: 10000, ...cfg, maxPendingHandshakes: pending };
+    if (cfg.maxPendingHandshakes !== undefined || pending === undefined) return configured(cfg) ? cfg : undefined;
+    return { ...cfg, maxPendingHandshakes: pending };
   }
 
   #retryAfter(route: Route, b: Backend): number {
     if (this.breakers.state(groupKey(route, b)) !== 'open') return 1;
-    return Math.max(1, Math.ceil((breakerConfig(route)?.openMs ?? 1000) / 1000));
+    return Math.max(1, Math.ceil(route.breaker.openMs / 1000));
   }
 
   #index(rule: Rule): Map<string, Backend> {
@@ -180,11 +180,10 @@ export class Health {
     const g = groupKey(route, info.backend);
     const token = this.#attempts.get(info.ctx);
     this.#attempts.delete(info.ctx);
-    const cfg = breakerConfig(route);
-    if (token) this.breakers.finished(token, info.aborted ? 'aborted' : ok ? 'ok' : 'failed', cfg ?? { openMs: 10000 });
+    if (token) this.breakers.finished(token, info.aborted ? 'aborted' : ok ? 'ok' : 'failed', route.breaker);
     // A client that left mid-handshake says nothing about the endpoint.
     if (info.aborted) return;
-    const ocfg = outlierConfig(route);
+    const ocfg = route.outlier;
     if (ocfg) this.outlier.report(g, endpoint.key, ok, info.backend.endpoints.map((e) => e.key), ocfg);
   }
 
@@ -233,25 +232,7 @@ function stateValue(s: BreakerState): number {
   return s === 'closed' ? 0 : s === 'open' ? 1 : 2;
 }
 
-export function outlierConfig(route: Route): OutlierConfig | undefined {
-  const od = route.spec.outlierDetection;
-  const pct = od?.maxEjectionPercent ?? 50;
-  if (pct <= 0) return undefined;
-  return {
-    consecutiveFailures: od?.consecutiveFailures ?? 5,
-    baseEjectionMs: (od?.baseEjectionSeconds ?? 30) * 1000,
-    maxEjectionMs: (od?.maxEjectionSeconds ?? 300) * 1000,
-    maxEjectionPercent: pct,
-  };
-}
-
-export function breakerConfig(route: Route): BreakerConfig | undefined {
-  const cb = route.spec.circuitBreaker;
-  if (!cb) return undefined;
-  return {
-    ...(cb.maxPendingHandshakes !== undefined ? { maxPendingHandshakes: cb.maxPendingHandshakes } : {}),
-    ...(cb.maxConnections !== undefined ? { maxConnections: cb.maxConnections } : {}),
-    ...(cb.consecutiveFailures !== undefined ? { consecutiveFailures: cb.consecutiveFailures } : {}),
-    openMs: (cb.openSeconds ?? 10) * 1000,
-  };
+/** Whether a route's circuitBreaker sets any limit (without one, only the process's pending default applies). */
+function configured(b: BreakerPolicy): boolean {
+  return b.maxPendingHandshakes !== undefined || b.maxConnections !== undefined || b.consecutiveFailures !== undefined;
 }

@@ -1,76 +1,18 @@
-// The immutable routing table the data plane reads once per connection. Data only: built by build/,
-// published by the holder, read by proxy/. Every collection is frozen and sorted by the builder.
-import type { WebSocketRouteSpec } from '../api/types.ts';
+// The immutable routing table the data plane reads once per connection. Data only: built by dag/,
+// published by the holder, read by proxy/. Every collection is frozen and sorted by the builder. The
+// compiled routes themselves are in route.ts.
+import type { Endpoint, ObjectKey, Route } from './route.ts';
 
-/** "namespace/name", made only by objectKey(). */
-export type ObjectKey = `${string}/${string}`;
+export type * from './route.ts';
 
 export function objectKey(namespace: string, name: string): ObjectKey {
   return `${namespace}/${name}`;
-}
-
-/**
- * Active takes new connections. NotReady (failing readiness, not terminating: a flap) takes none and keeps the
- * ones it has. Draining (terminating, still serving) has its connections closed with 1012 paced over the
- * route's drain window and takes new ones only when its backend has nothing Active. Gone endpoints (removed,
- * or terminating and no longer serving) are never published: a connection whose endpoint was Draining is
- * closed with 1012 at once, any other is drained paced.
- */
-export type EndpointState = 'Active' | 'NotReady' | 'Draining';
-
-export interface Endpoint {
-  /** Identity across snapshots: `${origin}|${address}`, origin = "svc:ns/name" or "static". */
-  readonly key: string;
-  /** "host:port" ("[v6]:port" for IPv6) as dialled. */
-  readonly address: string;
-  readonly host: string;
-  readonly port: number;
-  readonly state: EndpointState;
-  readonly zone?: string;
-  readonly podName?: string;
-}
-
-export interface Backend {
-  /** "svc:ns/name:port" for a Service, "static:ns/route/rule/ref" for static endpoints. */
-  readonly id: string;
-  readonly weight: number;
-  /** False when the Service or port is missing: connections to it get 503. */
-  readonly resolved: boolean;
-  /** Sorted by address, deduplicated. */
-  readonly endpoints: readonly Endpoint[];
 }
 
 export interface HeaderMatch {
   /** Lower-cased. */
   readonly name: string;
   readonly value: string;
-}
-
-export interface Rule {
-  readonly index: number;
-  readonly backends: readonly Backend[];
-}
-
-export interface Route {
-  readonly key: ObjectKey;
-  readonly namespace: string;
-  readonly name: string;
-  readonly generation: number;
-  /** The validated spec with every default applied. */
-  readonly spec: WebSocketRouteSpec;
-  readonly rules: readonly Rule[];
-  /** Key material for this route's policies, resolved by the builder; never logged or shown on /debug. */
-  readonly secrets?: RouteSecrets;
-}
-
-/** Resolved from Secrets (Kubernetes) or files (standalone) so that a change republishes the snapshot. */
-export interface RouteSecrets {
-  /** auth.jwt verification key, base64 of the raw bytes: a PEM key or certificate, a JWK/JWKS, or an HMAC secret. */
-  readonly jwtKey?: string;
-  /** auth.apiKey: sha256 (hex) of each accepted key; the keys themselves never reach the snapshot. */
-  readonly apiKeyHashes?: readonly string[];
-  /** upstream.tls: PEM CA bundle. */
-  readonly upstreamCa?: string;
 }
 
 /** One (hostname, match) pair of one rule, flattened for matching. */

@@ -44,23 +44,23 @@ export function createSecurity(o: SecurityOptions): Security {
     ctx.trustForwarded = r.trustForwarded;
     return undefined;
   };
-  const addressFilter: AdmissionCheck = (ctx) => ipFilter.check(ctx.match.route.spec, ctx.clientIp);
-  const origin: AdmissionCheck = (ctx) => checkOrigin(ctx.match.route.spec, ctx.req.headers.origin);
+  const addressFilter: AdmissionCheck = (ctx) => ipFilter.check(ctx.match.route.clientIps, ctx.clientIp);
+  const origin: AdmissionCheck = (ctx) => checkOrigin(ctx.match.route.origins, ctx.req.headers.origin);
   const credentials: AdmissionCheck[] = [
     (ctx) => {
-      const spec = ctx.match.route.spec.auth?.apiKey;
-      if (!spec) return undefined;
+      const apiKey = ctx.match.route.auth.apiKey;
+      if (!apiKey) return undefined;
       const edits = { drop: ctx.forward.drop, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
-      const err = checkApiKey(spec, ctx.match.route.secrets, target(ctx), edits);
+      const err = checkApiKey(apiKey, target(ctx), edits);
       if (edits.path !== undefined) ctx.forward.path = edits.path;
       return err;
     },
     // Synchronous unless the route has JWT: a promise here would cost every handshake a microtask turn.
     (ctx) => {
-      const spec = ctx.match.route.spec.auth?.jwt;
-      if (!spec) return undefined;
+      const auth = ctx.match.route.auth.jwt;
+      if (!auth) return undefined;
       const edits: JwtEdits = { drop: ctx.forward.drop, extra: ctx.forward.extra, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
-      return jwt.check(spec, ctx.match.route.secrets, target(ctx), edits).then((err) => {
+      return jwt.check(auth, target(ctx), edits).then((err) => {
         if (err) return err;
         if (edits.path !== undefined) ctx.forward.path = edits.path;
         if (edits.subprotocolFallback !== undefined) ctx.subprotocolFallback = edits.subprotocolFallback;

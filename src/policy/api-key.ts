@@ -1,17 +1,14 @@
 // auth.apiKey: the presented key is hashed (sha256) and compared in constant time with every accepted hash;
 // the snapshot only ever holds hashes. The key is taken out of what goes upstream.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
-import type { RouteSecrets } from '../model/snapshot.ts';
+import type { ApiKeyAuth } from '../model/route.ts';
 import { queryParams, queryWithout } from './credentials.ts';
 import type { JwtEdits, JwtRequest } from './jwt.ts';
 
-type ApiKeySpec = NonNullable<NonNullable<WebSocketRouteSpec['auth']>['apiKey']>;
+const challenge = (spec: ApiKeyAuth) => ({ 'WWW-Authenticate': `ApiKey realm="wsgate"${spec.header ? `, header="${spec.header}"` : ''}` });
 
-const challenge = (spec: ApiKeySpec) => ({ 'WWW-Authenticate': `ApiKey realm="wsgate"${spec.header ? `, header="${spec.header}"` : ''}` });
-
-export function checkApiKey(spec: ApiKeySpec, secrets: RouteSecrets | undefined, req: JwtRequest, edits: Pick<JwtEdits, 'drop' | 'path'>): WsgateError | undefined {
+export function checkApiKey(spec: ApiKeyAuth, req: JwtRequest, edits: Pick<JwtEdits, 'drop' | 'path'>): WsgateError | undefined {
   // Every place a key may be is read, and every one is stripped below, whichever carried the key: a second,
   // different key must neither reach the upstream nor be silently ignored.
   const keys = new Set<string>();
@@ -28,11 +25,11 @@ export function checkApiKey(spec: ApiKeySpec, secrets: RouteSecrets | undefined,
   if (keys.size > 1) return Errors.ambiguousCredentials('more than one distinct API key', { headers: challenge(spec) });
   const presented = keys.values().next().value;
   if (presented === undefined) return Errors.unauthorized('API key required', { headers: challenge(spec) });
-  if (!secrets?.apiKeyHashes) return Errors.authUnavailable('API keys not available');
+  if (!spec.hashes) return Errors.authUnavailable('API keys not available');
   const digest = createHash('sha256').update(presented, 'utf8').digest();
   let ok = false;
   // Every stored hash is compared, so the time taken does not say which one (or whether any) matched.
-  for (const h of secrets.apiKeyHashes) {
+  for (const h of spec.hashes) {
     const stored = Buffer.from(h, 'hex');
     if (stored.length === digest.length && timingSafeEqual(stored, digest)) ok = true;
   }

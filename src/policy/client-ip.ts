@@ -1,28 +1,27 @@
 // clientIPs allow/deny, checked against the client address util/cidr.ts resolved.
-import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
-import { parseCidrs, type CidrSet } from '../util/cidr.ts';
+import type { ClientIpPolicy } from '../model/route.ts';
+import { cidrSet, type CidrSet } from '../util/cidr.ts';
 
-/** clientIPs.allow / deny, compiled once per route object (routes are immutable, so a WeakMap is a safe cache). */
+/**
+ * The route's CIDRs come parsed and validated (the builder refuses a route with a bad entry). Lookup sets
+ * (node:net BlockList) are built here, once per compiled policy object, because a BlockList cannot cross to
+ * --workers processes inside the snapshot; routes are immutable, so a WeakMap keyed by the object is a safe cache.
+ */
 export class ClientIpFilter {
-  readonly #compiled = new WeakMap<object, { allow?: CidrSet; deny?: CidrSet; broken?: boolean }>();
+  readonly #compiled = new WeakMap<ClientIpPolicy, { allow: CidrSet | undefined; deny: CidrSet }>();
 
-  check(spec: Pick<WebSocketRouteSpec, 'clientIPs'>, ip: string): WsgateError | undefined {
-    const c = spec.clientIPs;
-    if (!c || (!c.allow?.length && !c.deny?.length)) return undefined;
-    let compiled = this.#compiled.get(c);
-    if (!compiled) {
-      const allow = c.allow?.length ? parseCidrs(c.allow) : undefined;
-      const deny = c.deny?.length ? parseCidrs(c.deny) : undefined;
-      // The schema's pattern and the builder (parseCidr) keep bad entries out of the snapshot; should one get
-      // here anyway, it closes the route rather than silently shrinking a deny list.
-      compiled = deny?.bad.length || allow?.bad.length ? { broken: true } : { ...(allow ? { allow: allow.set } : {}), ...(deny ? { deny: deny.set } : {}) };
-      this.#compiled.set(c, compiled);
+  /** policy undefined: any address. */
+  check(policy: ClientIpPolicy | undefined, ip: string): WsgateError | undefined {
+    if (!policy) return undefined;
+    let sets = this.#compiled.get(policy);
+    if (!sets) {
+      sets = { allow: policy.allow ? cidrSet(policy.allow) : undefined, deny: cidrSet(policy.deny) };
+      this.#compiled.set(policy, sets);
     }
-    if (compiled.broken) return Errors.forbiddenIP('clientIPs has an invalid entry');
     // Deny wins over allow, so a hole can be cut into an allowed range.
-    if (compiled.deny?.has(ip)) return Errors.forbiddenIP();
-    if (compiled.allow && !compiled.allow.has(ip)) return Errors.forbiddenIP();
+    if (sets.deny.has(ip)) return Errors.forbiddenIP();
+    if (sets.allow && !sets.allow.has(ip)) return Errors.forbiddenIP();
     return undefined;
   }
 }

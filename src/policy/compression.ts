@@ -13,7 +13,7 @@ export function withoutDeflate(offer: string): string {
 }
 
 export const refuseCompression: AdmissionCheck = (ctx) => {
-  if (ctx.match.route.spec.limits?.compression !== 'Refuse') return undefined;
+  if (ctx.match.route.limits.compression !== 'Refuse') return undefined;
   const offer = ctx.req.headers['sec-websocket-extensions'];
   if (offer === undefined) return undefined;
   ctx.forward.drop.add('sec-websocket-extensions');

@@ -1,18 +1,12 @@
-// auth.jwt: verifies a bearer token at the handshake with jose. Keys come from the route's resolved secrets
-// (a PEM key or certificate, a JWK or JWKS, or an HMAC secret) or from a JWKS URL, cached per URL and
-// refetched on an unknown `kid` no more often than the cooldown. No token, key or claim value is ever put in
-// an error message: these messages reach logs and the response body.
-import type { KeyObject } from 'node:crypto';
+// auth.jwt: verifies a bearer token at the handshake with jose. Keys come from the compiled route (a PEM public
+// key, a JWK set or an HMAC secret, validated by the builder) or from a JWKS URL, cached per URL and refetched
+// on an unknown `kid` no more often than the cooldown. No token, key or claim value is ever put in an error
+// message: these messages reach logs and the response body.
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
-import type { RouteSecrets } from '../model/snapshot.ts';
-import { parseVerificationKey, type JwtAlgorithm } from '../util/key-material.ts';
+import type { JwtAuth, JwtKeyMaterial, TokenSource } from '../model/route.ts';
 import { cookieValues, cookieWithout, parseCookies, queryParams, queryWithout, subprotocols } from './credentials.ts';
-
-// Partial: callers may leave defaulted fields out (tests, specs not yet defaulted).
-type JwtSpec = Partial<NonNullable<NonNullable<WebSocketRouteSpec['auth']>['jwt']>>;
-type Alg = JwtAlgorithm;
 
 export interface JwtPolicyOptions {
   /** Least time between two fetches of one JWKS URL when a token names an unknown kid. */
@@ -49,59 +43,50 @@ const ambiguous = () =>
 const invalid = (why: string) =>
   Errors.unauthorized(`invalid token: ${why}`, { headers: { 'WWW-Authenticate': `${realm}, error="invalid_token"` } });
 
-interface StaticKey {
-  readonly key: KeyObject | Uint8Array | JWTVerifyGetKey;
-  readonly algorithms: readonly Alg[];
-}
+type VerifyKey = KeyObject | Uint8Array | JWTVerifyGetKey;
 
 export class JwtPolicy {
   readonly #o: JwtPolicyOptions;
   readonly #remote = new Map<string, JWTVerifyGetKey>();
-  readonly #static = new Map<string, StaticKey | Error>();
+  /**
+   * The snapshot carries key material as plain data (it crosses to --workers by structured clone, and a
+   * KeyObject cannot be cloned), so the runtime key is made here, once per compiled material object: not per
+   * handshake, and never per snapshot of an unchanged route (routes are immutable, so the WeakMap entry
+   * goes with the route). The builder validated the material, so making the key cannot fail.
+   */
+  readonly #static = new WeakMap<JwtKeyMaterial, VerifyKey>();
 
   constructor(o: JwtPolicyOptions = {}) {
     this.#o = o;
   }
 
   /** Verifies the token and applies its forwarding edits; undefined when admitted. */
-  async check(spec: JwtSpec, secrets: RouteSecrets | undefined, req: JwtRequest, edits: JwtEdits): Promise<WsgateError | undefined> {
-    const found = extractToken(spec, req);
+  async check(auth: JwtAuth, req: JwtRequest, edits: JwtEdits): Promise<WsgateError | undefined> {
+    const found = extractToken(auth.tokenSources, req);
     if (found.ambiguous) return ambiguous();
     if (found.token === undefined) return missing();
-    let key: KeyObject | Uint8Array | JWTVerifyGetKey;
-    let algorithms: readonly Alg[];
-    if (spec.jwksUrl) {
-      key = this.#jwks(spec.jwksUrl);
-      algorithms = spec.algorithms?.filter((a) => a !== 'HS256') ?? ['RS256', 'ES256', 'EdDSA'];
-    } else {
-      if (!secrets?.jwtKey) return Errors.authUnavailable('verification key not available');
-      const k = this.#staticKey(secrets.jwtKey);
-      if (k instanceof Error) return Errors.authUnavailable('verification key unusable');
-      key = k.key;
-      // Never widen: an HMAC secret only verifies HS256 and a public key never does (algorithm confusion).
-      algorithms = spec.algorithms ? k.algorithms.filter((a) => spec.algorithms!.includes(a)) : k.algorithms;
-    }
-    if (algorithms.length === 0) return invalid('no usable algorithm');
+    if (auth.key.kind === 'unresolved') return Errors.authUnavailable('verification key not available');
+    const key = auth.key.kind === 'remote' ? this.#jwks(auth.key.jwksUrl) : this.#staticKey(auth.key.material);
+    if (auth.algorithms.length === 0) return invalid('no usable algorithm');
     let payload: JWTPayload;
     try {
       const r = await jwtVerify(found.token, key as KeyObject, {
-        algorithms: [...algorithms],
-        ...(spec.issuer ? { issuer: spec.issuer } : {}),
-        ...(spec.audiences?.length ? { audience: [...spec.audiences] } : {}),
-        clockTolerance: spec.clockSkewSeconds ?? 30,
-        // Fails closed: only an explicit false admits a token without exp.
-        ...(spec.requireExpiry !== false ? { requiredClaims: ['exp'] } : {}),
+        algorithms: [...auth.algorithms],
+        ...(auth.issuer !== undefined ? { issuer: auth.issuer } : {}),
+        ...(auth.audiences.length ? { audience: [...auth.audiences] } : {}),
+        clockTolerance: auth.clockSkewMs / 1000,
+        ...(auth.requireExpiry ? { requiredClaims: ['exp'] } : {}),
         ...(this.#o.now ? { currentDate: this.#o.now() } : {}),
       });
       payload = r.payload;
     } catch (err) {
       return verifyError(err);
     }
-    for (const rc of spec.requiredClaims ?? []) {
+    for (const rc of auth.requiredClaims) {
       if (!claimMatches(claimAt(payload, rc.name), rc.values)) return Errors.forbiddenClaims(`claim ${rc.name} not allowed`);
     }
-    stripTokenSources(spec, req, edits, spec.forwardToken ? found.used : undefined);
-    for (const fc of spec.forwardClaims ?? []) {
+    stripTokenSources(auth.tokenSources, req, edits, auth.forwardToken ? found.used : undefined);
+    for (const fc of auth.forwardClaims) {
       const lower = fc.header.toLowerCase();
       // The client's own header of that name never reaches the upstream: it could claim to be anyone.
       edits.drop.add(lower);
@@ -125,29 +110,25 @@ export class JwtPolicy {
     return g;
   }
 
-  #staticKey(b64: string): StaticKey | Error {
-    let k = this.#static.get(b64);
+  #staticKey(m: JwtKeyMaterial): VerifyKey {
+    let k = this.#static.get(m);
     if (!k) {
-      k = parseKey(Buffer.from(b64, 'base64'));
-      // Keys change rarely; a bound keeps a churn of rotated Secrets from growing the cache.
-      if (this.#static.size >= 256) this.#static.clear();
-      this.#static.set(b64, k);
+      k = verifyKey(m);
+      this.#static.set(m, k);
     }
     return k;
   }
 }
 
-/** The key a route's resolved secret holds, parsed as the builder parsed it when it resolved the route. */
-export function parseKey(bytes: Buffer): StaticKey | Error {
-  const k = parseVerificationKey(bytes);
-  if (k instanceof Error) return k;
-  switch (k.kind) {
-    case 'public':
-      return { key: k.key, algorithms: k.algorithms };
+/** The runtime key for compiled material. */
+export function verifyKey(m: JwtKeyMaterial): VerifyKey {
+  switch (m.kind) {
+    case 'spki':
+      return createPublicKey(m.pem);
     case 'jwks':
-      return { key: createLocalJWKSet({ keys: k.keys as Parameters<typeof createLocalJWKSet>[0]['keys'] }), algorithms: k.algorithms };
+      return createLocalJWKSet({ keys: m.keys as Parameters<typeof createLocalJWKSet>[0]['keys'] });
     case 'hmac':
-      return { key: k.secret, algorithms: k.algorithms };
+      return new Uint8Array(Buffer.from(m.secretBase64, 'base64'));
   }
 }
 
@@ -171,13 +152,7 @@ export interface FoundTokens {
   readonly ambiguous: boolean;
 }
 
-type TokenSource = NonNullable<JwtSpec['tokenSources']>[number];
-
 const bearer = /^Bearer[ \t]+([A-Za-z0-9\-_=.+/~]+)[ \t]*$/i;
-
-function sourcesOf(spec: Pick<JwtSpec, 'tokenSources'>): readonly TokenSource[] {
-  return spec.tokenSources?.length ? spec.tokenSources : [{ type: 'Header' }];
-}
 
 /** Every value of a header, repeated fields included (Node keeps only the first of some, such as Authorization). */
 function headerValues(req: JwtRequest, lower: string): string[] {
@@ -192,7 +167,7 @@ function headerValues(req: JwtRequest, lower: string): string[] {
 
 /** The tokens one source carries (a source may carry several: a repeated parameter, header or list entry). */
 function tokensIn(s: TokenSource, req: JwtRequest): string[] {
-  const name = s.name ?? (s.type === 'Header' ? 'Authorization' : 'access_token');
+  const name = s.name;
   switch (s.type) {
     case 'Header': {
       const lower = name.toLowerCase();
@@ -223,8 +198,7 @@ function tokensIn(s: TokenSource, req: JwtRequest): string[] {
  * client MUST NOT use more than one method to send a token, and a second, different token would otherwise go
  * upstream unverified. The same token in several places is not ambiguous (every copy is stripped anyway).
  */
-export function extractToken(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtRequest): FoundTokens {
-  const sources = sourcesOf(spec);
+export function extractToken(sources: readonly TokenSource[], req: JwtRequest): FoundTokens {
   let token: string | undefined;
   let used = -1;
   let ambiguous = false;
@@ -245,13 +219,12 @@ export function extractToken(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtReques
  * token is forwarded (forwardToken); a Subprotocol source is removed all the same, as the upstream could not
  * select it and must not echo it back.
  */
-export function stripTokenSources(spec: Pick<JwtSpec, 'tokenSources'>, req: JwtRequest, edits: JwtEdits, keep?: number): void {
-  const sources = sourcesOf(spec);
+export function stripTokenSources(sources: readonly TokenSource[], req: JwtRequest, edits: JwtEdits, keep?: number): void {
   const cookies: string[] = [];
   const protocols: string[] = [];
   for (let i = 0; i < sources.length; i++) {
     const s = sources[i]!;
-    const name = s.name ?? (s.type === 'Header' ? 'Authorization' : 'access_token');
+    const name = s.name;
     if (s.type === 'Subprotocol') protocols.push(name);
     else if (i === keep) continue;
     else if (s.type === 'Header') edits.drop.add(name.toLowerCase());

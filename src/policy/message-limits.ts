@@ -6,17 +6,16 @@
 //   a fragmented message the fragments already forwarded stay forwarded.
 // - Throttle: the frame passes (nothing is ever dropped or reordered) and reading from the sender stops until
 //   the buckets are back in credit; TCP backpressure then slows the sender itself.
-// Buckets: messages hold `burst` (default: one second's worth); bytes hold one second's worth or `burst`
-// bytes when larger. A frame larger than the whole byte bucket passes on a full bucket and leaves it in debt.
-import type { WebSocketRouteSpec } from '../api/types.ts';
+// Buckets (sized by the builder): messages hold `burst` (unset: one second's worth); bytes hold one second's
+// worth or `burst` bytes when larger. A frame larger than the whole byte bucket passes on a full bucket and
+// leaves it in debt.
+import type { MessageRate } from '../model/route.ts';
 import type { LiveConnection } from '../proxy/connections.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
-import { Verdict, type MessageCheck, type Relay, type RelaySide } from '../proxy/relay/relay.ts';
+import { Verdict, type MessageCheck, type Relay } from '../proxy/relay/relay.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { TokenBucket } from './token-bucket.ts';
-
-type RateLimit = NonNullable<WebSocketRouteSpec['rateLimit']>;
 
 export interface MessageLimitsOptions {
   readonly metrics?: Metrics;
@@ -24,14 +23,9 @@ export interface MessageLimitsOptions {
   readonly clock?: Clock;
 }
 
-export function sidesOf(rl: RateLimit): RelaySide[] {
-  const d = rl.direction ?? 'FromClient';
-  return d === 'Both' ? ['client', 'upstream'] : d === 'FromUpstream' ? ['upstream'] : ['client'];
-}
-
 /** One direction's budget as a relay message check. */
 export function messageCheck(
-  rl: RateLimit,
+  rl: MessageRate,
   clock: Clock,
   /** waitMs() tells, at any later time, how long the sender still has to wait. */
   onThrottle: (waitMs: () => number) => void,
@@ -39,9 +33,9 @@ export function messageCheck(
 ): MessageCheck | undefined {
   if (rl.messagesPerSecond === undefined && rl.bytesPerSecond === undefined) return undefined;
   const now0 = clock.now();
-  const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.burst ?? rl.messagesPerSecond, rl.messagesPerSecond, now0) : undefined;
-  const bytes = rl.bytesPerSecond !== undefined ? new TokenBucket(Math.max(rl.bytesPerSecond, rl.burst ?? 0), rl.bytesPerSecond, now0) : undefined;
-  if ((rl.onExceed ?? 'Close') === 'Close') {
+  const msgs = rl.messagesPerSecond !== undefined ? new TokenBucket(rl.messageBurst, rl.messagesPerSecond, now0) : undefined;
+  const bytes = rl.bytesPerSecond !== undefined ? new TokenBucket(rl.byteBurst, rl.bytesPerSecond, now0) : undefined;
+  if (rl.onExceed === 'Close') {
     return (len, first) => {
       // A continuation frame costs no message: with no byte budget there is nothing to check.
       if (!first && !bytes) return Verdict.Allow;
@@ -86,11 +80,11 @@ export class MessageLimits {
 
   /** The proxy's `established` hook. */
   readonly established = (ctx: HandshakeContext, _conn: LiveConnection, relay: Relay): void => {
-    const rl = ctx.match.route.spec.rateLimit;
+    const rl = ctx.match.route.rateLimit.messages;
     if (!rl) return;
     const route = ctx.match.route;
     const labels = { namespace: route.namespace, route: route.name };
-    for (const side of sidesOf(rl)) {
+    for (const side of rl.sides) {
       let pending = false;
       const check = messageCheck(
         rl,

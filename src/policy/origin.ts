@@ -2,14 +2,15 @@
 // by the browser), subdomain wildcards ("https://*.example.com" matches a.example.com and a.b.example.com but
 // not example.com), or "*". A request without Origin is a non-browser client: admitted unless
 // allowMissingOrigin is false. "null" (sandboxed frames, file://) never matches a pattern.
-import type { WebSocketRouteSpec } from '../api/types.ts';
 import { Errors, type WsgateError } from '../errors.ts';
+import type { OriginPolicy } from '../model/route.ts';
 
-export function checkOrigin(spec: Partial<Pick<WebSocketRouteSpec, 'allowedOrigins' | 'allowMissingOrigin'>>, origin: string | string[] | undefined): WsgateError | undefined {
-  const allowed = spec.allowedOrigins;
-  if (!allowed || allowed.length === 0) return undefined;
+/** policy undefined: any origin. */
+export function checkOrigin(policy: OriginPolicy | undefined, origin: string | string[] | undefined): WsgateError | undefined {
+  if (!policy) return undefined;
+  const allowed = policy.allowed;
   if (origin === undefined || origin === '') {
-    return spec.allowMissingOrigin === false ? Errors.forbiddenOrigin('an Origin header is required') : undefined;
+    return policy.allowMissing ? undefined : Errors.forbiddenOrigin('an Origin header is required');
   }
   // Two Origin headers are not something a browser sends.
   if (Array.isArray(origin)) return Errors.forbiddenOrigin('more than one Origin');

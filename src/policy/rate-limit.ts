@@ -32,8 +32,7 @@ export class ConnectionLimiter {
 
   /** Checks and, when admitted, holds the slots until the socket closes. */
   admit(route: Route, ip: string, socket: { once(event: 'close', listener: () => void): unknown }): WsgateError | undefined {
-    const spec = route.spec;
-    const perMinute = spec.rateLimit?.connectionsPerMinutePerIP;
+    const perMinute = route.rateLimit.connectionsPerMinutePerIP;
     if (perMinute !== undefined) {
       const now = this.#clock.now();
       const key = `${route.key}|${perMinute}|${ip}`;
@@ -48,8 +47,7 @@ export class ConnectionLimiter {
         return Errors.rateLimited('too many new connections from this address', { headers: { 'Retry-After': String(retry) } });
       }
     }
-    const maxRoute = spec.limits?.maxConnections;
-    const maxIp = spec.limits?.maxConnectionsPerIP;
+    const { maxConnections: maxRoute, maxConnectionsPerIP: maxIp } = route.limits;
     if (maxRoute === undefined && maxIp === undefined) return undefined;
     const ipKey = `${route.key}|${ip}`;
     if (maxIp !== undefined && (this.#perIp.get(ipKey) ?? 0) >= maxIp) {

@@ -44,11 +44,11 @@ export class TokenExpiry {
     const now = this.#o.now ?? Date.now;
     return {
       established: (ctx, conn, relay) => {
-        const spec = ctx.match.route.spec.auth?.jwt;
+        const jwt = ctx.match.route.auth.jwt;
         const exp = ctx.claims?.exp;
-        if (!spec?.closeOnExpiry || typeof exp !== 'number') return;
+        if (!jwt?.closeOnExpiry || typeof exp !== 'number') return;
         const t = new ExpiryTimer(this.#o.wheel, relay);
-        t.arm(Math.max(0, (exp + (spec.clockSkewSeconds ?? 30)) * 1000 - now()));
+        t.arm(Math.max(0, exp * 1000 + jwt.clockSkewMs - now()));
         timers.set(conn, t);
       },
       ended: (conn) => {

@@ -46,22 +46,11 @@ export interface WatchedRelay {
   activity(side: RelaySide, pings: boolean): number;
 }
 
-type SpecLike = {
-  heartbeat?: { intervalSeconds?: number; timeoutSeconds?: number; pingUpstream?: boolean };
-  limits?: { idleTimeoutSeconds?: number; pingsAreActivity?: boolean };
-};
-
-export function heartbeatSettings(spec: SpecLike): HeartbeatSettings | undefined {
-  const intervalMs = (spec.heartbeat?.intervalSeconds ?? 30) * 1000;
-  const idleMs = (spec.limits?.idleTimeoutSeconds ?? 3600) * 1000;
-  if (intervalMs === 0 && idleMs === 0) return undefined;
-  return {
-    intervalMs,
-    timeoutMs: (spec.heartbeat?.timeoutSeconds ?? 10) * 1000,
-    pingUpstream: spec.heartbeat?.pingUpstream ?? false,
-    idleMs,
-    pingsAreActivity: spec.limits?.pingsAreActivity ?? false,
-  };
+/** The route's heartbeat and idle policies as one watch; undefined when both are off. */
+export function heartbeatSettings(route: Pick<Route, 'heartbeat' | 'idle'>): HeartbeatSettings | undefined {
+  const { heartbeat: h, idle } = route;
+  if (h.intervalMs === 0 && idle.timeoutMs === 0) return undefined;
+  return { intervalMs: h.intervalMs, timeoutMs: h.timeoutMs, pingUpstream: h.pingUpstream, idleMs: idle.timeoutMs, pingsAreActivity: idle.pingsAreActivity };
 }
 
 /** Settings per route: a Route is immutable within its snapshot, so they are computed once, not per connection. */
@@ -70,7 +59,7 @@ const settingsByRoute = new WeakMap<Route, HeartbeatSettings | null>();
 function routeSettings(route: Route): HeartbeatSettings | undefined {
   let s = settingsByRoute.get(route);
   if (s === undefined) {
-    s = heartbeatSettings(route.spec) ?? null;
+    s = heartbeatSettings(route) ?? null;
     settingsByRoute.set(route, s);
   }
   return s ?? undefined;

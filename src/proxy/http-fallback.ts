@@ -113,7 +113,9 @@ export class HttpFallback {
 
   #proxy(ctx: HandshakeContext<IncomingMessage>, res: ServerResponse): void {
     const { req } = ctx;
-    const spec = ctx.match.route.spec;
+    const route = ctx.match.route;
+    // The proxy hands over only requests of routes with httpFallback; any other is answered as it would be.
+    if (!route.httpFallback) return this.#fail(res, route, Errors.upgradeRequired());
     // A kept-alive socket the upstream closed meanwhile fails before any byte is answered: a bodiless request
     // may go again (to the same endpoint after a stale socket, to another after a failed connect).
     const bodiless = !req.headers['content-length'] && !req.headers['transfer-encoding'];
@@ -124,12 +126,12 @@ export class HttpFallback {
       headers: contextHeaders(ctx, false),
       path: ctx.forward.path ?? req.url ?? '/',
       // No TLS policy ran (a bare composition): wss still means verified TLS, against the system roots.
-      tls: ctx.upstreamTls ?? (spec.upstream?.protocol === 'wss' ? { rejectUnauthorized: true } : undefined),
-      idleMs: (spec.httpFallback?.timeoutSeconds ?? 60) * 1000,
-      connectMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
+      tls: ctx.upstreamTls ?? (route.upstream.tls ? { rejectUnauthorized: true } : undefined),
+      idleMs: route.httpFallback.timeoutMs,
+      connectMs: route.upstream.connectTimeoutMs,
       bodiless,
       tried: new Set(),
-      attemptsLeft: bodiless ? (spec.upstream?.maxConnectAttempts ?? 2) : 1,
+      attemptsLeft: bodiless ? route.upstream.maxConnectAttempts : 1,
       last: undefined,
     });
   }
@@ -138,7 +140,7 @@ export class HttpFallback {
   #next(x: Exchange): void {
     const { ctx } = x;
     const route = ctx.match.route;
-    const pick = pickEndpoint(ctx.match.rule, route.spec.loadBalancer?.policy ?? 'LeastConnections', this.#o.balancer(), { ...ctx.pick, exclude: x.tried });
+    const pick = pickEndpoint(ctx.match.rule, route.balance.policy, this.#o.balancer(), { ...ctx.pick, exclude: x.tried });
     if (pick instanceof WsgateError) return this.#fail(x.res, route, x.last ?? pick);
     x.tried.add(pick.endpoint.key);
     x.attemptsLeft--;

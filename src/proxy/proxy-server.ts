@@ -36,7 +36,7 @@ export interface ProxyOptions {
   /** Client connections open at once (every listener) before new ones get 503 overloaded; unset: no cap. */
   readonly maxConnections?: number;
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
-  readonly closeTimeoutMs?: number;
+  readonly closeTimeoutMs: number;
   readonly hooks?: ProxyHooks;
   /** The process's clock: paced drain closes, and the wheel's time when no wheel is given. */
   readonly clock?: Clock;
@@ -162,7 +162,7 @@ export class ProxyServer {
     for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
     // Connections already draining over a longer backend window are pulled into this one.
     this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting', { within: true });
-    await this.#whenEmpty(drainMs + (this.#o.closeTimeoutMs ?? 5000) + 1000);
+    await this.#whenEmpty(drainMs + this.#o.closeTimeoutMs + 1000);
   }
 
   /** Immediate close of everything (tests, a second signal). */
@@ -173,7 +173,7 @@ export class ProxyServer {
     this.#closeListeners();
     for (const f of this.#fronts) f.close();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
-    await this.#whenEmpty(this.#o.closeTimeoutMs ?? 5000);
+    await this.#whenEmpty(this.#o.closeTimeoutMs);
     for (const srv of [this.server, ...this.#extra]) srv.closeAllConnections();
     this.#wheel.stop();
   }
@@ -237,10 +237,10 @@ export class ProxyServer {
     for (const list of byRoute.values()) {
       const route = list[0].route;
       // A route that still exists paces with its current window.
-      const windowSeconds = (next?.routes.get(route.key) ?? route).spec.drain?.windowSeconds ?? 30;
+      const windowMs = (next?.routes.get(route.key) ?? route).drain.windowMs;
       this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
-      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds }, 'endpoint leaving: draining');
-      this.#drain.schedule(list, windowSeconds * 1000, CloseCode.ServiceRestart, 'backend restarting');
+      this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds: windowMs / 1000 }, 'endpoint leaving: draining');
+      this.#drain.schedule(list, windowMs, CloseCode.ServiceRestart, 'backend restarting');
     }
   }
 
@@ -275,7 +275,7 @@ export class ProxyServer {
     const target = normalizeTarget(req.url ?? '/');
     const path = target instanceof WsgateError ? undefined : target;
     const match = snapshot && path && matchRoute(snapshot, req.headers.host ?? '', path.path, (n) => req.headers[n]);
-    const fallback = match && match.route.spec.httpFallback?.enabled && this.#hooks.httpFallback;
+    const fallback = match && match.route.httpFallback && this.#hooks.httpFallback;
     if (match && fallback && this.accepting) {
       fallback({ req, res, match, clientIp: socketAddress(req.socket.remoteAddress), ...(path!.target !== req.url ? { path: path!.target } : {}) });
       return;
@@ -345,14 +345,12 @@ export class ProxyServer {
       if (err) return this.#reject(socket, err, match);
       if (socket.destroyed) return;
     }
-    const spec = match.route.spec;
-    const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
+    const { balance, upstream } = match.route;
     const tried = new Set<string>();
-    const attempts = spec.upstream?.maxConnectAttempts ?? 2;
     let last: UpstreamResult | undefined;
     let chosen: Pick | undefined;
-    for (let i = 0; i < attempts; i++) {
-      const pick = pickEndpoint(match.rule, policy, this.balancer, { ...ctx.pick, exclude: tried } as PickOptions);
+    for (let i = 0; i < upstream.maxConnectAttempts; i++) {
+      const pick = pickEndpoint(match.rule, balance.policy, this.balancer, { ...ctx.pick, exclude: tried } as PickOptions);
       if (pick instanceof WsgateError) {
         if (last) break;
         return this.#reject(socket, pick, match);
@@ -365,8 +363,8 @@ export class ProxyServer {
         path: ctx.forward.path ?? req.url ?? '/',
         headers: contextHeaders(ctx, true),
         key: String(req.headers['sec-websocket-key']).trim(),
-        connectTimeoutMs: (spec.upstream?.connectTimeoutSeconds ?? 5) * 1000,
-        handshakeTimeoutMs: (spec.upstream?.handshakeTimeoutSeconds ?? 10) * 1000,
+        connectTimeoutMs: upstream.connectTimeoutMs,
+        handshakeTimeoutMs: upstream.handshakeTimeoutMs,
         ...(ctx.upstreamTls ? { tls: ctx.upstreamTls } : {}),
       });
       let aborted = false;
@@ -418,8 +416,8 @@ export class ProxyServer {
       clientHead: head,
       upstreamHead: up.head,
       deflate,
-      maxMessageBytes: route.spec.limits?.maxMessageBytes ?? 1048576,
-      closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
+      maxMessageBytes: route.limits.maxMessageBytes,
+      closeTimeoutMs: this.#o.closeTimeoutMs,
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
       onEnd: (end: RelayEnd) => this.#onEnd(conn, end),

@@ -87,7 +87,7 @@ export function snapshotView(s: Snapshot | undefined): unknown {
     routes: [...s.routes.values()].map((r) => ({
       key: r.key,
       generation: r.generation,
-      hostnames: r.spec.hostnames ?? [],
+      hostnames: r.hostnames,
       rules: r.rules.map((rule) => ({
         index: rule.index,
         backends: rule.backends.map((b) => ({ id: b.id, weight: b.weight, resolved: b.resolved, endpoints: b.endpoints.map((e) => ({ address: e.address, state: e.state, ...(e.zone ? { zone: e.zone } : {}) })) })),

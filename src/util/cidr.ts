@@ -36,27 +36,26 @@ export function parseCidr(raw: string): Cidr | string {
 
 /** Parses a list with parseCidr; bad entries are returned, not thrown. */
 export function parseCidrs(list: readonly string[]): { set: CidrSet; bad: string[] } {
-  const bl = new BlockList();
+  const good: Cidr[] = [];
   const bad: string[] = [];
-  let size = 0;
   for (const raw of list) {
     const c = parseCidr(raw);
-    if (typeof c === 'string') {
-      bad.push(raw);
-      continue;
-    }
-    bl.addSubnet(c.ip, c.prefix, c.family);
-    size++;
+    if (typeof c === 'string') bad.push(raw);
+    else good.push(c);
   }
+  return { bad, set: cidrSet(good) };
+}
+
+/** A lookup over CIDRs parseCidr already accepted (so this cannot fail). */
+export function cidrSet(list: readonly Cidr[]): CidrSet {
+  const bl = new BlockList();
+  for (const c of list) bl.addSubnet(c.ip, c.prefix, c.family);
   return {
-    bad,
-    set: {
-      size,
-      has(addr: string) {
-        const a = unmap(addr);
-        const v = isIP(a);
-        return v !== 0 && bl.check(a, v === 4 ? 'ipv4' : 'ipv6');
-      },
+    size: list.length,
+    has(addr: string) {
+      const a = unmap(addr);
+      const v = isIP(a);
+      return v !== 0 && bl.check(a, v === 4 ? 'ipv4' : 'ipv6');
     },
   };
 }

@@ -1,6 +1,6 @@
 // Parsing of the key material routes refer to: JWT verification keys, TLS certificates and upstream CA bundles.
 // The builder runs these so that material that does not parse shows in the route's status (ResolvedRefs=False)
-// instead of as a 503 at every handshake; the policies run the same parser, so both agree on what is valid.
+// instead of as a 503 at every handshake; only material that parsed reaches the compiled route.
 import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 export type JwtAlgorithm = 'RS256' | 'ES256' | 'EdDSA' | 'HS256';

@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import { CloseCode } from '../../src/errors.ts';
 import { messageCheck } from '../../src/policy/message-limits.ts';
+import { compiled } from '../support/compiled-route.ts';
 import { closed, nextMessage } from '../support/harness.ts';
 import { startRawProxy, type RawProxy } from '../support/raw-proxy.ts';
 
@@ -193,7 +194,7 @@ test('bytesPerSecond counts inflated bytes: a small compressed frame over the bu
   const { proxy, received } = await setup({ threshold: 0 }, 1024 * 1024);
   const ws = await open(`${proxy.url}/echo`);
   // Time stands still: the bucket holds 10,000 bytes and never refills.
-  const check = messageCheck({ bytesPerSecond: 10_000, onExceed: 'Close', direction: 'FromClient' }, new ManualClock(), () => {}, () => {});
+  const check = messageCheck(compiled({ rateLimit: { bytesPerSecond: 10_000, onExceed: 'Close', direction: 'FromClient' } }).rateLimit.messages!, new ManualClock(), () => {}, () => {});
   proxy.relays[0].setMessageCheck('client', check);
   ws.send(Buffer.alloc(100_000));
   assert.equal((await closed(ws)).code, CloseCode.PolicyViolation);
@@ -204,7 +205,7 @@ test('bytesPerSecond counts inflated bytes: a small compressed frame over the bu
 test('pings and pongs spend the byte budget: an unsolicited pong flood gets 1008', async () => {
   const { proxy } = await setup({ threshold: 0 }, 1024 * 1024);
   const ws = await open(`${proxy.url}/echo`);
-  const check = messageCheck({ bytesPerSecond: 1000, onExceed: 'Close', direction: 'FromClient' }, new ManualClock(), () => {}, () => {});
+  const check = messageCheck(compiled({ rateLimit: { bytesPerSecond: 1000, onExceed: 'Close', direction: 'FromClient' } }).rateLimit.messages!, new ManualClock(), () => {}, () => {});
   proxy.relays[0].setMessageCheck('client', check);
   const gone = closed(ws);
   // 100 pongs of 125 bytes (131 on the wire from a client): the 1,000-byte bucket covers 7 of them.

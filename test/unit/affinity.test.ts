@@ -5,8 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { WebSocketRouteSpec } from '../../src/api/types.ts';
-import type { Backend, Endpoint, EndpointState, Route, Rule } from '../../src/model/snapshot.ts';
+import type { Backend, Endpoint, EndpointState, Route } from '../../src/model/snapshot.ts';
 import { Affinity, sessionKey, usesAffinity } from '../../src/proxy/balance/affinity/affinity.ts';
 import { TrustedProxies } from '../../src/proxy/balance/affinity/client-ip.ts';
 import { CookieSigner, readCookie, setCookieValue } from '../../src/proxy/balance/affinity/cookie.ts';
@@ -14,6 +13,7 @@ import { affinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { BalancerState, pickEndpoint, type Pick } from '../../src/proxy/balance/balancer.ts';
 import type { HandshakeContext } from '../../src/proxy/hooks.ts';
 import { WsgateError } from '../../src/errors.ts';
+import { compiledRoute } from '../support/compiled-route.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -27,8 +27,7 @@ function backend(eps: Endpoint[], id = 'svc:default/chat:8080', weight = 1): Bac
 }
 
 function route(spec: Record<string, unknown>, backends: Backend[]): Route {
-  const rule: Rule = { index: 0, backends };
-  return { key: 'default/chat', namespace: 'default', name: 'chat', generation: 1, spec: spec as unknown as WebSocketRouteSpec, rules: [rule] };
+  return compiledRoute(spec, backends);
 }
 
 function req(o: { headers?: Record<string, string | string[]>; url?: string; peer?: string } = {}): IncomingMessage {
@@ -39,7 +38,7 @@ const cookieSpec = { sessionAffinity: { type: 'Cookie', cookie: { name: 'wsgate-
 
 function pickWith(r: Route, a: Affinity, rq: IncomingMessage, state: BalancerState, clientIp = '192.0.2.10'): { pick: Pick; cookie: string | undefined } {
   const c = a.choose({ route: r, req: rq, clientIp, secure: false });
-  const pick = pickEndpoint(r.rules[0], r.spec.loadBalancer?.policy ?? 'LeastConnections', state, { hashPick: c.hashPick, random: () => c.random(r.rules[0]) });
+  const pick = pickEndpoint(r.rules[0], r.balance.policy, state, { hashPick: c.hashPick, random: () => c.random(r.rules[0]) });
   assert.ok(!(pick instanceof WsgateError));
   return { pick, cookie: c.setCookie(pick.endpoint) };
 }

@@ -6,29 +6,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { createBuilder } from '../../src/dag/build.ts';
-import type { BuildInput, BuildOptions } from '../../src/dag/input.ts';
+import { loadBuildCase } from '../support/build-fixtures.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/dag');
 const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 
-interface Case { options?: Partial<BuildOptions>; objects: BuildInput }
-
-function loadCase(name: string): { options: BuildOptions; input: BuildInput } {
-  const docs = yaml.loadAll(readFileSync(join(dir, name, 'input.yaml'), 'utf8')) as Record<string, unknown>[];
-  const options: BuildOptions = { className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' };
-  const input = { routes: [] as unknown[], services: [] as unknown[], endpointSlices: [] as unknown[], secrets: [] as unknown[] };
-  for (const d of docs) {
-    if (!d) continue;
-    if (d.kind === 'BuildOptions') Object.assign(options, d.options as Case['options']);
-    else if (d.kind === 'WebSocketRoute') input.routes.push(d);
-    else if (d.kind === 'Service') input.services.push(d);
-    else if (d.kind === 'EndpointSlice') input.endpointSlices.push(d);
-    else if (d.kind === 'Secret') input.secrets.push(d);
-    else throw new Error(`${name}: unknown kind ${String(d.kind)}`);
-  }
-  return { options, input: input as unknown as BuildInput };
-}
+const loadCase = (name: string) => loadBuildCase(join(dir, name));
 
 function shuffled<T>(xs: readonly T[], seed: number): T[] {
   const out = [...xs];
@@ -63,3 +47,21 @@ for (const name of readdirSync(dir).sort()) {
     }
   });
 }
+
+test('the content hash changes with anything the data plane reads: a path match, a header match, a policy', () => {
+  const build = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' });
+  const hashOf = (spec: Record<string, unknown>) =>
+    build({ routes: [{ apiVersion: 'wsgate.io/v1alpha1', kind: 'WebSocketRoute', metadata: { name: 'chat', namespace: 'default' }, spec: { rules: [{ backendRefs: [{ endpoints: ['127.0.0.1:9001'] }] }], ...spec } }], services: [], endpointSlices: [], secrets: [] }).content.hash;
+  const rules = (match: Record<string, unknown>) => ({ rules: [{ matches: [match], backendRefs: [{ endpoints: ['127.0.0.1:9001'] }] }] });
+  const hashes = [
+    hashOf({}),
+    hashOf(rules({ path: { value: '/a' } })),
+    hashOf(rules({ path: { value: '/b' } })),
+    hashOf(rules({ path: { type: 'Exact', value: '/b' } })),
+    hashOf(rules({ path: { value: '/b' }, headers: [{ name: 'x-room', value: '1' }] })),
+    hashOf({ heartbeat: { intervalSeconds: 5 } }),
+    hashOf({ hostnames: ['chat.example.com'] }),
+  ];
+  assert.equal(new Set(hashes).size, hashes.length);
+  assert.equal(hashOf({ heartbeat: { intervalSeconds: 30 } }), hashes[0], 'a default written out compiles the same');
+});

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Heartbeats, heartbeatSettings, type WatchedRelay } from '../../src/proxy/heartbeat.ts';
+import { compiled } from '../support/compiled-route.ts';
 import type { HeartbeatState, RelaySide } from '../../src/proxy/relay/relay.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
@@ -138,7 +139,7 @@ describe('heartbeats', () => {
   });
 
   it('settings: defaults 30 s / 10 s, idle 1 h; both zero means nothing to watch', () => {
-    assert.deepEqual(heartbeatSettings({}), { intervalMs: 30_000, timeoutMs: 10_000, pingUpstream: false, idleMs: 3_600_000, pingsAreActivity: false });
-    assert.equal(heartbeatSettings({ heartbeat: { intervalSeconds: 0 }, limits: { idleTimeoutSeconds: 0 } }), undefined);
+    assert.deepEqual(heartbeatSettings(compiled({})), { intervalMs: 30_000, timeoutMs: 10_000, pingUpstream: false, idleMs: 3_600_000, pingsAreActivity: false });
+    assert.equal(heartbeatSettings(compiled({ heartbeat: { intervalSeconds: 0 }, limits: { idleTimeoutSeconds: 0 } })), undefined);
   });
 });

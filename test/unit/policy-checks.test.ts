@@ -15,6 +15,7 @@ import { Verdict } from '../../src/proxy/relay/scanner.ts';
 import { ConnectionLimiter } from '../../src/policy/rate-limit.ts';
 import { TokenBucket } from '../../src/policy/token-bucket.ts';
 import { selfSigned } from '../support/certs.ts';
+import { compiled, compiledRoute } from '../support/compiled-route.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
 test('origin: exact, wildcard subdomains, star, missing', () => {
@@ -30,12 +31,13 @@ test('origin: exact, wildcard subdomains, star, missing', () => {
   assert.equal(originMatches('https://*.example.com', 'https://x/.example.com'), false);
   assert.equal(originMatches('*', 'null'), false);
   const spec = { allowedOrigins: ['https://chat.example.com'] };
-  assert.equal(checkOrigin(spec, 'https://chat.example.com'), undefined);
-  assert.equal(checkOrigin(spec, 'https://evil.com')?.httpStatus, 403);
-  assert.equal(checkOrigin(spec, 'https://evil.com')?.reason, 'origin_not_allowed');
-  assert.equal(checkOrigin(spec, undefined), undefined, 'allowMissingOrigin defaults to true');
-  assert.equal(checkOrigin({ ...spec, allowMissingOrigin: false }, undefined)?.httpStatus, 403);
-  assert.equal(checkOrigin({}, 'https://anything'), undefined);
+  const origins = compiled(spec).origins;
+  assert.equal(checkOrigin(origins, 'https://chat.example.com'), undefined);
+  assert.equal(checkOrigin(origins, 'https://evil.com')?.httpStatus, 403);
+  assert.equal(checkOrigin(origins, 'https://evil.com')?.reason, 'origin_not_allowed');
+  assert.equal(checkOrigin(origins, undefined), undefined, 'allowMissingOrigin defaults to true');
+  assert.equal(checkOrigin(compiled({ ...spec, allowMissingOrigin: false }).origins, undefined)?.httpStatus, 403);
+  assert.equal(checkOrigin(compiled({}).origins, 'https://anything'), undefined);
 });
 
 test('client address: X-Forwarded-For only through trusted proxies, right to left', () => {
@@ -66,16 +68,18 @@ test('parseCidr: the one parser says what is wrong with an entry', () => {
   assert.match(parseCidr('fe80::1%eth0/64') as string, /zone/);
 });
 
-test('clientIPs: allow and deny, IPv4 and IPv6, deny wins, a bad entry closes the route', () => {
+test('clientIPs: allow and deny, IPv4 and IPv6, deny wins; a bad entry never compiles', () => {
   const f = new ClientIpFilter();
-  const spec = { clientIPs: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.9.0.0/16'] } };
+  const spec = compiled({ clientIPs: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.9.0.0/16'] } }).clientIps;
   assert.equal(f.check(spec, '10.1.2.3'), undefined);
   assert.equal(f.check(spec, '2001:db8::1'), undefined);
   assert.equal(f.check(spec, '10.9.1.1')?.reason, 'client_ip_not_allowed');
   assert.equal(f.check(spec, '192.168.1.1')?.httpStatus, 403);
   assert.equal(f.check(spec, '2001:db9::1')?.httpStatus, 403);
-  assert.equal(f.check({ clientIPs: { deny: ['192.168.0.0/16'] } }, '10.0.0.1'), undefined);
-  assert.equal(f.check({ clientIPs: { deny: ['192.168.0.0/99'] } }, '10.0.0.1')?.httpStatus, 403);
+  assert.equal(f.check(compiled({ clientIPs: { deny: ['192.168.0.0/16'] } }).clientIps, '10.0.0.1'), undefined);
+  assert.equal(f.check(compiled({}).clientIps, '10.0.0.1'), undefined);
+  // The builder refuses the route (test/fixtures/dag/invalid-client-ips), so the filter never meets one.
+  assert.throws(() => compiled({ clientIPs: { deny: ['192.168.0.0/99'] } }), /spec\.clientIPs\.deny\[0\]/);
 });
 
 test('credentials: query and cookie removal keeps everything else', () => {
@@ -87,30 +91,31 @@ test('credentials: query and cookie removal keeps everything else', () => {
 
 test('API key: hashed, constant-time compare, header or query, stripped before forwarding', () => {
   const secrets = { apiKeyHashes: [hashKey('k-one'), hashKey('k-two')] };
+  const apiKey = (a: Record<string, unknown>, resolved?: typeof secrets) => compiled({ auth: { apiKey: { file: 'keys.txt', ...a } } }, resolved ?? {}).auth.apiKey!;
   const edits = () => ({ drop: new Set<string>(), path: undefined as string | undefined });
   const e1 = edits();
-  assert.equal(checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: { 'x-api-key': 'k-two' } }, e1), undefined);
+  assert.equal(checkApiKey(apiKey({ header: 'X-Api-Key' }, secrets), { url: '/', headers: { 'x-api-key': 'k-two' } }, e1), undefined);
   assert.ok(e1.drop.has('x-api-key'));
-  const bad = checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: { 'x-api-key': 'nope' } }, edits());
+  const bad = checkApiKey(apiKey({ header: 'X-Api-Key' }, secrets), { url: '/', headers: { 'x-api-key': 'nope' } }, edits());
   assert.equal(bad?.httpStatus, 401);
   assert.match(bad?.headers['WWW-Authenticate'] ?? '', /^ApiKey realm="wsgate"/);
   assert.ok(!bad?.message.includes('nope'), 'the key never appears in a message');
-  assert.equal(checkApiKey({ header: 'X-Api-Key' }, secrets, { url: '/', headers: {} }, edits())?.httpStatus, 401);
+  assert.equal(checkApiKey(apiKey({ header: 'X-Api-Key' }, secrets), { url: '/', headers: {} }, edits())?.httpStatus, 401);
   const e2 = edits();
-  assert.equal(checkApiKey({ queryParam: 'key' }, secrets, { url: '/ws?key=k-one&x=1', headers: {} }, e2), undefined);
+  assert.equal(checkApiKey(apiKey({ queryParam: 'key' }, secrets), { url: '/ws?key=k-one&x=1', headers: {} }, e2), undefined);
   assert.equal(e2.path, '/ws?x=1');
-  assert.equal(checkApiKey({ queryParam: 'key' }, undefined, { url: '/ws?key=k-one', headers: {} }, edits())?.httpStatus, 503);
+  assert.equal(checkApiKey(apiKey({ queryParam: 'key' }), { url: '/ws?key=k-one', headers: {} }, edits())?.httpStatus, 503);
 });
 
 function fakeRoute(key: string, spec: Record<string, unknown>): Route {
   const [namespace, name] = key.split('/') as [string, string];
-  return { key: key as Route['key'], namespace, name, generation: 1, spec: spec as unknown as Route['spec'], rules: [] };
+  return { ...compiledRoute(spec, [], name), key: key as Route['key'], namespace };
 }
 
 test('connection budgets: per-IP rate with Retry-After, per-IP and per-route concurrency released on close', () => {
   const clock = new ManualClock(0);
   const lim = new ConnectionLimiter({ clock });
-  const rate = fakeRoute('ns/rate', { rules: [], rateLimit: { connectionsPerMinutePerIP: 2 } });
+  const rate = fakeRoute('ns/rate', { rateLimit: { connectionsPerMinutePerIP: 2 } });
   const sock = () => new EventEmitter();
   assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
   assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
@@ -122,7 +127,7 @@ test('connection budgets: per-IP rate with Retry-After, per-IP and per-route con
   clock.advance(30_000);
   assert.equal(lim.admit(rate, '1.1.1.1', sock()), undefined);
 
-  const conc = fakeRoute('ns/conc', { rules: [], limits: { maxConnections: 3, maxConnectionsPerIP: 2 } });
+  const conc = fakeRoute('ns/conc', { limits: { maxConnections: 3, maxConnectionsPerIP: 2 } });
   const a = sock(), b = sock();
   assert.equal(lim.admit(conc, '1.1.1.1', a), undefined);
   assert.equal(lim.admit(conc, '1.1.1.1', b), undefined);
@@ -142,7 +147,7 @@ test('connection budgets: per-IP rate with Retry-After, per-IP and per-route con
 test('connection rate buckets stay bounded', () => {
   const clock = new ManualClock(0);
   const lim = new ConnectionLimiter({ clock, maxTrackedBuckets: 100 });
-  const r = fakeRoute('ns/r', { rules: [], rateLimit: { connectionsPerMinutePerIP: 5 } });
+  const r = fakeRoute('ns/r', { rateLimit: { connectionsPerMinutePerIP: 5 } });
   for (let i = 0; i < 1000; i++) {
     clock.advance(1);
     lim.admit(r, `10.0.${i >> 8}.${i & 255}`, new EventEmitter());
@@ -181,20 +186,22 @@ test('builder key material: Secrets and files resolve, API keys only as hashes, 
   const r = resolveRouteSecrets(spec, 'ns', secrets);
   assert.deepEqual(r.problems, []);
   assert.deepEqual(r.tls, { cert: cert.cert, key: cert.key });
-  assert.equal(Buffer.from(r.secrets!.jwtKey!, 'base64').toString(), hmac);
-  assert.deepEqual(r.secrets!.apiKeyHashes, [hashKey('alpha'), hashKey('beta')].sort());
-  assert.equal(r.secrets!.upstreamCa, cert.cert);
+  assert.deepEqual(r.secrets.jwtKey, { material: { kind: 'hmac', secretBase64: b64(hmac) }, algorithms: ['HS256'] });
+  assert.deepEqual(r.secrets.apiKeyHashes, [hashKey('alpha'), hashKey('beta')].sort());
+  assert.equal(r.secrets.upstreamCa, cert.cert);
   const f = resolveRouteSecrets({ rules: [], auth: { apiKey: { file: 'keys.txt', header: 'X' } }, tls: { certFile: 'c.pem', keyFile: 'k.pem' } } as never, 'ns', secrets);
-  assert.deepEqual(f.secrets!.apiKeyHashes, [hashKey('file-key')]);
+  assert.deepEqual(f.secrets.apiKeyHashes, [hashKey('file-key')]);
   assert.deepEqual(f.problems, ['tls.certFile: file c.pem not readable', 'tls.keyFile: file k.pem not readable']);
   const m = resolveRouteSecrets({ rules: [], auth: { jwt: { secretName: 'gone' } } } as never, 'other', secrets);
   assert.match(m.problems[0]!, /Secret gone/);
 });
 
+const rate = (rl: Record<string, unknown>) => compiled({ rateLimit: rl }).rateLimit.messages!;
+
 test('message check: bytes count every data frame, continuations too; messages count first frames only', () => {
   const clock = new ManualClock(0);
   const closes: number[] = [];
-  const close = messageCheck({ bytesPerSecond: 100, onExceed: 'Close', direction: 'FromClient' }, clock, () => assert.fail('no throttle in Close mode'), () => closes.push(clock.now()))!;
+  const close = messageCheck(rate({ bytesPerSecond: 100, onExceed: 'Close', direction: 'FromClient' }), clock, () => assert.fail('no throttle in Close mode'), () => closes.push(clock.now()))!;
   assert.equal(close(40, true), Verdict.Allow);
   assert.equal(close(40, false), Verdict.Allow);
   // 80 of 100 spent: the third fragment would make 120.
@@ -203,7 +210,7 @@ test('message check: bytes count every data frame, continuations too; messages c
   clock.advance(200); // 20 bytes back
   assert.equal(close(40, false), Verdict.Allow);
 
-  const msgs = messageCheck({ messagesPerSecond: 2, burst: 2, onExceed: 'Close', direction: 'FromClient' }, clock, () => {}, () => {})!;
+  const msgs = messageCheck(rate({ messagesPerSecond: 2, burst: 2, onExceed: 'Close', direction: 'FromClient' }), clock, () => {}, () => {})!;
   // One message in twenty fragments is one message.
   assert.equal(msgs(1, true), Verdict.Allow);
   for (let i = 0; i < 19; i++) assert.equal(msgs(1, false), Verdict.Allow);
@@ -211,7 +218,7 @@ test('message check: bytes count every data frame, continuations too; messages c
   assert.equal(msgs(1, true), Verdict.Close);
 
   let waits: (() => number)[] = [];
-  const throttle = messageCheck({ bytesPerSecond: 100, onExceed: 'Throttle', direction: 'FromClient' }, clock, (w) => waits.push(w), () => assert.fail('no close in Throttle mode'))!;
+  const throttle = messageCheck(rate({ bytesPerSecond: 100, onExceed: 'Throttle', direction: 'FromClient' }), clock, (w) => waits.push(w), () => assert.fail('no close in Throttle mode'))!;
   assert.equal(throttle(60, true), Verdict.Allow);
   assert.equal(throttle(60, false), Verdict.Throttle, 'a continuation that overdraws the byte bucket pauses the sender');
   assert.equal(waits.length, 1);
@@ -219,6 +226,6 @@ test('message check: bytes count every data frame, continuations too; messages c
   clock.advance(200);
   assert.equal(waits[0](), 0);
   waits = [];
-  assert.equal(messageCheck({ messagesPerSecond: 1, onExceed: 'Throttle', direction: 'FromClient' }, clock, (w) => waits.push(w), () => {})!(10_000, false), Verdict.Allow);
+  assert.equal(messageCheck(rate({ messagesPerSecond: 1, onExceed: 'Throttle', direction: 'FromClient' }), clock, (w) => waits.push(w), () => {})!(10_000, false), Verdict.Allow);
   assert.equal(waits.length, 0);
 });

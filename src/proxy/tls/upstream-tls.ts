@@ -16,21 +16,18 @@ export class UpstreamTlsPolicy {
 
   /** The TLS settings for this route's upstream, undefined for ws://, or an error when the CA is missing. */
   resolve(route: Route): UpstreamTls | WsgateError | undefined {
-    const up = route.spec.upstream;
-    if (up?.protocol !== 'wss') return undefined;
-    const t = up.tls;
-    const insecure = t?.insecureSkipVerify === true;
-    if (insecure && !this.#warned.has(route.key)) {
+    const t = route.upstream.tls;
+    if (!t) return undefined;
+    if (!t.verify && !this.#warned.has(route.key)) {
       this.#warned.add(route.key);
       this.#log.warn({ route: route.key }, 'upstream.tls.insecureSkipVerify is set: upstream certificates are NOT verified on this route');
     }
-    const ca = route.secrets?.upstreamCa;
     // A named CA that did not resolve must not fall back to the system roots: that would trust more, not less.
-    if (!insecure && (t?.caSecretName || t?.caFile) && !ca) return Errors.noEndpoint('upstream CA bundle not available');
+    if (t.verify && t.ca.kind === 'unresolved') return Errors.noEndpoint('upstream CA bundle not available');
     return {
-      rejectUnauthorized: !insecure,
-      ...(t?.serverName ? { servername: t.serverName } : {}),
-      ...(ca ? { ca } : {}),
+      rejectUnauthorized: t.verify,
+      ...(t.serverName !== undefined ? { servername: t.serverName } : {}),
+      ...(t.ca.kind === 'bundle' ? { ca: t.ca.pem } : {}),
     };
   }
 }

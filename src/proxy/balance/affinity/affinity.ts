@@ -32,28 +32,27 @@ export interface AffinityChoice {
 
 /** Whether requests on this route need an affinity choice at all (None with another policy: plain balancing). */
 export function usesAffinity(route: Route): boolean {
-  const type = route.spec.sessionAffinity?.type ?? 'None';
-  return type !== 'None' || route.spec.loadBalancer?.policy === 'ConsistentHash';
+  return route.affinity.type !== 'None' || route.balance.policy === 'ConsistentHash';
 }
 
 /** The hashing key of a request, or undefined when it carries none (the policy decides then). */
 export function sessionKey(r: AffinityRequest): string | undefined {
-  const a = r.route.spec.sessionAffinity;
-  switch (a?.type ?? 'None') {
+  const a = r.route.affinity;
+  switch (a.type) {
     case 'Header': {
-      const v = r.req.headers[(a?.header?.name ?? '').toLowerCase()];
+      const v = r.req.headers[a.name];
       const s = Array.isArray(v) ? v.join(',') : v;
       return s ? `h:${s}` : undefined;
     }
     case 'QueryParam': {
       const url = r.req.url ?? '/';
       const q = url.indexOf('?');
-      const v = q >= 0 ? new URLSearchParams(url.slice(q + 1)).get(a?.queryParam?.name ?? '') : null;
+      const v = q >= 0 ? new URLSearchParams(url.slice(q + 1)).get(a.name) : null;
       return v ? `q:${v}` : undefined;
     }
     case 'JwtClaim': {
       // Claims exist once the route's auth verified a token; without them the policy decides.
-      const v = r.claims?.[a?.jwtClaim?.name ?? ''];
+      const v = r.claims?.[a.claim];
       if (v === undefined || v === null || v === '') return undefined;
       return `j:${typeof v === 'string' ? v : JSON.stringify(v)}`;
     }
@@ -61,7 +60,7 @@ export function sessionKey(r: AffinityRequest): string | undefined {
     case 'None':
       // None reaches here only under policy ConsistentHash, which hashes the client address.
       return r.clientIp ? `ip:${r.clientIp}` : undefined;
-    default:
+    case 'Cookie':
       return undefined;
   }
 }
@@ -76,11 +75,10 @@ export class Affinity {
   }
 
   choose(r: AffinityRequest): AffinityChoice {
-    const spec = r.route.spec;
-    const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
-    const factor = spec.loadBalancer?.boundedLoadFactor;
+    const { policy, boundedLoadFactor: factor } = r.route.balance;
+    const affinity = r.route.affinity;
     const load = (key: string) => this.#balancer().active.get(key) ?? 0;
-    if ((spec.sessionAffinity?.type ?? 'None') !== 'Cookie') {
+    if (affinity.type !== 'Cookie') {
       const key = sessionKey(r);
       return {
         random: () => (key === undefined ? Math.random() : hash32(key, 0x5bd1e995) / 0x100000000),
@@ -91,14 +89,8 @@ export class Affinity {
         setCookie: () => undefined,
       };
     }
-    const c = spec.sessionAffinity?.cookie;
-    const attrs = {
-      name: c?.name ?? 'wsgate-affinity',
-      ttlSeconds: c?.ttlSeconds ?? 3600,
-      path: c?.path ?? '/',
-      secure: (c?.secure ?? false) || r.secure,
-      sameSite: c?.sameSite ?? 'Lax',
-    };
+    const c = affinity.cookie;
+    const attrs = { ...c, secure: c.secure || r.secure };
     const presented = readCookie(r.req.headers.cookie, attrs.name);
     return {
       random: (rule) => this.#cookieBackendPoint(rule, presented),
