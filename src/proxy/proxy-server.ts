@@ -11,8 +11,8 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { systemClock, type Clock, type ClockTimer } from '../util/clock.ts';
 import { TimerWheel } from '../util/timer-wheel.ts';
-import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balance/balancer.ts';
-import { ConnectionRegistry, type LiveConnection } from './connections.ts';
+import { pickEndpoint, type BalancerState, type Pick, type PickOptions } from './balance/balancer.ts';
+import type { ConnectionRegistry, LiveConnection } from './connections.ts';
 import { DrainScheduler, type DrainClock } from './drain.ts';
 import { correlation, contextHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './handshake/forward-headers.ts';
 import { checkUpgrade, hasToken } from './handshake/checks.ts';
@@ -38,6 +38,11 @@ export interface ProxyOptions {
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
   readonly closeTimeoutMs?: number;
   readonly hooks?: ProxyHooks;
+  /** Open connections per endpoint (least-connections, affinity's bounded load, health's maxConnections):
+   *  built by the composition root and shared with those readers, so none reaches into the proxy. */
+  readonly balancer: BalancerState;
+  /** Every open relayed connection (drain, shutdown); built by the composition root, which reads its size. */
+  readonly connections: ConnectionRegistry;
   /** The process's clock: paced drain closes, and the wheel's time when no wheel is given. */
   readonly clock?: Clock;
   /** The drain's shuffle and jitter (Math.random); tests seed it to check a schedule. */
@@ -64,8 +69,8 @@ function drainClock(clock: Clock, random: () => number): DrainClock {
 
 export class ProxyServer {
   readonly server: http.Server;
-  readonly connections = new ConnectionRegistry();
-  readonly balancer = new BalancerState();
+  private readonly connections: ConnectionRegistry;
+  private readonly balancer: BalancerState;
   readonly #o: ProxyOptions;
   readonly #log: Logger;
   readonly #hooks: ProxyHooks;
@@ -88,6 +93,8 @@ export class ProxyServer {
     this.#o = o;
     this.#log = o.log.child({ component: 'proxy' });
     this.#hooks = o.hooks ?? {};
+    this.connections = o.connections;
+    this.balancer = o.balancer;
     const clock = o.clock ?? systemClock();
     this.#wheel = o.wheel ?? new TimerWheel({ clock });
     this.#drain = new DrainScheduler<LiveConnection>({

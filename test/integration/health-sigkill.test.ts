@@ -93,7 +93,7 @@ test('SIGKILL under 200 connections: 1014 to its clients only, the proxy keeps s
   assert.equal(await metricValue(gate.metrics, 'wsgate_endpoint_ejections_total', { route: 'pair' }), 1);
 
   await Promise.all(onSurvivor.map(async (ws) => (ws.close(), await closed(ws))));
-  await until(() => gate.proxy.connections.size === 0 && survivor.wss.clients.size === 0, 'every connection gone');
+  await until(() => gate.connections.size === 0 && survivor.wss.clients.size === 0, 'every connection gone');
   if (victim.exitCode === null && victim.signalCode === null) await once(victim, 'exit');
   // The victim's stdout pipe is closed with it: one fd below the baseline is the baseline without it.
   await until(() => fds() <= baseline - 1, `fds back to baseline (${baseline - 1}), now ${fds()}`, 10000);

@@ -79,7 +79,7 @@ test('100 clients echo through 50 config rewrites with 0 disconnects', async () 
   assert.ok(echoed >= 100, `echoed ${echoed}`);
   assert.equal(gate.holder.current()!.generation, 51);
   await Promise.all(clients.map(async (c) => { c.close(); await closed(c); }));
-  await until(() => gate.proxy.connections.size === 0, 'all connections released');
+  await until(() => gate.connections.size === 0, 'all connections released');
 });
 
 test('an invalid file keeps the previous table serving', async () => {

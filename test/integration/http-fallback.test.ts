@@ -45,7 +45,7 @@ const metrics = new Metrics({ defaultMetrics: false });
 
 before(async () => {
   ups = await Promise.all(['a', 'b'].map(startUpstream));
-  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.proxy.balancer, metrics });
+  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.balancer, metrics });
   gate = await startGate(
     [staticRoute('poll', ups.map((u) => u.address), { sessionAffinity: { type: 'Cookie', cookie: { name: 'aff', ttlSeconds: 0 } }, httpFallback: { enabled: true, timeoutSeconds: 1 } })],
     { hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback }, metrics },

@@ -41,7 +41,7 @@ test('sockets, timers, gauges and heap return to baseline after 3 × 400 connect
     await Promise.all(ends.filter((_e, i) => i % 2 === 0));
     for (const s of echo.wss.clients) s.close(1001);
     for (const e of await Promise.all(ends.filter((_e, i) => i % 2 === 1))) assert.equal(e.code, 1001);
-    await until(() => gate.proxy.connections.size === 0 && heartbeats.size === 0 && wheel.size === 0, 'connections, watches and timers released');
+    await until(() => gate.connections.size === 0 && heartbeats.size === 0 && wheel.size === 0, 'connections, watches and timers released');
     assert.equal(await openSockets(), 0);
     assert.equal(await metricValue(gate.metrics, 'wsgate_connections_active', { route: 'echo' }), 0);
   };

@@ -64,7 +64,7 @@ test('--max-connections: past the cap a client gets 503 overloaded; a freed slot
     assert.equal(await metricValue(capped.metrics, 'wsgate_rejections_total', { route: '', reason: 'overloaded' }), 1);
     open[0].close();
     await closed(open[0]);
-    await until(() => capped.proxy.connections.size === 1, 'the relayed connection gone');
+    await until(() => capped.connections.size === 1, 'the relayed connection gone');
     // The client socket's close reaches the count on its own event: retry until the slot is free.
     let ws: WebSocket | undefined;
     while (!ws) ws = await connect(capped.url('/')).catch(() => undefined);

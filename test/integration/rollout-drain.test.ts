@@ -21,7 +21,9 @@ import { createBuilder } from '../../src/dag/build.ts';
 import type { EndpointSliceLite } from '../../src/dag/input.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { startControlPlane } from '../../src/control-plane.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
@@ -71,15 +73,15 @@ type Gauges = Parameters<typeof metricValue>[0];
 const drainingGauge = (m: Gauges) => metricValue(m, 'wsgate_connections_draining', { route: 'chat' });
 
 /** Opens 30 clients, checks none landed on the pod, and closes them again, until the proxy has let them go. */
-async function newcomersAvoid(o: { url: string; clients: readonly Client[]; pod: Pod; proxy: ProxyServer }, why: string): Promise<void> {
+async function newcomersAvoid(o: { url: string; clients: readonly Client[]; pod: Pod; connections: ConnectionRegistry }, why: string): Promise<void> {
   const newcomers = await openMany(o.url, 30);
   for (const n of newcomers) assert.notEqual(n.pod, o.pod.name, why);
   for (const n of newcomers) n.ws.terminate();
-  await until(() => o.proxy.connections.size === o.clients.length, 'the proxy let the newcomers go');
+  await o.connections.whenAtMost(o.clients.length);
 }
 
 /** A readiness flap: the pod takes no new connection while NotReady, and keeps every one it has however long. */
-async function flapCheck(o: { url: string; clients: readonly Client[]; pod: Pod; clock: ManualClock; metrics: Gauges; proxy: ProxyServer }): Promise<void> {
+async function flapCheck(o: { url: string; clients: readonly Client[]; pod: Pod; clock: ManualClock; metrics: Gauges; connections: ConnectionRegistry }): Promise<void> {
   await newcomersAvoid(o, 'a NotReady endpoint takes no new connections');
   o.clock.advance(windowSeconds * 1000 * 3);
   assert.deepEqual(codes(o.clients), [undefined], 'a readiness flap closes nothing');
@@ -99,7 +101,7 @@ async function rolloutCheck(o: {
   victim: Pod;
   clock: ManualClock;
   metrics: Gauges;
-  proxy: ProxyServer;
+  connections: ConnectionRegistry;
   terminate: () => Promise<void>;
   goNow: () => Promise<void>;
 }): Promise<{ paced: number[]; atOnce: number }> {
@@ -185,7 +187,7 @@ test('Kubernetes objects: a flap keeps its connections; terminating drains paced
 
     // A readiness flap on pod-b: not ready, not terminating.
     publish({ ready: false, serving: false, terminating: false }, ready);
-    await flapCheck({ url, clients, pod: b, clock, metrics: gate.metrics, proxy: gate.proxy });
+    await flapCheck({ url, clients, pod: b, clock, metrics: gate.metrics, connections: gate.connections });
     publish(ready, ready);
 
     // pod-c deleted: terminating and still serving; then it fails readiness while terminating.
@@ -195,7 +197,7 @@ test('Kubernetes objects: a flap keeps its connections; terminating drains paced
       victim: c,
       clock,
       metrics: gate.metrics,
-      proxy: gate.proxy,
+      connections: gate.connections,
       terminate: async () => void publish(ready, { ready: false, serving: true, terminating: true }),
       goNow: async () => void publish(ready, { ready: false, serving: false, terminating: true }),
     });
@@ -212,8 +214,9 @@ async function startStandalone(file: string, clock: ManualClock) {
   const holder = new SnapshotHolder();
   const metrics = new Metrics({ defaultMetrics: false });
   const control = await startControlPlane(config, silentLog, metrics, holder, clock);
+  const connections = new ConnectionRegistry();
   const proxy = new ProxyServer({
-    holder, log: silentLog, metrics, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
+    holder, log: silentLog, metrics, balancer: new BalancerState(), connections, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
     ...manualDrain(clock),
   });
   proxy.server.listen(0, '127.0.0.1');
@@ -222,7 +225,7 @@ async function startStandalone(file: string, clock: ManualClock) {
   return {
     holder,
     metrics,
-    proxy,
+    connections,
     url: `ws://127.0.0.1:${(proxy.server.address() as AddressInfo).port}/`,
     async close() {
       await proxy.close();
@@ -251,7 +254,7 @@ test('standalone file: moved to drainingEndpoints drains paced at once; deleted 
       victim: pods[2]!,
       clock,
       metrics: gate.metrics,
-      proxy: gate.proxy,
+      connections: gate.connections,
       terminate: async () => {
         write(pods.slice(0, 2), [pods[2]!]);
         await gate.holder.waitForGeneration(g + 1);

@@ -38,7 +38,7 @@ let affinity: AffinityHooks;
 
 before(async () => {
   backends = await Promise.all(['a', 'b', 'c'].map(startBackend));
-  affinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer: () => gate.proxy.balancer });
+  affinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer: () => gate.balancer });
   gate = await startGate(
     [
       staticRoute('sio', backends.map((b) => b.address), {
@@ -97,7 +97,7 @@ test('50 Socket.IO clients start with polling, upgrade to websocket and stay on 
     for (const r of results) perBackend.set(r.before, (perBackend.get(r.before) ?? 0) + 1);
     // A fresh session is placed by the route's policy (least connections, rotating ties): all three serve.
     assert.equal(perBackend.size, 3, JSON.stringify([...perBackend]));
-    assert.equal(gate.proxy.connections.size, 50);
+    assert.equal(gate.connections.size, 50);
   } finally {
     for (const s of clients) s.disconnect();
   }

@@ -8,6 +8,8 @@ import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { createBuilder } from '../../src/dag/build.ts';
 import { Health } from '../../src/health/health.ts';
 import type { RouteObject } from '../../src/dag/input.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy-server.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
@@ -120,6 +122,9 @@ export function staticRoute(name: string, addresses: readonly string[], spec: Re
 
 export interface Gate {
   readonly proxy: ProxyServer;
+  /** The proxy's state, as the data plane builds it and hands it to the proxy, health and affinity. */
+  readonly balancer: BalancerState;
+  readonly connections: ConnectionRegistry;
   readonly holder: SnapshotHolder;
   readonly metrics: Metrics;
   readonly port: number;
@@ -148,10 +153,14 @@ export function holderWith(routes: readonly RouteObject[]): { holder: SnapshotHo
 export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
   const { holder, publish } = holderWith(routes);
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: false });
+  const balancer = opts.balancer ?? new BalancerState();
+  const connections = opts.connections ?? new ConnectionRegistry();
   const proxy = new ProxyServer({
     holder,
     log: silentLog,
     metrics,
+    balancer,
+    connections,
     handshakeTimeoutMs: 5000,
     maxHeaderBytes: 16384,
     maxHandshakesInFlight: 10000,
@@ -161,7 +170,7 @@ export async function startGate(routes: readonly RouteObject[], opts: Partial<Pr
   proxy.server.listen(0, '127.0.0.1');
   await once(proxy.server, 'listening');
   const port = (proxy.server.address() as AddressInfo).port;
-  return { proxy, holder, metrics, port, url: (p = '/') => `ws://127.0.0.1:${port}${p}`, publish, close: () => proxy.close() };
+  return { proxy, balancer, connections, holder, metrics, port, url: (p = '/') => `ws://127.0.0.1:${port}${p}`, publish, close: () => proxy.close() };
 }
 
 export async function connect(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}, protocols?: string[]): Promise<WebSocket> {
@@ -251,7 +260,8 @@ export async function startGateWithHealth(routes: readonly RouteObject[]): Promi
       upstreamResult: (e, ok, info) => health.hooks().upstreamResult(e, ok, info),
     },
   });
-  const health = new Health({ holder: gate.holder, log: silentLog, metrics: gate.metrics, connections: (k) => gate.proxy.balancer.active.get(k) ?? 0 });
+  const health = new Health({ holder: gate.holder, log: silentLog, metrics: gate.metrics, connections: (k) => gate.balancer.active.get(k) ?? 0 });
   health.start();
+  gate.metrics.onScrape(() => health.collect());
   return { gate, health };
 }
