@@ -122,7 +122,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     async shutdown() {
       proxy.beginShutdown();
       log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
-      await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      await new Promise<void>((r) => clock.setTimeout(r, config.shutdownDelayMs));
       log.info({ connections: connections.size }, 'shutdown: refusing new upgrades, draining');
       await proxy.drainAll(config.drainMs);
       await proxy.close();

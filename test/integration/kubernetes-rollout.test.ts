@@ -28,6 +28,7 @@ import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
 import { connectGreeted, metricValue, silentLog } from '../support/harness.ts';
 import { activeConditions, podSlice, type EndpointConditions } from '../support/k8s-objects.ts';
@@ -152,7 +153,9 @@ before(async () => {
     '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
     '--pod-name', 'rollout', '--build-holdoff-ms', '10', '--build-max-holdoff-ms', '200',
   ], {});
-  control = await startControlPlane(config, silentLog, metrics, holder, clock);
+  // The control plane on real time (its hold-off coalesces slice updates, its lease renews, as in production);
+  // the proxy's drain alone runs on the manual clock.
+  control = await startControlPlane(config, silentLog, metrics, holder, systemClock());
   proxy = new ProxyServer({
     holder, log: silentLog, metrics, balancer: new BalancerState(), connections, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
     ...manualDrain(clock),

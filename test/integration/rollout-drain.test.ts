@@ -26,6 +26,7 @@ import { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
 import { metricValue, routeObject, silentLog, startGate, startNamedBackend, until, type NamedBackend } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
@@ -213,7 +214,9 @@ async function startStandalone(file: string, clock: ManualClock) {
   const config = loadConfig(['--config', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--build-holdoff-ms', '5'], {});
   const holder = new SnapshotHolder();
   const metrics = new Metrics({ defaultMetrics: false });
-  const control = await startControlPlane(config, silentLog, metrics, holder, clock);
+  // The control plane on real time (its hold-off coalesces file events as in production); the proxy's drain
+  // alone runs on the manual clock.
+  const control = await startControlPlane(config, silentLog, metrics, holder, systemClock());
   const connections = new ConnectionRegistry();
   const proxy = new ProxyServer({
     holder, log: silentLog, metrics, balancer: new BalancerState(), connections, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,

@@ -1,7 +1,7 @@
 // The Kubernetes source's public surface. Wiring (main.ts):
 //   const client = new KubeClient({ kubeconfig: { kind: 'in-cluster' } });
 //   const source = new KubernetesSource({ client, watchNamespaces, log, onRestart: (r) => metrics.informerRestartsTotal.inc({ resource: r }) });
-//   const writer = new StatusWriter({ client, log, observed: (k) => source.observedStatus(k) });
+//   const writer = new StatusWriter({ client, log, clock, observed: (k) => source.observedStatus(k) });
 //   const elector = new LeaderElector({ client, namespace, name: electionId, identity, log,
 //     onStartedLeading: () => writer.setLeading(true), onStoppedLeading: () => writer.setLeading(false) });
 //   controller: after each build, writer.update(statuses). Shutdown: elector.stop() (releases), writer.stop(), source.stop().
