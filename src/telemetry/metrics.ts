@@ -3,6 +3,7 @@
 // message costs an addition, not a label lookup.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Mutable totals shared by every connection of a route; the relay adds to them as it goes. */
 export interface RouteCounters {
   messagesFromClient: number;
   messagesFromUpstream: number;

@@ -6,7 +6,7 @@
 //     onStartedLeading: () => writer.setLeading(true), onStoppedLeading: () => writer.setLeading(false) });
 //   controller: after each build, writer.update(statuses). Shutdown: elector.stop() (releases), writer.stop(), source.stop().
 export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from '../../kube/kube-client.ts';
-export { KubernetesSource, serviceNameLabel, type KubernetesSourceOptions, type ObservedRouteStatus } from './source.ts';
+export { KubernetesSource, type KubernetesSourceOptions, type ObservedRouteStatus } from './source.ts';
 export { defaultInformerTimings, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 export { defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
 export { LeaderElector, type LeaderElectorOptions } from '../../status/leader-elector.ts';
