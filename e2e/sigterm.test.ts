@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, startEcho, until, type Echo } from '../test/support/harness.ts';
+import { connect, type Echo, startEcho } from '../test/support/harness.ts';
+import { waitUntil } from '../test/support/wait.ts';
 import { startCli } from '../test/support/cli-process.ts';
 
 const delaySeconds = 1;
@@ -59,7 +60,7 @@ test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', 
   const t0 = performance.now();
   child.kill('SIGTERM');
   // Readiness fails first, while upgrades are still taken (the propagation delay).
-  await until(async () => (await readyz()) !== 200, 'readyz failing');
+  await waitUntil(async () => (await readyz()) !== 200, 'readyz failing');
   assert.equal(await readyz(), 503);
   const during = await attempt(url);
   assert.ok(during.ws, `an upgrade during the delay is accepted (got ${during.status} ${during.reason})`);
@@ -68,7 +69,7 @@ test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', 
 
   // Then refused with 503 (the listener stays open for that).
   let refused: { status?: number; reason?: string } = {};
-  await until(async () => {
+  await waitUntil(async () => {
     const r = await attempt(url);
     r.ws?.terminate();
     refused = r;

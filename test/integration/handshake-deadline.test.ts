@@ -10,7 +10,8 @@ import { Errors } from '../../src/errors.ts';
 import { rejectUpgrade } from '../../src/proxy/handshake/refusal.ts';
 import { UpgradeFront } from '../../src/proxy/handshake/front.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { parseResponse, until } from '../support/harness.ts';
+import { parseResponse } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const DEADLINE = 60_000;
 const clock = new ManualClock();
@@ -52,12 +53,12 @@ test('a head handed to the HTTP parser half-way through its deadline gets 408 wh
   const closed = once(sock, 'close');
   await accepted;
   sock.write('GET /chat HTTP/1.1\r\nHost: example.com\r\n');
-  await until(() => front.pending === 1, 'the front holds the partial head');
+  await waitUntil(() => front.pending === 1, 'the front holds the partial head');
   clock.advance(DEADLINE / 2);
   assert.equal(front.pending, 1, 'half a deadline: still waiting');
   // obs-text (RFC 9110 §5.5): the front leaves such a head to Node's parser.
   sock.write(Buffer.from('X-Name: caf\xe9\r\n', 'latin1'));
-  await until(() => front.pending === 0, 'the head handed to the HTTP server');
+  await waitUntil(() => front.pending === 0, 'the head handed to the HTTP server');
   clock.advance(DEADLINE / 2);
   await closed;
   assert.equal(parseResponse(Buffer.concat(chunks).toString('latin1')).status, 408);

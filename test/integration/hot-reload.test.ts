@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { loadConfig } from '../../src/config/config.ts';
 import { serve, type Running } from '../../src/main.ts';
-import { closed, connect, metricValue, nextMessage, silentLog, startEcho, until, type Echo } from '../support/harness.ts';
+import { closed, connect, type Echo, metricValue, nextMessage, released, silentLog, startEcho } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
 let dir: string;
@@ -128,7 +128,7 @@ test('removing a backend drains its connections with paced 1012; the others stay
   await drained;
   assert.deepEqual([...new Set(codes)], [1012]);
   // The backend closes its TCP first (the proxy is its WebSocket client), a moment after the client's close.
-  await until(() => gone.wss.clients.size === 0, 'the removed backend released every connection');
+  await released(gone.wss);
   const alive = clients.filter((c) => c.readyState === c.OPEN);
   assert.equal(alive.length, 30 - expected);
   for (const c of alive) {

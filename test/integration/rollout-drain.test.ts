@@ -28,7 +28,7 @@ import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
-import { metricValue, routeObject, silentLog, startGate, startNamedBackend, until, type NamedBackend } from '../support/harness.ts';
+import { metricValue, type NamedBackend, released, routeObject, silentLog, startGate, startNamedBackend } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { advanceByTenths, drainCloses, evenlyPaced, manualDrain } from '../support/manual-drain.ts';
 
@@ -129,20 +129,20 @@ async function rolloutCheck(o: {
   assert.equal(closed(), paced.reduce((a, b) => a + b, 0));
 
   await o.goNow();
-  await until(() => closed() === doomed.length, 'the rest closed at once, the clock standing still');
+  await waitUntil(() => closed() === doomed.length, 'the rest closed at once, the clock standing still');
   const atOnce = doomed.length - paced.reduce((a, b) => a + b, 0);
   assert.ok(atOnce > 0);
   assert.deepEqual(codes(doomed), [1012], 'every client of the terminating pod got 1012');
   assert.equal(await drainCloses(o.metrics, 'chat'), doomed.length);
 
-  await until(() => reconnecting.length === doomed.length, 'every closed client started its reconnect');
+  await waitUntil(() => reconnecting.length === doomed.length, 'every closed client started its reconnect');
   await Promise.all(reconnecting);
   for (const r of reconnected) assert.notEqual(r.pod, o.victim.name, 'reconnects land on the remaining pods');
   // The backend closes its TCP first (the proxy is its WebSocket client), a moment after its clients' closes.
-  await until(() => o.victim.wss.clients.size === 0, 'the gone pod released every connection');
+  await released(o.victim.wss);
   assert.deepEqual(codes(others), [undefined], 'clients of the other pods stay');
   await echoes(others.slice(0, 20));
-  await until(async () => (await drainingGauge(o.metrics)) === 0, 'draining gauge back to 0');
+  await waitUntil(async () => (await drainingGauge(o.metrics)) === 0, 'draining gauge back to 0');
   for (const c of reconnected) c.ws.terminate();
   return { paced, atOnce };
 }
@@ -286,7 +286,7 @@ test('a deleted route drains its connections even when another route still uses 
     const feed = await openMany(gate.url('/feed'), 20);
     gate.publish([mk('feed', '/feed')]);
     clock.advance(1000);
-    await until(() => chat.every((c) => c.end !== undefined), 'the deleted route\'s clients closed');
+    await waitUntil(() => chat.every((c) => c.end !== undefined), 'the deleted route\'s clients closed');
     assert.deepEqual(codes(chat), [1012]);
     assert.deepEqual(codes(feed), [undefined], 'the other route\'s clients stay');
     for (const c of feed) c.ws.terminate();

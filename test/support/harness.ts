@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 // Test harness: real sockets on 127.0.0.1 port 0 — ws echo backends, a wsgate proxy fed by the real builder,
-// raw HTTP exchanges — and helpers that wait on events, never on the clock.
+// raw HTTP exchanges — and helpers that wait on events, never on the clock (test/support/wait.ts holds the one
+// bounded wait, for what only an outside observer can see).
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -241,13 +242,10 @@ export async function metricValue(m: Metrics, name: string, labels: Record<strin
   return v?.value ?? 0;
 }
 
-/** Resolves when the predicate holds, checking on every turn of the event loop; fails after a bound. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, maxMs = 10000): Promise<void> {
-  const deadline = Date.now() + maxMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
+/** Resolves when every connection a ws server holds now has closed on its side (ws drops a client from
+ *  wss.clients on that same close event). */
+export async function released(wss: WebSocketServer): Promise<void> {
+  await Promise.all([...wss.clients].map((c) => (c.readyState === WebSocket.CLOSED ? undefined : once(c, 'close'))));
 }
 
 /** A gate whose admission, attempts and results go through a started Health, as the data plane wires them. */

@@ -1,8 +1,11 @@
-// Test helpers for state reached asynchronously: poll a condition with a bound, never sleep for a fixed time.
+// The one bounded wait of the tests, for what only an outside observer can see (an API server's objects, a child
+// process's /metrics or /readyz, a peer's socket count): it polls, and fails with a message saying what it waited
+// for. Where the code under test emits an event (the holder's waitForGeneration, a socket's close, the connection
+// registry's whenEmpty/whenAtMost, ManualClock#whenSet), tests wait on that instead.
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** Resolves when `cond()` is truthy; rejects after `timeoutMs` with `what` in the message. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
