@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { cliPath as cli, startCli } from '../test/support/cli-process.ts';
+import { cliPath as cli, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
 import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
 
 let dir: string;
@@ -84,9 +84,8 @@ test('validate: a clientIPs entry that is no address or CIDR is refused with its
 });
 
 test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () => {
-  const f = join(dir, 'routes.yaml');
-  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
+  const f = writeEchoRoute(dir, echo.address);
+  const gate = await startCli(['--config', f, ...loopbackListen, '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
   const { listen, admin } = gate;
   assert.equal((await fetch(`http://${admin}/readyz`)).status, 200);
   assert.equal((await fetch(`http://${admin}/healthz`)).status, 200);
@@ -99,8 +98,7 @@ test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () 
   assert.equal(snap.generation, 1);
   assert.deepEqual(snap.routes.map((r) => r.key), ['default/echo']);
   const wsClosed = closed(ws);
-  gate.child.kill('SIGTERM');
-  const [code] = await gate.exited;
+  const [code] = await gate.stop();
   assert.equal(code, 0);
   assert.equal((await wsClosed).code, 1012);
   assert.match(gate.stdout(), /"connection closed"/);

@@ -3,14 +3,14 @@
 // get 1012 paced over --drain-seconds; the process exits 0 before a grace period of delay + drain + 5 s.
 // Needs `npm run build` first (npm test does it).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { connect, type Echo, startEcho } from '../test/support/harness.ts';
 import { waitUntil } from '../test/support/wait.ts';
-import { startCli } from '../test/support/cli-process.ts';
+import { loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
 
 const delaySeconds = 1;
 const drainSeconds = 3;
@@ -41,9 +41,8 @@ function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason
 }
 
 test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', async () => {
-  const f = join(dir, 'routes.yaml');
-  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
+  const f = writeEchoRoute(dir, echo.address);
+  const gate = await startCli(['--config', f, ...loopbackListen, '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
   const { listen, admin, child, exited } = gate;
   const url = `ws://${listen}/`;
   const readyz = async () => (await fetch(`http://${admin}/readyz`)).status;

@@ -4,13 +4,14 @@
 // registry's whenEmpty/whenAtMost, ManualClock#whenSet), tests wait on that instead.
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** Resolves when `cond()` is truthy; rejects after `timeoutMs` with `what` in the message. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+/** Resolves when `cond()` is truthy; rejects after `timeoutMs` with `what` in the message. everyMs: the pause
+ *  between checks (longer for a check that costs a request to another process). */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 5): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
+    await delay(everyMs);
   }
 }
 
