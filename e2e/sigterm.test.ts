@@ -3,28 +3,15 @@
 // get 1012 paced over --drain-seconds; the process exits 0 before a grace period of delay + drain + 5 s.
 // Needs `npm run build` first (npm test does it).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, type Echo, startEcho } from '../test/support/harness.ts';
+import { connect } from '../test/support/harness.ts';
 import { waitUntil } from '../test/support/wait.ts';
-import { loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
+import { echoWorkspace, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
 
 const delaySeconds = 1;
 const drainSeconds = 3;
-let dir: string;
-let echo: Echo;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wsgate-sigterm-'));
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const work = echoWorkspace('wsgate-sigterm-');
 
 /** One upgrade attempt: 'open' (and the socket) or the refusal status. */
 function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason?: string }> {
@@ -41,7 +28,7 @@ function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason
 }
 
 test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', async () => {
-  const f = writeEchoRoute(dir, echo.address);
+  const f = writeEchoRoute(work.dir, work.echo.address);
   const gate = await startCli(['--config', f, ...loopbackListen, '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
   const { listen, admin, child, exited } = gate;
   const url = `ws://${listen}/`;

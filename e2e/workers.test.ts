@@ -2,28 +2,15 @@
 // both, /metrics sums the group, and SIGTERM drains every worker with paced 1012s before exiting 0.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
-import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
+import { test } from 'node:test';
+import { echoWorkspace, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
+import { closed, connect, nextMessage } from '../test/support/harness.ts';
 import { waitUntil } from '../test/support/wait.ts';
 
-let dir: string;
-let echo: Echo;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const work = echoWorkspace('wsgate-workers-');
 
 test('two workers serve one table; metrics sum across them; SIGTERM drains both', async () => {
-  const f = writeEchoRoute(dir, echo.address);
+  const f = writeEchoRoute(work.dir, work.echo.address);
   const gate = await startCli(['--config', f, '--workers', '2', ...loopbackListen, '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
   const { listen, admin } = gate;
   // Ready once both workers listen: only the primary's /readyz can tell.

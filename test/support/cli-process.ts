@@ -3,8 +3,11 @@
 // CLI starts, reads and stops it through here, on loopback ports the kernel picks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { startEcho, type Echo } from './harness.ts';
 
 export const cliPath = join(import.meta.dirname, '../../dist/cli.js');
 
@@ -22,6 +25,21 @@ export interface CliProcess {
 
 /** --listen and --admin-listen on loopback, ports chosen by the kernel (read back from "wsgate serving"). */
 export const loopbackListen = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'] as const;
+
+/** A temporary folder for config files and one ws echo backend: made before the calling file's tests, removed
+ *  after them. Read its fields inside tests (they are set by then). */
+export function echoWorkspace(prefix: string): { readonly dir: string; readonly echo: Echo } {
+  const ws = {} as { dir: string; echo: Echo };
+  before(async () => {
+    ws.dir = mkdtempSync(join(tmpdir(), prefix));
+    ws.echo = await startEcho();
+  });
+  after(async () => {
+    await ws.echo?.close();
+    if (ws.dir) rmSync(ws.dir, { recursive: true, force: true });
+  });
+  return ws;
+}
 
 /** A standalone config file with one route, `echo`, on the given static endpoint; returns its path. */
 export function writeEchoRoute(dir: string, address: string): string {
