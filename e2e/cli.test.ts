@@ -2,24 +2,13 @@
 // non-zero exit; serve answers on its ports, exposes the admin endpoints and exits 0 on SIGTERM.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { cliPath as cli, startCli } from '../test/support/cli-process.ts';
-import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
+import { test } from 'node:test';
+import { cliPath as cli, echoWorkspace, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
+import { closed, connect, nextMessage } from '../test/support/harness.ts';
 
-let dir: string;
-let echo: Echo;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wsgate-cli-'));
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const work = echoWorkspace('wsgate-cli-');
 
 test('--help lists the flags; a bad flag exits 2 naming it', () => {
   const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
@@ -31,7 +20,7 @@ test('--help lists the flags; a bad flag exits 2 naming it', () => {
 });
 
 test('validate: each problem with file, document, field path and reason; exit 2', () => {
-  const f = join(dir, 'bad.yaml');
+  const f = join(work.dir, 'bad.yaml');
   writeFileSync(
     f,
     [
@@ -50,7 +39,7 @@ test('validate: each problem with file, document, field path and reason; exit 2'
     `${f} document 4: apiVersion: must be wsgate.io/v1alpha1`,
     `3 problem(s) in 1 file(s)`,
   ]);
-  const ok = join(dir, 'ok.yaml');
+  const ok = join(work.dir, 'ok.yaml');
   writeFileSync(ok, 'apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: good }\nspec: { rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ] }\n');
   const good = spawnSync(process.execPath, [cli, 'validate', ok], { encoding: 'utf8' });
   assert.equal(good.status, 0);
@@ -58,7 +47,7 @@ test('validate: each problem with file, document, field path and reason; exit 2'
 });
 
 test('validate: a clientIPs entry that is no address or CIDR is refused with its path and value; exit 2', () => {
-  const f = join(dir, 'cidrs.yaml');
+  const f = join(work.dir, 'cidrs.yaml');
   const route = (name: string, clientIPs: string) =>
     `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: ${name} }\nspec:\n  clientIPs: ${clientIPs}\n  rules: [ { backendRefs: [ { endpoints: ["127.0.0.1:1"] } ] } ]\n`;
   writeFileSync(
@@ -84,9 +73,8 @@ test('validate: a clientIPs entry that is no address or CIDR is refused with its
 });
 
 test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () => {
-  const f = join(dir, 'routes.yaml');
-  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
+  const f = writeEchoRoute(work.dir, work.echo.address);
+  const gate = await startCli(['--config', f, ...loopbackListen, '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
   const { listen, admin } = gate;
   assert.equal((await fetch(`http://${admin}/readyz`)).status, 200);
   assert.equal((await fetch(`http://${admin}/healthz`)).status, 200);
@@ -99,8 +87,7 @@ test('serve: routes traffic, admin endpoints answer, SIGTERM exits 0', async () 
   assert.equal(snap.generation, 1);
   assert.deepEqual(snap.routes.map((r) => r.key), ['default/echo']);
   const wsClosed = closed(ws);
-  gate.child.kill('SIGTERM');
-  const [code] = await gate.exited;
+  const [code] = await gate.stop();
   assert.equal(code, 0);
   assert.equal((await wsClosed).code, 1012);
   assert.match(gate.stdout(), /"connection closed"/);

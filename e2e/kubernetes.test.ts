@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as yaml from 'js-yaml';
 import type { WebSocket } from 'ws';
-import { startCli } from '../test/support/cli-process.ts';
+import { loopbackListen, startCli } from '../test/support/cli-process.ts';
 import { connectGreeted, startNamedBackend, type NamedBackend } from '../test/support/harness.ts';
 import { FakeApiServer, waitUntil } from '../test/support/fake-apiserver/index.ts';
 
@@ -111,7 +111,7 @@ test('wsgate --kubernetes: CRD, route, status, traffic, rolled endpoints, /metri
   assert.equal(applied.status, 201, JSON.stringify(applied.body));
 
   const gate = await startCli([
-    '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+    '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), ...loopbackListen,
     '--pod-name', 'e2e', '--lease-namespace', 'default', '--build-holdoff-ms', '10', '--shutdown-delay-seconds', '0', '--drain-seconds', '2',
   ]);
   child = gate.child;
@@ -166,11 +166,11 @@ test('wsgate --kubernetes: CRD, route, status, traffic, rolled endpoints, /metri
 
   // SIGTERM: every open client gets 1012 within the drain, and the process exits 0.
   const t0 = Date.now();
-  gate.child.kill('SIGTERM');
-  const [code, signal] = await gate.exited;
+  const [code, signal] = await gate.stop();
   assert.equal(signal, null, gate.stderr());
   assert.equal(code, 0, gate.stderr());
-  await waitUntil(() => open.every((c) => c.close !== undefined), 'every client closed by the shutdown');
+  // Each client's own close listener (connectClient) ran before these: c.close is set once they resolve.
+  await Promise.all(open.map((c) => (c.close !== undefined ? undefined : once(c.ws, 'close'))));
   assert.deepEqual([...new Set(open.map((c) => c.close))], [1012]);
   t.diagnostic(`SIGTERM to exit: ${Date.now() - t0} ms with ${open.length} clients`);
 });

@@ -3,27 +3,15 @@
 // get 1012 paced over --drain-seconds; the process exits 0 before a grace period of delay + drain + 5 s.
 // Needs `npm run build` first (npm test does it).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { connect, startEcho, until, type Echo } from '../test/support/harness.ts';
-import { startCli } from '../test/support/cli-process.ts';
+import { connect } from '../test/support/harness.ts';
+import { waitUntil } from '../test/support/wait.ts';
+import { echoWorkspace, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
 
 const delaySeconds = 1;
 const drainSeconds = 3;
-let dir: string;
-let echo: Echo;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wsgate-sigterm-'));
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const work = echoWorkspace('wsgate-sigterm-');
 
 /** One upgrade attempt: 'open' (and the socket) or the refusal status. */
 function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason?: string }> {
@@ -40,9 +28,8 @@ function attempt(url: string): Promise<{ ws?: WebSocket; status?: number; reason
 }
 
 test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', async () => {
-  const f = join(dir, 'routes.yaml');
-  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const gate = await startCli(['--config', f, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
+  const f = writeEchoRoute(work.dir, work.echo.address);
+  const gate = await startCli(['--config', f, ...loopbackListen, '--shutdown-delay-seconds', String(delaySeconds), '--drain-seconds', String(drainSeconds)]);
   const { listen, admin, child, exited } = gate;
   const url = `ws://${listen}/`;
   const readyz = async () => (await fetch(`http://${admin}/readyz`)).status;
@@ -59,7 +46,7 @@ test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', 
   const t0 = performance.now();
   child.kill('SIGTERM');
   // Readiness fails first, while upgrades are still taken (the propagation delay).
-  await until(async () => (await readyz()) !== 200, 'readyz failing');
+  await waitUntil(async () => (await readyz()) !== 200, 'readyz failing');
   assert.equal(await readyz(), 503);
   const during = await attempt(url);
   assert.ok(during.ws, `an upgrade during the delay is accepted (got ${during.status} ${during.reason})`);
@@ -68,7 +55,7 @@ test('SIGTERM with 500 clients: readiness off, delay, 503, paced 1012, exit 0', 
 
   // Then refused with 503 (the listener stays open for that).
   let refused: { status?: number; reason?: string } = {};
-  await until(async () => {
+  await waitUntil(async () => {
     const r = await attempt(url);
     r.ws?.terminate();
     refused = r;

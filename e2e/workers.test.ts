@@ -2,35 +2,19 @@
 // both, /metrics sums the group, and SIGTERM drains every worker with paced 1012s before exiting 0.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { startCli } from '../test/support/cli-process.ts';
-import { closed, connect, nextMessage, startEcho, type Echo } from '../test/support/harness.ts';
+import { test } from 'node:test';
+import { echoWorkspace, loopbackListen, startCli, writeEchoRoute } from '../test/support/cli-process.ts';
+import { closed, connect, nextMessage } from '../test/support/harness.ts';
+import { waitUntil } from '../test/support/wait.ts';
 
-let dir: string;
-let echo: Echo;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wsgate-workers-'));
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const work = echoWorkspace('wsgate-workers-');
 
 test('two workers serve one table; metrics sum across them; SIGTERM drains both', async () => {
-  const f = join(dir, 'routes.yaml');
-  writeFileSync(f, `apiVersion: wsgate.io/v1alpha1\nkind: WebSocketRoute\nmetadata: { name: echo }\nspec: { rules: [ { backendRefs: [ { endpoints: ["${echo.address}"] } ] } ] }\n`);
-  const gate = await startCli(['--config', f, '--workers', '2', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
+  const f = writeEchoRoute(work.dir, work.echo.address);
+  const gate = await startCli(['--config', f, '--workers', '2', ...loopbackListen, '--shutdown-delay-seconds', '0', '--drain-seconds', '1']);
   const { listen, admin } = gate;
-  // Ready once both workers listen.
-  for (let i = 0; (await fetch(`http://${admin}/readyz`)).status !== 200; i++) {
-    assert.ok(i < 200, 'workers became ready');
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  // Ready once both workers listen: only the primary's /readyz can tell.
+  await waitUntil(async () => (await fetch(`http://${admin}/readyz`)).status === 200, 'both workers ready (/readyz 200)', 10_000, 25);
   const clients = await Promise.all(Array.from({ length: 20 }, () => connect(`ws://${listen}/`)));
   await Promise.all(clients.map(async (c, i) => { c.send(`m${i}`); assert.equal((await nextMessage(c)).data.toString(), `m${i}`); }));
   const metrics = await (await fetch(`http://${admin}/metrics`)).text();
@@ -50,8 +34,7 @@ test('two workers serve one table; metrics sum across them; SIGTERM drains both'
     while (gate.stdout().split('\n').filter((l, i) => i >= logged - 1 && l.includes('"connection closed"')).length < 10) await once(gate.child.stdout!, 'data');
   }
   const ends = clients.map((c) => closed(c));
-  gate.child.kill('SIGTERM');
-  const [code] = await gate.exited;
+  const [code] = await gate.stop();
   assert.equal(code, 0);
   for (const e of await Promise.all(ends)) assert.equal(e.code, 1012);
   assert.deepEqual([...servedBy()].sort(), [1, 2]);

@@ -28,6 +28,7 @@ export async function startControlPlane(config: Config, log: Logger, metrics: Me
     metrics,
     holdoffMs: config.buildHoldoffMs,
     maxHoldoffMs: config.buildMaxHoldoffMs,
+    clock,
     onStatuses: (statuses) => sources.onStatuses(statuses),
   });
   await sources.start();

@@ -7,6 +7,8 @@ import { createSecurity } from './policy/admission.ts';
 import { TokenExpiry } from './policy/token-expiry.ts';
 import { MessageLimits } from './policy/message-limits.ts';
 import { affinityHooks } from './proxy/balance/affinity/index.ts';
+import { BalancerState } from './proxy/balance/balancer.ts';
+import { ConnectionRegistry } from './proxy/connections.ts';
 import { Heartbeats } from './proxy/heartbeat.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
@@ -20,6 +22,7 @@ import { TimerWheel } from './util/timer-wheel.ts';
 
 export interface DataPlane {
   readonly proxy: ProxyServer;
+  readonly connections: ConnectionRegistry;
   readonly proxyAddress: AddressInfo;
   readonly tlsAddress?: AddressInfo;
   /** SIGTERM: upgrades accepted for the shutdown delay, then refused with 503; paced 1012 over the drain window. */
@@ -34,7 +37,12 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
   const wheel = new TimerWheel({ clock });
-  const health = new Health({ holder, log, metrics, clock, connections: (key) => proxy.balancer.active.get(key) ?? 0, defaultMaxPendingHandshakes: config.maxPendingHandshakesPerBackend });
+  // The proxy's state, made before its readers: health counts open connections per endpoint, affinity bounds
+  // load with them, and shutdown reports how many are open, none of them by reaching into the proxy.
+  const balancer = new BalancerState();
+  const connections = new ConnectionRegistry();
+  const health = new Health({ holder, log, metrics, clock, connections: (key) => balancer.active.get(key) ?? 0, defaultMaxPendingHandshakes: config.maxPendingHandshakesPerBackend });
+  const stopCollecting = metrics.onScrape(() => health.collect());
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   const tokenExpiry = new TokenExpiry({ wheel }).hooks();
@@ -44,7 +52,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     secret: config.affinitySecret,
     className: config.className,
     log,
-    balancer: () => proxy.balancer,
+    balancer: () => balancer,
     holder,
     metrics,
     trustedProxies: config.trustedProxies,
@@ -74,6 +82,8 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log,
     metrics,
     hooks,
+    balancer,
+    connections,
     clock,
     wheel,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -102,17 +112,19 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const stopRest = () => {
     affinity.close();
     health.stop();
+    stopCollecting();
     tlsListener?.close();
   };
   return {
     proxy,
+    connections,
     proxyAddress,
     ...(tlsAddress ? { tlsAddress } : {}),
     async shutdown() {
       proxy.beginShutdown();
-      log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: proxy.connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
-      await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
-      log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
+      log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
+      await new Promise<void>((r) => clock.setTimeout(r, config.shutdownDelayMs));
+      log.info({ connections: connections.size }, 'shutdown: refusing new upgrades, draining');
       await proxy.drainAll(config.drainMs);
       await proxy.close();
       stopRest();

@@ -86,8 +86,6 @@ export const Errors = {
   overloaded: make('overloaded', 503, CloseCode.TryAgainLater, 'too many handshakes in flight'),
 } as const;
 
-export type ErrorName = keyof typeof Errors;
-
 /** Config and validation problems: never on the wire; the CLI prints them and exits non-zero. */
 export class ConfigError extends Error {
   readonly problems: readonly ConfigProblem[];

@@ -6,6 +6,7 @@ import type { Config } from './config/config.ts';
 import { startControlPlane } from './control-plane.ts';
 import { formatAddress, startDataPlane } from './data-plane.ts';
 import type { ProxyServer } from './proxy/proxy-server.ts';
+import type { ConnectionRegistry } from './proxy/connections.ts';
 import { SnapshotHolder } from './model/holder.ts';
 import { createAdminServer, isLoopback, listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -19,6 +20,8 @@ export interface Running {
   readonly adminAddress: AddressInfo;
   readonly holder: SnapshotHolder;
   readonly proxy: ProxyServer;
+  /** The open relayed connections (the data plane's registry, which the proxy fills). */
+  readonly connections: ConnectionRegistry;
   readonly metrics: Metrics;
   /** SIGTERM: readiness fails, upgrades accepted for the shutdown delay, then refused; paced 1012; stop. */
   shutdown(): Promise<void>;
@@ -53,6 +56,7 @@ export async function serve(config: Config, log: Logger, clock: Clock = systemCl
     adminAddress,
     holder,
     proxy: data.proxy,
+    connections: data.connections,
     metrics,
     async shutdown() {
       shuttingDown = true;

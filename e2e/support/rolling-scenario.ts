@@ -8,8 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { startCli, type CliProcess } from '../../test/support/cli-process.ts';
+import { loopbackListen, startCli, type CliProcess } from '../../test/support/cli-process.ts';
 import { startKubeEnv, type KubeEnv } from '../../test/support/kube-env.ts';
+import { waitUntil } from '../../test/support/wait.ts';
 import { codeCounts, Fleet, tenths } from './fleet.ts';
 import { FakeKubelet, type RunningPod } from './kubelet.ts';
 import { SliceWatch } from './slice-watch.ts';
@@ -48,13 +49,10 @@ async function metric(admin: string, name: string, labels: Record<string, string
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-/** Bounded poll of a replica's own view (setup only; assertions are made on events and counts). */
-async function poll(what: string, pred: () => Promise<boolean>, maxMs = 30_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  while (!(await pred().catch(() => false))) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Bounded poll of a replica's own view (setup only; assertions are made on events and counts); a replica not
+ *  answering yet counts as not there yet. */
+function poll(what: string, pred: () => Promise<boolean>, maxMs = 30_000): Promise<void> {
+  return waitUntil(() => pred().catch(() => false), what, maxMs, 100);
 }
 
 export interface RollReport {
@@ -102,7 +100,7 @@ async function main(): Promise<void> {
 
   for (const name of ['gw-a', 'gw-b']) {
     gates.push(await startCli([
-      '--kubernetes', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--pod-name', name,
+      '--kubernetes', '--kubeconfig', kubeconfig, ...loopbackListen, '--pod-name', name,
       '--lease-namespace', 'wsgate', '--build-holdoff-ms', '10', '--shutdown-delay-seconds', '0.5', '--drain-seconds', String(windowSeconds),
     ]));
   }
@@ -152,8 +150,7 @@ async function main(): Promise<void> {
   fleet.setGateways([keep.listen]);
   const onGone = fleet.open().filter((s) => s.gateway === gone.listen);
   const sigtermAt = performance.now();
-  gone.child.kill('SIGTERM');
-  const [exitCode] = await gone.exited;
+  const [exitCode] = await gone.stop();
   const exitedAt = performance.now();
   await poll('every session on the stopped replica closed', async () => onGone.every((s) => s.closed), 5000).catch(() => {});
   const closes = onGone.filter((s) => s.closed).map((s) => s.closed!.at);

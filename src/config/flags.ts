@@ -44,8 +44,6 @@ export const flags = [
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
 ] as const satisfies readonly FlagSpec[];
 
-export type FlagName = (typeof flags)[number]['name'];
-
 export function envName(flag: string): string {
   return 'WSGATE_' + flag.toUpperCase().replaceAll('-', '_');
 }

@@ -7,6 +7,7 @@ import type { SnapshotHolder } from '../model/holder.ts';
 import type { Source } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 
 export interface ControllerOptions {
   readonly source: Source;
@@ -16,16 +17,17 @@ export interface ControllerOptions {
   readonly metrics: Metrics;
   readonly holdoffMs: number;
   readonly maxHoldoffMs: number;
+  /** The process's clock: the hold-off runs on it. */
+  readonly clock: Clock;
   readonly onStatuses?: (statuses: readonly RouteStatus[]) => void;
 }
 
 export class Controller {
   readonly #o: ControllerOptions;
   readonly #log: Logger;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
   #firstSignal = 0;
   #unsubscribe: (() => void) | undefined;
-  #lastStatuses: readonly RouteStatus[] = [];
 
   constructor(o: ControllerOptions) {
     this.#o = o;
@@ -40,21 +42,17 @@ export class Controller {
 
   stop(): void {
     this.#unsubscribe?.();
-    clearTimeout(this.#timer);
+    this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  /** The statuses of the last build (the status writer rewrites them all when it wins leadership). */
-  get statuses(): readonly RouteStatus[] {
-    return this.#lastStatuses;
-  }
-
   #signal(): void {
-    const now = performance.now();
+    const clock = this.#o.clock;
+    const now = clock.now();
     if (this.#timer === undefined) this.#firstSignal = now;
-    clearTimeout(this.#timer);
+    clock.clearTimeout(this.#timer);
     const wait = Math.max(0, Math.min(this.#o.holdoffMs, this.#firstSignal + this.#o.maxHoldoffMs - now));
-    this.#timer = setTimeout(() => {
+    this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       this.rebuild();
     }, wait);
@@ -62,6 +60,8 @@ export class Controller {
 
   rebuild(): void {
     const m = this.#o.metrics;
+    // A measurement (wsgate_snapshot_build_duration_seconds, the log's buildMs), not a deadline: builds take well
+    // under a millisecond, finer than the clock's whole milliseconds, and nothing is decided on it.
     const t0 = performance.now();
     let result;
     try {
@@ -73,7 +73,6 @@ export class Controller {
       return;
     }
     m.snapshotBuildDuration.observe((performance.now() - t0) / 1000);
-    this.#lastStatuses = result.statuses;
     if (result.content.hash === this.#o.holder.current()?.hash) {
       m.snapshotBuildsTotal.inc({ result: 'unchanged' });
     } else {

@@ -2,9 +2,8 @@
 // All EndpointSlices of a Service are joined by the kubernetes.io/service-name label, the port is resolved per
 // slice by the Service port's name, and addresses are deduplicated keeping the best state.
 import type { Backend, Endpoint, EndpointState } from '../model/snapshot.ts';
+import { serviceNameLabel } from '../api/labels.ts';
 import type { EndpointSliceLite, ServiceLite } from './input.ts';
-
-export const serviceNameLabel = 'kubernetes.io/service-name';
 
 export type RefFailure = { reason: 'BackendNotFound' | 'RefNotPermitted'; message: string };
 

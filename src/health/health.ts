@@ -21,7 +21,8 @@ export interface HealthOptions {
   readonly metrics?: Metrics;
   readonly clock?: Clock;
   readonly prober?: Prober;
-  /** Open relayed connections per endpoint key (the proxy's balancer state), for circuitBreaker.maxConnections. */
+  /** Open relayed connections per endpoint key (the balancer state the composition root builds and gives the
+   *  proxy too), for circuitBreaker.maxConnections. */
   readonly connections?: (endpointKey: string) => number;
   /** circuitBreaker.maxPendingHandshakes of a route that sets none (config: a share of the global handshake
    *  budget, so one hung backend cannot hold all of it). */
@@ -57,7 +58,6 @@ export class Health {
       prober: o.prober ?? createProber(this.#clock),
       onTransition: (t) => this.#onProbe(t),
     });
-    if (o.metrics) o.metrics.healthCollect = () => this.#collect();
   }
 
   /** Follows the holder: probes and state track every published snapshot. */
@@ -209,8 +209,9 @@ export class Health {
     }
   }
 
-  /** Scrape time: gauges of time-driven state (ejections expire and breakers half-open without an event). */
-  #collect(): void {
+  /** Scrape time (the composition root registers it with Metrics#onScrape): gauges of time-driven state
+   *  (ejections expire and breakers half-open without an event). */
+  collect(): void {
     const m = this.#o.metrics;
     if (!m) return;
     m.endpointsEjected.reset();

@@ -18,7 +18,7 @@ export interface LiveConnection {
 export class ConnectionRegistry {
   readonly #byEndpoint = new Map<string, Set<LiveConnection>>();
   #size = 0;
-  #emptyWaiters: (() => void)[] = [];
+  #waiters: { readonly atMost: number; readonly resolve: () => void }[] = [];
 
   get size(): number {
     return this.#size;
@@ -36,13 +36,23 @@ export class ConnectionRegistry {
     if (!set?.delete(c)) return;
     this.#size--;
     if (set.size === 0) this.#byEndpoint.delete(c.endpoint.key);
-    if (this.#size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
+    if (this.#waiters.length === 0) return;
+    const due = this.#waiters.filter((w) => this.#size <= w.atMost);
+    if (due.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => this.#size > w.atMost);
+    for (const w of due) w.resolve();
   }
 
   /** Resolves when the last connection is removed (at once when there is none). */
   whenEmpty(): Promise<void> {
-    if (this.#size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+    return this.whenAtMost(0);
+  }
+
+  /** Resolves once no more than n connections are open (at once if that holds now): a shutdown, or a test
+   *  waiting for connections it closed to be let go, waits on the removal itself. */
+  whenAtMost(n: number): Promise<void> {
+    if (this.#size <= n) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ atMost: n, resolve }));
   }
 
   endpointKeys(): IterableIterator<string> {

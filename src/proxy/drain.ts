@@ -2,25 +2,12 @@
 // stratified jitter, so the closes are spread evenly, never bunched, and the reconnects that follow are too.
 // One timer for the whole schedule, armed for the earliest deadline. flush() closes queued connections at once
 // (all at the end of a shutdown; one endpoint's when it stops serving or leaves while its drain is under way).
+import type { Clock, ClockTimer } from '../util/clock.ts';
 
 export interface Drainable {
   draining: boolean;
   close(code: number, reason: string): void;
 }
-
-export interface DrainClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): { unref?(): unknown };
-  clearTimeout(t: unknown): void;
-  random(): number;
-}
-
-export const systemClock: DrainClock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
-  random: Math.random,
-};
 
 interface Entry<T> {
   readonly at: number;
@@ -30,17 +17,20 @@ interface Entry<T> {
 }
 
 export class DrainScheduler<T extends Drainable> {
-  readonly #clock: DrainClock;
+  readonly #clock: Clock;
+  /** Uniform in [0, 1): the shuffle and the jitter (randomness is not time, so it is injected beside the clock). */
+  readonly #random: () => number;
   /** At fire time: still close it? (e.g. the endpoint came back in a newer snapshot) */
   readonly #stillLeaving: (c: T) => boolean;
   readonly #onClosed: (c: T) => void;
   readonly #onSkipped: (c: T) => void;
   #queue: Entry<T>[] = [];
-  #timer: unknown;
+  #timer: ClockTimer | undefined;
   #timerAt = Infinity;
 
-  constructor(opts: { clock?: DrainClock; stillLeaving?: (c: T) => boolean; onClosed?: (c: T) => void; onSkipped?: (c: T) => void }) {
-    this.#clock = opts.clock ?? systemClock;
+  constructor(opts: { clock: Clock; random: () => number; stillLeaving?: (c: T) => boolean; onClosed?: (c: T) => void; onSkipped?: (c: T) => void }) {
+    this.#clock = opts.clock;
+    this.#random = opts.random;
     this.#stillLeaving = opts.stillLeaving ?? (() => true);
     this.#onClosed = opts.onClosed ?? (() => {});
     this.#onSkipped = opts.onSkipped ?? (() => {});
@@ -69,10 +59,10 @@ export class DrainScheduler<T extends Drainable> {
     if (fresh.length === 0) return;
     const slot = windowMs / fresh.length;
     // Shuffle so the order of arrival does not decide who leaves first.
-    const order = fresh.map((c) => ({ c, k: this.#clock.random() })).sort((a, b) => a.k - b.k);
+    const order = fresh.map((c) => ({ c, k: this.#random() })).sort((a, b) => a.k - b.k);
     order.forEach(({ c }, i) => {
       c.draining = true;
-      this.#queue.push({ at: start + (i + this.#clock.random()) * slot, conn: c, code, reason });
+      this.#queue.push({ at: start + (i + this.#random()) * slot, conn: c, code, reason });
     });
     this.#queue.sort((a, b) => a.at - b.at);
     this.#arm();
@@ -111,13 +101,11 @@ export class DrainScheduler<T extends Drainable> {
     if (!next || next.at >= this.#timerAt) return;
     this.#disarm();
     this.#timerAt = next.at;
-    const t = this.#clock.setTimeout(() => this.#tick(), Math.max(0, next.at - this.#clock.now()));
-    t.unref?.();
-    this.#timer = t;
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, next.at - this.#clock.now()));
   }
 
   #disarm(): void {
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
   }

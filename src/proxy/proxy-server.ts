@@ -11,9 +11,9 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { systemClock, type Clock, type ClockTimer } from '../util/clock.ts';
 import { TimerWheel } from '../util/timer-wheel.ts';
-import { BalancerState, pickEndpoint, type Pick, type PickOptions } from './balance/balancer.ts';
-import { ConnectionRegistry, type LiveConnection } from './connections.ts';
-import { DrainScheduler, type DrainClock } from './drain.ts';
+import { pickEndpoint, type BalancerState, type Pick, type PickOptions } from './balance/balancer.ts';
+import type { ConnectionRegistry, LiveConnection } from './connections.ts';
+import { DrainScheduler } from './drain.ts';
 import { correlation, contextHeaders, socketAddress, switchingProtocols, TraceIds, type Correlation } from './handshake/forward-headers.ts';
 import { checkUpgrade, hasToken } from './handshake/checks.ts';
 import type { ProxyHooks, HandshakeContext } from './hooks.ts';
@@ -38,6 +38,11 @@ export interface ProxyOptions {
   /** Close handshake: how long to wait for the peer's close frame before ending TCP. */
   readonly closeTimeoutMs: number;
   readonly hooks?: ProxyHooks;
+  /** Open connections per endpoint (least-connections, affinity's bounded load, health's maxConnections):
+   *  built by the composition root and shared with those readers, so none reaches into the proxy. */
+  readonly balancer: BalancerState;
+  /** Every open relayed connection (drain, shutdown); built by the composition root, which reads its size. */
+  readonly connections: ConnectionRegistry;
   /** The process's clock: paced drain closes, and the wheel's time when no wheel is given. */
   readonly clock?: Clock;
   /** The drain's shuffle and jitter (Math.random); tests seed it to check a schedule. */
@@ -50,26 +55,15 @@ type Phase = 'serving' | 'propagating' | 'refusing';
 
 let nextConnId = 1;
 
-/** The drain scheduler's view of the process clock; its shuffle and jitter come from Math.random (randomness
- *  is not time, and no test of the proxy needs to fix it). */
-function drainClock(clock: Clock, random: () => number): DrainClock {
-  // The scheduler unrefs its timer; a Clock's timers never hold the process open anyway, so that is a no-op.
-  return {
-    now: () => clock.now(),
-    setTimeout: (fn, ms) => ({ timer: clock.setTimeout(fn, ms), unref: () => undefined }),
-    clearTimeout: (t) => clock.clearTimeout((t as { timer: ClockTimer }).timer),
-    random,
-  };
-}
-
 export class ProxyServer {
   readonly server: http.Server;
-  readonly connections = new ConnectionRegistry();
-  readonly balancer = new BalancerState();
+  private readonly connections: ConnectionRegistry;
+  private readonly balancer: BalancerState;
   readonly #o: ProxyOptions;
   readonly #log: Logger;
   readonly #hooks: ProxyHooks;
   readonly #wheel: TimerWheel;
+  readonly #clock: Clock;
   readonly #drain: DrainScheduler<LiveConnection>;
   readonly #unsubscribe: () => void;
   readonly #extra: http.Server[] = [];
@@ -88,10 +82,13 @@ export class ProxyServer {
     this.#o = o;
     this.#log = o.log.child({ component: 'proxy' });
     this.#hooks = o.hooks ?? {};
-    const clock = o.clock ?? systemClock();
+    this.connections = o.connections;
+    this.balancer = o.balancer;
+    const clock = (this.#clock = o.clock ?? systemClock());
     this.#wheel = o.wheel ?? new TimerWheel({ clock });
     this.#drain = new DrainScheduler<LiveConnection>({
-      clock: drainClock(clock, o.random ?? Math.random),
+      clock,
+      random: o.random ?? Math.random,
       stillLeaving: (c) => !c.ended && (this.#phase !== 'serving' || leaving(stateFor(o.holder.current(), c))),
       // The draining gauge is settled when the connection ends (#onEnd), whoever ended it.
       onClosed: (c) => o.metrics.drainClosesTotal.inc(labels(c.route)),
@@ -123,6 +120,7 @@ export class ProxyServer {
     this.#fronts.push(
       new UpgradeFront(server, {
         event: server instanceof tls.Server ? 'secureConnection' : 'connection',
+        clock: this.#clock,
         handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
         maxHeaderBytes: this.#o.maxHeaderBytes,
         upgrade: (req, socket, head) => this.#onUpgrade(req, socket, head),
@@ -188,10 +186,10 @@ export class ProxyServer {
 
   /** Waits for the registry to empty; past maxMs, closes what is left (flushing any paced drain) and returns. */
   async #whenEmpty(maxMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), maxMs)));
+    let timer: ClockTimer | undefined;
+    const deadline = new Promise<'late'>((resolve) => (timer = this.#clock.setTimeout(() => resolve('late'), maxMs)));
     const outcome = await Promise.race([this.connections.whenEmpty(), deadline]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
     if (outcome !== 'late') return;
     this.#drain.flush();
     for (const c of this.connections.all()) c.close(CloseCode.GoingAway, 'proxy going away');
@@ -299,6 +297,8 @@ export class ProxyServer {
   }
 
   #onUpgrade(req: IncomingMessage | UpgradeRequest, socket: Socket, head: Buffer): void {
+    // A measurement (wsgate_handshake_duration_seconds, buckets from 0.5 ms), not a deadline: it needs finer
+    // than the clock's whole milliseconds, and nothing is decided on it.
     const started = performance.now();
     // The front's listener is already there; Node removes its own before 'upgrade'.
     if (socket.listenerCount('error') === 0) socket.on('error', destroyOnError);
@@ -359,6 +359,7 @@ export class ProxyServer {
       tried.add(pick.endpoint.key);
       this.#hooks.upstreamAttempt?.(ctx, pick);
       const attempt = openUpstream({
+        clock: this.#clock,
         endpoint: pick.endpoint,
         path: ctx.forward.path ?? req.url ?? '/',
         headers: contextHeaders(ctx, true),
@@ -408,7 +409,7 @@ export class ProxyServer {
     if (ctx.subprotocolFallback && up.res.headers['sec-websocket-protocol'] === undefined) ctx.responseHeaders.push('Sec-WebSocket-Protocol', ctx.subprotocolFallback);
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = negotiatedDeflate(up.res.headers['sec-websocket-extensions']);
-    const conn = new RelayedConnection(nextConnId++, route, endpoint, ctx.correlation);
+    const conn = new RelayedConnection(nextConnId++, route, endpoint, ctx.correlation, this.#clock.now());
     // The relay keeps this closure for the connection's life: it reaches conn, never ctx (and so the request).
     const relay = new Relay({
       client: socket,
@@ -457,7 +458,7 @@ export class ProxyServer {
         conn: conn.id,
         route: conn.route.key,
         endpoint: conn.endpoint.address,
-        durationMs: Date.now() - conn.startedAt,
+        durationMs: this.#clock.now() - conn.startedAt,
         messagesIn: end.stats.messagesFromClient,
         messagesOut: end.stats.messagesFromUpstream,
         bytesIn: end.stats.bytesFromClient,
@@ -505,14 +506,16 @@ class RelayedConnection implements LiveConnection {
   readonly id: number;
   readonly route: Route;
   readonly endpoint: Endpoint;
-  readonly startedAt = Date.now();
+  /** On the process's clock (monotonic): only durations are read from it. */
+  readonly startedAt: number;
   readonly correlation: Correlation;
   draining = false;
   ended = false;
   relay: Relay | undefined = undefined;
 
-  constructor(id: number, route: Route, endpoint: Endpoint, correlation: Correlation) {
+  constructor(id: number, route: Route, endpoint: Endpoint, correlation: Correlation, startedAt: number) {
     this.id = id;
+    this.startedAt = startedAt;
     this.route = route;
     this.endpoint = endpoint;
     this.correlation = correlation;

@@ -45,7 +45,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
     timings: informerTimings(config.informerWatchdogMs, defaultInformerTimings.watchdogMs),
   });
-  const writer = new StatusWriter({ client, log: deps.log, observed: (k) => source.observedStatus(k) });
+  const writer = new StatusWriter({ client, log: deps.log, clock: deps.clock, observed: (k) => source.observedStatus(k) });
   const elector = config.leaderElection
     ? new LeaderElector({
         client,

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BackendStatus, RouteStatus } from '../model/snapshot.ts';
 import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
 import type { ObservedRouteStatus } from '../sources/kubernetes/source.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 
 export interface StatusWriterOptions {
   readonly client: KubeClient;
@@ -16,8 +17,11 @@ export interface StatusWriterOptions {
   readonly observed?: (key: string) => ObservedRouteStatus | undefined;
   /** Parallel writes (default 4). */
   readonly concurrency?: number;
-  /** Delay before a failed write is tried again (default 2 s). */
+  /** Delay before a failed write is tried again (default 2 s), on clock. */
   readonly retryDelayMs?: number;
+  /** The process's clock (monotonic): the retry delay runs on it. */
+  readonly clock: Clock;
+  /** Wall time, for lastTransitionTime (default: the system's). */
   readonly now?: () => Date;
 }
 
@@ -53,7 +57,7 @@ export class StatusWriter {
   private leading = false;
   private stopped = false;
   private workers = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: ClockTimer | undefined;
   private waiters: (() => void)[] = [];
   /** Writes sent to the API server (for tests and debugging). */
   writes = 0;
@@ -90,7 +94,7 @@ export class StatusWriter {
       for (const key of this.desired.keys()) this.dirty.add(key);
       this.kick();
     } else {
-      clearTimeout(this.retryTimer);
+      this.cancelRetry();
       this.notifyIdle();
     }
   }
@@ -98,8 +102,14 @@ export class StatusWriter {
   stop(): void {
     this.stopped = true;
     this.leading = false;
-    clearTimeout(this.retryTimer);
+    this.cancelRetry();
     this.notifyIdle();
+  }
+
+  /** Forgotten as well as cleared: a later failure must be able to arm a new retry. */
+  private cancelRetry(): void {
+    this.o.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   /** Resolves when nothing is queued or in flight (or writing is off). */
@@ -160,11 +170,10 @@ export class StatusWriter {
   private retryLater(keys: readonly string[]): void {
     for (const k of keys) this.dirty.add(k);
     if (this.retryTimer !== undefined) return;
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.o.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
     }, this.o.retryDelayMs ?? 2_000);
-    this.retryTimer.unref();
   }
 
   private statusBody(key: string, s: RouteStatus): AppliedStatus {

@@ -3,6 +3,7 @@
 // message costs an addition, not a label lookup.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Mutable totals shared by every connection of a route; the relay adds to them as it goes. */
 export interface RouteCounters {
   messagesFromClient: number;
   messagesFromUpstream: number;
@@ -70,8 +71,9 @@ export class Metrics {
   readonly httpRequestsTotal: Counter<'namespace' | 'route' | 'code'>;
   readonly httpRequestDuration: Histogram<'namespace' | 'route'>;
   readonly localResourceErrorsTotal: Counter<'code'>;
-  /** Set by health/: refreshes the time-driven gauges (ejections expire, breakers half-open) at scrape time. */
-  healthCollect: (() => void) | undefined = undefined;
+  /** Called at scrape time before the time-driven gauges are read (ejections expire, breakers half-open);
+   *  the composition root registers them (onScrape), so no lower module writes into this one. */
+  readonly #scrapeHooks: (() => void)[] = [];
   readonly #routes = new Map<string, { labels: Labels; counters: RouteCounters; seen: RouteCounters }>();
   readonly #routeMetrics = new Map<string, RouteMetrics>();
 
@@ -114,7 +116,9 @@ export class Metrics {
     this.informerRestartsTotal = new Counter({ name: 'wsgate_informer_restarts_total', help: 'Kubernetes informer restarts by resource.', labelNames: ['resource'], registers: [registry] });
     // Health, breakers, heartbeats.
     const backendLabels = [...routeLabels, 'backend'] as const;
-    const healthCollect = () => this.healthCollect?.();
+    const healthCollect = () => {
+      for (const hook of this.#scrapeHooks) hook();
+    };
     this.endpointEjectionsTotal = new Counter({ name: 'wsgate_endpoint_ejections_total', help: 'Endpoints ejected by passive health (consecutive connect/handshake failures).', labelNames: backendLabels, registers: [registry] });
     this.endpointsEjected = new Gauge({ name: 'wsgate_endpoints_ejected', help: 'Endpoints currently ejected by passive health.', labelNames: backendLabels, registers: [registry], collect: healthCollect });
     this.healthCheckTransitionsTotal = new Counter({ name: 'wsgate_health_check_transitions_total', help: 'Active health check state changes of endpoints (state: healthy, unhealthy).', labelNames: [...routeLabels, 'state'], registers: [registry] });
@@ -124,6 +128,16 @@ export class Metrics {
     this.httpRequestsTotal = new Counter({ name: 'wsgate_http_requests_total', help: 'HTTP fallback (long-polling) requests by the status answered (code: a registered HTTP status, NXX for others, none when the client left first).', labelNames: [...routeLabels, 'code'], registers: [registry] });
     this.httpRequestDuration = new Histogram({ name: 'wsgate_http_request_duration_seconds', help: 'HTTP fallback requests, from the request to the end of the answer (long-polls included).', labelNames: routeLabels, buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [registry] });
     this.localResourceErrorsTotal = new Counter({ name: 'wsgate_local_resource_errors_total', help: 'Upstream connects that failed for want of local resources (code: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS), answered 503 overloaded.', labelNames: ['code'], registers: [registry] });
+  }
+
+  /** Registers a refresh of time-driven gauges, run when wsgate_endpoints_ejected or
+   *  wsgate_circuit_breaker_state is scraped; the returned function removes it. */
+  onScrape(hook: () => void): () => void {
+    this.#scrapeHooks.push(hook);
+    return () => {
+      const i = this.#scrapeHooks.indexOf(hook);
+      if (i >= 0) this.#scrapeHooks.splice(i, 1);
+    };
   }
 
   /** The live counters of one route, created on first use and kept for the life of the process. */

@@ -1,6 +1,7 @@
-// The one time source of the process: the timer wheel (close deadlines, heartbeats, idle timeouts), health
-// (ejection, breakers, active checks), token buckets (connection and message rates) and leader election read
-// time and set timers only through a Clock, created once by the composition root and passed down, so tests
+// The one time source of the process: the timer wheel (close deadlines, heartbeats, idle timeouts), drain pacing,
+// handshake deadlines, upstream connect and handshake timeouts, health (ejection, breakers, active checks), token
+// buckets (connection and message rates), the controller's hold-off, status write retries and leader election
+// read time and set timers only through a Clock, created once by the composition root and passed down, so tests
 // drive every deadline by hand (test/support/manual-clock.ts) instead of sleeping.
 //
 // now() is monotonic: a wall-clock step (NTP, a VM resumed) must not eject an endpoint, expire a lease or

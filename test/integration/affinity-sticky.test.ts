@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { WebSocket } from 'ws';
-import { startCli, type CliProcess } from '../support/cli-process.ts';
+import { loopbackListen, startCli, type CliProcess } from '../support/cli-process.ts';
 import { closed, connectGreeted, startNamedBackend, type NamedBackend } from '../support/harness.ts';
 
 const users = Array.from({ length: 30 }, (_, i) => `user-${i}`);
@@ -32,15 +32,12 @@ before(async () => {
       '  sessionAffinity: { type: Header, header: { name: X-User } }',
     ].join('\n'),
   );
-  const args = ['--config', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--shutdown-delay-seconds', '0', '--drain-seconds', '1'];
+  const args = ['--config', file, ...loopbackListen, '--shutdown-delay-seconds', '0', '--drain-seconds', '1'];
   replicas = await Promise.all([startCli(args), startCli(args)]);
 });
 
 after(async () => {
-  for (const r of replicas) {
-    r.child.kill('SIGTERM');
-    await r.exited;
-  }
+  for (const r of replicas) await r.stop();
   for (const b of backends) {
     for (const c of b.wss.clients) c.terminate();
     b.wss.close();

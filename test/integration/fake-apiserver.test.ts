@@ -43,10 +43,20 @@ test('an informer lists, then watches adds, updates and deletes, filtered by lab
   const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
   const sel = 'kubernetes.io/service-name';
   const inf = k8s.makeInformer(kc, '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: sel }), sel);
+  // The informer's events, and a wait for the n-th of them (the informer's own event, bounded).
   const seen: string[] = [];
-  inf.on('add', (o) => seen.push(`add ${o.metadata?.name}`));
-  inf.on('update', (o) => seen.push(`update ${o.metadata?.name}`));
-  inf.on('delete', (o) => seen.push(`delete ${o.metadata?.name}`));
+  const waiters: { readonly n: number; readonly resolve: () => void }[] = [];
+  const record = (e: string) => {
+    seen.push(e);
+    for (const w of waiters.filter((x) => seen.length >= x.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  const events = (n: number, what: string): Promise<void> => (seen.length >= n ? Promise.resolve() : within(new Promise<void>((resolve) => waiters.push({ n, resolve })), what));
+  inf.on('add', (o) => record(`add ${o.metadata?.name}`));
+  inf.on('update', (o) => record(`update ${o.metadata?.name}`));
+  inf.on('delete', (o) => record(`delete ${o.metadata?.name}`));
   const watches = fake.watchesStarted('endpointslices');
   await inf.start();
   t.after(() => inf.stop());
@@ -57,14 +67,14 @@ test('an informer lists, then watches adds, updates and deletes, filtered by lab
   const s1 = fake.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'chat-1');
   fake.update({ ...s1, endpoints: [{ addresses: ['10.0.0.3'], conditions: { ready: false } }] });
   fake.delete('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'chat-2');
-  await waitUntil(() => seen.length === 4, 'four events');
+  await events(4, 'four events');
   assert.deepEqual(seen, ['add chat-1', 'add chat-2', 'update chat-1', 'delete chat-2']);
   assert.equal(inf.get('chat-1', 'default')?.endpoints[0]?.conditions?.ready, false);
 
   // An object whose labels stop matching leaves the watch as DELETED.
   const s1b = fake.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'chat-1');
   fake.update({ ...s1b, metadata: { ...s1b.metadata, labels: {} } });
-  await waitUntil(() => seen.length === 5, 'label change seen');
+  await events(5, 'label change seen');
   assert.equal(seen[4], 'delete chat-1');
 });
 

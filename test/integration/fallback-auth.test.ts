@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { createBuilder } from '../../src/dag/build.ts';
 import { createSecurity } from '../../src/policy/admission.ts';
 import { affinityHooks } from '../../src/proxy/balance/affinity/index.ts';
-import type { ProxyServer } from '../../src/proxy/proxy-server.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
 
 const key = 'fallback-key';
@@ -21,10 +21,9 @@ before(async () => {
   await once(upstream, 'listening');
   const addr = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const security = createSecurity({ trustedProxies: [], log: silentLog });
-  const ref: { proxy?: ProxyServer } = {};
-  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => ref.proxy!.balancer, fallback: { admission: security.fallbackAdmission } });
-  gate = await startGate([], { hooks: { admission: [...security.admission, ...affinity.admission], httpFallback: affinity.httpFallback } });
-  ref.proxy = gate.proxy;
+  const balancer = new BalancerState();
+  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => balancer, fallback: { admission: security.fallbackAdmission } });
+  gate = await startGate([], { balancer, hooks: { admission: [...security.admission, ...affinity.admission], httpFallback: affinity.httpFallback } });
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
     routes: [
       routeObject('polling', {

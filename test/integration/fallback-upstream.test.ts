@@ -216,7 +216,7 @@ describe('half-open on a fake clock', () => {
       secret: 's',
       className: 'wsgate',
       log: silentLog,
-      balancer: () => gate.proxy.balancer,
+      balancer: () => gate.balancer,
       fallback: {
         admission: [...security.fallbackAdmission, (ctx) => health().admission(ctx)],
         upstreamAttempt: (ctx, pick) => health().hooks().upstreamAttempt(ctx, pick),

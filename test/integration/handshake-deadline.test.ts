@@ -1,6 +1,6 @@
 // One handshake deadline per connection, whichever parser reads the head: a head the upgrade front hands to
 // Node's HTTP parser (here because of obs-text, which only Node's parser decides on) keeps the deadline that
-// started when the connection was accepted. Time is a manual clock; the front's sweep is called by hand.
+// started when the connection was accepted. Time is a manual clock, which runs the front's deadline sweep too.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -10,7 +10,8 @@ import { Errors } from '../../src/errors.ts';
 import { rejectUpgrade } from '../../src/proxy/handshake/refusal.ts';
 import { UpgradeFront } from '../../src/proxy/handshake/front.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { parseResponse, until } from '../support/harness.ts';
+import { parseResponse } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const DEADLINE = 60_000;
 const clock = new ManualClock();
@@ -24,7 +25,7 @@ before(async () => {
   front = new UpgradeFront(server, {
     handshakeTimeoutMs: DEADLINE,
     maxHeaderBytes: 16384,
-    now: () => clock.now(),
+    clock,
     upgrade: (_req, socket) => socket.destroy(),
     timedOut: (socket) => rejectUpgrade(socket, Errors.handshakeTimeout()),
     cutShort: (socket) => socket.destroy(),
@@ -52,15 +53,13 @@ test('a head handed to the HTTP parser half-way through its deadline gets 408 wh
   const closed = once(sock, 'close');
   await accepted;
   sock.write('GET /chat HTTP/1.1\r\nHost: example.com\r\n');
-  await until(() => front.pending === 1, 'the front holds the partial head');
+  await waitUntil(() => front.pending === 1, 'the front holds the partial head');
   clock.advance(DEADLINE / 2);
-  front.sweep();
   assert.equal(front.pending, 1, 'half a deadline: still waiting');
   // obs-text (RFC 9110 §5.5): the front leaves such a head to Node's parser.
   sock.write(Buffer.from('X-Name: caf\xe9\r\n', 'latin1'));
-  await until(() => front.pending === 0, 'the head handed to the HTTP server');
+  await waitUntil(() => front.pending === 0, 'the head handed to the HTTP server');
   clock.advance(DEADLINE / 2);
-  front.sweep();
   await closed;
   assert.equal(parseResponse(Buffer.concat(chunks).toString('latin1')).status, 408);
 });
@@ -77,7 +76,6 @@ test('a handed-over head that completes in time is served, and its deadline is f
   await first;
   // Long past the first deadline, the kept-alive connection is Node's: no 408 from the front.
   clock.advance(2 * DEADLINE);
-  front.sweep();
   sock.write('GET /again HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n');
   await once(sock, 'close');
   const text = Buffer.concat(chunks).toString('latin1');

@@ -11,7 +11,8 @@ import { systemClock } from '../../src/util/clock.ts';
 import { Health } from '../../src/health/health.ts';
 import { createProber } from '../../src/health/probes.ts';
 import type { ProxyHooks } from '../../src/proxy/hooks.ts';
-import { closed, connect, nextMessage, rawExchange, startEcho, startGate, staticRoute, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import { closed, connect, type Echo, type Gate, nextMessage, rawExchange, startEcho, startGate, staticRoute, upgradeRequest } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
 const log = pino({ level: 'silent' });
@@ -79,7 +80,7 @@ describe('probes against real servers', () => {
     assert.deepEqual(await prober(target(echo.port), { type: 'WebSocket', path: '/', timeoutMs: 1000 }), { ok: true, detail: '101' });
     assert.deepEqual(await prober(target(webPort), { type: 'WebSocket', path: '/healthz', timeoutMs: 1000 }), { ok: false, detail: 'HTTP 200 instead of 101' });
     // The probe says goodbye with a close frame: the backend does not keep it.
-    await until(() => echo.wss.clients.size === before, 'probe connection closed by the backend');
+    await waitUntil(() => echo.wss.clients.size === before, 'probe connection closed by the backend');
   });
 
   it('a server that accepts and never answers fails at the timeout (manual clock)', async () => {
@@ -140,7 +141,7 @@ describe('health through the proxy', () => {
     }));
     health.start();
     try {
-      await until(() => health.active.state('default/checked', `static|${sick.address}`) === 'unhealthy', 'sick endpoint found');
+      await waitUntil(() => health.active.state('default/checked', `static|${sick.address}`) === 'unhealthy', 'sick endpoint found');
       for (let i = 0; i < 6; i++) {
         const ws = await connect(gate.url('/'));
         ws.close();

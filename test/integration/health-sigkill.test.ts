@@ -8,7 +8,8 @@ import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { WebSocket } from 'ws';
 import type { Health } from '../../src/health/health.ts';
-import { closed, connect, metricValue, nextMessage, startEcho, startGateWithHealth, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import { closed, connect, type Echo, type Gate, metricValue, nextMessage, released, startEcho, startGateWithHealth, staticRoute } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const fds = () => readdirSync('/proc/self/fd').length;
 
@@ -68,7 +69,8 @@ test('SIGKILL under 200 connections: 1014 to its clients only, the proxy keeps s
   console.log(`# ${codes.length} clients of the killed backend closed within ${Math.round(performance.now() - t0)} ms`);
   assert.deepEqual([...new Set(codes.map((c) => c.code))], [1014]);
   // The proxy's own record of each connection ends once both of its sockets are closed.
-  await until(async () => (await metricValue(gate.metrics, 'wsgate_closes_total', { route: 'pair', code: '1014' })) === onVictim.length, 'closes counted');
+  await gate.connections.whenAtMost(onSurvivor.length);
+  assert.equal(await metricValue(gate.metrics, 'wsgate_closes_total', { route: 'pair', code: '1014' }), onVictim.length, 'closes counted');
 
   // The others never noticed.
   assert.equal(survivorCloses, 0);
@@ -93,9 +95,10 @@ test('SIGKILL under 200 connections: 1014 to its clients only, the proxy keeps s
   assert.equal(await metricValue(gate.metrics, 'wsgate_endpoint_ejections_total', { route: 'pair' }), 1);
 
   await Promise.all(onSurvivor.map(async (ws) => (ws.close(), await closed(ws))));
-  await until(() => gate.proxy.connections.size === 0 && survivor.wss.clients.size === 0, 'every connection gone');
+  await gate.connections.whenEmpty();
+  await released(survivor.wss);
   if (victim.exitCode === null && victim.signalCode === null) await once(victim, 'exit');
   // The victim's stdout pipe is closed with it: one fd below the baseline is the baseline without it.
-  await until(() => fds() <= baseline - 1, `fds back to baseline (${baseline - 1}), now ${fds()}`, 10000);
+  await waitUntil(() => fds() <= baseline - 1, `fds back to baseline (${baseline - 1}), now ${fds()}`, 10000);
   console.log(`# fds: baseline ${baseline} (with the victim's pipe), after ${fds()}`);
 });

@@ -234,7 +234,7 @@ test('a client whose network silently stops is found at interval + timeout; its 
   const closesBefore = await metricValue(gate.metrics, 'wsgate_closes_total', { route: 'hb', code: '1001', initiator: 'proxy' });
   const upstreamClosed = once(upstreamEvents, 'close');
   const c = await rawClient('hb.test');
-  assert.equal(gate.proxy.connections.size, 1);
+  assert.equal(gate.connections.size, 1);
   const ping = c.nextPing();
   advance(1000);
   await ping;
@@ -243,14 +243,14 @@ test('a client whose network silently stops is found at interval + timeout; its 
   // Its pong deadline is interval + timeout after the watch started: one tick before, it is still watched.
   advance(999);
   assert.equal(heartbeats.size, 1, 'still watched before interval + timeout');
-  assert.equal(gate.proxy.connections.size, 1);
+  assert.equal(gate.connections.size, 1);
   const ended = once(proxyEvents, 'ended');
   advance(1);
   assert.equal(heartbeats.size, 0, 'found at interval + timeout');
   const [code] = (await upstreamClosed) as [number];
   assert.equal(code, 1001);
   await ended;
-  assert.equal(gate.proxy.connections.size, 0);
+  assert.equal(gate.connections.size, 0);
   assert.equal(c.pings(), 1);
   assert.equal(await metricValue(gate.metrics, 'wsgate_closes_total', { route: 'hb', code: '1001', initiator: 'proxy' }), closesBefore + 1);
   c.sock.destroy();
@@ -279,7 +279,7 @@ test('pingUpstream: an upstream that stops answering gets its client a 1014 at i
   const ended = once(proxyEvents, 'ended');
   advance(2000);
   await ended;
-  assert.equal(gate.proxy.connections.size, 0);
+  assert.equal(gate.connections.size, 0);
 });
 
 test('idle timeout: no data frames in either direction for 1 s closes with 1001; messages keep it open', bounded, async () => {

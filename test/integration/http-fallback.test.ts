@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
-import { metricValue, silentLog, until, startGate, staticRoute, type Gate } from '../support/harness.ts';
+import { type Gate, metricValue, silentLog, startGate, staticRoute } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 interface Upstream {
   readonly name: string;
@@ -45,7 +46,7 @@ const metrics = new Metrics({ defaultMetrics: false });
 
 before(async () => {
   ups = await Promise.all(['a', 'b'].map(startUpstream));
-  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.proxy.balancer, metrics });
+  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.balancer, metrics });
   gate = await startGate(
     [staticRoute('poll', ups.map((u) => u.address), { sessionAffinity: { type: 'Cookie', cookie: { name: 'aff', ttlSeconds: 0 } }, httpFallback: { enabled: true, timeoutSeconds: 1 } })],
     { hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback }, metrics },
@@ -114,8 +115,8 @@ test('every fallback request is counted by the status it got, and timed', async 
   assert.equal((await request('/silent')).status, 504);
   // The counter moves when the server side of the answer closes, which may trail the client's end by a tick.
   const count = (code: string) => metricValue(metrics, 'wsgate_http_requests_total', { ...labels, code });
-  await until(async () => (await count('200')) === before200 + 3, 'three 200s counted');
-  await until(async () => (await count('504')) === before504 + 1, 'one 504 counted');
+  await waitUntil(async () => (await count('200')) === before200 + 3, 'three 200s counted');
+  await waitUntil(async () => (await count('504')) === before504 + 1, 'one 504 counted');
   const text = await metrics.registry.getSingleMetricAsString('wsgate_http_request_duration_seconds');
   assert.match(text, /wsgate_http_request_duration_seconds_count\{namespace="default",route="poll"\} \d+/);
 });

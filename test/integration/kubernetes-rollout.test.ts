@@ -23,9 +23,12 @@ import { after, before, test } from 'node:test';
 import type { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config/config.ts';
 import { startControlPlane, type ControlPlane } from '../../src/control-plane.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
 import { connectGreeted, metricValue, silentLog } from '../support/harness.ts';
 import { activeConditions, podSlice, type EndpointConditions } from '../support/k8s-objects.ts';
@@ -55,6 +58,7 @@ let seq = 0;
 let fake: FakeApiServer;
 let control: ControlPlane;
 let proxy: ProxyServer;
+const connections = new ConnectionRegistry();
 let dir: string;
 const holder = new SnapshotHolder();
 const metrics = new Metrics({ defaultMetrics: false });
@@ -122,7 +126,7 @@ async function newcomersAvoid(p: Pod, why: string): Promise<void> {
   const newcomers = await connectMany(30);
   for (const n of newcomers) assert.notEqual(n.backend, p.name, why);
   for (const n of newcomers) n.ws.terminate();
-  await waitUntil(() => proxy.connections.size === before, 'the proxy let the newcomers go');
+  await connections.whenAtMost(before);
 }
 
 const on = (p: Pod) => live.filter((c) => c.backend === p.name);
@@ -149,9 +153,11 @@ before(async () => {
     '--kubernetes', '--kubeconfig', join(dir, 'kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
     '--pod-name', 'rollout', '--build-holdoff-ms', '10', '--build-max-holdoff-ms', '200',
   ], {});
-  control = await startControlPlane(config, silentLog, metrics, holder, clock);
+  // The control plane on real time (its hold-off coalesces slice updates, its lease renews, as in production);
+  // the proxy's drain alone runs on the manual clock.
+  control = await startControlPlane(config, silentLog, metrics, holder, systemClock());
   proxy = new ProxyServer({
-    holder, log: silentLog, metrics, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
+    holder, log: silentLog, metrics, balancer: new BalancerState(), connections, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
     ...manualDrain(clock),
   });
   proxy.server.listen(0, '127.0.0.1');

@@ -21,6 +21,9 @@ interface Harness {
   source: KubernetesSource;
   restarts: string[];
   changes: () => number;
+  /** Resolves at the first change signal after which `pred` holds on the source's objects (at once if it holds
+   *  now): the source's own event, bounded so that a missing signal fails with `what`. */
+  reaches: (pred: () => boolean, what: string) => Promise<void>;
 }
 
 async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespaces?: string[]; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
@@ -42,7 +45,21 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
   await within(source.whenSynced(), 'initial sync');
   const watches = 4 * (o.namespaces?.length ?? 1);
   await waitUntil(() => fake.activeWatches() === watches, `${watches} watches open`);
-  return { fake, source, restarts, changes: () => n };
+  const reaches = (pred: () => boolean, what: string): Promise<void> =>
+    pred()
+      ? Promise.resolve()
+      : within(
+          new Promise<void>((resolve) => {
+            const off = source.onChange(() => {
+              if (!pred()) return;
+              off();
+              resolve();
+            });
+          }),
+          what,
+          10_000,
+        );
+  return { fake, source, restarts, changes: () => n, reaches };
 }
 
 const service = (name: string, ns = 'default'): KObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 'ws' }] } });
@@ -90,7 +107,7 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
 
   const before = h.changes();
   h.fake.create(slice('chat-b', 'chat', ['10.0.0.3']));
-  await waitUntil(() => addresses(h.source).length === 2, 'new slice');
+  await h.reaches(() => addresses(h.source).length === 2, 'new slice');
   assert.ok(h.changes() > before);
 
   // A status write changes resourceVersion but nothing the builder reads: no signal, but the status is observed.
@@ -101,7 +118,7 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
   assert.equal(h.changes(), quiet);
 
   h.fake.delete('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
-  await waitUntil(() => h.source.current().routes.length === 0, 'route deleted');
+  await h.reaches(() => h.source.current().routes.length === 0, 'route deleted');
   assert.equal(h.source.observedStatus('default/chat'), undefined);
   assert.deepEqual(h.restarts, []);
 });
@@ -113,7 +130,7 @@ test('a watch dropped mid-stream is restarted and the changes made meanwhile arr
   const s = slicesGet(h.fake, 's');
   h.fake.update({ ...s, endpoints: [{ addresses: ['10.0.0.9'], conditions: { ready: true } }] });
   await h.fake.waitForWatch('endpointslices', watches);
-  await waitUntil(() => addresses(h.source).join() === '10.0.0.9', 'update after reconnect');
+  await h.reaches(() => addresses(h.source).join() === '10.0.0.9', 'update after reconnect');
   assert.deepEqual(h.restarts, ['endpointslices:error']);
 });
 
@@ -124,7 +141,7 @@ test('a watch that hangs without a byte is ended by the watchdog, after headers 
     // Force a new watch, which hangs.
     h.fake.faults.endWatches('services');
     h.fake.create(service('late'));
-    await waitUntil(() => h.source.current().services.length === 1, `service seen after the hang (beforeHeaders=${beforeHeaders})`);
+    await h.reaches(() => h.source.current().services.length === 1, `service seen after the hang (beforeHeaders=${beforeHeaders})`);
     assert.deepEqual(h.restarts, ['services:watchdog']);
     await waitUntil(() => h.fake.activeWatches('services') === 1, 'the hung request was closed');
   }
@@ -139,7 +156,7 @@ test('a stream that goes silent mid-watch is restarted by the watchdog; bookmark
   h.fake.faults.stallWatches('secrets');
   h.fake.create(secret('after-stall'));
   await h.fake.waitForWatch('secrets', watches);
-  await waitUntil(() => h.source.current().secrets.length === 1, 'secret after stall');
+  await h.reaches(() => h.source.current().secrets.length === 1, 'secret after stall');
   assert.deepEqual(h.restarts, ['secrets:watchdog']);
 });
 
@@ -167,7 +184,7 @@ test('a compacted history makes the next watch 410: client-node relists, deletes
   h.fake.delete('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'a');
   h.fake.faults.compact();
   h.fake.faults.endWatches('endpointslices');
-  await waitUntil(() => addresses(h.source).join() === '10.0.0.2', 'relist after 410');
+  await h.reaches(() => addresses(h.source).join() === '10.0.0.2', 'relist after 410');
   assert.deepEqual(h.restarts, [], 'a 410 is handled without a restart');
 });
 
@@ -178,7 +195,7 @@ test('server-side watch timeouts just re-watch, and a periodic relist heals a ca
   const w0 = h.fake.watchesStarted('services');
   await waitUntil(() => h.fake.watchesStarted('services') > w0 + 3 && lists() > l0, 're-watches and a relist');
   h.fake.create(service('x'));
-  await waitUntil(() => h.source.current().services.length === 1, 'event after re-watch');
+  await h.reaches(() => h.source.current().services.length === 1, 'event after re-watch');
   const watchReq = h.fake.requests.find((r) => r.verb === 'watch' && r.resource === 'services')!;
   assert.equal(watchReq.query['allowWatchBookmarks'], 'true');
   assert.equal(watchReq.query['timeoutSeconds'], '30');
@@ -225,7 +242,7 @@ test('--watch-namespaces: one list and one watch per resource and namespace, onl
   assert.deepEqual(names(input.secrets), ['secret-ops', 'secret-team']);
   h.fake.create(service('late', 'ops'));
   h.fake.create(service('late', 'other'));
-  await waitUntil(() => h.source.current().services.length === 3, 'a new Service in a watched namespace');
+  await h.reaches(() => h.source.current().services.length === 3, 'a new Service in a watched namespace');
 
   // What a Role in each of the two namespaces allows, and nothing a ClusterRole alone would.
   const calls = h.fake.requests.filter((r) => r.verb !== 'discovery').map((r) => `${r.verb} ${r.path}`);

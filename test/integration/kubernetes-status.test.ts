@@ -4,7 +4,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
+import { FakeApiServer, type KObject } from '../support/fake-apiserver/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { KubeClient } from '../../src/kube/kube-client.ts';
 import { StatusWriter } from '../../src/status/status-writer.ts';
 import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
@@ -36,7 +37,7 @@ const patches = (fake: FakeApiServer): number => fake.requests.filter((r) => r.v
 
 test('writes only while leading, by server-side apply on /status, and skips no-op writes', async (t) => {
   const { fake, client, clock } = await setup(t, ['a', 'b']);
-  const w = new StatusWriter({ client, log, now: () => clock.now });
+  const w = new StatusWriter({ client, log, clock: new ManualClock(), now: () => clock.now });
   t.after(() => w.stop());
   w.update([status('a', 'True'), status('b', 'False', 'BackendNotFound')]);
   await w.idle();
@@ -81,13 +82,24 @@ test('writes only while leading, by server-side apply on /status, and skips no-o
 
 test('a route deleted meanwhile is skipped, and a failed write is retried', async (t) => {
   const { fake, client } = await setup(t, ['a']);
-  const w = new StatusWriter({ client, log, retryDelayMs: 5 });
+  const clock = new ManualClock();
+  const w = new StatusWriter({ client, log, clock, retryDelayMs: 2000 });
   t.after(() => w.stop());
   fake.faults.failNext({ verb: 'patch', count: 2 });
   w.setLeading(true);
   w.update([status('a', 'True'), status('gone', 'True')]);
-  await waitUntil(() => served(fake, 'a')?.conditions?.length === 2, 'written after retries');
+  // idle() resolves once the failed writes have armed their retry; the retry fires only when the clock passes it.
   await w.idle();
+  assert.equal(served(fake, 'a')?.conditions, undefined, 'the first write of a failed');
+  assert.equal(clock.nextAt, clock.now() + 2000, 'one retry armed, retryDelayMs away');
+  let rounds = 0;
+  while (served(fake, 'a')?.conditions?.length !== 2 && rounds < 3) {
+    clock.advance(2000);
+    rounds++;
+    await w.idle();
+  }
+  assert.equal(served(fake, 'a')?.conditions?.length, 2, `written after ${rounds} retry round(s)`);
+  assert.equal(clock.pending, 0, 'no retry left armed');
   assert.ok(fake.requests.some((r) => r.verb === 'patch' && r.name === 'gone' && r.status === 404));
 });
 
@@ -99,7 +111,7 @@ test('a new leader keeps the lastTransitionTime the previous leader wrote (seen 
   await source.start();
   t.after(() => source.stop());
   await source.whenSynced();
-  const w = new StatusWriter({ client, log, now: () => clock.now, observed: (k) => source.observedStatus(k) });
+  const w = new StatusWriter({ client, log, clock: new ManualClock(), now: () => clock.now, observed: (k) => source.observedStatus(k) });
   t.after(() => w.stop());
   w.update([status('a', 'True')]);
   w.setLeading(true);
@@ -110,7 +122,7 @@ test('a new leader keeps the lastTransitionTime the previous leader wrote (seen 
 
 test('endpoint counts are written with the conditions, rewritten only when a count changes, and removed when the route is rejected', async (t) => {
   const { fake, client } = await setup(t, ['a']);
-  const w = new StatusWriter({ client, log });
+  const w = new StatusWriter({ client, log, clock: new ManualClock() });
   t.after(() => w.stop());
   const counted = (ready: number, draining: number): RouteStatus => ({
     ...status('a', 'True'),

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { after, before, mock, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Health } from '../../src/health/health.ts';
-import { closed, connect, metricValue, rawExchange, startEcho, startGate, startGateWithHealth, staticRoute, until, upgradeRequest, type Echo, type Gate } from '../support/harness.ts';
+import { closed, connect, type Echo, type Gate, metricValue, rawExchange, startEcho, startGate, startGateWithHealth, staticRoute, upgradeRequest } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -64,7 +64,7 @@ test('--max-connections: past the cap a client gets 503 overloaded; a freed slot
     assert.equal(await metricValue(capped.metrics, 'wsgate_rejections_total', { route: '', reason: 'overloaded' }), 1);
     open[0].close();
     await closed(open[0]);
-    await until(() => capped.proxy.connections.size === 1, 'the relayed connection gone');
+    await capped.connections.whenAtMost(1);
     // The client socket's close reaches the count on its own event: retry until the slot is free.
     let ws: WebSocket | undefined;
     while (!ws) ws = await connect(capped.url('/')).catch(() => undefined);

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { closeCodeLabel } from '../../src/telemetry/metrics.ts';
-import { closed, connect, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import { closed, connect, type Echo, type Gate, startEcho, startGate, staticRoute } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -45,7 +46,7 @@ test('300 clients closing with 300 different codes make at most a handful of wsg
     );
   }
   const series = async () => (await gate.metrics.registry.getSingleMetric('wsgate_closes_total')!.get()).values;
-  await until(async () => (await series()).reduce((n, v) => n + v.value, 0) === all.length, 'every close counted');
+  await waitUntil(async () => (await series()).reduce((n, v) => n + v.value, 0) === all.length, 'every close counted');
   const labels = (await series()).map((v) => `${String(v.labels.code)} ${String(v.labels.initiator)}`).sort();
   assert.deepEqual(labels, ['1000 client', '1001 client', '3xxx client', '4xxx client']);
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { assertEchoes, assertFragmentsWithPings, closed, connect, metricValue, nextMessage, startEcho, startGate, staticRoute, until, type Echo, type Gate } from '../support/harness.ts';
+import { assertEchoes, assertFragmentsWithPings, closed, connect, type Echo, type Gate, metricValue, nextMessage, startEcho, startGate, staticRoute } from '../support/harness.ts';
 
 let echo: Echo;
 let gate: Gate;
@@ -95,7 +95,7 @@ test('metrics count connections, messages and closes; gauges return to zero', as
   const clients = await Promise.all(Array.from({ length: 20 }, () => connect(gate.url('/'))));
   assert.equal(await metricValue(gate.metrics, 'wsgate_connections_active', { route: 'echo' }), 20);
   await Promise.all(clients.map(async (ws) => { ws.send('x'); await nextMessage(ws); ws.close(1000); await closed(ws); }));
-  await until(() => gate.proxy.connections.size === 0, 'connections released');
+  await gate.connections.whenEmpty();
   assert.equal(await metricValue(gate.metrics, 'wsgate_connections_active', { route: 'echo' }), 0);
   assert.equal((await metricValue(gate.metrics, 'wsgate_messages_total', { route: 'echo', direction: 'client_to_upstream' })) - before, 20);
   assert.ok((await metricValue(gate.metrics, 'wsgate_closes_total', { route: 'echo', code: '1000', initiator: 'client' })) >= 20);

@@ -21,11 +21,14 @@ import { createBuilder } from '../../src/dag/build.ts';
 import type { EndpointSliceLite } from '../../src/dag/input.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { startControlPlane } from '../../src/control-plane.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
-import { metricValue, routeObject, silentLog, startGate, startNamedBackend, until, type NamedBackend } from '../support/harness.ts';
+import { metricValue, type NamedBackend, released, routeObject, silentLog, startGate, startNamedBackend } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { advanceByTenths, drainCloses, evenlyPaced, manualDrain } from '../support/manual-drain.ts';
 
@@ -71,15 +74,15 @@ type Gauges = Parameters<typeof metricValue>[0];
 const drainingGauge = (m: Gauges) => metricValue(m, 'wsgate_connections_draining', { route: 'chat' });
 
 /** Opens 30 clients, checks none landed on the pod, and closes them again, until the proxy has let them go. */
-async function newcomersAvoid(o: { url: string; clients: readonly Client[]; pod: Pod; proxy: ProxyServer }, why: string): Promise<void> {
+async function newcomersAvoid(o: { url: string; clients: readonly Client[]; pod: Pod; connections: ConnectionRegistry }, why: string): Promise<void> {
   const newcomers = await openMany(o.url, 30);
   for (const n of newcomers) assert.notEqual(n.pod, o.pod.name, why);
   for (const n of newcomers) n.ws.terminate();
-  await until(() => o.proxy.connections.size === o.clients.length, 'the proxy let the newcomers go');
+  await o.connections.whenAtMost(o.clients.length);
 }
 
 /** A readiness flap: the pod takes no new connection while NotReady, and keeps every one it has however long. */
-async function flapCheck(o: { url: string; clients: readonly Client[]; pod: Pod; clock: ManualClock; metrics: Gauges; proxy: ProxyServer }): Promise<void> {
+async function flapCheck(o: { url: string; clients: readonly Client[]; pod: Pod; clock: ManualClock; metrics: Gauges; connections: ConnectionRegistry }): Promise<void> {
   await newcomersAvoid(o, 'a NotReady endpoint takes no new connections');
   o.clock.advance(windowSeconds * 1000 * 3);
   assert.deepEqual(codes(o.clients), [undefined], 'a readiness flap closes nothing');
@@ -99,7 +102,7 @@ async function rolloutCheck(o: {
   victim: Pod;
   clock: ManualClock;
   metrics: Gauges;
-  proxy: ProxyServer;
+  connections: ConnectionRegistry;
   terminate: () => Promise<void>;
   goNow: () => Promise<void>;
 }): Promise<{ paced: number[]; atOnce: number }> {
@@ -126,20 +129,20 @@ async function rolloutCheck(o: {
   assert.equal(closed(), paced.reduce((a, b) => a + b, 0));
 
   await o.goNow();
-  await until(() => closed() === doomed.length, 'the rest closed at once, the clock standing still');
+  await waitUntil(() => closed() === doomed.length, 'the rest closed at once, the clock standing still');
   const atOnce = doomed.length - paced.reduce((a, b) => a + b, 0);
   assert.ok(atOnce > 0);
   assert.deepEqual(codes(doomed), [1012], 'every client of the terminating pod got 1012');
   assert.equal(await drainCloses(o.metrics, 'chat'), doomed.length);
 
-  await until(() => reconnecting.length === doomed.length, 'every closed client started its reconnect');
+  await waitUntil(() => reconnecting.length === doomed.length, 'every closed client started its reconnect');
   await Promise.all(reconnecting);
   for (const r of reconnected) assert.notEqual(r.pod, o.victim.name, 'reconnects land on the remaining pods');
   // The backend closes its TCP first (the proxy is its WebSocket client), a moment after its clients' closes.
-  await until(() => o.victim.wss.clients.size === 0, 'the gone pod released every connection');
+  await released(o.victim.wss);
   assert.deepEqual(codes(others), [undefined], 'clients of the other pods stay');
   await echoes(others.slice(0, 20));
-  await until(async () => (await drainingGauge(o.metrics)) === 0, 'draining gauge back to 0');
+  await waitUntil(async () => (await drainingGauge(o.metrics)) === 0, 'draining gauge back to 0');
   for (const c of reconnected) c.ws.terminate();
   return { paced, atOnce };
 }
@@ -185,7 +188,7 @@ test('Kubernetes objects: a flap keeps its connections; terminating drains paced
 
     // A readiness flap on pod-b: not ready, not terminating.
     publish({ ready: false, serving: false, terminating: false }, ready);
-    await flapCheck({ url, clients, pod: b, clock, metrics: gate.metrics, proxy: gate.proxy });
+    await flapCheck({ url, clients, pod: b, clock, metrics: gate.metrics, connections: gate.connections });
     publish(ready, ready);
 
     // pod-c deleted: terminating and still serving; then it fails readiness while terminating.
@@ -195,7 +198,7 @@ test('Kubernetes objects: a flap keeps its connections; terminating drains paced
       victim: c,
       clock,
       metrics: gate.metrics,
-      proxy: gate.proxy,
+      connections: gate.connections,
       terminate: async () => void publish(ready, { ready: false, serving: true, terminating: true }),
       goNow: async () => void publish(ready, { ready: false, serving: false, terminating: true }),
     });
@@ -211,9 +214,12 @@ async function startStandalone(file: string, clock: ManualClock) {
   const config = loadConfig(['--config', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--build-holdoff-ms', '5'], {});
   const holder = new SnapshotHolder();
   const metrics = new Metrics({ defaultMetrics: false });
-  const control = await startControlPlane(config, silentLog, metrics, holder, clock);
+  // The control plane on real time (its hold-off coalesces file events as in production); the proxy's drain
+  // alone runs on the manual clock.
+  const control = await startControlPlane(config, silentLog, metrics, holder, systemClock());
+  const connections = new ConnectionRegistry();
   const proxy = new ProxyServer({
-    holder, log: silentLog, metrics, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
+    holder, log: silentLog, metrics, balancer: new BalancerState(), connections, handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 10000, closeTimeoutMs: 2000,
     ...manualDrain(clock),
   });
   proxy.server.listen(0, '127.0.0.1');
@@ -222,7 +228,7 @@ async function startStandalone(file: string, clock: ManualClock) {
   return {
     holder,
     metrics,
-    proxy,
+    connections,
     url: `ws://127.0.0.1:${(proxy.server.address() as AddressInfo).port}/`,
     async close() {
       await proxy.close();
@@ -251,7 +257,7 @@ test('standalone file: moved to drainingEndpoints drains paced at once; deleted 
       victim: pods[2]!,
       clock,
       metrics: gate.metrics,
-      proxy: gate.proxy,
+      connections: gate.connections,
       terminate: async () => {
         write(pods.slice(0, 2), [pods[2]!]);
         await gate.holder.waitForGeneration(g + 1);
@@ -280,7 +286,7 @@ test('a deleted route drains its connections even when another route still uses 
     const feed = await openMany(gate.url('/feed'), 20);
     gate.publish([mk('feed', '/feed')]);
     clock.advance(1000);
-    await until(() => chat.every((c) => c.end !== undefined), 'the deleted route\'s clients closed');
+    await waitUntil(() => chat.every((c) => c.end !== undefined), 'the deleted route\'s clients closed');
     assert.deepEqual(codes(chat), [1012]);
     assert.deepEqual(codes(feed), [undefined], 'the other route\'s clients stay');
     for (const c of feed) c.ws.terminate();

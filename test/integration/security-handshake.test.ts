@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { createBuilder } from '../../src/dag/build.ts';
 import type { RouteObject } from '../../src/dag/input.ts';
 import { createSecurity, type Security } from '../../src/policy/admission.ts';
-import { closed, metricValue, rawExchange, routeObject, startGate, until, upgradeRequest, type Gate } from '../support/harness.ts';
+import { closed, type Gate, metricValue, rawExchange, routeObject, startGate, upgradeRequest } from '../support/harness.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const hmac = '0123456789abcdef0123456789abcdef-hmac';
 const apiKey = 'k3y-that-must-never-be-logged';
@@ -116,7 +117,7 @@ test('concurrent connections per IP → 429, per route → 503, released when co
   await refused('/full', { 'X-Forwarded-For': '10.0.0.2' }, 503, 'route_connection_limit', 'full', ['retry-after', /^1$/]);
   await done(f.ws);
   // The slot comes back when the client socket has closed on the proxy's side too.
-  await until(() => security.limiter.held('default/full') === 0, 'the slot released');
+  await waitUntil(() => security.limiter.held('default/full') === 0, 'the slot released');
   await done((await admitted('/full')).ws);
 });
 

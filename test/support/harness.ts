@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 // Test harness: real sockets on 127.0.0.1 port 0 — ws echo backends, a wsgate proxy fed by the real builder,
-// raw HTTP exchanges — and helpers that wait on events, never on the clock.
+// raw HTTP exchanges — and helpers that wait on events, never on the clock (test/support/wait.ts holds the one
+// bounded wait, for what only an outside observer can see).
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -8,6 +9,8 @@ import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { createBuilder } from '../../src/dag/build.ts';
 import { Health } from '../../src/health/health.ts';
 import type { RouteObject } from '../../src/dag/input.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer, type ProxyOptions } from '../../src/proxy/proxy-server.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
@@ -120,6 +123,9 @@ export function staticRoute(name: string, addresses: readonly string[], spec: Re
 
 export interface Gate {
   readonly proxy: ProxyServer;
+  /** The proxy's state, as the data plane builds it and hands it to the proxy, health and affinity. */
+  readonly balancer: BalancerState;
+  readonly connections: ConnectionRegistry;
   readonly holder: SnapshotHolder;
   readonly metrics: Metrics;
   readonly port: number;
@@ -148,10 +154,14 @@ export function holderWith(routes: readonly RouteObject[]): { holder: SnapshotHo
 export async function startGate(routes: readonly RouteObject[], opts: Partial<ProxyOptions> = {}): Promise<Gate> {
   const { holder, publish } = holderWith(routes);
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: false });
+  const balancer = opts.balancer ?? new BalancerState();
+  const connections = opts.connections ?? new ConnectionRegistry();
   const proxy = new ProxyServer({
     holder,
     log: silentLog,
     metrics,
+    balancer,
+    connections,
     handshakeTimeoutMs: 5000,
     maxHeaderBytes: 16384,
     maxHandshakesInFlight: 10000,
@@ -161,7 +171,7 @@ export async function startGate(routes: readonly RouteObject[], opts: Partial<Pr
   proxy.server.listen(0, '127.0.0.1');
   await once(proxy.server, 'listening');
   const port = (proxy.server.address() as AddressInfo).port;
-  return { proxy, holder, metrics, port, url: (p = '/') => `ws://127.0.0.1:${port}${p}`, publish, close: () => proxy.close() };
+  return { proxy, balancer, connections, holder, metrics, port, url: (p = '/') => `ws://127.0.0.1:${port}${p}`, publish, close: () => proxy.close() };
 }
 
 export async function connect(url: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}, protocols?: string[]): Promise<WebSocket> {
@@ -232,13 +242,10 @@ export async function metricValue(m: Metrics, name: string, labels: Record<strin
   return v?.value ?? 0;
 }
 
-/** Resolves when the predicate holds, checking on every turn of the event loop; fails after a bound. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, maxMs = 10000): Promise<void> {
-  const deadline = Date.now() + maxMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
+/** Resolves when every connection a ws server holds now has closed on its side (ws drops a client from
+ *  wss.clients on that same close event). */
+export async function released(wss: WebSocketServer): Promise<void> {
+  await Promise.all([...wss.clients].map((c) => (c.readyState === WebSocket.CLOSED ? undefined : once(c, 'close'))));
 }
 
 /** A gate whose admission, attempts and results go through a started Health, as the data plane wires them. */
@@ -251,7 +258,8 @@ export async function startGateWithHealth(routes: readonly RouteObject[]): Promi
       upstreamResult: (e, ok, info) => health.hooks().upstreamResult(e, ok, info),
     },
   });
-  const health = new Health({ holder: gate.holder, log: silentLog, metrics: gate.metrics, connections: (k) => gate.proxy.balancer.active.get(k) ?? 0 });
+  const health = new Health({ holder: gate.holder, log: silentLog, metrics: gate.metrics, connections: (k) => gate.balancer.active.get(k) ?? 0 });
   health.start();
+  gate.metrics.onScrape(() => health.collect());
   return { gate, health };
 }

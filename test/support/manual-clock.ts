@@ -14,6 +14,7 @@ export class ManualClock implements Clock {
   #seq = 0;
   readonly #timers = new Map<number, Entry>();
   readonly #waiters: (() => void)[] = [];
+  readonly #setWaiters: { readonly which: (ms: number) => boolean; readonly resolve: (ms: number) => void }[] = [];
 
   constructor(start = 1000) {
     this.#now = start;
@@ -27,6 +28,10 @@ export class ManualClock implements Clock {
     const id = ++this.#seq;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
     this.#added();
+    for (const w of this.#setWaiters.filter((x) => x.which(ms))) {
+      this.#setWaiters.splice(this.#setWaiters.indexOf(w), 1);
+      w.resolve(ms);
+    }
     return id as unknown as ClockTimer;
   }
 
@@ -59,6 +64,12 @@ export class ManualClock implements Clock {
   whenPending(): Promise<void> {
     if (this.#timers.size > 0) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Resolves with its delay at the next setTimeout that `which` selects: the event a test waits for when code
+   *  reacting to I/O arms one particular timer (a hold-off, a retry) among others always pending. */
+  whenSet(which: (ms: number) => boolean): Promise<number> {
+    return new Promise((resolve) => this.#setWaiters.push({ which, resolve }));
   }
 
   #added(): void {

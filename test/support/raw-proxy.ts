@@ -4,7 +4,8 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { negotiatedDeflate } from '../../src/proxy/relay/deflate-params.ts';
-import { Relay, type RelayEnd, type RelayOptions, type RouteCounters } from '../../src/proxy/relay/relay.ts';
+import { Relay, type RelayEnd, type RelayOptions } from '../../src/proxy/relay/relay.ts';
+import type { RouteCounters } from '../../src/telemetry/metrics.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
 
 export interface RawProxyOptions {

@@ -3,35 +3,10 @@
 // pending closes at once while the others keep their turn.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DrainScheduler, type DrainClock, type Drainable } from '../../src/proxy/drain.ts';
-
-function fakeClock(): DrainClock & { advance(ms: number): void } {
-  let now = 0;
-  let timers: { at: number; fn: () => void; id: number }[] = [];
-  let id = 0;
-  let seed = 7;
-  return {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const t = { at: now + ms, fn, id: ++id, unref: () => t };
-      timers.push(t);
-      return t;
-    },
-    clearTimeout: (t) => (timers = timers.filter((x) => x !== t)),
-    random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-    advance(ms: number) {
-      const end = now + ms;
-      for (;;) {
-        const next = timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-        if (!next) break;
-        timers = timers.filter((t) => t !== next);
-        now = next.at;
-        next.fn();
-      }
-      now = end;
-    },
-  };
-}
+import { DrainScheduler, type Drainable } from '../../src/proxy/drain.ts';
+import type { Clock } from '../../src/util/clock.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { manualDrain } from '../support/manual-drain.ts';
 
 interface Conn extends Drainable {
   readonly id: number;
@@ -39,7 +14,7 @@ interface Conn extends Drainable {
   code?: number;
 }
 
-function conns(n: number, clock: DrainClock, from = 0): Conn[] {
+function conns(n: number, clock: Clock, from = 0): Conn[] {
   return Array.from({ length: n }, (_, i) => {
     const c: Conn = { id: from + i, draining: false, close: (code) => ((c.closedAt = clock.now()), (c.code = code)) };
     return c;
@@ -47,8 +22,8 @@ function conns(n: number, clock: DrainClock, from = 0): Conn[] {
 }
 
 test('N closes over W: one per slot of W/N, in random order', () => {
-  const clock = fakeClock();
-  const d = new DrainScheduler<Conn>({ clock });
+  const { clock, random } = manualDrain(new ManualClock(0));
+  const d = new DrainScheduler<Conn>({ clock, random });
   const list = conns(100, clock);
   d.schedule(list, 10000, 1012, 'x');
   clock.advance(10001);
@@ -59,10 +34,10 @@ test('N closes over W: one per slot of W/N, in random order', () => {
 });
 
 test('a connection whose endpoint came back before its turn is kept', () => {
-  const clock = fakeClock();
+  const { clock, random } = manualDrain(new ManualClock(0));
   const back = new Set<number>([3, 4]);
   const skipped: number[] = [];
-  const d = new DrainScheduler<Conn>({ clock, stillLeaving: (c) => !back.has(c.id), onSkipped: (c) => skipped.push(c.id) });
+  const d = new DrainScheduler<Conn>({ clock, random, stillLeaving: (c) => !back.has(c.id), onSkipped: (c) => skipped.push(c.id) });
   const list = conns(10, clock);
   d.schedule(list, 1000, 1012, 'x');
   clock.advance(1001);
@@ -72,8 +47,8 @@ test('a connection whose endpoint came back before its turn is kept', () => {
 });
 
 test('within: a shutdown window pulls in closes a longer backend drain scheduled later', () => {
-  const clock = fakeClock();
-  const d = new DrainScheduler<Conn>({ clock });
+  const { clock, random } = manualDrain(new ManualClock(0));
+  const d = new DrainScheduler<Conn>({ clock, random });
   const backendDrain = conns(50, clock);
   d.schedule(backendDrain, 60000, 1012, 'backend restarting');
   clock.advance(1000);
@@ -88,9 +63,9 @@ test('within: a shutdown window pulls in closes a longer backend drain scheduled
 });
 
 test('flush(which): the selected pending closes happen now, in schedule order; the others keep their turn', () => {
-  const clock = fakeClock();
+  const { clock, random } = manualDrain(new ManualClock(0));
   const order: number[] = [];
-  const d = new DrainScheduler<Conn>({ clock, onClosed: (c) => order.push(c.id) });
+  const d = new DrainScheduler<Conn>({ clock, random, onClosed: (c) => order.push(c.id) });
   const terminating = conns(20, clock);
   const other = conns(20, clock, 100);
   d.schedule(terminating, 10000, 1012, 'backend restarting');
@@ -116,9 +91,9 @@ test('flush(which): the selected pending closes happen now, in schedule order; t
 });
 
 test('flush(which) skips a selected connection whose endpoint came back, as its turn would have', () => {
-  const clock = fakeClock();
+  const { clock, random } = manualDrain(new ManualClock(0));
   const skipped: number[] = [];
-  const d = new DrainScheduler<Conn>({ clock, stillLeaving: (c) => c.id !== 2, onSkipped: (c) => skipped.push(c.id) });
+  const d = new DrainScheduler<Conn>({ clock, random, stillLeaving: (c) => c.id !== 2, onSkipped: (c) => skipped.push(c.id) });
   const list = conns(5, clock);
   d.schedule(list, 10000, 1012, 'x');
   d.flush();

@@ -20,6 +20,7 @@ function setup(spec: Record<string, unknown>, addrs = ['127.0.0.1:1001', '127.0.
   const open = new Map<string, number>();
   const health = new Health({ holder, log, metrics, clock, connections: (k) => open.get(k) ?? 0, prober: async () => ({ ok: true, detail: '' }) });
   health.start();
+  metrics.onScrape(() => health.collect());
   const hooks = health.hooks();
   const balancer = new BalancerState();
   const snap = holder.current()!;

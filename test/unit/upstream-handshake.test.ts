@@ -8,6 +8,7 @@ import type { Endpoint } from '../../src/model/snapshot.ts';
 import { BodyReader, HEAD_CAP, HeadError, ResponseHeadParser, type UpstreamHead } from '../../src/proxy/upstream/handshake.ts';
 import { TraceIds } from '../../src/proxy/handshake/forward-headers.ts';
 import { acceptKey, openUpstream, requestHead } from '../../src/proxy/upstream/dial.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const HEAD_101 = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(KEY)}\r\nSec-WebSocket-Protocol: chat\r\nX-Dup: a\r\nx-dup: b\r\n\r\n`;
@@ -116,7 +117,7 @@ test('requestHead writes one head and refuses what Node would', () => {
   assert.throws(() => requestHead('/', ['Bad Name', 'a']), TypeError);
 });
 
-async function server(onConn: (s: Socket, req: string) => void): Promise<{ endpoint: Endpoint; close: () => void }> {
+async function server(onConn: (s: Socket, req: string) => void): Promise<{ endpoint: Endpoint; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const srv = net.createServer((s) => {
     sockets.add(s);
@@ -133,12 +134,13 @@ async function server(onConn: (s: Socket, req: string) => void): Promise<{ endpo
     endpoint: { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, key: `127.0.0.1:${port}` } as Endpoint,
     close: () => {
       for (const s of sockets) s.destroy();
-      srv.close();
+      return new Promise<void>((resolve) => srv.close(() => resolve()));
     },
   };
 }
 
-const base = { path: '/p', headers: ['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', KEY], key: KEY, connectTimeoutMs: 1000, handshakeTimeoutMs: 300 };
+// Timeouts run on a manual clock: only the test that moves it sees one.
+const base = { path: '/p', headers: ['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', KEY], key: KEY, connectTimeoutMs: 1000, handshakeTimeoutMs: 300, clock: new ManualClock() };
 
 test('openUpstream: 101 in two writes with a frame behind it → upgraded, frame bytes handed over', async () => {
   let seen = '';
@@ -185,24 +187,39 @@ test('openUpstream: wrong accept → failed 502 (connected); 403 chunked → res
   }
 });
 
-test('openUpstream: refused is retry-able, silent times out with 504, abort settles at once', async () => {
-  const srv = await server(() => {});
+test('openUpstream: refused is retry-able, silent times out with 504 when its clock passes the deadline, abort settles at once', async () => {
+  const arrivals: (() => void)[] = [];
+  const arrived = () => new Promise<void>((resolve) => arrivals.push(resolve));
+  const srv = await server(() => arrivals.shift()?.());
   const port = srv.endpoint.port;
   try {
-    const silent = await openUpstream({ ...base, endpoint: srv.endpoint }).result;
+    const clock = new ManualClock();
+    const reached = arrived();
+    const silentAttempt = openUpstream({ ...base, clock, endpoint: srv.endpoint });
+    let settled = false;
+    void silentAttempt.result.then(() => (settled = true));
+    // The request reached the upstream, so the connect is done and the handshake deadline armed.
+    await reached;
+    clock.advance(base.handshakeTimeoutMs - 1);
+    await null;
+    assert.equal(settled, false, 'a millisecond before the deadline: still waiting');
+    clock.advance(1);
+    const silent = await silentAttempt.result;
     assert.equal(silent.kind, 'failed');
     if (silent.kind === 'failed') {
       assert.equal(silent.error.httpStatus, 504);
       assert.equal(silent.connected, true);
     }
-    const attempt = openUpstream({ ...base, handshakeTimeoutMs: 10_000, endpoint: srv.endpoint });
-    setTimeout(() => attempt.abort(), 30);
+    const reached2 = arrived();
+    const attempt = openUpstream({ ...base, clock, endpoint: srv.endpoint });
+    await reached2;
+    attempt.abort();
     const aborted = await attempt.result;
     assert.equal(aborted.kind, 'failed');
+    assert.equal(clock.pending, 0, 'every timeout cleared');
   } finally {
-    srv.close();
+    await srv.close();
   }
-  await new Promise((r) => setTimeout(r, 20));
   const refused = await openUpstream({ ...base, endpoint: { ...srv.endpoint, port } as Endpoint }).result;
   assert.equal(refused.kind, 'failed');
   if (refused.kind === 'failed') {

@@ -9,6 +9,7 @@
 // 431).
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import { systemClock, type Clock } from '../../util/clock.ts';
 import { headEnd, parseUpgradeHead, plausiblePartialHead, type UpgradeRequest } from './head.ts';
 
 export interface UpgradeFrontOptions {
@@ -28,8 +29,8 @@ export interface UpgradeFrontOptions {
   /** Called first for every connection: false sheds it (the proxy's --max-connections), and shed() answers. */
   readonly admit?: (socket: Socket) => boolean;
   readonly shed?: (socket: Socket) => void;
-  /** Monotonic milliseconds (tests move it by hand); performance.now by default. */
-  readonly now?: () => number;
+  /** The process's clock: when each connection was accepted, and the deadline sweep (tests move it by hand). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -70,8 +71,8 @@ export class UpgradeFront {
   /** Connections handed to the HTTP server before their first head was complete, with the time they were
    *  accepted: the deadline runs from there, not from the hand-over (where Node's parser starts its own). */
   readonly #handed = new Map<Socket, number>();
-  readonly #now: () => number;
-  readonly #sweep: NodeJS.Timeout;
+  readonly #clock: Clock;
+  readonly #stopSweep: () => void;
 
   constructor(server: http.Server, o: UpgradeFrontOptions) {
     const event = o.event ?? 'connection';
@@ -83,13 +84,12 @@ export class UpgradeFront {
     this.#http = own[0] as (socket: Socket) => void;
     server.removeListener(event, this.#http);
     server.on(event, (socket: Socket) => this.#accept(socket));
-    this.#now = o.now ?? (() => performance.now());
+    this.#clock = o.clock ?? systemClock();
     // A handed-over head is complete once the server emits it.
     const headDone = (req: http.IncomingMessage) => this.#handed.delete(req.socket as Socket);
     server.prependListener('request', headDone);
     server.prependListener('upgrade', headDone);
-    this.#sweep = setInterval(() => this.sweep(), deadlineCheckMs(o.handshakeTimeoutMs));
-    this.#sweep.unref();
+    this.#stopSweep = this.#clock.repeat(() => this.sweep(), deadlineCheckMs(o.handshakeTimeoutMs));
   }
 
   /** Connections still waiting for their head (close() ends them). */
@@ -98,7 +98,7 @@ export class UpgradeFront {
   }
 
   close(): void {
-    clearInterval(this.#sweep);
+    this.#stopSweep();
     for (const p of this.#pending) p.socket.destroy();
     this.#pending.clear();
     this.#handed.clear();
@@ -109,7 +109,7 @@ export class UpgradeFront {
       socket.on('error', this.#o.onError);
       return this.#o.shed?.(socket);
     }
-    const p = new Pending(this, socket, this.#now());
+    const p = new Pending(this, socket, this.#clock.now());
     this.#pending.add(p);
     socket.on('error', this.#o.onError);
     socket.on('data', p.onData);
@@ -177,7 +177,7 @@ export class UpgradeFront {
   /** Answers 408 to every connection whose first head is not complete one deadline after it was accepted,
    *  whichever parser is reading it. The interval calls it; a test with a manual clock may too. */
   sweep(): void {
-    const now = this.#now();
+    const now = this.#clock.now();
     for (const p of this.#pending) {
       if (now - p.started < this.#o.handshakeTimeoutMs) continue;
       this.#detach(p);

@@ -57,14 +57,6 @@ export function inflateParams(p: DeflateParams, fromClient: boolean): InflatePar
     : { windowBits: p.serverMaxWindowBits, noContextTakeover: p.serverNoContextTakeover };
 }
 
-/** Parameters both sides assume when the 101 carries none (the relay's tests, a bare `permessage-deflate`). */
-export const DefaultDeflate: DeflateParams = Object.freeze({
-  serverMaxWindowBits: DEFAULT_BITS,
-  clientMaxWindowBits: DEFAULT_BITS,
-  serverNoContextTakeover: false,
-  clientNoContextTakeover: false,
-});
-
 function windowBits(v: string | undefined): number {
   if (v === undefined || !/^\d{1,2}$/.test(v)) return DEFAULT_BITS;
   const n = Number(v);

@@ -68,8 +68,3 @@ export function readClose(frame: Buffer, payloadAt: number, len: number, maskAt:
   if (maskAt >= 0) for (let i = 0; i < len; i++) p[i] ^= frame[maskAt + (i & 3)];
   return { code: p.readUInt16BE(0), reason: p.toString('utf8', 2) };
 }
-
-/** Codes a peer may put in a close frame (RFC 6455 §7.4, IANA registry). */
-export function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}

@@ -26,6 +26,7 @@
 import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { CloseCode } from '../../errors.ts';
+import type { RouteCounters } from '../../telemetry/metrics.ts';
 import type { TimerWheel, WheelTimer } from '../../util/timer-wheel.ts';
 import { inflateParams, type DeflateParams } from './deflate-params.ts';
 import { closePayload, controlFrame, Op, readClose } from './frame.ts';
@@ -37,14 +38,6 @@ export type RelaySide = 'client' | 'upstream';
 
 /** Counters of one connection so far. Bytes include frame headers. */
 export interface RelayStats {
-  messagesFromClient: number;
-  messagesFromUpstream: number;
-  bytesFromClient: number;
-  bytesFromUpstream: number;
-}
-
-/** Mutable totals shared by every connection of a route; the relay adds to them as it goes. */
-export interface RouteCounters {
   messagesFromClient: number;
   messagesFromUpstream: number;
   bytesFromClient: number;

@@ -8,6 +8,7 @@ import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { Errors, type WsgateError } from '../../errors.ts';
 import type { Endpoint } from '../../model/snapshot.ts';
+import type { Clock } from '../../util/clock.ts';
 import { hasToken } from '../handshake/checks.ts';
 import { maxRelayedBody } from '../handshake/refusal.ts';
 import { BodyReader, HeadError, ResponseHeadParser, type UpstreamHead } from './handshake.ts';
@@ -36,6 +37,8 @@ export interface UpstreamRequest {
   readonly connectTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly tls?: UpstreamTls;
+  /** The process's clock, for the connect and handshake timeouts. */
+  readonly clock: Clock;
 }
 
 export type UpstreamResult =
@@ -89,6 +92,8 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   const head = requestHead(r.path, r.headers);
   let settle!: (v: UpstreamResult) => void;
   const result = new Promise<UpstreamResult>((resolve) => (settle = resolve));
+  // A measurement for wsgate_upstream_connect_duration_seconds, not a deadline: its buckets start at 0.1 ms,
+  // finer than the clock's whole milliseconds, and nothing is decided on it.
   const started = performance.now();
   const address = r.endpoint.address;
   let connected = false;
@@ -104,7 +109,7 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   if (r.tls) socket.setNoDelay(true);
 
   const detach = () => {
-    clearTimeout(timer);
+    r.clock.clearTimeout(timer);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('close', onEnd);
@@ -123,8 +128,8 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
   const fail = (error: WsgateError) => finish({ kind: 'failed', error, connected });
   const onConnect = () => {
     connected = true;
-    clearTimeout(timer);
-    timer = setTimeout(() => fail(Errors.upstreamTimeout(`${address} did not answer the handshake in time`)), r.handshakeTimeoutMs);
+    r.clock.clearTimeout(timer);
+    timer = r.clock.setTimeout(() => fail(Errors.upstreamTimeout(`${address} did not answer the handshake in time`)), r.handshakeTimeoutMs);
   };
   const onError = (err: NodeJS.ErrnoException) => {
     const detail = `${address}: ${err.code ?? err.message}`;
@@ -169,7 +174,7 @@ export function openUpstream(r: UpstreamRequest): UpstreamAttempt {
     finish({ kind: 'upgraded', res, socket, head: leftover, connectMs: performance.now() - started });
   };
 
-  let timer = setTimeout(() => fail(Errors.upstreamTimeout(`connect to ${address} timed out`)), r.connectTimeoutMs);
+  let timer = r.clock.setTimeout(() => fail(Errors.upstreamTimeout(`connect to ${address} timed out`)), r.connectTimeoutMs);
   socket.on(r.tls ? 'secureConnect' : 'connect', onConnect);
   socket.on('data', onData);
   socket.on('end', onEnd);

@@ -3,14 +3,12 @@
 // per resource and listed namespace (the API has no multi-namespace list: a Role per namespace grants exactly
 // those paths). Informer callbacks only signal; current() hands out the cached, trimmed objects.
 import type { Logger } from 'pino';
+import { serviceNameLabel } from '../../api/labels.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../dag/input.ts';
 import type { Source } from '../source.ts';
 import type { Clock } from '../../util/clock.ts';
 import { InformerSupervisor, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 import type { KubeClient, RawObject, WatchedResource } from '../../kube/kube-client.ts';
-
-/** Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch. */
-export const serviceNameLabel = 'kubernetes.io/service-name';
 
 /**
  * Secret types no route can reference (wsgate reads kubernetes.io/tls and Opaque-style key material). Left out
@@ -72,6 +70,7 @@ export class KubernetesSource implements Source {
     const byResource = new Map<WatchedResource, InformerSupervisor[]>([
       ['websocketroutes', make('websocketroutes', { onRaw: (k, o) => this.observeRoute(k, o) })],
       ['services', make('services')],
+      // Only slices a Service owns (the EndpointSlice controller labels them); same selector for list and watch.
       ['endpointslices', make('endpointslices', { labelSelector: serviceNameLabel })],
       ['secrets', make('secrets', { fieldSelector: secretFieldSelector })],
     ]);
