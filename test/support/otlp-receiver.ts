@@ -55,7 +55,7 @@ export class OtlpReceiver {
   requests = 0;
   #server: http.Server | undefined;
   #port = 0;
-  #waiters: { n: number; resolve: () => void }[] = [];
+  #waiters: { done: () => boolean; resolve: () => void }[] = [];
 
   get url(): string {
     return `http://127.0.0.1:${this.#port}/v1/traces`;
@@ -86,8 +86,13 @@ export class OtlpReceiver {
 
   /** Resolves once at least n spans have arrived in all. */
   received(n: number): Promise<void> {
-    if (this.spans.length >= n) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ n, resolve }));
+    return this.when(() => this.spans.length >= n);
+  }
+
+  /** Resolves once the spans received so far satisfy pred (checked at each arrival). */
+  when(pred: (spans: readonly ReceivedSpan[]) => boolean): Promise<void> {
+    if (pred(this.spans)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ done: () => pred(this.spans), resolve }));
   }
 
   clear(): void {
@@ -111,7 +116,7 @@ export class OtlpReceiver {
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       this.#waiters = this.#waiters.filter((w) => {
-        if (this.spans.length < w.n) return true;
+        if (!w.done()) return true;
         w.resolve();
         return false;
       });
