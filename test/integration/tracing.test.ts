@@ -63,7 +63,7 @@ function tree(spans: readonly ReceivedSpan[], volatile: Readonly<Record<number, 
       kind: s.kind,
       parent: s.parentSpanId === '' ? '' : (byId.get(s.parentSpanId)?.name ?? 'remote'),
       status: s.status,
-      attributes: Object.fromEntries(Object.entries(s.attributes).map(([k, v]) => [k, k in (volatile[s.kind] ?? {}) ? volatile[s.kind][k] : v]).sort(([a], [b]) => a.localeCompare(b))),
+      attributes: Object.fromEntries(Object.entries(s.attributes).map(([k, v]) => [k, k in (volatile[s.kind] ?? {}) ? volatile[s.kind][k] : v]).sort(([a], [b]) => String(a).localeCompare(String(b)))),
       events: s.events,
     }))
     .sort((a, b) => a.kind - b.kind || a.name.localeCompare(b.name));

@@ -16,8 +16,9 @@ export interface CliProcess {
   stderr(): string;
 }
 
-export async function startCli(args: readonly string[]): Promise<CliProcess> {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** env: added to this process's environment for the child (e.g. OTEL_* variables). */
+export async function startCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliProcess> {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
   let out = '';
   let err = '';
