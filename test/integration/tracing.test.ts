@@ -4,6 +4,7 @@
 // test waits on the exporter's timer.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, afterEach, before, test } from 'node:test';
 import type { WebSocket} from 'ws';
@@ -81,6 +82,10 @@ let tracing: Tracing;
 let gate: Gate;
 /** A loopback port nothing listens on. */
 let dead: number;
+/** Accepts TCP connections and never answers: an upstream handshake that never completes. */
+let mute: net.Server;
+/** Answers every upgrade 403. */
+let refuser: http.Server;
 /** What the relay reported for each connection that ended: the connection span must carry the same. */
 const ends: RelayEnd[] = [];
 
@@ -90,6 +95,13 @@ before(async () => {
   backend = await startBackend();
   tracing = createTracing(config(receiver));
   dead = await closedPort();
+  // Reads (and drops) what it gets, so it sees the proxy hang up.
+  mute = net.createServer((s) => s.on('error', () => {}).resume()).listen(0, '127.0.0.1');
+  await once(mute, 'listening');
+  refuser = http.createServer((_req, res) => res.writeHead(403, { 'content-type': 'text/plain' }).end('no\n'));
+  refuser.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nConnection: close\r\n\r\nno\n'));
+  refuser.listen(0, '127.0.0.1');
+  await once(refuser, 'listening');
   gate = await startGate(routes(), {
     tracing: new ProxyTracing(tracing.tracer),
     hooks: { ended: (_conn, end) => ends.push(end) },
@@ -100,6 +112,8 @@ after(async () => {
   await gate.close();
   await tracing.shutdown();
   backend.wss.close();
+  mute.close();
+  refuser.close();
   await receiver.stop();
 });
 
@@ -210,6 +224,8 @@ function routes(drainTo = backend.port): ReturnType<typeof staticRoute>[] {
     staticRoute('dead', [`127.0.0.1:${dead}`], { hostnames: ['dead.test'] }),
     staticRoute('small', [`127.0.0.1:${backend.port}`], { hostnames: ['small.test'], limits: { maxMessageBytes: 16 } }),
     staticRoute('drain', [`127.0.0.1:${drainTo}`], { hostnames: ['drain.test'], drain: { windowSeconds: 0 } }),
+    staticRoute('mute', [`127.0.0.1:${(mute.address() as AddressInfo).port}`], { hostnames: ['mute.test'] }),
+    staticRoute('refuser', [`127.0.0.1:${(refuser.address() as AddressInfo).port}`], { hostnames: ['refuser.test'] }),
   ];
 }
 
@@ -344,6 +360,36 @@ test('a refused handshake: a bad request (4xx, not an error for a server span) a
       },
       events: [],
     },
+  ]);
+});
+
+test('the upstream answers without upgrading (403 relayed), and a client that leaves mid-handshake', bounded, async () => {
+  const answered = await rawExchange(gate.port, upgradeRequest('/chat', { Host: 'refuser.test' }));
+  assert.equal(answered.status, 403);
+  await flush();
+  const outcome = (spans: readonly ReceivedSpan[]) =>
+    spans.map((s) => [s.kind, s.status.code, s.attributes['http.response.status_code'], s.attributes['error.type'], s.attributes['wsgate.outcome']]).sort();
+  // A 4xx from the upstream: an error for the client span, not for the server span (the client's request).
+  assert.deepEqual(outcome(receiver.spans), [
+    [2, 0, 403, '403', 'upstream_response'],
+    [3, 2, 403, '403', undefined],
+  ]);
+  receiver.clear();
+  const sock = net.connect(gate.port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  const accepted = once(mute, 'connection') as Promise<[net.Socket]>;
+  sock.write(upgradeRequest('/chat', { Host: 'mute.test' }));
+  const [upstream] = await accepted;
+  // The proxy abandons the attempt when its client's socket closes (the handshake span ends first, on the same
+  // event). A reset, not a FIN: a half-closed client may still be waiting for its answer.
+  const abandoned = once(upstream, 'close');
+  sock.resetAndDestroy();
+  await abandoned;
+  await flush();
+  assert.deepEqual(outcome(receiver.spans), [
+    [2, 0, undefined, undefined, 'client_gone'],
+    [3, 0, undefined, undefined, undefined],
   ]);
 });
 
