@@ -31,6 +31,8 @@ export function createTracing(c: TracingConfig, o: TracingOptions = {}): Tracing
       headers: { ...c.headers },
       timeoutMillis: c.exportTimeoutMs,
     });
+  // Span times are the SDK's (epoch nanoseconds, as OTLP carries them): the process Clock is monotonic and says
+  // nothing about wall time, so it never stamps a span.
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       ...c.resourceAttributes,
