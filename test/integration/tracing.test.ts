@@ -10,10 +10,12 @@ import { after, afterEach, before, test } from 'node:test';
 import type { WebSocket} from 'ws';
 import { WebSocketServer } from 'ws';
 import type { TracingConfig } from '../../src/config/tracing.ts';
+import { MessageLimits } from '../../src/policy/message-limits.ts';
 import type { RelayEnd } from '../../src/proxy/relay/relay.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { closed, connect, nextMessage, rawExchange, staticRoute, startGate, upgradeRequest, type Gate } from '../support/harness.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
@@ -104,7 +106,8 @@ before(async () => {
   await once(refuser, 'listening');
   gate = await startGate(routes(), {
     tracing: new ProxyTracing(tracing.tracer),
-    hooks: { ended: (_conn, end) => ends.push(end) },
+    // The rate limit's buckets run on a clock that never moves: a second message is always over a burst of one.
+    hooks: { established: new MessageLimits({ clock: new ManualClock() }).established, ended: (_conn, end) => ends.push(end) },
   });
 });
 
@@ -224,6 +227,7 @@ function routes(drainTo = backend.port): ReturnType<typeof staticRoute>[] {
     staticRoute('dead', [`127.0.0.1:${dead}`], { hostnames: ['dead.test'] }),
     staticRoute('small', [`127.0.0.1:${backend.port}`], { hostnames: ['small.test'], limits: { maxMessageBytes: 16 } }),
     staticRoute('drain', [`127.0.0.1:${drainTo}`], { hostnames: ['drain.test'], drain: { windowSeconds: 0 } }),
+    staticRoute('rate', [`127.0.0.1:${backend.port}`], { hostnames: ['rate.test'], rateLimit: { messagesPerSecond: 1, burst: 1 } }),
     staticRoute('mute', [`127.0.0.1:${(mute.address() as AddressInfo).port}`], { hostnames: ['mute.test'] }),
     staticRoute('refuser', [`127.0.0.1:${(refuser.address() as AddressInfo).port}`], { hostnames: ['refuser.test'] }),
   ];
@@ -397,7 +401,7 @@ function refusedMessage(body: string): string {
   return body.trim();
 }
 
-test('connection span endings: client close, upstream close, upstream death (1014), drain, limit exceeded', bounded, async (t) => {
+test('connection span endings: client close, upstream close, upstream death (1014), drain, limits exceeded', bounded, async (t) => {
   await t.test('client close', async () => {
     const ws = await opened();
     ws.close(4001, 'leaving');
@@ -453,6 +457,22 @@ test('connection span endings: client close, upstream close, upstream death (101
       events: [{ name: 'limit exceeded', attributes: { 'wsgate.close.code': 1009, 'wsgate.close.reason': span.reason } }],
     });
     assert.match(String(span.reason), /^client: /);
+  });
+  receiver.clear();
+  await t.test('limit exceeded (over the message rate)', async () => {
+    const ws = await opened('rate.test');
+    const gone = closed(ws);
+    ws.send('one too many');
+    assert.equal((await gone).code, 1008);
+    const span = ending(await connectionSpan());
+    assert.deepEqual(span, {
+      status: { code: 0, message: '' },
+      code: 1008,
+      reason: span.reason,
+      initiator: 'proxy',
+      drainCause: undefined,
+      events: [{ name: 'limit exceeded', attributes: { 'wsgate.close.code': 1008, 'wsgate.close.reason': span.reason } }],
+    });
   });
 });
 
