@@ -218,6 +218,13 @@ test('a handshake without traceparent: a new trace, the upstream span is what th
     },
   ]);
   assert.equal(spans[0].resource['service.name'], 'wsgate-test');
+  // Times in order: the attempt inside the handshake, the connection from the 101 on. The SDK anchors each span
+  // on Date.now() (whole milliseconds) plus the performance clock, so two spans' times agree to within 1 ms.
+  const ms = 1_000_000n;
+  const server = spans.find((s) => s.kind === 2)!;
+  const conn = spans.find((s) => s.kind === 1)!;
+  assert.ok(server.startNs <= upstream.startNs + ms && upstream.endNs <= server.endNs + ms, 'the attempt inside the handshake');
+  assert.ok(server.endNs <= conn.startNs + ms && conn.startNs <= conn.endNs, 'the connection after the handshake');
 });
 
 /** chat: the default route; the others by Host. */

@@ -6,7 +6,10 @@
 // The proxy calls in at a handful of points of the handshake and at a connection's start and end; nothing here
 // runs per message. An unsampled handshake still gets a (non-recording) span, because its ids make the
 // traceparent sent upstream, but its connection gets no span at all.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+// A connection may stay open for hours, so while it is open it holds only a small record (its parent's span
+// context, its start time, events that happened); its span is made at the close with those times. An SDK span
+// kept open instead would hold about 1.4 KB more per idle connection (BENCHMARKS.md, "Tracing").
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -79,9 +82,22 @@ interface Handshake {
   readonly onGone: () => void;
 }
 
+interface TimedEvent {
+  readonly name: string;
+  readonly attributes: Attributes;
+  /** performance.now() when it happened. */
+  readonly at: number;
+}
+
+/** An open traced connection: what its span will need at the close. */
 interface Connection {
-  readonly span: Span;
-  draining: boolean;
+  readonly parent: SpanContext;
+  /** performance.now() at the 101. */
+  readonly start: number;
+  readonly clientIp: string;
+  readonly requestId: string;
+  drainCause: DrainCause | undefined;
+  events: TimedEvent[] | undefined;
 }
 
 const getter = {
@@ -213,20 +229,14 @@ export class ProxyTracing {
     if (recording) Object.assign(attributes, endpointAttributes(conn.endpoint, backendOf(ctx.match, conn.endpoint)));
     this.#finish(h, attributes, undefined);
     if (!recording) return undefined;
-    const span = this.#tracer.startSpan(
-      `WebSocket ${conn.route.namespace}/${conn.route.name}`,
-      {
-        kind: SpanKind.INTERNAL,
-        attributes: {
-          [Attr.route]: routeName(conn.route),
-          [Attr.endpoint]: conn.endpoint.address,
-          [ATTR_CLIENT_ADDRESS]: ctx.clientIp,
-          [Attr.requestId]: ctx.correlation.requestId,
-        },
-      },
-      h.ctx,
-    );
-    const c: Connection = { span, draining: false };
+    const c: Connection = {
+      parent: h.span.spanContext(),
+      start: performance.now(),
+      clientIp: ctx.clientIp,
+      requestId: ctx.correlation.requestId,
+      drainCause: undefined,
+      events: undefined,
+    };
     this.#connections.set(conn, c);
     return (code, reason, initiator) => this.#closing(c, code, reason, initiator);
   }
@@ -234,10 +244,9 @@ export class ProxyTracing {
   /** The connection was scheduled for a paced close (1012). */
   draining(conn: LiveConnection, cause: DrainCause): void {
     const c = this.#connections.get(conn);
-    if (!c || c.draining) return;
-    c.draining = true;
-    c.span.addEvent(SpanEvent.drainStarted, { [Attr.drainCause]: cause });
-    c.span.setAttribute(Attr.drainCause, cause);
+    if (!c || c.drainCause !== undefined) return;
+    c.drainCause = cause;
+    event(c, SpanEvent.drainStarted, { [Attr.drainCause]: cause });
   }
 
   ended(conn: LiveConnection, end: RelayEnd): void {
@@ -245,7 +254,11 @@ export class ProxyTracing {
     if (!c) return;
     this.#connections.delete(conn);
     const s = end.stats;
-    c.span.setAttributes({
+    const attributes: Attributes = {
+      [Attr.route]: routeName(conn.route),
+      [Attr.endpoint]: conn.endpoint.address,
+      [ATTR_CLIENT_ADDRESS]: c.clientIp,
+      [Attr.requestId]: c.requestId,
       [Attr.messagesFromClient]: s.messagesFromClient,
       [Attr.messagesFromUpstream]: s.messagesFromUpstream,
       [Attr.bytesFromClient]: s.bytesFromClient,
@@ -253,20 +266,27 @@ export class ProxyTracing {
       [Attr.closeCode]: end.code,
       [Attr.closeReason]: end.reason,
       [Attr.closeInitiator]: end.initiator,
-    });
+    };
+    if (c.drainCause !== undefined) attributes[Attr.drainCause] = c.drainCause;
+    const span = this.#tracer.startSpan(
+      `WebSocket ${conn.route.namespace}/${conn.route.name}`,
+      { kind: SpanKind.INTERNAL, attributes, startTime: c.start },
+      trace.setSpanContext(ROOT_CONTEXT, c.parent),
+    );
+    for (const e of c.events ?? []) span.addEvent(e.name, e.attributes, e.at);
     // An upstream that failed (1014) or the proxy's own failure (1011) is an error at the edge; a client that
     // vanished (1006) or any orderly close is how WebSockets end.
-    if (end.code === CloseCode.UpstreamFailed || end.code === CloseCode.InternalError) c.span.setStatus({ code: SpanStatusCode.ERROR, message: end.reason });
-    c.span.end();
+    if (end.code === CloseCode.UpstreamFailed || end.code === CloseCode.InternalError) span.setStatus({ code: SpanStatusCode.ERROR, message: end.reason });
+    span.end();
   }
 
   #closing(c: Connection, code: number, reason: string, initiator: RelaySide | 'proxy'): void {
     if (initiator !== 'proxy') return;
     if (reason.endsWith('heartbeat timeout')) {
-      c.span.addEvent(SpanEvent.heartbeatTimeout, { [Attr.heartbeatSide]: reason.startsWith('upstream') ? 'upstream' : 'client', [Attr.closeCode]: code });
+      event(c, SpanEvent.heartbeatTimeout, { [Attr.heartbeatSide]: reason.startsWith('upstream') ? 'upstream' : 'client', [Attr.closeCode]: code });
     } else if (code === CloseCode.MessageTooBig || (code === CloseCode.PolicyViolation && /^(client|upstream): /.test(reason))) {
       // The relay's limits (message size; a message check such as the rate limit) name the side that broke them.
-      c.span.addEvent(SpanEvent.limitExceeded, { [Attr.closeCode]: code, [Attr.closeReason]: reason });
+      event(c, SpanEvent.limitExceeded, { [Attr.closeCode]: code, [Attr.closeReason]: reason });
     }
   }
 
@@ -281,6 +301,10 @@ export class ProxyTracing {
     if (error !== undefined) h.span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     h.span.end();
   }
+}
+
+function event(c: Connection, name: string, attributes: Attributes): void {
+  (c.events ??= []).push({ name, attributes, at: performance.now() });
 }
 
 function routeName(r: Route): string {
