@@ -17,6 +17,8 @@ import type { SnapshotHolder } from './model/holder.ts';
 import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import { createTracing } from './telemetry/tracing/provider.ts';
+import { ProxyTracing } from './telemetry/tracing/proxy-tracing.ts';
 import type { Clock } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
 
@@ -77,6 +79,9 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       tokenExpiry.ended(conn, end);
     },
   };
+  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
+  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
+  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
   const proxy = new ProxyServer({
     holder,
     log,
@@ -91,6 +96,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     maxHandshakesInFlight: config.maxHandshakesInFlight,
     maxConnections: config.maxConnections,
     closeTimeoutMs: config.closeTimeoutMs,
+    ...(tracing ? { tracing: new ProxyTracing(tracing.tracer) } : {}),
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);
@@ -109,11 +115,14 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
-  const stopRest = () => {
+  const stopRest = async () => {
     affinity.close();
     health.stop();
     stopCollecting();
     tlsListener?.close();
+    // The last connection spans ended with the proxy: they go out before the process does (bounded by the
+    // exporter's timeout; a collector that is down loses them, as it would have anyway).
+    await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'tracing: final export failed'));
   };
   return {
     proxy,
@@ -127,11 +136,11 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       log.info({ connections: connections.size }, 'shutdown: refusing new upgrades, draining');
       await proxy.drainAll(config.drainMs);
       await proxy.close();
-      stopRest();
+      await stopRest();
     },
     async close() {
       await proxy.close();
-      stopRest();
+      await stopRest();
     },
   };
 }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { parseCidr } from '../util/cidr.ts';
 import { envName, flags } from './flags.ts';
+import { tracingConfig, type TracingConfig } from './tracing.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -55,6 +56,8 @@ export interface Config {
   readonly maxConnections: number;
   readonly buildHoldoffMs: number;
   readonly buildMaxHoldoffMs: number;
+  /** OTLP/HTTP trace export; undefined: tracing off. */
+  readonly tracing: TracingConfig | undefined;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -235,6 +238,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxPendingHandshakesPerBackend: Math.max(1, Math.ceil(maxHandshakesInFlight / 4)),
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
+    tracing: tracingConfig(raw, env, problems),
   };
   if (problems.length > 0) throw new ConfigError('invalid configuration', problems);
   return Object.freeze(config);

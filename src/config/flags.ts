@@ -42,6 +42,8 @@ export const flags = [
   { name: 'max-connections', type: 'number', default: 0, help: 'Client connections open at once before new ones get 503 overloaded; 0: derived from the open-file limit (RLIMIT_NOFILE less a reserve of 256, halved: each relayed connection holds two descriptors).' },
   { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
+  { name: 'otlp-endpoint', type: 'string', default: '', help: 'Export traces over OTLP/HTTP to this collector base URL (spans go to URL/v1/traces); empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off. See docs/tracing.md.' },
+  { name: 'trace-sample-ratio', type: 'number', default: 1, help: 'Share of handshakes without a sampled client traceparent that are traced, 0 to 1 (parent-based: a client traceparent decides for its own); unset: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else 1.' },
 ] as const satisfies readonly FlagSpec[];
 
 export function envName(flag: string): string {

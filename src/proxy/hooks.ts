@@ -24,7 +24,8 @@ export interface HandshakeContext<R extends UpgradeRequest = UpgradeRequest> {
   /** From the socket, or from X-Forwarded-For when the socket is a trusted proxy. */
   clientIp: string;
   readonly secure: boolean;
-  readonly correlation: Correlation;
+  /** Tracing replaces the traceparent before each connect attempt with that attempt's span context. */
+  correlation: Correlation;
   trustForwarded?: boolean;
   /** drop/extra: headers to strip/add upstream; path: the request target sent upstream when a check removed a
    *  credential from the query (default: req.url). */

@@ -9,6 +9,7 @@ import type { Endpoint, EndpointState, Route, Snapshot } from '../model/snapshot
 import type { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { ProxyTracing } from '../telemetry/tracing/proxy-tracing.ts';
 import { systemClock, type Clock, type ClockTimer } from '../util/clock.ts';
 import { TimerWheel } from '../util/timer-wheel.ts';
 import { pickEndpoint, type BalancerState, type Pick, type PickOptions } from './balance/balancer.ts';
@@ -49,6 +50,8 @@ export interface ProxyOptions {
   readonly random?: () => number;
   /** The process's one timer wheel (close deadlines, heartbeats, idle timeouts), on the same clock; main shares it. */
   readonly wheel?: TimerWheel;
+  /** Spans for handshakes and connections; unset: tracing off, and none of its calls are made. */
+  readonly tracing?: ProxyTracing;
 }
 
 type Phase = 'serving' | 'propagating' | 'refusing';
@@ -157,7 +160,11 @@ export class ProxyServer {
     this.#phase = 'refusing';
     // The listeners stay open until close(): a late client gets a clear 503, not a refused connection.
     const open = this.connections.all();
-    for (const c of open) if (!c.draining) this.#o.metrics.connectionsDraining.inc(labels(c.route));
+    for (const c of open) {
+      if (c.draining) continue;
+      this.#o.metrics.connectionsDraining.inc(labels(c.route));
+      this.#o.tracing?.draining(c, 'proxy shutdown');
+    }
     // Connections already draining over a longer backend window are pulled into this one.
     this.#drain.schedule(open, drainMs, CloseCode.ServiceRestart, 'proxy restarting', { within: true });
     await this.#whenEmpty(drainMs + this.#o.closeTimeoutMs + 1000);
@@ -237,6 +244,7 @@ export class ProxyServer {
       // A route that still exists paces with its current window.
       const windowMs = (next?.routes.get(route.key) ?? route).drain.windowMs;
       this.#o.metrics.connectionsDraining.inc(labels(route), list.length);
+      if (this.#o.tracing) for (const c of list) this.#o.tracing.draining(c, 'endpoint leaving');
       this.#log.info({ endpoint: key, route: route.key, connections: list.length, windowSeconds: windowMs / 1000 }, 'endpoint leaving: draining');
       this.#drain.schedule(list, windowMs, CloseCode.ServiceRestart, 'backend restarting');
     }
@@ -265,6 +273,7 @@ export class ProxyServer {
     this.#o.metrics.rejectionsTotal.inc({ ...l, reason: err.reason });
     this.#o.metrics.connectionsTotal.inc({ ...l, result: 'rejected' });
     this.#log.debug({ ...l, status: err.httpStatus, reason: err.reason, msg2: err.message }, 'upgrade refused');
+    this.#o.tracing?.refused(socket as Socket, err, match);
     rejectUpgrade(socket, err);
   }
 
@@ -302,6 +311,8 @@ export class ProxyServer {
     const started = performance.now();
     // The front's listener is already there; Node removes its own before 'upgrade'.
     if (socket.listenerCount('error') === 0) socket.on('error', destroyOnError);
+    const secure = 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted);
+    this.#o.tracing?.begin(req, socket, secure);
     if (this.#phase === 'refusing') return this.#reject(socket, Errors.shuttingDown());
     const bad = checkUpgrade(req);
     if (bad) return this.#reject(socket, bad);
@@ -318,13 +329,14 @@ export class ProxyServer {
       socket,
       match,
       clientIp: socketAddress(socket.remoteAddress),
-      secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
+      secure,
       correlation: correlation(req, this.#traceIds),
       // The normalized target goes upstream: the backend must see the path the route was matched on.
       forward: { drop: new Set(), extra: [], ...(target.target !== req.url ? { path: target.target } : {}) },
       responseHeaders: [],
       pick: {},
     };
+    this.#o.tracing?.routed(ctx);
     // Node's head is a view of the request's read buffer: the relay keeps it, so an empty one is not passed on.
     this.#handshake(ctx, head.length === 0 ? EMPTY : Buffer.from(head), started).then(
       () => this.#inFlight--,
@@ -358,6 +370,7 @@ export class ProxyServer {
       chosen = pick;
       tried.add(pick.endpoint.key);
       this.#hooks.upstreamAttempt?.(ctx, pick);
+      this.#o.tracing?.upstreamStart(ctx, pick);
       const attempt = openUpstream({
         clock: this.#clock,
         endpoint: pick.endpoint,
@@ -376,6 +389,7 @@ export class ProxyServer {
       socket.once('close', onGone);
       last = await attempt.result;
       socket.off('close', onGone);
+      this.#o.tracing?.upstreamEnd(ctx, last);
       // Local exhaustion (EMFILE...) is this process's overload: reported like an abandoned attempt, so the
       // endpoint's health and breaker never see it, and no other endpoint is tried with the same shortage.
       const local = last.kind === 'failed' ? last.local : undefined;
@@ -394,6 +408,7 @@ export class ProxyServer {
     if (last.kind === 'response') {
       rm.upstreamStatusRejection.inc();
       rm.upstreamStatus.inc();
+      this.#o.tracing?.upstreamAnswered(socket, last.res.statusCode);
       relayUpstreamResponse(socket, last.res, last.body);
       return;
     }
@@ -410,6 +425,7 @@ export class ProxyServer {
     socket.write(switchingProtocols(up.res, ctx.responseHeaders));
     const deflate = negotiatedDeflate(up.res.headers['sec-websocket-extensions']);
     const conn = new RelayedConnection(nextConnId++, route, endpoint, ctx.correlation, this.#clock.now());
+    const onClose = this.#o.tracing?.established(ctx, conn);
     // The relay keeps this closure for the connection's life: it reaches conn, never ctx (and so the request).
     const relay = new Relay({
       client: socket,
@@ -422,6 +438,7 @@ export class ProxyServer {
       wheel: this.#wheel,
       counters: this.#o.metrics.routeCounters(route.namespace, route.name),
       onEnd: (end: RelayEnd) => this.#onEnd(conn, end),
+      ...(onClose ? { onClose } : {}),
     });
     conn.relay = relay;
     this.connections.add(conn);
@@ -451,6 +468,7 @@ export class ProxyServer {
     if (conn.draining) rm.draining.dec();
     rm.closes(end.code, end.initiator).inc();
     this.#hooks.ended?.(conn, end);
+    this.#o.tracing?.ended(conn, end);
     // Every connection ends here: with info off (the bench runs at warn) the line is not even built.
     if (!this.#log.isLevelEnabled('info')) return;
     this.#log.info(

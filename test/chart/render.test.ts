@@ -44,6 +44,7 @@ const variants = {
   explicitGrace: { values: { terminationGracePeriodSeconds: 300, controller: { drainSeconds: 120 } } },
   flags: { values: { controller: { allowStaticEndpoints: true, trustedProxies: ['10.0.0.0/8', '192.168.0.0/16'], workers: 'auto', logLevel: 'debug', extraArgs: ['--max-header-bytes=32768'], extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }] } } },
   affinitySecret: { values: { controller: { affinitySecret: { existingSecret: 'wsgate-affinity' } } } },
+  tracing: { values: { tracing: { otlpEndpoint: 'http://otel-collector.observability:4318', sampleRatio: 0.05 } } },
   noRbac: { values: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' } } },
   customSpread: { values: { topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { a: 'b' } } }] } },
   digest: { values: { image: { digest: 'sha256:' + 'a'.repeat(64) } } },
@@ -451,6 +452,12 @@ describe('toggles', () => {
     assert.deepEqual(loadConfig(container('watchNamespace').args, podEnv).watchNamespaces, ['apps']);
     assert.deepEqual(loadConfig(container('namespaces').args, podEnv).watchNamespaces, ['apps', 'web']);
     assert.equal(loadConfig(container('noLeaderElection').args, podEnv).leaderElection, false);
+  });
+
+  test('tracing: off by default; the endpoint and the ratio reach the process', () => {
+    assert.equal(loadConfig(container('defaults').args, podEnv).tracing, undefined);
+    const t = loadConfig(container('tracing').args, podEnv).tracing;
+    assert.deepEqual([t?.url, t?.sampleRatio], ['http://otel-collector.observability:4318/v1/traces', 0.05]);
   });
 
   test('affinity secret: from a Secret as WSGATE_AFFINITY_SECRET (the flag\'s env var), never in the args', () => {

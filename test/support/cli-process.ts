@@ -48,8 +48,9 @@ export function writeEchoRoute(dir: string, address: string): string {
   return f;
 }
 
-export async function startCli(args: readonly string[]): Promise<CliProcess> {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** env: added to this process's environment for the child (e.g. OTEL_* variables). */
+export async function startCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliProcess> {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
   let out = '';
   let err = '';

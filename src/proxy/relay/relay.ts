@@ -75,6 +75,8 @@ export interface RelayOptions {
   readonly wheel: TimerWheel;
   readonly counters: RouteCounters;
   onEnd(end: RelayEnd): void;
+  /** The first close recorded, when it is decided (tracing's events); the end follows after the close handshake. */
+  onClose?: (code: number, reason: string, initiator: RelaySide | 'proxy') => void;
 }
 
 // Side flag bits, after the scanner's own (FrameScannerBase.flags).
@@ -252,6 +254,7 @@ export class Relay {
   readonly #wheel: TimerWheel;
   readonly #closeTimeoutMs: number;
   readonly #onEnd: (end: RelayEnd) => void;
+  readonly #onClose: RelayOptions['onClose'];
   /** The close deadline, made at the first close: an open connection has none. */
   #timer: WheelTimer | undefined = undefined;
   #end: { code: number; reason: string; initiator: RelaySide | 'proxy' } | undefined = undefined;
@@ -262,6 +265,7 @@ export class Relay {
     this.#wheel = o.wheel;
     this.#closeTimeoutMs = o.closeTimeoutMs;
     this.#onEnd = o.onEnd;
+    this.#onClose = o.onClose;
     this.counters = o.counters;
     this.client = new Side(this, true, o.client, o);
     this.upstream = new Side(this, false, o.upstream, o);
@@ -529,7 +533,9 @@ export class Relay {
   }
 
   #record(code: number, reason: string, initiator: RelaySide | 'proxy'): void {
-    this.#end ??= { code, reason, initiator };
+    if (this.#end) return;
+    this.#end = { code, reason, initiator };
+    this.#onClose?.(code, reason, initiator);
   }
 
   #closing(): void {
