@@ -1,6 +1,7 @@
 // The data plane of one process: policies, health, affinity and the proxy (plus the TLS listener), reading
 // the routing table from a holder. In workers mode every worker runs one of these.
 import type { AddressInfo } from 'node:net';
+import { startCluster } from './cluster/cluster.ts';
 import type { Config } from './config/config.ts';
 import { Health } from './health/health.ts';
 import { createSecurity } from './policy/admission.ts';
@@ -29,7 +30,9 @@ export interface DataPlane {
 
 export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<DataPlane> {
   // Security: client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
-  const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock });
+  // Cluster: with --redis-url, connection budgets shared by every replica, and revocation.
+  const cluster = await startCluster({ ...(config.redis ? { redis: config.redis } : {}), identity: config.podName, clock, log, registry: metrics.registry });
+  const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock, cluster });
   const messageLimits = new MessageLimits({ metrics, clock });
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
@@ -63,10 +66,12 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       messageLimits.established(ctx, conn, relay);
       heartbeats.established(ctx, conn, relay);
       tokenExpiry.established(ctx, conn, relay);
+      cluster.established(ctx, conn);
     },
     ended: (conn, end) => {
       heartbeats.ended(conn, end);
       tokenExpiry.ended(conn, end);
+      cluster.ended(conn);
     },
   };
   const proxy = new ProxyServer({
@@ -98,10 +103,11 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     tlsAddress = await listen(tlsListener.server, config.tlsListen.host, config.tlsListen.port);
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
-  const stopRest = () => {
+  const stopRest = async () => {
     affinity.close();
     health.stop();
     tlsListener?.close();
+    await cluster.close();
   };
   return {
     proxy,
@@ -114,11 +120,11 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
       await proxy.drainAll(config.drainMs);
       await proxy.close();
-      stopRest();
+      await stopRest();
     },
     async close() {
       await proxy.close();
-      stopRest();
+      await stopRest();
     },
   };
 }
