@@ -11,7 +11,9 @@ import { redisConfig, startClusterGate } from '../support/redis-gate.ts';
 const skip = redisMissing();
 
 /** The status and wsgate-reason of a refused upgrade, or 101. */
-async function attempt(url: string): Promise<{ status: number; reason?: string; ws?: WebSocket }> {
+type Attempt = { status: number; reason?: string; ws?: WebSocket };
+
+async function attempt(url: string): Promise<Attempt> {
   const ws = new WebSocket(url);
   ws.on('error', () => {});
   return new Promise((resolve) => {
@@ -49,7 +51,7 @@ describe('cluster-wide budgets on Redis', { skip }, () => {
     const a = await startClusterGate(routes, cfg, { identity: 'a' });
     const b = await startClusterGate(routes, cfg, { identity: 'b' });
     try {
-      const results = [];
+      const results: Attempt[] = [];
       for (let i = 0; i < 6; i++) results.push(await attempt((i % 2 ? b : a).gate.url('/')));
       assert.deepEqual(results.map((r) => r.status), [101, 101, 101, 429, 429, 429]);
       assert.deepEqual(new Set(results.slice(3).map((r) => r.reason)), new Set(['connection_limit']));
@@ -72,7 +74,7 @@ describe('cluster-wide budgets on Redis', { skip }, () => {
     const a = await startClusterGate(routes, cfg, { identity: 'a' });
     const b = await startClusterGate(routes, cfg, { identity: 'b' });
     try {
-      const results = [];
+      const results: Attempt[] = [];
       for (let i = 0; i < 6; i++) results.push(await attempt((i % 2 ? b : a).gate.url('/')));
       assert.deepEqual(results.map((r) => r.status), [101, 101, 101, 101, 429, 429]);
       assert.equal(results[4]!.reason, 'rate_limited');
@@ -94,7 +96,7 @@ describe('cluster-wide budgets on Redis', { skip }, () => {
       assert.deepEqual(first.map((r) => r.status), [101, 101]);
       await redis.kill();
       // Open: this replica alone, with its own connection counted: 3 more, then the local limit.
-      const during = [];
+      const during: Attempt[] = [];
       for (let i = 0; i < 4; i++) during.push(await attempt(open.gate.url('/')));
       assert.deepEqual(during.map((r) => r.status), [101, 101, 101, 429]);
       assert.ok(open.cluster.budgets!.inFallback);

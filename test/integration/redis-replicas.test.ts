@@ -20,7 +20,9 @@ const skip = redisMissing();
 const hmac = '0123456789abcdef0123456789abcdef-hmac';
 const token = (sub: string) => new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(hmac));
 
-async function attempt(url: string, headers: Record<string, string> = {}): Promise<{ status: number; reason?: string; ws?: WebSocket }> {
+type Attempt = { status: number; reason?: string; ws?: WebSocket };
+
+async function attempt(url: string, headers: Record<string, string> = {}): Promise<Attempt> {
   const ws = new WebSocket(url, { headers });
   ws.on('error', () => {});
   return new Promise((resolve) => {
@@ -118,7 +120,7 @@ ${spec}
     bobWs.terminate();
   });
   test('maxConnectionsPerIP 10: exactly 10 of 30 connections from one address are admitted across the three', async () => {
-    const results = [];
+    const results: Attempt[] = [];
     for (let i = 0; i < 30; i++) results.push(await attempt(url(i % 3, '/ip')));
     assert.equal(results.filter((r) => r.status === 101).length, 10);
     assert.deepEqual(new Set(results.filter((r) => r.status !== 101).map((r) => `${r.status} ${r.reason}`)), new Set(['429 connection_limit']));
@@ -130,7 +132,7 @@ ${spec}
     await replicas[victim]!.exited;
     const other = (victim + 1) % 3;
     // Asked until admitted: each answer is an event, and the expiry is Redis's (TTL 2 s on the server clock).
-    const back = [];
+    const back: Attempt[] = [];
     while (back.length < held[victim]!) {
       const r = await attempt(url(other, '/ip'));
       if (r.status === 101) back.push(r);
