@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { createClient } from 'redis';
-import { startEcho, staticRoute, until, type Echo } from '../support/harness.ts';
+import { metricValue, startEcho, staticRoute, until, type Echo } from '../support/harness.ts';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis-server.ts';
 import { redisConfig, startClusterGate } from '../support/redis-gate.ts';
 
@@ -115,6 +115,43 @@ describe('cluster-wide budgets on Redis', { skip }, () => {
       await probe.close().catch(() => undefined);
       await open.close();
       await closed.close();
+    }
+  });
+
+  test('a hung Redis under load: only the handshakes in flight when it stopped answering wait for the timeout, the rest go straight to the local limits', async () => {
+    const routes = [staticRoute('hung', [echo.address], { limits: { maxConnectionsPerIP: 1000 } })];
+    const g = await startClusterGate(routes, redisConfig(redis.url, { keyPrefix: 'hung-test:', timeoutMs: 300, leaseTtlMs: 3000 }), { identity: 'hung' });
+    const concurrency = 8;
+    const answered: Attempt[] = [];
+    let paused = false;
+    let stop = false;
+    // Each worker opens, and once open closes, connections one after another; the load stops by itself.
+    const worker = async () => {
+      for (let i = 0; i < 60 && !stop; i++) {
+        const r = await attempt(g.gate.url('/'));
+        answered.push(r);
+        r.ws?.terminate();
+        if (answered.length === 40 && !paused) {
+          paused = true;
+          redis.pause();
+        }
+      }
+    };
+    try {
+      await Promise.all([
+        ...Array.from({ length: concurrency }, worker),
+        until(() => g.cluster.budgets!.inFallback, 'fallback').then(() => until(() => answered.length >= 200, '200 answers')).then(() => {
+          stop = true;
+        }),
+      ]);
+      assert.ok(answered.every((r) => r.status === 101), 'every handshake admitted (Open, under the local limits)');
+      const timeouts = await metricValue(g.gate.metrics, 'wsgate_redis_errors_total', { op: 'admit', kind: 'timeout' });
+      assert.ok(timeouts >= 1 && timeouts <= concurrency, `${timeouts} admits timed out: at most the ${concurrency} in flight`);
+      redis.resume();
+      await until(() => !g.cluster.budgets!.inFallback, 'fallback ended after Redis answered again');
+    } finally {
+      redis.resume();
+      await g.close();
     }
   });
 });

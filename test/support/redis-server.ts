@@ -12,6 +12,9 @@ export interface RedisServer {
   /** A fresh, empty server on the same port (after kill). */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a server that holds its connections and answers nothing (a hung or overloaded Redis). */
+  pause(): void;
+  resume(): void;
 }
 
 /** Why the Redis tests cannot run here, or undefined when redis-server is on the PATH. */
@@ -64,5 +67,7 @@ export async function startRedis(): Promise<RedisServer> {
       child = await launch(port);
     },
     stop: () => kill('SIGTERM'),
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
   };
 }
