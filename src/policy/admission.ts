@@ -1,6 +1,7 @@
 // The security checks as the proxy's admission list, in the order that keeps expensive work behind
 // cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
-// is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
+// is a hash; a JWT may need a JWKS fetch), then the budgets that need the principal (all of them, with Redis),
+// then the upstream TLS settings.
 import { WsgateError } from '../errors.ts';
 import type { ClusterState } from '../cluster/cluster.ts';
 import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
