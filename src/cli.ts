@@ -4,6 +4,7 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createSpecValidator } from './api/validate.ts';
+import { runRevoke } from './cluster/revoke-command.ts';
 import { helpText, loadConfig, type Config } from './config/config.ts';
 import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
 import { serve } from './main.ts';
@@ -42,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ok: ${r.routes.length} route(s) in ${r.files.length} file(s)\n`);
     return 0;
   }
+  if (config.command === 'revoke') return runRevoke(config.redis!, config.revoke!, process.stdout, process.stderr);
   if (config.workers > 1 && cluster.isWorker) {
     return runWorker(config, createLogger(config.logLevel).child({ worker: cluster.worker?.id }));
   }

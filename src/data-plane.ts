@@ -1,6 +1,7 @@
 // The data plane of one process: policies, health, affinity and the proxy (plus the TLS listener), reading
 // the routing table from a holder. In workers mode every worker runs one of these.
 import type { AddressInfo } from 'node:net';
+import { startCluster } from './cluster/cluster.ts';
 import type { Config } from './config/config.ts';
 import { Health } from './health/health.ts';
 import { createSecurity } from './policy/admission.ts';
@@ -34,7 +35,9 @@ export interface DataPlane {
 
 export async function startDataPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<DataPlane> {
   // Security: client address, filters, budgets, credentials and upstream TLS, before the endpoint pick.
-  const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock });
+  // Cluster: with --redis-url, connection budgets shared by every replica, and revocation.
+  const cluster = await startCluster({ ...(config.redis ? { redis: config.redis } : {}), identity: config.podName, clock, log, registry: metrics.registry });
+  const security = createSecurity({ trustedProxies: config.trustedProxies, log, clock, cluster });
   const messageLimits = new MessageLimits({ metrics, clock });
   // Health: ejection, active checks and breakers veto endpoints once security has admitted the client;
   // heartbeats and idle timeouts watch every relayed connection on the proxy's one timer wheel.
@@ -73,10 +76,12 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       messageLimits.established(ctx, conn, relay);
       heartbeats.established(ctx, conn, relay);
       tokenExpiry.established(ctx, conn, relay);
+      cluster.established(ctx, conn);
     },
     ended: (conn, end) => {
       heartbeats.ended(conn, end);
       tokenExpiry.ended(conn, end);
+      cluster.ended(conn);
     },
   };
   // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
@@ -123,6 +128,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     // The last connection spans ended with the proxy: they go out before the process does (bounded by the
     // exporter's timeout; a collector that is down loses them, as it would have anyway).
     await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'tracing: final export failed'));
+    await cluster.close();
   };
   return {
     proxy,

@@ -84,6 +84,9 @@ export const Errors = {
   circuitOpen: make('circuit_open', 503, CloseCode.TryAgainLater, 'backend circuit open'),
   shuttingDown: make('shutting_down', 503, CloseCode.ServiceRestart, 'proxy shutting down'),
   overloaded: make('overloaded', 503, CloseCode.TryAgainLater, 'too many handshakes in flight'),
+  // Cluster-wide state (Redis).
+  revoked: make('revoked', 403, CloseCode.PolicyViolation, 'access revoked'),
+  limitsUnavailable: make('limits_unavailable', 503, CloseCode.TryAgainLater, 'connection limits cannot be checked right now'),
 } as const;
 
 /** Config and validation problems: never on the wire; the CLI prints them and exits non-zero. */

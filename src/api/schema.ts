@@ -306,6 +306,13 @@ const spec = {
               },
             },
             forwardToken: { type: 'boolean', default: false },
+            principalClaim: {
+              description: 'The claim that names the principal for per-principal limits and revocation.',
+              type: 'string',
+              minLength: 1,
+              maxLength: 256,
+              default: 'sub',
+            },
             requireExpiry: {
               description: 'Refuse tokens without an exp claim (401): a token that never expires cannot be revoked by waiting.',
               type: 'boolean',
@@ -372,6 +379,12 @@ const spec = {
       additionalProperties: false,
       properties: {
         connectionsPerMinutePerIP: { type: 'integer', minimum: 1, maximum: 1000000 },
+        connectionsPerMinutePerPrincipal: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description: 'New connections per minute of one principal (JWT claim or API key id); cluster-wide with --redis-url.',
+        },
         messagesPerSecond: { type: 'integer', minimum: 1, maximum: 10000000, description: 'Data messages per second per connection; a fragmented message counts once.' },
         bytesPerSecond: {
           type: 'integer',
@@ -392,6 +405,12 @@ const spec = {
         maxMessageBytes: { type: 'integer', minimum: 1, maximum: 1073741824, default: 1048576 },
         maxConnections: { type: 'integer', minimum: 1, maximum: 10000000 },
         maxConnectionsPerIP: { type: 'integer', minimum: 1, maximum: 1000000 },
+        maxConnectionsPerPrincipal: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description: 'Concurrent connections of one principal (JWT claim or API key id); cluster-wide with --redis-url.',
+        },
         idleTimeoutSeconds: seconds(3600, 604800),
         pingsAreActivity: { type: 'boolean', default: false },
         compression: {

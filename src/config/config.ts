@@ -4,7 +4,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { parseCidr } from '../util/cidr.ts';
-import { envName, flags } from './flags.ts';
+import { envName, flags, revokeFlags } from './flags.ts';
 import { tracingConfig, type TracingConfig } from './tracing.ts';
 
 export interface HostPort {
@@ -12,8 +12,29 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** --redis-*: cluster-wide limits and revocation (src/cluster). */
+export interface RedisConfig {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly tlsCaFile?: string;
+  readonly timeoutMs: number;
+  readonly keyPrefix: string;
+  readonly leaseTtlMs: number;
+  readonly failureMode: 'Open' | 'Closed';
+}
+
+/** wsgate revoke. */
+export interface RevokeRequest {
+  readonly principal: string;
+  readonly route?: string;
+  readonly reason: string;
+  readonly ttlMs: number;
+  readonly clear: boolean;
+}
+
 export interface Config {
-  readonly command: 'serve' | 'validate' | 'help' | 'version';
+  readonly command: 'serve' | 'validate' | 'help' | 'version' | 'revoke';
   /** validate: the paths to check. */
   readonly paths: readonly string[];
   readonly mode: 'standalone' | 'kubernetes';
@@ -58,6 +79,15 @@ export interface Config {
   readonly buildMaxHoldoffMs: number;
   /** OTLP/HTTP trace export; undefined: tracing off. */
   readonly tracing: TracingConfig | undefined;
+  /** Unset without --redis-url. */
+  readonly redis?: RedisConfig;
+  /** The revoke command's request. */
+  readonly revoke?: RevokeRequest;
+}
+
+/** The revoke command's defaults live in its flag table, which --help prints. */
+function revokeDefault(name: (typeof revokeFlags)[number]['name']): string | number | boolean {
+  return revokeFlags.find((f) => f.name === name)!.default;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -88,7 +118,7 @@ export function derivedMaxConnections(nofile: number | undefined): number {
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
   const options = Object.fromEntries(
-    flags.map((f) => [f.name, { type: f.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
+    [...flags, ...revokeFlags].map((f) => [f.name, { type: f.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
   );
   let parsed;
   try {
@@ -142,16 +172,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
   };
   const def = <N extends (typeof flags)[number]['name']>(n: N) => flags.find((f) => f.name === n)!.default;
+  const given = (name: string) => (parsed.values as Record<string, unknown>)[name] !== undefined;
 
   const [first, ...rest] = parsed.positionals;
-  const command = parsed.values.help ? 'help' : parsed.values.version ? 'version' : first === 'validate' ? 'validate' : 'serve';
-  if (first !== undefined && first !== 'validate' && command === 'serve') {
-    problems.push({ path: first, message: 'unknown command (commands: validate)' });
+  const command = parsed.values.help ? 'help' : parsed.values.version ? 'version' : first === 'validate' ? 'validate' : first === 'revoke' ? 'revoke' : 'serve';
+  if (first !== undefined && first !== 'validate' && first !== 'revoke' && command === 'serve') {
+    problems.push({ path: first, message: 'unknown command (commands: validate, revoke)' });
   }
+  if (command !== 'revoke') for (const f of revokeFlags) if (given(f.name)) problems.push({ path: `--${f.name}`, message: 'only for wsgate revoke' });
   const kubernetes = bool('kubernetes', false);
   const configPath = str('config', '');
   const logLevel = str('log-level', 'info');
   if (!logLevels.includes(logLevel)) problems.push({ path: '--log-level', message: `must be one of ${logLevels.join(', ')}` });
+  if (command === 'revoke' && rest.length > 0) {
+    problems.push({ path: rest[0]!, message: 'revoke takes flags only' });
+  }
   if (command === 'serve' && !kubernetes && !configPath) {
     problems.push({ path: '--config', message: 'standalone mode needs --config PATH (or --kubernetes)' });
   }
@@ -200,6 +235,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   const maxHandshakesInFlight = num('max-handshakes-in-flight', 10000, 1, 10000000);
 
+  const redis = redisConfig(str, num, problems);
+  let revoke: RevokeRequest | undefined;
+  if (command === 'revoke') {
+    const principal = (parsed.values as Record<string, unknown>).principal;
+    const route = String((parsed.values as Record<string, unknown>).route ?? '');
+    if (typeof principal !== 'string' || !principal) problems.push({ path: '--principal', message: 'revoke needs --principal' });
+    if (route && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(route)) problems.push({ path: '--route', message: `must be namespace/name, got ${route}` });
+    if (!redis) problems.push({ path: '--redis-url', message: 'revoke needs --redis-url (or WSGATE_REDIS_URL)' });
+    const reason = (parsed.values as Record<string, unknown>).reason;
+    const ttl = Number((parsed.values as Record<string, unknown>)['ttl-seconds'] ?? revokeDefault('ttl-seconds'));
+    if (!Number.isFinite(ttl) || ttl < 1 || ttl > 31536000) problems.push({ path: '--ttl-seconds', message: `must be a number from 1 to 31536000, got ${String(ttl)}` });
+    revoke = {
+      principal: typeof principal === 'string' ? principal : '',
+      ...(route ? { route } : {}),
+      reason: typeof reason === 'string' && reason ? reason : String(revokeDefault('reason')),
+      ttlMs: Math.round(ttl * 1000),
+      clear: (parsed.values as Record<string, unknown>).clear === true,
+    };
+  }
+
   const config: Config = {
     command,
     paths: command === 'validate' ? rest : [],
@@ -239,9 +294,34 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
     tracing: tracingConfig(raw, env, problems),
+    ...(redis ? { redis } : {}),
+    ...(revoke ? { revoke } : {}),
   };
   if (problems.length > 0) throw new ConfigError('invalid configuration', problems);
   return Object.freeze(config);
+}
+
+function redisConfig(str: (n: string, d: string) => string, num: (n: string, d: number, min: number, max: number) => number, problems: ConfigProblem[]): RedisConfig | undefined {
+  const url = str('redis-url', '');
+  const failureMode = str('redis-failure-mode', 'Open');
+  if (failureMode !== 'Open' && failureMode !== 'Closed') problems.push({ path: '--redis-failure-mode', message: `must be Open or Closed, got ${failureMode}` });
+  const timeoutMs = num('redis-timeout-ms', 200, 1, 60000);
+  const leaseTtlMs = num('redis-lease-ttl-seconds', 30, 0.1, 3600) * 1000;
+  if (!url) return undefined;
+  if (!/^rediss?:\/\/[^/]/.test(url)) problems.push({ path: '--redis-url', message: 'must be redis://HOST:PORT or rediss://HOST:PORT' });
+  const username = str('redis-username', '');
+  const password = str('redis-password', '');
+  const tlsCaFile = str('redis-tls-ca-file', '');
+  return {
+    url,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(tlsCaFile ? { tlsCaFile } : {}),
+    timeoutMs,
+    keyPrefix: str('redis-key-prefix', 'wsgate:'),
+    leaseTtlMs,
+    failureMode: failureMode === 'Closed' ? 'Closed' : 'Open',
+  };
 }
 
 export function helpText(): string {
@@ -252,6 +332,8 @@ export function helpText(): string {
     '  wsgate --config PATH [flags]        serve routes from a YAML file or folder (standalone)',
     '  wsgate --kubernetes [flags]         serve WebSocketRoutes from the cluster',
     '  wsgate validate PATH...             check route files; non-zero exit with each problem',
+    '  wsgate revoke --principal X [--route NS/NAME] [--reason TEXT] [--ttl-seconds N] [--clear] --redis-url URL',
+    '                                      close a principal\'s connections on every replica (1008) and refuse it',
     '',
     'Flags (each also read from the environment variable shown):',
   ];
@@ -259,6 +341,7 @@ export function helpText(): string {
     const d = f.default === '' ? '' : ` (default ${String(f.default)})`;
     lines.push(`  --${f.name}${f.type === 'boolean' ? '' : ' VALUE'}  [${envName(f.name)}]${d}`, `      ${f.help}`);
   }
-  lines.push('  -h, --help     this text', '  --version      print the version');
+  lines.push('  -h, --help     this text', '  --version      print the version', '', 'wsgate revoke flags:');
+  for (const f of revokeFlags) lines.push(`  --${f.name}${f.type === 'boolean' ? '' : ' VALUE'}${f.default === '' ? '' : ` (default ${String(f.default)})`}`, `      ${f.help}`);
   return lines.join('\n');
 }

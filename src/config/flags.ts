@@ -44,6 +44,23 @@ export const flags = [
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
   { name: 'otlp-endpoint', type: 'string', default: '', help: 'Export traces over OTLP/HTTP to this collector base URL (spans go to URL/v1/traces); empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off. See docs/tracing.md.' },
   { name: 'trace-sample-ratio', type: 'number', default: 1, help: 'Share of handshakes without a sampled client traceparent that are traced, 0 to 1 (parent-based: a client traceparent decides for its own); unset: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else 1.' },
+  { name: 'redis-url', type: 'string', default: '', help: 'redis://HOST:PORT or rediss://HOST:PORT (TLS): connection limits, connection rates and revocation become cluster-wide, shared by every replica through this Redis (one primary; not Redis Cluster). Empty: every limit is per process.' },
+  { name: 'redis-username', type: 'string', default: '', help: 'Redis ACL user (overrides one in --redis-url).' },
+  { name: 'redis-password', type: 'string', default: '', help: 'Redis ACL password (overrides one in --redis-url); give it through WSGATE_REDIS_PASSWORD from a Secret.' },
+  { name: 'redis-tls-ca-file', type: 'string', default: '', help: 'PEM CA bundle that signs the Redis server certificate (rediss://); empty: the system roots.' },
+  { name: 'redis-timeout-ms', type: 'number', default: 200, help: 'Longest wait for Redis on a handshake; past it, or while Redis is unreachable, --redis-failure-mode applies.' },
+  { name: 'redis-failure-mode', type: 'string', default: 'Open', help: 'When Redis is unreachable or slow: Open checks the limits against this replica alone; Closed refuses handshakes that need a cluster-wide limit with 503 limits_unavailable.' },
+  { name: 'redis-lease-ttl-seconds', type: 'number', default: 30, help: 'Connection counts are leases renewed every third of this; a replica that dies without cleanup frees its slots within it.' },
+  { name: 'redis-key-prefix', type: 'string', default: 'wsgate:', help: 'Prefix of every Redis key and channel (several installations may share one Redis).' },
+] as const satisfies readonly FlagSpec[];
+
+/** The options of `wsgate revoke` (with the redis-* flags above). */
+export const revokeFlags = [
+  { name: 'principal', type: 'string', default: '', help: 'The principal whose connections close with 1008 and whose handshakes are refused: a JWT claim value, or apikey:ID.' },
+  { name: 'route', type: 'string', default: '', help: 'Only this route, as namespace/name; empty: every route.' },
+  { name: 'reason', type: 'string', default: 'access revoked', help: 'Close reason and refusal message (at most 123 bytes reach the close frame).' },
+  { name: 'ttl-seconds', type: 'number', default: 3600, help: 'How long handshakes stay refused.' },
+  { name: 'clear', type: 'boolean', default: false, help: 'End an earlier revocation of the principal (and route) instead.' },
 ] as const satisfies readonly FlagSpec[];
 
 export function envName(flag: string): string {

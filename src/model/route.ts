@@ -138,6 +138,8 @@ export interface Limits {
   /** undefined: no limit. */
   readonly maxConnections: number | undefined;
   readonly maxConnectionsPerIP: number | undefined;
+  /** Per principal (JWT claim or API key id); undefined: no limit. */
+  readonly maxConnectionsPerPrincipal: number | undefined;
   readonly compression: 'Allow' | 'Refuse';
 }
 
@@ -202,6 +204,8 @@ export interface JwtAuth {
   readonly requiredClaims: readonly { readonly name: string; readonly values: readonly string[] }[];
   readonly forwardClaims: readonly { readonly claim: string; readonly header: string }[];
   readonly forwardToken: boolean;
+  /** The claim that names the principal of per-principal limits and revocation. */
+  readonly principalClaim: string;
   readonly requireExpiry: boolean;
   readonly closeOnExpiry: boolean;
 }
@@ -240,6 +244,8 @@ export interface MessageRate {
 export interface RateLimitPolicy {
   /** undefined: new connections are not rate limited. */
   readonly connectionsPerMinutePerIP: number | undefined;
+  /** undefined: a principal's new connections are not rate limited. */
+  readonly connectionsPerMinutePerPrincipal: number | undefined;
   /** undefined: messages and bytes are not rate limited. */
   readonly messages: MessageRate | undefined;
 }

@@ -1,7 +1,9 @@
 // The security checks as the proxy's admission list, in the order that keeps expensive work behind
 // cheap refusals: client address, address filter, origin, connection budgets, then credentials (an API key
-// is a hash; a JWT may need a JWKS fetch), then the upstream TLS settings.
+// is a hash; a JWT may need a JWKS fetch), then the budgets that need the principal (all of them, with Redis),
+// then the upstream TLS settings.
 import { WsgateError } from '../errors.ts';
+import type { ClusterState } from '../cluster/cluster.ts';
 import type { AdmissionCheck, HandshakeContext } from '../proxy/hooks.ts';
 import { UpstreamTlsPolicy } from '../proxy/tls/upstream-tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -20,6 +22,8 @@ export interface SecurityOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly jwt?: JwtPolicyOptions;
+  /** Cluster-wide budgets and revocation (src/cluster); with Redis they replace the local limiter. */
+  readonly cluster?: ClusterState;
 }
 
 export interface Security {
@@ -50,9 +54,10 @@ export function createSecurity(o: SecurityOptions): Security {
     (ctx) => {
       const apiKey = ctx.match.route.auth.apiKey;
       if (!apiKey) return undefined;
-      const edits = { drop: ctx.forward.drop, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
+      const edits: { drop: Set<string>; path?: string; keyId?: string } = { drop: ctx.forward.drop, ...(ctx.forward.path !== undefined ? { path: ctx.forward.path } : {}) };
       const err = checkApiKey(apiKey, target(ctx), edits);
       if (edits.path !== undefined) ctx.forward.path = edits.path;
+      if (!err && edits.keyId !== undefined) ctx.principal = `apikey:${edits.keyId}`;
       return err;
     },
     // Synchronous unless the route has JWT: a promise here would cost every handshake a microtask turn.
@@ -64,7 +69,11 @@ export function createSecurity(o: SecurityOptions): Security {
         if (err) return err;
         if (edits.path !== undefined) ctx.forward.path = edits.path;
         if (edits.subprotocolFallback !== undefined) ctx.subprotocolFallback = edits.subprotocolFallback;
-        if (edits.claims) ctx.claims = edits.claims;
+        if (edits.claims) {
+          ctx.claims = edits.claims;
+          const p = edits.claims[auth.principalClaim];
+          if (typeof p === 'string' || typeof p === 'number') ctx.principal = String(p);
+        }
         return undefined;
       });
     },
@@ -75,12 +84,16 @@ export function createSecurity(o: SecurityOptions): Security {
     if (t) ctx.upstreamTls = t;
     return undefined;
   };
+  // With Redis the address and route budgets are taken with the principal's, after the credentials, in the
+  // one round trip a handshake may cost.
+  const cluster = o.cluster;
   const admission: AdmissionCheck[] = [
     clientAddress,
     addressFilter,
     origin,
-    (ctx) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket),
+    ...(cluster?.distributed ? [] : [(ctx: HandshakeContext) => limiter.admit(ctx.match.route, ctx.clientIp, ctx.socket)]),
     ...credentials,
+    ...(cluster ? [cluster.admission] : []),
     tlsSettings,
     refuseCompression,
   ];

@@ -8,7 +8,9 @@ import type { JwtEdits, JwtRequest } from './jwt.ts';
 
 const challenge = (spec: ApiKeyAuth) => ({ 'WWW-Authenticate': `ApiKey realm="wsgate"${spec.header ? `, header="${spec.header}"` : ''}` });
 
-export function checkApiKey(spec: ApiKeyAuth, req: JwtRequest, edits: Pick<JwtEdits, 'drop' | 'path'>): WsgateError | undefined {
+/** edits.keyId: set when the key is accepted, the first 16 hex digits of its sha256, which names the key's holder
+ *  (the principal of per-principal limits and revocation) without revealing it. */
+export function checkApiKey(spec: ApiKeyAuth, req: JwtRequest, edits: Pick<JwtEdits, 'drop' | 'path'> & { keyId?: string }): WsgateError | undefined {
   // Every place a key may be is read, and every one is stripped below, whichever carried the key: a second,
   // different key must neither reach the upstream nor be silently ignored.
   const keys = new Set<string>();
@@ -33,5 +35,7 @@ export function checkApiKey(spec: ApiKeyAuth, req: JwtRequest, edits: Pick<JwtEd
     const stored = Buffer.from(h, 'hex');
     if (stored.length === digest.length && timingSafeEqual(stored, digest)) ok = true;
   }
-  return ok ? undefined : Errors.unauthorized('invalid API key', { headers: challenge(spec) });
+  if (!ok) return Errors.unauthorized('invalid API key', { headers: challenge(spec) });
+  edits.keyId = digest.toString('hex').slice(0, 16);
+  return undefined;
 }

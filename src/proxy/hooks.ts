@@ -40,6 +40,9 @@ export interface HandshakeContext<R extends UpgradeRequest = UpgradeRequest> {
   subprotocolFallback?: string;
   /** Verified token claims, for JwtClaim affinity and claim forwarding. */
   claims?: Readonly<Record<string, unknown>>;
+  /** Who the credentials name (the JWT principal claim, or "apikey:" and the key id): per-principal budgets and
+   *  revocation. */
+  principal?: string;
 }
 
 /** Which connect attempt an upstreamResult reports (health). aborted: the client left before the upstream answered,

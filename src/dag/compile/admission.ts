@@ -24,6 +24,7 @@ export function compileRateLimit(spec: WebSocketRouteSpec): RateLimitPolicy {
   const counted = rl.messagesPerSecond !== undefined || rl.bytesPerSecond !== undefined;
   return {
     connectionsPerMinutePerIP: rl.connectionsPerMinutePerIP,
+    connectionsPerMinutePerPrincipal: rl.connectionsPerMinutePerPrincipal,
     messages: counted
       ? {
           sides: rl.direction === 'Both' ? ['client', 'upstream'] : rl.direction === 'FromUpstream' ? ['upstream'] : ['client'],

@@ -51,6 +51,7 @@ function compileJwt(spec: WebSocketRouteSpec, resolved: ResolvedJwtKey | undefin
     requiredClaims: (j.requiredClaims ?? []).map((c) => ({ name: c.name, values: c.values })),
     forwardClaims: (j.forwardClaims ?? []).map((c) => ({ claim: c.claim, header: c.header })),
     forwardToken: j.forwardToken,
+    principalClaim: j.principalClaim,
     requireExpiry: j.requireExpiry,
     closeOnExpiry: j.closeOnExpiry,
   };

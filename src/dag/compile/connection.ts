@@ -6,7 +6,7 @@ import { section } from './defaults.ts';
 
 export function compileLimits(spec: WebSocketRouteSpec): Limits {
   const l = section(spec, 'limits');
-  return { maxMessageBytes: l.maxMessageBytes, maxConnections: l.maxConnections, maxConnectionsPerIP: l.maxConnectionsPerIP, compression: l.compression };
+  return { maxMessageBytes: l.maxMessageBytes, maxConnections: l.maxConnections, maxConnectionsPerIP: l.maxConnectionsPerIP, maxConnectionsPerPrincipal: l.maxConnectionsPerPrincipal, compression: l.compression };
 }
 
 export function compileHeartbeat(spec: WebSocketRouteSpec): Heartbeat {
