@@ -305,3 +305,164 @@ describe('llm session: cancel, disconnect, timeouts', () => {
     assert.equal(bb.received.length, 0);
   });
 });
+
+describe('llm session: limits answer with retryAfterMs and keep the socket open', () => {
+  it('requests per minute: the third request in the window is refused until the window slides', async () => {
+    const a = await double('openai-chat', () => ({ tokens: ['k'] }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { limits: { concurrentPerConnection: 4, concurrentPerPrincipal: 8, requestsPerMinute: 2, tokensPerMinute: 100_000 } }));
+    const c = await g.client();
+    c.request('1');
+    await c.end('1');
+    g.clock.advance(10_000);
+    c.request('2');
+    await c.end('2');
+    c.request('3');
+    assert.deepEqual(await c.end('3'), { type: 'error', id: '3', code: 'rate_limited', message: 'limit reached: requests_per_minute', retryAfterMs: 50_000 });
+    g.clock.advance(50_000);
+    c.request('4');
+    assert.equal((await c.end('4')).type, 'done');
+  });
+
+  it('tokens per minute, from reported usage, are shared by two connections of one principal and not by another principal', async () => {
+    const a = await double('openai-chat', () => ({ tokens: ['a', 'b', 'c'], inputTokens: 7 }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { limits: { concurrentPerConnection: 4, concurrentPerPrincipal: 8, requestsPerMinute: 100, tokensPerMinute: 10 } }));
+    const c1 = await g.client('alice');
+    const c2 = await g.client('alice');
+    const other = await g.client('bob');
+    c1.request('spend');
+    assert.deepEqual((await c1.end('spend')).usage, { inputTokens: 7, outputTokens: 3 });
+    g.clock.advance(1_000);
+    c2.request('over');
+    assert.deepEqual(await c2.end('over'), { type: 'error', id: 'over', code: 'rate_limited', message: 'limit reached: tokens_per_minute', retryAfterMs: 59_000 });
+    other.request('bob1');
+    assert.equal((await other.end('bob1')).type, 'done');
+    g.clock.advance(59_000);
+    c2.request('later');
+    assert.equal((await c2.end('later')).type, 'done');
+    assert.equal(c2.ws.readyState, WebSocket.OPEN);
+  });
+
+  it('concurrency per connection and per principal', async () => {
+    const a = await double('openai-chat', () => ({ tokens: ['a', 'b'], stallAfter: 1 }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { limits: { concurrentPerConnection: 1, concurrentPerPrincipal: 2, requestsPerMinute: 100, tokensPerMinute: 100_000 } }));
+    const c1 = await g.client('carol');
+    const c2 = await g.client('carol');
+    const c3 = await g.client('carol');
+    c1.request('a1');
+    await c1.until((m) => m.type === 'delta');
+    c1.request('a2');
+    assert.deepEqual(await c1.end('a2'), { type: 'error', id: 'a2', code: 'rate_limited', message: 'too many requests in flight on this connection', retryAfterMs: 1000 });
+    c2.request('b1');
+    await c2.until((m) => m.type === 'delta');
+    c3.request('c1');
+    assert.deepEqual(await c3.end('c1'), { type: 'error', id: 'c1', code: 'rate_limited', message: 'limit reached: concurrent_per_principal', retryAfterMs: 1000 });
+  });
+});
+
+describe('llm session: malformed input', () => {
+  it('bad JSON, an unknown type, a parameter not allowed, out of range, too large: an error each, and the socket keeps working', async () => {
+    const a = await double('openai-chat', () => ({ tokens: ['fine'] }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { maxMessageBytes: 512 }));
+    const c = await g.client();
+    const inputs = [
+      '{not json',
+      JSON.stringify({ type: 'subscribe', id: 's' }),
+      JSON.stringify({ type: 'request', id: 'p', model: 'm-a', messages: [{ role: 'user', content: 'x' }], params: { top_k: 3 } }),
+      JSON.stringify({ type: 'request', id: 'q', model: 'm-a', messages: [{ role: 'user', content: 'x' }], params: { maxTokens: 100_000 } }),
+      JSON.stringify({ type: 'request', id: 'r', model: 'm-a', messages: [{ role: 'tool', content: 'x' }] }),
+      JSON.stringify({ type: 'request', id: 'big', model: 'm-a', messages: [{ role: 'user', content: 'x'.repeat(600) }] }),
+      JSON.stringify({ type: 'request', model: 'm-a', messages: [] }),
+    ];
+    for (const i of inputs) c.send(i);
+    c.request('ok', 'm-a');
+    await c.end('ok');
+    assert.deepEqual(c.got.filter((m) => m.type === 'error'), [
+      { type: 'error', code: 'bad_request', message: 'message is not JSON' },
+      { type: 'error', id: 's', code: 'bad_request', message: 'unknown message type "subscribe"' },
+      { type: 'error', id: 'p', code: 'bad_request', message: 'parameter "top_k" is not allowed' },
+      { type: 'error', id: 'q', code: 'bad_request', message: 'maxTokens must be an integer from 1 to 256' },
+      { type: 'error', id: 'r', code: 'bad_request', message: 'each message needs role (system, user or assistant) and string content' },
+      { type: 'error', code: 'message_too_large', message: `message of ${Buffer.byteLength(inputs[5]!)} bytes exceeds 512` },
+      { type: 'error', code: 'bad_request', message: 'id must be a string of 1 to 128 characters' },
+    ]);
+    assert.deepEqual(c.texts('ok'), ['fine']);
+    assert.equal(a.received.length, 1);
+  });
+
+  it('a binary frame closes with 1003 (RFC 6455 §7.4.1: a type of data it cannot accept)', async () => {
+    const a = await double('openai-chat', () => ({}));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])]));
+    const c = await g.client();
+    c.ws.send(Buffer.from([1, 2, 3]));
+    const [code] = (await once(c.ws, 'close')) as [number];
+    assert.equal(code, 1003);
+  });
+});
+
+describe('llm session: drain, credentials, observability', () => {
+  it('drain: the in-flight request finishes, a new one gets draining, then 1012', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const a = await double('openai-chat', () => ({ tokens: ['a', 'b'], gate: () => released, gateAfter: 1 }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])]));
+    const c = await g.client();
+    c.request('inflight');
+    await c.until((m) => m.type === 'delta');
+    g.sessions[0]!.drain();
+    c.request('new');
+    assert.deepEqual(await c.end('new'), { type: 'error', id: 'new', code: 'draining', message: 'the gateway is draining; reconnect' });
+    const closed = once(c.ws, 'close');
+    release();
+    assert.equal((await c.end('inflight')).type, 'done');
+    const [code] = (await closed) as [number];
+    assert.deepEqual({ code, texts: c.texts('inflight') }, { code: 1012, texts: ['a', 'b'] });
+  });
+
+  it('credentials reach the provider, never the client nor the log; one log line per request with usage and timings, no text', async () => {
+    const a = await double('openai-chat', () => ({ tokens: ['secret answer'], inputTokens: 2 }));
+    const bad = await double('anthropic-messages', () => ({ status: 500 }));
+    const g = await gate(route([provider('bad', 'anthropic-messages', bad.url, ['m-a']), provider('a', 'openai-chat', a.url, ['m-a'])]));
+    const c = await g.client();
+    c.send({ type: 'request', id: 'cred', model: 'm-a', messages: [{ role: 'user', content: 'private prompt' }] });
+    await c.end('cred');
+    c.request('bad-json-next', 'nope');
+    await c.end('bad-json-next');
+    assert.deepEqual({ bad: bad.received[0]!.headers['x-api-key'], a: a.received[0]!.headers.authorization }, { bad: `${SECRET}-bad`, a: `Bearer ${SECRET}-a` });
+    const everything = [...c.raw, ...g.logs].join('\n');
+    assert.equal(everything.includes(SECRET), false);
+    assert.equal(everything.includes('private prompt') || g.logs.join('').includes('secret answer'), false);
+    const lines = g.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'llm request');
+    assert.equal(lines.length, 1);
+    const { llm, usage, durationMs } = lines[0] as { llm: unknown; usage: unknown; durationMs: number };
+    assert.deepEqual({ llm, usage, durationMs: typeof durationMs }, { llm: { route: 'ns/chat', id: 'cred', principal: 'alice', provider: 'a', model: 'm-a', requested: 'm-a', outcome: 'ok', attempts: 2 }, usage: { inputTokens: 2, outputTokens: 1 }, durationMs: 'number' });
+  });
+
+  it('metrics: requests by outcome, tokens by kind, upstream errors by provider and status, cancellations', async () => {
+    const a = await double('openai-chat', (b) => (b.max_tokens === 9 ? { tokens: ['a', 'b'], stallAfter: 1 } : { tokens: ['a', 'b'], inputTokens: 5 }));
+    const bad = await double('openai-chat', () => ({ status: 503 }));
+    const g = await gate(route([provider('bad', 'openai-chat', bad.url, ['m-a']), provider('a', 'openai-chat', a.url, ['m-a'])]));
+    const c = await g.client();
+    c.request('ok', 'm-a');
+    await c.end('ok');
+    c.request('cx', 'm-a', { params: { maxTokens: 9 } });
+    await c.until((m) => m.id === 'cx' && m.type === 'delta');
+    c.send({ type: 'cancel', id: 'cx' });
+    await c.end('cx');
+    const text = await g.registry.metrics();
+    const pick = (name: string) => text.split('\n').filter((l) => l.startsWith(name + '{')).sort();
+    assert.deepEqual(
+      {
+        requests: pick('wsgate_llm_requests_total'),
+        tokens: pick('wsgate_llm_tokens_total'),
+        errors: pick('wsgate_llm_upstream_errors_total'),
+        cancels: pick('wsgate_llm_cancellations_total'),
+      },
+      {
+        requests: ['wsgate_llm_requests_total{namespace="ns",route="chat",provider="a",model="m-a",outcome="cancelled"} 1', 'wsgate_llm_requests_total{namespace="ns",route="chat",provider="a",model="m-a",outcome="ok"} 1'],
+        tokens: ['wsgate_llm_tokens_total{namespace="ns",route="chat",provider="a",model="m-a",kind="input"} 5', 'wsgate_llm_tokens_total{namespace="ns",route="chat",provider="a",model="m-a",kind="output"} 2'],
+        errors: ['wsgate_llm_upstream_errors_total{namespace="ns",route="chat",provider="bad",status="503"} 2'],
+        cancels: ['wsgate_llm_cancellations_total{namespace="ns",route="chat"} 1'],
+      },
+    );
+  });
+});
