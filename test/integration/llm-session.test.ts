@@ -2,6 +2,7 @@
 // real ws server, provider doubles on real loopback HTTP servers (test/support/llm-provider-double.ts). Time-driven
 // behaviour (timeouts, per-minute windows) runs on the manual clock; everything else waits on events.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -95,6 +96,7 @@ interface Gate {
   url: string;
   clock: ManualClock;
   sessions: LlmSession[];
+  serverSockets: WebSocket[];
   logs: string[];
   registry: Registry;
   client(principal?: string): Promise<Client>;
@@ -121,8 +123,9 @@ async function gate(r: LlmRoute, fetchImpl?: typeof fetch): Promise<Gate> {
   const http: Server = createServer();
   const wss = new WebSocketServer({ server: http, handleProtocols: (p) => (p.has(LLM_SUBPROTOCOL) ? LLM_SUBPROTOCOL : false) });
   const sessions: LlmSession[] = [];
+  const serverSockets: WebSocket[] = [];
   // The principal comes from the handshake; here a header stands in for what auth resolved.
-  wss.on('connection', (ws, req) => sessions.push(new LlmSession(ws, String(req.headers['x-principal'] ?? req.socket.remoteAddress), { route: r, clock, limits, metrics, log, ...(fetchImpl ? { fetch: fetchImpl } : {}) })));
+  wss.on('connection', (ws, req) => serverSockets.push(ws) && sessions.push(new LlmSession(ws, String(req.headers['x-principal'] ?? req.socket.remoteAddress), { route: r, clock, limits, metrics, log, ...(fetchImpl ? { fetch: fetchImpl } : {}) })));
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -138,6 +141,7 @@ async function gate(r: LlmRoute, fetchImpl?: typeof fetch): Promise<Gate> {
     url,
     clock,
     sessions,
+    serverSockets,
     logs,
     registry,
     async client(principal = 'alice') {
@@ -464,5 +468,39 @@ describe('llm session: drain, credentials, observability', () => {
         cancels: ['wsgate_llm_cancellations_total{namespace="ns",route="chat"} 1'],
       },
     );
+  });
+});
+
+describe('llm session: backpressure', () => {
+  it('a client that stops reading stops wsgate reading the provider: the socket queue stays at the high-water mark', async (t) => {
+    const TOKENS = 4000;
+    // Incompressible text: the client negotiates permessage-deflate (ws default), which would shrink repeated text.
+    const tokens = Array.from({ length: TOKENS }, () => randomBytes(1536).toString('base64'));
+    const a = await double('openai-chat', () => ({ tokens }));
+    const highWaterBytes = 64 * 1024;
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { highWaterBytes }));
+    const c = await g.client();
+    // Every send of the session is observed: the largest queue it ever left behind is the memory bound.
+    const server = g.serverSockets[0]!;
+    const send = server.send.bind(server) as (...args: unknown[]) => void;
+    let maxQueued = 0;
+    let reachedMark!: () => void;
+    const marked = new Promise<void>((resolve) => (reachedMark = resolve));
+    server.send = ((...args: unknown[]) => {
+      send(...args);
+      maxQueued = Math.max(maxQueued, server.bufferedAmount);
+      if (server.bufferedAmount > highWaterBytes) reachedMark();
+    }) as typeof server.send;
+    c.ws.pause();
+    c.request('slow', 'm-a');
+    await marked;
+    const writtenAtMark = a.written;
+    c.ws.resume();
+    await c.end('slow');
+    const texts = c.texts('slow');
+    const oneDelta = Buffer.byteLength(JSON.stringify({ type: 'delta', id: 'slow', text: tokens[0] }));
+    t.diagnostic(`client paused: wsgate's queue peaked at ${maxQueued} bytes (mark ${highWaterBytes}); the provider had written ${writtenAtMark} of ${TOKENS} tokens`);
+    assert.ok(maxQueued <= highWaterBytes + oneDelta, `wsgate queued ${maxQueued} bytes for a client that read nothing`);
+    assert.deepEqual({ n: texts.length, inOrder: texts.every((x, i) => x === tokens[i]) }, { n: TOKENS, inOrder: true });
   });
 });

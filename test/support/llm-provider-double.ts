@@ -44,6 +44,10 @@ export interface ProviderDouble {
   readonly received: Received[];
   /** Requests whose client went away before the double ended the response. */
   aborted: number;
+  /** Text tokens written so far, over all requests. */
+  written: number;
+  /** Resolves the next time a write finds the socket full (the reader has stopped reading). */
+  nextBlocked(): Promise<void>;
   /** Resolves at the next such abort. */
   nextAbort(): Promise<void>;
   /** Resolves when the next request has arrived. */
@@ -58,6 +62,7 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
   const received: Received[] = [];
   let abortWaiters: (() => void)[] = [];
   let requestWaiters: ((r: Received) => void)[] = [];
+  let blockedWaiters: (() => void)[] = [];
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -89,7 +94,10 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
     const inputTokens = b.inputTokens ?? 7;
     const model = String(body.model);
     const write = async (data: unknown, event?: string) => {
-      if (!sse(res, data, event) && !res.destroyed) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!sse(res, data, event) && !res.destroyed) {
+        for (const w of blockedWaiters.splice(0)) w();
+        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
     };
     const id = 'double-1';
     if (format === 'anthropic-messages') {
@@ -106,6 +114,7 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
         return finish();
       }
       if (b.gate && i >= (b.gateAfter ?? 0)) await b.gate();
+      double.written++;
       if (format === 'openai-chat') {
         await write({ id, object: 'chat.completion.chunk', created: 0, model, choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: tokens[i] } : { content: tokens[i] }, finish_reason: null }], usage: null });
       } else {
@@ -131,11 +140,14 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
     url: `http://127.0.0.1:${port}`,
     received,
     aborted: 0,
+    written: 0,
+    nextBlocked: () => new Promise((resolve) => blockedWaiters.push(resolve)),
     nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
     nextRequest: () => new Promise((resolve) => requestWaiters.push(resolve)),
     close: async () => {
       abortWaiters = [];
       requestWaiters = [];
+      blockedWaiters = [];
       server.closeAllConnections();
       server.close();
       await once(server, 'close');
