@@ -9,6 +9,7 @@ import { MessageLimits } from './policy/message-limits.ts';
 import { affinityHooks } from './proxy/balance/affinity/index.ts';
 import { Heartbeats } from './proxy/heartbeat.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
+import { LlmGateway } from './llm/gateway.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { TlsListener } from './proxy/tls/tls-listener.ts';
 import type { SnapshotHolder } from './model/holder.ts';
@@ -54,8 +55,10 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       upstreamResult: healthHooks.upstreamResult,
     },
   });
+  const llm = new LlmGateway({ clock, registry: metrics.registry, log: log.child({ component: 'llm' }) });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
+    llm: llm.handle,
     httpFallback: affinity.httpFallback,
     upstreamAttempt: healthHooks.upstreamAttempt,
     upstreamResult: healthHooks.upstreamResult,
@@ -99,6 +102,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
   const stopRest = () => {
+    llm.close();
     affinity.close();
     health.stop();
     tlsListener?.close();
@@ -112,6 +116,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: proxy.connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
+      llm.drain();
       await proxy.drainAll(config.drainMs);
       await proxy.close();
       stopRest();

@@ -1,6 +1,7 @@
 // The immutable routing table the data plane reads once per connection. Data only: built by build/,
 // published by the holder, read by proxy/. Every collection is frozen and sorted by the builder.
 import type { WebSocketRouteSpec } from '../api/types.ts';
+import type { LlmRoute } from '../llm/route.ts';
 
 /** "namespace/name", made only by objectKey(). */
 export type ObjectKey = `${string}/${string}`;
@@ -49,6 +50,8 @@ export interface HeaderMatch {
 export interface Rule {
   readonly index: number;
   readonly backends: readonly Backend[];
+  /** A rule that fronts model providers: the upgrade is answered by wsgate, not relayed (docs/llm.md). */
+  readonly llm?: LlmRoute;
 }
 
 export interface Route {

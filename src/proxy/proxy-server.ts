@@ -345,6 +345,7 @@ export class ProxyServer {
       if (err) return this.#reject(socket, err, match);
       if (socket.destroyed) return;
     }
+    if (match.rule.llm) return this.#hooks.llm ? this.#hooks.llm(ctx, head) : this.#reject(socket, Errors.noEndpoint('LLM front not enabled'), match);
     const spec = match.route.spec;
     const policy = spec.loadBalancer?.policy ?? 'LeastConnections';
     const tried = new Set<string>();
