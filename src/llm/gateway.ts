@@ -61,6 +61,8 @@ export class LlmGateway {
       this.#sessions.add(session);
       ws.once('close', () => this.#sessions.delete(session));
       if (this.#draining) session.drain();
+      // The upgrade front hands sockets over paused (nothing is read until a reader listens); ws listens now.
+      ctx.socket.resume();
     });
   };
 
