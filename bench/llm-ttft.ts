@@ -83,7 +83,11 @@ function viaWsgate(): Promise<[number, number]> {
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const d: { ttft: number[]; rest: number[] } = { ttft: [], rest: [] };
 const w: { ttft: number[]; rest: number[] } = { ttft: [], rest: [] };
-for (let i = 0; i < 20; i++) await direct(), await viaWsgate(); // warm-up: JIT, keep-alive connections
+// Warm-up: JIT, keep-alive connections.
+for (let i = 0; i < 20; i++) {
+  await direct();
+  await viaWsgate();
+}
 for (let i = 0; i < ROUNDS; i++) {
   const [a, b] = await direct();
   d.ttft.push(a);
