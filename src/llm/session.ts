@@ -39,6 +39,9 @@ export class LlmSession {
   #closed = false;
   /** Resolves when the last frame sent has been written to the socket. */
   #flushed: Promise<void> = Promise.resolve();
+  #gone!: () => void;
+  /** Resolves when the socket closes: a held stream must not wait for a write that will never complete. */
+  readonly #closedP = new Promise<void>((resolve) => (this.#gone = resolve));
 
   constructor(ws: WebSocket, principal: string, deps: LlmSessionDeps) {
     this.#ws = ws;
@@ -60,6 +63,7 @@ export class LlmSession {
 
   #onClose(): void {
     this.#closed = true;
+    this.#gone();
     for (const f of this.#inFlight.values()) f.ac.abort();
   }
 
@@ -70,7 +74,7 @@ export class LlmSession {
 
   /** Backpressure: above the high-water mark, the provider's stream is not read until the socket drains. */
   #hold(): Promise<void> | undefined {
-    return !this.#closed && this.#ws.bufferedAmount > this.#d.route.highWaterBytes ? this.#flushed : undefined;
+    return !this.#closed && this.#ws.bufferedAmount > this.#d.route.highWaterBytes ? Promise.race([this.#flushed, this.#closedP]) : undefined;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {

@@ -503,4 +503,27 @@ describe('llm session: backpressure', () => {
     assert.ok(maxQueued <= highWaterBytes + oneDelta, `wsgate queued ${maxQueued} bytes for a client that read nothing`);
     assert.deepEqual({ n: texts.length, inOrder: texts.every((x, i) => x === tokens[i]) }, { n: TOKENS, inOrder: true });
   });
+  it('a client that goes away while wsgate is holding its stream still aborts the upstream request', async () => {
+    const tokens = Array.from({ length: 4000 }, () => randomBytes(1536).toString('base64'));
+    // The double never ends this stream by itself, so only an abort from wsgate can end it.
+    const a = await double('openai-chat', () => ({ tokens, stallAfter: tokens.length - 1 }));
+    const highWaterBytes = 64 * 1024;
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], { highWaterBytes }));
+    const c = await g.client();
+    const server = g.serverSockets[0]!;
+    const send = server.send.bind(server) as (...args: unknown[]) => void;
+    let reachedMark!: () => void;
+    const marked = new Promise<void>((resolve) => (reachedMark = resolve));
+    server.send = ((...args: unknown[]) => {
+      send(...args);
+      if (server.bufferedAmount > highWaterBytes) reachedMark();
+    }) as typeof server.send;
+    c.ws.pause();
+    c.request('held', 'm-a');
+    await marked;
+    const aborted = a.nextAbort();
+    c.ws.terminate();
+    await aborted;
+    assert.equal(a.aborted, 1);
+  });
 });
