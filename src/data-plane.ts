@@ -16,7 +16,7 @@ import type { SnapshotHolder } from './model/holder.ts';
 import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
-import type { Clock } from './util/clock.ts';
+import type { Clock, ClockTimer } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
 
 export interface DataPlane {
@@ -116,8 +116,11 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: proxy.connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       log.info({ connections: proxy.connections.size }, 'shutdown: refusing new upgrades, draining');
-      llm.drain();
-      await proxy.drainAll(config.drainMs);
+      // LLM sockets are not relayed connections: their in-flight requests get the same window to finish.
+      let windowOver: ClockTimer | undefined;
+      const llmDrained = Promise.race([llm.drain(), new Promise<void>((r) => (windowOver = clock.setTimeout(r, config.drainMs)))]);
+      await Promise.all([proxy.drainAll(config.drainMs), llmDrained]);
+      clock.clearTimeout(windowOver);
       await proxy.close();
       stopRest();
     },

@@ -40,6 +40,7 @@ export class LlmGateway {
   });
   readonly #limits = new Map<string, { readonly config: string; readonly limits: PrincipalLimits }>();
   readonly #sessions = new Set<LlmSession>();
+  readonly #emptyWaiters: (() => void)[] = [];
   #draining = false;
 
   constructor(o: LlmGatewayOptions) {
@@ -59,17 +60,29 @@ export class LlmGateway {
     this.#wss.handleUpgrade(ctx.req as IncomingMessage, ctx.socket, head, (ws) => {
       const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
       this.#sessions.add(session);
-      ws.once('close', () => this.#sessions.delete(session));
+      ws.once('close', () => this.#forget(session));
       if (this.#draining) session.drain();
       // The upgrade front hands sockets over paused (nothing is read until a reader listens); ws listens now.
       ctx.socket.resume();
     });
   };
 
-  /** In-flight requests finish, new ones get `draining`, each socket closes with 1012 when it has none left. */
-  drain(): void {
+  /** In-flight requests finish, new ones get `draining`, each socket closes with 1012 when it has none left.
+   *  Resolves when every LLM socket has closed. */
+  drain(): Promise<void> {
     this.#draining = true;
     for (const s of this.#sessions) s.drain();
+    return this.#whenEmpty();
+  }
+
+  #whenEmpty(): Promise<void> {
+    if (this.#sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+  }
+
+  #forget(session: LlmSession): void {
+    this.#sessions.delete(session);
+    if (this.#sessions.size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
   }
 
   close(): void {

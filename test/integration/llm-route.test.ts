@@ -111,3 +111,45 @@ test('an authenticated socket streams a reply; the provider gets the key from th
   assert.equal(logLines.join('').includes(providerKey), false);
   for (const x of [a, b, c]) x.ws.close();
 });
+
+test('drain through the gateway: the request in flight finishes, a new one gets draining, 1012, and drain() resolves', async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const slow = await startProviderDouble('openai-chat', () => ({ tokens: ['a', 'b'], gate: () => released, gateAfter: 1 }));
+  const gw = new LlmGateway({ clock: systemClock(), registry: new Registry(), log });
+  const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
+    routes: [routeObject('d', { rules: [{ llm: { providers: [{ name: 's', baseUrl: slow.url, format: 'openai-chat', credentials: { file: 'k' }, models: ['m'] }] } }] })],
+    services: [],
+    endpointSlices: [],
+    secrets: [{ metadata: { namespace: 'default', name: 'file:k' }, data: { content: Buffer.from('key').toString('base64') } }],
+  });
+  const g = await startGate([], { log, hooks: { llm: gw.handle } });
+  g.holder.publish(built.content);
+  try {
+    const ws = new WebSocket(g.url('/'), LLM_SUBPROTOCOL);
+    const got: Record<string, unknown>[] = [];
+    let wake: (() => void) | undefined;
+    ws.on('message', (d) => (got.push(JSON.parse(String(d)) as Record<string, unknown>), wake?.()));
+    const until = async (n: number) => {
+      while (got.length < n) await new Promise<void>((r) => (wake = r));
+    };
+    await once(ws, 'open');
+    ws.send(JSON.stringify({ type: 'request', id: 'a', model: 'm', messages: [{ role: 'user', content: 'x' }] }));
+    await until(1);
+    const drained = gw.drain();
+    ws.send(JSON.stringify({ type: 'request', id: 'b', model: 'm', messages: [{ role: 'user', content: 'x' }] }));
+    await until(2);
+    const closed = once(ws, 'close');
+    release();
+    await drained;
+    const [code] = (await closed) as [number];
+    assert.deepEqual(
+      { got: got.map((m) => `${m.type}:${m.id}:${m.code ?? m.text ?? m.finishReason}`), code },
+      { got: ['delta:a:a', 'error:b:draining', 'delta:a:b', 'done:a:stop'], code: 1012 },
+    );
+  } finally {
+    gw.close();
+    await g.close();
+    await slow.close();
+  }
+});
