@@ -12,6 +12,7 @@ import { BalancerState } from './proxy/balance/balancer.ts';
 import { ConnectionRegistry } from './proxy/connections.ts';
 import { Heartbeats } from './proxy/heartbeat.ts';
 import type { ProxyHooks } from './proxy/hooks.ts';
+import { LlmGateway } from './llm/gateway.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { TlsListener } from './proxy/tls/tls-listener.ts';
 import type { SnapshotHolder } from './model/holder.ts';
@@ -20,7 +21,7 @@ import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { createTracing } from './telemetry/tracing/provider.ts';
 import { ProxyTracing } from './telemetry/tracing/proxy-tracing.ts';
-import type { Clock } from './util/clock.ts';
+import type { Clock, ClockTimer } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
 
 export interface DataPlane {
@@ -67,8 +68,10 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       upstreamResult: healthHooks.upstreamResult,
     },
   });
+  const llm = new LlmGateway({ clock, registry: metrics.registry, log: log.child({ component: 'llm' }) });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
+    llm: llm.handle,
     httpFallback: affinity.httpFallback,
     upstreamAttempt: healthHooks.upstreamAttempt,
     upstreamResult: healthHooks.upstreamResult,
@@ -121,6 +124,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
   const stopRest = async () => {
+    llm.close();
     affinity.close();
     health.stop();
     stopCollecting();
@@ -140,7 +144,11 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       log.info({ delayMs: config.shutdownDelayMs, drainMs: config.drainMs, connections: connections.size }, 'shutdown: readiness off, still accepting during the propagation delay');
       await new Promise<void>((r) => clock.setTimeout(r, config.shutdownDelayMs));
       log.info({ connections: connections.size }, 'shutdown: refusing new upgrades, draining');
-      await proxy.drainAll(config.drainMs);
+      // LLM sockets are not relayed connections: their in-flight requests get the same window to finish.
+      let windowOver: ClockTimer | undefined;
+      const llmDrained = Promise.race([llm.drain(), new Promise<void>((r) => (windowOver = clock.setTimeout(r, config.drainMs)))]);
+      await Promise.all([proxy.drainAll(config.drainMs), llmDrained]);
+      clock.clearTimeout(windowOver);
       await proxy.close();
       await stopRest();
     },

@@ -112,3 +112,22 @@ export function formatProblem(p: ConfigProblem): string {
   const where = [p.file, p.document !== undefined ? `document ${p.document}` : undefined].filter(Boolean).join(' ');
   return `${where ? where + ': ' : ''}${p.path || '(root)'}: ${p.message}`;
 }
+
+/** Codes of the wsgate.llm.v1 `error` message: per request, on an open socket (docs/llm.md is the contract). */
+export const LlmErrorCode = {
+  /** Bad JSON, unknown type, missing field, a parameter not allowed or out of the route's range. */
+  badRequest: 'bad_request',
+  tooLarge: 'message_too_large',
+  duplicateId: 'duplicate_id',
+  unknownModel: 'unknown_model',
+  /** Over a per-connection or per-principal concurrency limit, requests/min or tokens/min: retryAfterMs says when. */
+  rateLimited: 'rate_limited',
+  /** Every provider that serves the model failed before its first token. */
+  upstreamUnavailable: 'upstream_unavailable',
+  /** The provider failed after streaming began (no fallback then). */
+  upstreamError: 'upstream_error',
+  timeout: 'timeout',
+  cancelled: 'cancelled',
+  draining: 'draining',
+} as const;
+export type LlmErrorCode = (typeof LlmErrorCode)[keyof typeof LlmErrorCode];

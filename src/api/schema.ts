@@ -101,10 +101,93 @@ const backendRef = {
   ],
 } as const;
 
+const ms = (def: number, max: number) => ({ type: 'integer', minimum: 1, maximum: max, default: def }) as const;
+
+/** A rule that fronts model providers (docs/llm.md) instead of WebSocket backends. */
+const llm = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['providers'],
+  properties: {
+    providers: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 8,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'baseUrl', 'format', 'credentials', 'models'],
+        properties: {
+          name: name63,
+          baseUrl: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^https?://[^\\s?#]+[^/\\s?#]$', description: 'Without a trailing slash; the format appends /v1/...' },
+          format: { type: 'string', enum: ['openai-chat', 'anthropic-messages'] },
+          credentials: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              secretName: { ...name253, description: 'A Secret in the route namespace holding the API key (Kubernetes mode).' },
+              key: { type: 'string', minLength: 1, maxLength: 253, default: 'apiKey', description: 'The key of the Secret.' },
+              file: { type: 'string', minLength: 1, maxLength: 4096, description: 'A file holding the API key (standalone mode).' },
+            },
+            'x-kubernetes-validations': [{ rule: 'has(self.secretName) != has(self.file)', message: 'set exactly one of secretName or file' }],
+          },
+          models: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 253 } },
+          timeouts: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              connectMs: ms(5_000, 600_000),
+              firstTokenMs: ms(30_000, 600_000),
+              idleMs: ms(30_000, 600_000),
+              totalMs: ms(300_000, 3_600_000),
+            },
+          },
+        },
+      },
+    },
+    aliases: {
+      type: 'object',
+      maxProperties: 64,
+      additionalProperties: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 253 } },
+      description: 'Client-facing name → provider model names, tried in order.',
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        concurrentPerConnection: { type: 'integer', minimum: 1, maximum: 1024, default: 4 },
+        concurrentPerPrincipal: { type: 'integer', minimum: 1, maximum: 65536, default: 16 },
+        requestsPerMinute: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 60 },
+        tokensPerMinute: { type: 'integer', minimum: 1, maximum: 1_000_000_000, default: 100_000 },
+      },
+    },
+    params: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxTokens: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
+        temperature: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { min: { type: 'number', minimum: 0, maximum: 10, default: 0 }, max: { type: 'number', minimum: 0, maximum: 10, default: 2 } },
+        },
+      },
+    },
+    maxMessageBytes: { type: 'integer', minimum: 256, maximum: 16_777_216, default: 262_144 },
+    coalesceMs: { type: 'integer', minimum: 0, maximum: 1000, default: 0 },
+    highWaterBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
+    logContent: { type: 'boolean', default: false, description: 'Log prompts and completions (off: usage and timings only).' },
+  },
+} as const;
+
 const rule = {
   type: 'object',
   additionalProperties: false,
-  required: ['backendRefs'],
+  'x-kubernetes-validations': [{ rule: 'has(self.backendRefs) != has(self.llm)', message: 'set exactly one of backendRefs or llm' }],
   properties: {
     matches: {
       type: 'array',
@@ -119,6 +202,7 @@ const rule = {
       },
     },
     backendRefs: { type: 'array', minItems: 1, maxItems: 16, items: backendRef },
+    llm,
   },
 } as const;
 

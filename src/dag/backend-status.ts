@@ -16,7 +16,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export function backendStatuses(spec: WebSocketRouteSpec, rules: readonly Rule[]): BackendStatus[] {
   return rules.flatMap((rule) =>
     rule.backends.map((b, j): BackendStatus => {
-      const ref = spec.rules[rule.index].backendRefs[j];
+      const ref = spec.rules[rule.index].backendRefs![j];
       const counts: Mutable<EndpointCounts> = { ready: 0, draining: 0 };
       for (const e of b.endpoints) {
         const k = countOf[e.state];

@@ -22,6 +22,7 @@ import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
 import { compilePolicies } from './compile/route.ts';
 import { resolveRouteSecrets } from './secrets.ts';
+import { compileLlm } from './llm.ts';
 import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
 import { normalizedMatches, shadowedMatches } from './rule-matches.ts';
 
@@ -63,7 +64,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
       continue;
     }
     const spec = checked.spec;
-    if (!opts.allowStaticEndpoints && spec.rules.some((r) => r.backendRefs.some((b) => b.endpoints))) {
+    if (!opts.allowStaticEndpoints && spec.rules.some((r) => (r.backendRefs ?? []).some((b) => b.endpoints))) {
       setStatus(rejected(c.generation, 'StaticEndpointsNotAllowed', 'backendRefs[].endpoints needs --allow-static-endpoints'));
       continue;
     }
@@ -75,10 +76,16 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
     }
     const refFailures: string[] = [];
     let refReason = 'BackendNotFound';
+    const llmOf = (rule: (typeof spec.rules)[number], i: number) => {
+      const compiled = compileLlm(rule, i, c.obj.metadata.namespace ?? 'default', c.obj.metadata.name, input.secrets);
+      if (compiled.problems.length > 0 && refFailures.length === 0) refReason = 'SecretNotFound';
+      refFailures.push(...compiled.problems);
+      return compiled.llm ? { llm: compiled.llm } : {};
+    };
     const rules: Rule[] = spec.rules.map((rule, i) => ({
       index: i,
       backends: Object.freeze(
-        rule.backendRefs.map((ref, j): Backend => {
+        (rule.backendRefs ?? []).map((ref, j): Backend => {
           const where = `rules[${i}].backendRefs[${j}]`;
           if (ref.endpoints) return staticBackend(`static:${c.key}/${i}/${j}`, ref.weight, ref.endpoints, ref.drainingEndpoints);
           const ns = c.obj.metadata.namespace ?? 'default';
@@ -96,6 +103,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
           return b;
         }),
       ),
+      ...llmOf(rule, i),
     }));
     const resolved = resolveRouteSecrets(spec, c.obj.metadata.namespace ?? 'default', input.secrets);
     refFailures.push(...resolved.problems);

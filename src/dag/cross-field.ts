@@ -6,8 +6,14 @@ import type { SpecProblem } from '../api/validate.ts';
 
 export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   const out: SpecProblem[] = [];
-  spec.rules.forEach((rule, i) =>
-    rule.backendRefs.forEach((ref, j) => {
+  spec.rules.forEach((rule, i) => {
+    if ((rule.backendRefs !== undefined) === (rule.llm !== undefined)) out.push({ path: `spec.rules[${i}]`, message: 'set exactly one of backendRefs or llm' });
+    rule.llm?.providers.forEach((p, j) => {
+      if ((p.credentials.secretName !== undefined) === (p.credentials.file !== undefined)) {
+        out.push({ path: `spec.rules[${i}].llm.providers[${j}].credentials`, message: 'set exactly one of secretName or file' });
+      }
+    });
+    (rule.backendRefs ?? []).forEach((ref, j) => {
       const path = `spec.rules[${i}].backendRefs[${j}]`;
       if ((ref.name !== undefined) === (ref.endpoints !== undefined)) {
         out.push({ path, message: 'exactly one of name (a Service) or endpoints must be set' });
@@ -19,8 +25,8 @@ export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {
       if (ref.drainingEndpoints !== undefined && ref.endpoints === undefined) {
         out.push({ path, message: 'drainingEndpoints needs endpoints (an empty list when every endpoint drains)' });
       }
-    }),
-  );
+    });
+  });
   const tls = spec.tls;
   if (tls && tls.secretName === undefined && (tls.certFile === undefined || tls.keyFile === undefined)) {
     out.push({ path: 'spec.tls', message: 'set secretName, or both certFile and keyFile' });

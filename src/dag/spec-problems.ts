@@ -24,7 +24,7 @@ export function valueProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   const jwksUrl = spec.auth?.jwt?.jwksUrl;
   if (jwksUrl !== undefined && !URL.canParse(jwksUrl)) out.push({ path: 'spec.auth.jwt.jwksUrl', message: `${JSON.stringify(jwksUrl)} is not a URL` });
   spec.rules.forEach((rule, i) =>
-    rule.backendRefs.forEach((ref, j) => {
+    (rule.backendRefs ?? []).forEach((ref, j) => {
       const active = new Set(ref.endpoints ?? []);
       ref.drainingEndpoints?.forEach((a, k) => {
         if (active.has(a)) out.push({ path: `spec.rules[${i}].backendRefs[${j}].drainingEndpoints[${k}]`, message: `${JSON.stringify(a)} is also in endpoints; an endpoint is either serving or draining` });

@@ -8,6 +8,7 @@
 // class instances: key material is kept in a canonical serializable form, and a policy builds its own runtime
 // object from it once per compiled route object.
 import type { Cidr } from '../util/cidr.ts';
+import type { LlmRoute } from '../llm/route.ts';
 import type { JwtAlgorithm } from '../util/key-material.ts';
 
 export type { JwtAlgorithm };
@@ -49,6 +50,8 @@ export interface Route {
 export interface Rule {
   readonly index: number;
   readonly backends: readonly Backend[];
+  /** A rule that fronts model providers: the upgrade is answered by wsgate, not relayed (docs/llm.md). */
+  readonly llm?: LlmRoute;
 }
 
 /**

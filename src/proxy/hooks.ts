@@ -75,6 +75,8 @@ export interface ProxyHooks {
   readonly established?: (ctx: HandshakeContext, conn: LiveConnection, relay: Relay) => void;
   /** The relay has ended (both sockets closed): heartbeats stop watching the connection. */
   readonly ended?: (conn: LiveConnection, end: RelayEnd) => void;
+  /** Rules with `llm`: after admission, wsgate answers the upgrade itself and serves the socket (src/llm). */
+  readonly llm?: (ctx: HandshakeContext, head: Buffer) => void;
   /** Non-upgrade requests on routes with httpFallback.enabled. */
   readonly httpFallback?: (ctx: HttpFallbackContext) => void;
 }

@@ -357,6 +357,7 @@ export class ProxyServer {
       if (err) return this.#reject(socket, err, match);
       if (socket.destroyed) return;
     }
+    if (match.rule.llm) return this.#hooks.llm ? this.#hooks.llm(ctx, head) : this.#reject(socket, Errors.noEndpoint('LLM front not enabled'), match);
     const { balance, upstream } = match.route;
     const tried = new Set<string>();
     let last: UpstreamResult | undefined;

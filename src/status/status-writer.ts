@@ -9,13 +9,16 @@ import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
 import type { ObservedRouteStatus } from '../sources/kubernetes/source.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
 
+/** Status PATCHes in flight at once: enough to keep up with a relist, few enough not to crowd the API server. */
+const defaultConcurrency = 4;
+
 export interface StatusWriterOptions {
   readonly client: KubeClient;
   readonly log: Logger;
   readonly fieldManager?: string;
   /** The status a route has on the server (KubernetesSource#observedStatus). */
   readonly observed?: (key: string) => ObservedRouteStatus | undefined;
-  /** Parallel writes (default 4). */
+  /** Parallel writes (default defaultConcurrency). */
   readonly concurrency?: number;
   /** Delay before a failed write is tried again (default 2 s), on clock. */
   readonly retryDelayMs?: number;
@@ -130,7 +133,7 @@ export class StatusWriter {
   }
 
   private kick(): void {
-    const max = this.o.concurrency ?? 4;
+    const max = this.o.concurrency ?? defaultConcurrency;
     while (this.leading && !this.stopped && this.workers < max && this.workers < this.dirty.size) {
       this.workers++;
       void this.work().finally(() => {

@@ -14,6 +14,8 @@ export function buildView(r: BuildResult): unknown {
           resolved: b.resolved,
           endpoints: b.endpoints.map((e) => `${e.address} ${e.state}${e.zone ? ` zone=${e.zone}` : ''}${e.podName ? ` pod=${e.podName}` : ''}`),
         })),
+        // The provider key is shown by length only: goldens are read by people and kept in git.
+        ...(rule.llm ? { llm: { ...rule.llm, providers: rule.llm.providers.map((p) => ({ ...p, apiKey: `(${p.apiKey.length} characters)` })) } } : {}),
       })),
     })),
     table: {

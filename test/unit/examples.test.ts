@@ -17,6 +17,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'wsgate-examples-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 type Manifest = { kind?: string; spec?: Record<string, unknown> };
+const hasLlmRule = (d: Manifest) => ((d.spec?.rules ?? []) as { llm?: unknown }[]).some((r) => r.llm !== undefined);
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
 const manifests = (file: string) => (yaml.loadAll(readFileSync(join(dir, file), 'utf8')) as (Manifest | null)[]).filter((d): d is Manifest => d !== null);
 
@@ -26,15 +27,17 @@ for (const file of files) {
     const routeDocs = docs.filter((d) => d.kind === 'WebSocketRoute');
     let path = join(dir, file);
     if (routeDocs.length < docs.length) {
-      assert.deepEqual([...new Set(docs.map((d) => d.kind))].filter((k) => k !== 'WebSocketRoute').sort(), ['Deployment', 'Service'], 'routes come with their backend only');
+      // An LLM route comes with the Secret of its provider keys instead of a backend.
+      const companions = routeDocs.some(hasLlmRule) ? ['Secret'] : ['Deployment', 'Service'];
+      assert.deepEqual([...new Set(docs.map((d) => d.kind))].filter((k) => k !== 'WebSocketRoute').sort(), companions, 'routes come with their backend only');
       path = join(tmp, file);
       writeFileSync(path, routeDocs.map((d) => yaml.dump(d)).join('---\n'));
     }
     const r = await loadRoutes([path], createSpecValidator());
     assert.deepEqual(r.problems, []);
     assert.ok(r.routes.length > 0);
-    type Refs = { rules: { backendRefs: { name?: string }[] }[] };
-    const kubernetes = r.routes.some((x) => (x.spec as Refs).rules.some((rule) => rule.backendRefs.some((b) => b.name !== undefined)));
+    type Refs = { rules: { backendRefs?: { name?: string }[]; llm?: unknown }[] };
+    const kubernetes = r.routes.some((x) => (x.spec as Refs).rules.some((rule) => (rule.backendRefs ?? []).some((b) => b.name !== undefined) || rule.llm !== undefined));
     const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: !kubernetes, mode: kubernetes ? 'kubernetes' : 'standalone' })({
       routes: r.routes, services: [], endpointSlices: [], secrets: [],
     });

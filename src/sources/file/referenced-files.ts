@@ -14,8 +14,13 @@ export function referencedPaths(spec: unknown): string[] {
     tls?: { certFile?: unknown; keyFile?: unknown };
     auth?: { jwt?: { keyFile?: unknown }; apiKey?: { file?: unknown } };
     upstream?: { tls?: { caFile?: unknown } };
+    rules?: unknown;
   };
-  return [s.tls?.certFile, s.tls?.keyFile, s.auth?.jwt?.keyFile, s.auth?.apiKey?.file, s.upstream?.tls?.caFile].filter(
+  // LLM provider keys (rules[].llm.providers[].credentials.file).
+  const llmKeys = (Array.isArray(s.rules) ? s.rules : []).flatMap((r: { llm?: { providers?: unknown } }) =>
+    Array.isArray(r?.llm?.providers) ? r.llm.providers.map((p: { credentials?: { file?: unknown } }) => p?.credentials?.file) : [],
+  );
+  return [s.tls?.certFile, s.tls?.keyFile, s.auth?.jwt?.keyFile, s.auth?.apiKey?.file, s.upstream?.tls?.caFile, ...llmKeys].filter(
     (p): p is string => typeof p === 'string' && p.length > 0,
   );
 }

@@ -1,0 +1,103 @@
+// The proxy's hook for rules with `llm`: after the route's admission checks (auth, origin, IP, rate limits)
+// have passed, wsgate answers the upgrade itself and serves the socket with an LlmSession. Limits are kept per
+// rule across snapshots while the rule's limits stay the same, so a config reload does not reset budgets.
+import type { IncomingMessage } from 'node:http';
+import type { Registry } from 'prom-client';
+import { WebSocketServer } from 'ws';
+import type { HandshakeContext } from '../proxy/hooks.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Clock } from '../util/clock.ts';
+import { PrincipalLimits } from './limits.ts';
+import { LlmMetrics } from './metrics.ts';
+import { LLM_SUBPROTOCOL } from './protocol.ts';
+import type { LlmRoute } from './route.ts';
+import { LlmSession } from './session.ts';
+
+/** The schema's bound on maxMessageBytes: larger frames are refused by ws itself (1009); smaller ones over the
+ *  route's own bound get a message_too_large error from the session. */
+const MAX_FRAME = 16 * 1024 * 1024;
+
+export interface LlmGatewayOptions {
+  readonly clock: Clock;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly fetch?: typeof fetch;
+}
+
+/** Who the limits count against: the verified JWT subject, else the client address. */
+export function principalOf(ctx: HandshakeContext): string {
+  const sub = ctx.claims?.sub;
+  return typeof sub === 'string' && sub.length > 0 ? `sub:${sub}` : `ip:${ctx.clientIp}`;
+}
+
+export class LlmGateway {
+  readonly #o: LlmGatewayOptions;
+  readonly #metrics: LlmMetrics;
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME,
+    handleProtocols: (offered) => (offered.has(LLM_SUBPROTOCOL) ? LLM_SUBPROTOCOL : false),
+  });
+  readonly #limits = new Map<string, { readonly config: string; readonly limits: PrincipalLimits }>();
+  readonly #sessions = new Set<LlmSession>();
+  readonly #emptyWaiters: (() => void)[] = [];
+  #draining = false;
+
+  constructor(o: LlmGatewayOptions) {
+    this.#o = o;
+    this.#metrics = new LlmMetrics(o.registry);
+  }
+
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  readonly handle = (ctx: HandshakeContext, head: Buffer): void => {
+    const route = ctx.match.rule.llm;
+    if (!route) return;
+    const limits = this.#limitsFor(`${route.namespace}/${route.name}/${ctx.match.rule.index}`, route);
+    // ws reads method, url and headers; the upgrade front's request carries them as IncomingMessage does.
+    this.#wss.handleUpgrade(ctx.req as IncomingMessage, ctx.socket, head, (ws) => {
+      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
+      this.#sessions.add(session);
+      ws.once('close', () => this.#forget(session));
+      if (this.#draining) session.drain();
+      // The upgrade front hands sockets over paused (nothing is read until a reader listens); ws listens now.
+      ctx.socket.resume();
+    });
+  };
+
+  /** In-flight requests finish, new ones get `draining`, each socket closes with 1012 when it has none left.
+   *  Resolves when every LLM socket has closed. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    for (const s of this.#sessions) s.drain();
+    return this.#whenEmpty();
+  }
+
+  #whenEmpty(): Promise<void> {
+    if (this.#sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+  }
+
+  #forget(session: LlmSession): void {
+    this.#sessions.delete(session);
+    if (this.#sessions.size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
+  }
+
+  close(): void {
+    for (const { limits } of this.#limits.values()) limits.close();
+    this.#limits.clear();
+    this.#wss.close();
+  }
+
+  #limitsFor(key: string, route: LlmRoute): PrincipalLimits {
+    const config = JSON.stringify(route.limits);
+    const have = this.#limits.get(key);
+    if (have && have.config === config) return have.limits;
+    have?.limits.close();
+    const limits = new PrincipalLimits(route.limits, this.#o.clock);
+    this.#limits.set(key, { config, limits });
+    return limits;
+  }
+}

@@ -1,0 +1,215 @@
+// One client WebSocket speaking wsgate.llm.v1: parses its messages, admits requests against the limits, runs
+// each as an attempt chain over the candidates (fallback before the first token only), streams deltas back
+// with backpressure, and aborts every upstream call when the socket goes. Several requests run at once,
+// keyed by their id.
+import type { WebSocket, RawData } from 'ws';
+import { CloseCode, LlmErrorCode } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
+import { attempt, type AttemptOutcome, type Usage } from './attempt.ts';
+import { CONCURRENCY_RETRY_MS, type PrincipalLimits } from './limits.ts';
+import type { LlmMetrics } from './metrics.ts';
+import { parseClientMessage, type ClientRequest, type ServerEvent } from './protocol.ts';
+import type { LlmRoute } from './route.ts';
+import { candidates } from './routing.ts';
+
+/** RFC 6455 §7.4.1: 1003, "an endpoint ... received a type of data it cannot accept"; the protocol is text only. */
+const UNSUPPORTED_DATA = 1003;
+
+export interface LlmSessionDeps {
+  readonly route: LlmRoute;
+  readonly clock: Clock;
+  readonly limits: PrincipalLimits;
+  readonly metrics?: LlmMetrics;
+  readonly log?: Logger;
+  readonly fetch?: typeof fetch;
+}
+
+interface InFlight {
+  readonly ac: AbortController;
+  cancelled: boolean;
+}
+
+export class LlmSession {
+  readonly #ws: WebSocket;
+  readonly #principal: string;
+  readonly #d: LlmSessionDeps;
+  readonly #inFlight = new Map<string, InFlight>();
+  #draining = false;
+  #closed = false;
+  /** Resolves when the last frame sent has been written to the socket. */
+  #flushed: Promise<void> = Promise.resolve();
+  #gone!: () => void;
+  /** Resolves when the socket closes: a held stream must not wait for a write that will never complete. */
+  readonly #closedP = new Promise<void>((resolve) => (this.#gone = resolve));
+
+  constructor(ws: WebSocket, principal: string, deps: LlmSessionDeps) {
+    this.#ws = ws;
+    this.#principal = principal;
+    this.#d = deps;
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#onClose());
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** New requests get `draining`; the socket closes with 1012 once the in-flight ones end. */
+  drain(): void {
+    this.#draining = true;
+    this.#closeIfDrained();
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    this.#gone();
+    for (const f of this.#inFlight.values()) f.ac.abort();
+  }
+
+  #send(ev: ServerEvent): void {
+    if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#flushed = new Promise((resolve) => this.#ws.send(JSON.stringify(ev), () => resolve()));
+  }
+
+  /** Backpressure: above the high-water mark, the provider's stream is not read until the socket drains. */
+  #hold(): Promise<void> | undefined {
+    return !this.#closed && this.#ws.bufferedAmount > this.#d.route.highWaterBytes ? Promise.race([this.#flushed, this.#closedP]) : undefined;
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.#ws.close(UNSUPPORTED_DATA, 'wsgate.llm.v1 is text only');
+      return;
+    }
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const { route } = this.#d;
+    const msg = parseClientMessage(buf.toString('utf8'), buf.byteLength, route.maxMessageBytes, route.params);
+    if (msg.type === 'error') return this.#send(msg);
+    if (msg.type === 'cancel') {
+      const f = this.#inFlight.get(msg.id);
+      if (f) {
+        f.cancelled = true;
+        f.ac.abort();
+      }
+      return;
+    }
+    const err = (code: LlmErrorCode, message: string, retryAfterMs?: number): void =>
+      this.#send({ type: 'error', id: msg.id, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    if (this.#draining) return err(LlmErrorCode.draining, 'the gateway is draining; reconnect');
+    if (this.#inFlight.has(msg.id)) return err(LlmErrorCode.duplicateId, `request ${msg.id} is already in flight`);
+    const cands = candidates(route, msg.model);
+    if (cands.length === 0) {
+      this.#count('unknown', 'unknown', 'unknown_model');
+      return err(LlmErrorCode.unknownModel, `no provider serves model ${JSON.stringify(msg.model).slice(0, 80)}`);
+    }
+    if (this.#inFlight.size >= route.limits.concurrentPerConnection) {
+      this.#count('none', cands[0]!.model, 'rate_limited');
+      return err(LlmErrorCode.rateLimited, 'too many requests in flight on this connection', CONCURRENCY_RETRY_MS);
+    }
+    const admission = this.#d.limits.admit(this.#principal);
+    if (!admission.ok) {
+      this.#count('none', cands[0]!.model, 'rate_limited');
+      return err(LlmErrorCode.rateLimited, `limit reached: ${admission.reason}`, admission.retryAfterMs);
+    }
+    const f: InFlight = { ac: new AbortController(), cancelled: false };
+    this.#inFlight.set(msg.id, f);
+    void this.#run(msg, cands, f).then(
+      (usage) => admission.release(usage.inputTokens + usage.outputTokens),
+      () => admission.release(0),
+    ).finally(() => {
+      this.#inFlight.delete(msg.id);
+      this.#closeIfDrained();
+    });
+  }
+
+  async #run(req: ClientRequest, cands: ReturnType<typeof candidates>, f: InFlight): Promise<Usage> {
+    const { clock, route } = this.#d;
+    const started = clock.now();
+    const used: Usage = { inputTokens: 0, outputTokens: 0 };
+    let pending = '';
+    let flushTimer: ClockTimer | undefined;
+    const flush = (): void => {
+      clock.clearTimeout(flushTimer);
+      flushTimer = undefined;
+      if (pending === '') return;
+      this.#send({ type: 'delta', id: req.id, text: pending });
+      pending = '';
+    };
+    const onText = (text: string): Promise<void> | undefined => {
+      if (route.logContent) completion.push(text);
+      if (route.coalesceMs <= 0) {
+        this.#send({ type: 'delta', id: req.id, text });
+        return this.#hold();
+      }
+      pending += text;
+      flushTimer ??= clock.setTimeout(flush, route.coalesceMs);
+      return this.#hold();
+    };
+    const completion: string[] = [];
+    let outcome: AttemptOutcome | undefined;
+    let provider = cands[0]!.provider.name;
+    let model = cands[0]!.model;
+    let attempts = 0;
+    let retryAfterMs: number | undefined;
+    for (const c of cands) {
+      attempts++;
+      provider = c.provider.name;
+      model = c.model;
+      outcome = await attempt({ provider: c.provider, model: c.model, messages: req.messages, params: req.params, clock, signal: f.ac.signal, onText, ...(this.#d.fetch ? { fetch: this.#d.fetch } : {}) });
+      used.inputTokens += outcome.usage.inputTokens;
+      used.outputTokens += outcome.usage.outputTokens;
+      if (outcome.result !== 'failed') break;
+      this.#d.metrics?.upstreamErrors.inc({ namespace: route.namespace, route: route.name, provider, status: outcome.kind === 'status' ? outcome.detail : outcome.kind });
+      if (outcome.retryAfterMs !== undefined) retryAfterMs = Math.min(retryAfterMs ?? Infinity, outcome.retryAfterMs);
+      if (!(outcome.beforeFirstToken && outcome.retryable)) break;
+    }
+    flush();
+    const o = outcome!;
+    let label: string;
+    if (o.result === 'done') {
+      label = 'ok';
+      this.#send({ type: 'done', id: req.id, finishReason: o.finishReason, usage: { inputTokens: used.inputTokens, outputTokens: used.outputTokens } });
+    } else if (o.result === 'aborted') {
+      label = f.cancelled ? 'cancelled' : 'client_gone';
+      this.#d.metrics?.cancellations.inc({ namespace: route.namespace, route: route.name });
+      if (f.cancelled) this.#send({ type: 'error', id: req.id, code: LlmErrorCode.cancelled, message: 'cancelled by the client' });
+    } else {
+      const code = o.kind === 'timeout' ? LlmErrorCode.timeout : o.beforeFirstToken ? LlmErrorCode.upstreamUnavailable : LlmErrorCode.upstreamError;
+      label = code;
+      const message = o.kind === 'timeout' ? `provider ${o.detail} timeout` : o.beforeFirstToken ? 'no provider could serve the request' : 'the provider failed mid-stream';
+      this.#send({ type: 'error', id: req.id, code, message, ...(retryAfterMs !== undefined && o.beforeFirstToken ? { retryAfterMs } : {}) });
+    }
+    this.#count(provider, model, label);
+    const m = this.#d.metrics;
+    const labels = { namespace: route.namespace, route: route.name, provider, model };
+    m?.tokens.inc({ ...labels, kind: 'input' }, used.inputTokens);
+    m?.tokens.inc({ ...labels, kind: 'output' }, used.outputTokens);
+    const ended = clock.now();
+    const firstTokenAt = o.result === 'done' ? o.firstTokenAt : undefined;
+    if (firstTokenAt !== undefined) {
+      m?.timeToFirstToken.observe(labels, (firstTokenAt - started) / 1000);
+      if (ended > firstTokenAt && used.outputTokens > 0) m?.tokensPerSecond.observe(labels, used.outputTokens / ((ended - firstTokenAt) / 1000));
+    }
+    this.#d.log?.info(
+      {
+        llm: { route: `${route.namespace}/${route.name}`, id: req.id, principal: this.#principal, provider, model, requested: req.model, outcome: label, attempts },
+        usage: used,
+        ttftMs: firstTokenAt !== undefined ? firstTokenAt - started : undefined,
+        durationMs: ended - started,
+        ...(route.logContent ? { prompt: req.messages, completion: completion.join('') } : {}),
+      },
+      'llm request',
+    );
+    return used;
+  }
+
+  #count(provider: string, model: string, outcome: string): void {
+    const r = this.#d.route;
+    this.#d.metrics?.requests.inc({ namespace: r.namespace, route: r.name, provider, model, outcome });
+  }
+
+  #closeIfDrained(): void {
+    if (this.#draining && this.#inFlight.size === 0 && !this.#closed) this.#ws.close(CloseCode.ServiceRestart, 'draining');
+  }
+}
