@@ -1,12 +1,16 @@
-// signal → coalesce → build → publish. Bursts of changes are held off briefly (never longer than the maximum),
-// the builder runs on the source's whole current state, and a snapshot is published only when its content
-// hash changed. Statuses go to whoever writes them (the leader's status writer in Kubernetes mode).
+// signal → relevant? → coalesce → build → publish. A signal names the objects that changed; one that cannot
+// change the table (an object no route names, or a change to fields the builder does not read: relevance.ts,
+// judged against the last build's reference index) starts nothing. Bursts of relevant changes are held off
+// briefly (never longer than the maximum), the builder runs on the source's whole current state, and a snapshot
+// is published only when its content hash changed. Statuses go to whoever writes them (the leader's status writer in Kubernetes mode).
 import type { Builder } from '../dag/build.ts';
+import type { ReferenceIndex } from '../dag/references.ts';
 import type { RouteStatus } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
-import type { Source } from '../sources/source.ts';
+import type { Source, SourceChange } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { changeMatters } from './relevance.ts';
 
 export interface ControllerOptions {
   readonly source: Source;
@@ -26,6 +30,8 @@ export class Controller {
   #firstSignal = 0;
   #unsubscribe: (() => void) | undefined;
   #lastStatuses: readonly RouteStatus[] = [];
+  #references: ReferenceIndex | undefined;
+  #ignored = 0;
 
   constructor(o: ControllerOptions) {
     this.#o = o;
@@ -34,7 +40,7 @@ export class Controller {
 
   /** Builds once now (the source has synced) and then on every signal. */
   start(): void {
-    this.#unsubscribe = this.#o.source.onChange(() => this.#signal());
+    this.#unsubscribe = this.#o.source.onChange((change) => this.#signal(change));
     this.rebuild();
   }
 
@@ -49,7 +55,16 @@ export class Controller {
     return this.#lastStatuses;
   }
 
-  #signal(): void {
+  /** Signals that could not change the table, so started no build. */
+  get ignoredSignals(): number {
+    return this.#ignored;
+  }
+
+  #signal(change: SourceChange): void {
+    if (!changeMatters(change, this.#references)) {
+      this.#ignored++;
+      return;
+    }
     const now = performance.now();
     if (this.#timer === undefined) this.#firstSignal = now;
     clearTimeout(this.#timer);
@@ -74,6 +89,7 @@ export class Controller {
     }
     m.snapshotBuildDuration.observe((performance.now() - t0) / 1000);
     this.#lastStatuses = result.statuses;
+    this.#references = result.references;
     if (result.content.hash === this.#o.holder.current()?.hash) {
       m.snapshotBuildsTotal.inc({ result: 'unchanged' });
     } else {

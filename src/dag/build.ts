@@ -23,11 +23,14 @@ import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts
 import { resolveRouteSecrets } from './secrets.ts';
 import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
 import { normalizedMatches, shadowedMatches } from './rule-matches.ts';
+import { referenceIndex, type ReferenceIndex } from './references.ts';
 
 export interface BuildResult {
   readonly content: SnapshotContent;
   /** One per route of our class, sorted by key. */
   readonly statuses: readonly RouteStatus[];
+  /** The Services and Secrets the input's routes name: a change to anything else cannot change this result. */
+  readonly references: ReferenceIndex;
 }
 
 export type Builder = (input: BuildInput) => BuildResult;
@@ -122,6 +125,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),
     statuses: [...statuses.values()].sort((a, b) => cmp(a.key, b.key)),
+    references: referenceIndex(input.routes),
   };
 }
 

@@ -9,6 +9,7 @@ import { KubeClient } from '../../src/kube/kube-client.ts';
 import { KubernetesSource, secretFieldSelector } from '../../src/sources/kubernetes/source.ts';
 import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
+import type { SourceChange } from '../../src/sources/source.ts';
 import { LeaderElector } from '../../src/status/leader-elector.ts';
 import { selfSigned } from '../support/certs.ts';
 import { ManualClock } from '../support/manual-clock.ts';
@@ -21,6 +22,7 @@ interface Harness {
   source: KubernetesSource;
   restarts: string[];
   changes: () => number;
+  signals: SourceChange[];
 }
 
 async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespaces?: string[]; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
@@ -36,13 +38,17 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
     ...(o.namespaces ? { watchNamespaces: o.namespaces } : {}),
   });
   let n = 0;
-  source.onChange(() => n++);
+  const signals: SourceChange[] = [];
+  source.onChange((c) => {
+    n++;
+    signals.push(c);
+  });
   await source.start();
   t.after(() => source.stop());
   await within(source.whenSynced(), 'initial sync');
   const watches = 4 * (o.namespaces?.length ?? 1);
   await waitUntil(() => fake.activeWatches() === watches, `${watches} watches open`);
-  return { fake, source, restarts, changes: () => n };
+  return { fake, source, restarts, changes: () => n, signals };
 }
 
 const service = (name: string, ns = 'default'): KObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 'ws' }] } });
@@ -92,6 +98,9 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
   h.fake.create(slice('chat-b', 'chat', ['10.0.0.3']));
   await waitUntil(() => addresses(h.source).length === 2, 'new slice');
   assert.ok(h.changes() > before);
+  // The signal names the object and carries it trimmed, so the controller can tell whether it matters.
+  const added = h.source.current().endpointSlices.find((s) => s.metadata.name === 'chat-b');
+  assert.deepEqual(h.signals.at(-1), { objects: [{ kind: 'endpointslices', key: 'default/chat-b', after: added }] });
 
   // A status write changes resourceVersion but nothing the builder reads: no signal, but the status is observed.
   const r = h.fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
@@ -100,8 +109,10 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
   await waitUntil(() => h.source.observedStatus('default/chat')?.conditions?.[0]?.type === 'Accepted', 'status observed');
   assert.equal(h.changes(), quiet);
 
+  const was = h.source.current().routes[0];
   h.fake.delete('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
   await waitUntil(() => h.source.current().routes.length === 0, 'route deleted');
+  assert.deepEqual(h.signals.at(-1), { objects: [{ kind: 'websocketroutes', key: 'default/chat', before: was }] });
   assert.equal(h.source.observedStatus('default/chat'), undefined);
   assert.deepEqual(h.restarts, []);
 });

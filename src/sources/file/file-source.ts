@@ -7,7 +7,7 @@ import type { SpecValidator } from '../../api/validate.ts';
 import { emptyInput, type BuildInput } from '../../dag/input.ts';
 import { formatProblem, type ConfigProblem } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { Source } from '../source.ts';
+import type { Source, SourceChange } from '../source.ts';
 import { loadRoutes } from './load-routes.ts';
 import { readReferencedFiles } from './referenced-files.ts';
 
@@ -22,7 +22,7 @@ export interface FileSourceOptions {
 export class FileSource implements Source {
   readonly #o: FileSourceOptions;
   readonly #log: Logger;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(change: SourceChange) => void>();
   #input: BuildInput = emptyInput;
   #synced = false;
   #watcher: FSWatcher | undefined;
@@ -103,7 +103,7 @@ export class FileSource implements Source {
     return this.#input;
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (change: SourceChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -136,6 +136,7 @@ export class FileSource implements Source {
       return;
     }
     this.#input = { ...emptyInput, routes: r.routes, secrets: await this.#readFiles(r.routes) };
-    for (const l of this.#listeners) l();
+    // The files are re-read whole: any object may have changed.
+    for (const l of this.#listeners) l({ all: true });
   }
 }
