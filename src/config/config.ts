@@ -53,6 +53,8 @@ export interface Config {
   readonly maxConnections: number;
   readonly buildHoldoffMs: number;
   readonly buildMaxHoldoffMs: number;
+  /** Full builds in a worker thread (controller/thread-builder.ts). */
+  readonly buildThread: boolean;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -232,6 +234,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxPendingHandshakesPerBackend: Math.max(1, Math.ceil(maxHandshakesInFlight / 4)),
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
+    buildThread: bool('build-thread', true),
   };
   if (problems.length > 0) throw new ConfigError('invalid configuration', problems);
   return Object.freeze(config);

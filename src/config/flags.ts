@@ -42,6 +42,7 @@ export const flags = [
   { name: 'max-connections', type: 'number', default: 0, help: 'Client connections open at once before new ones get 503 overloaded; 0: derived from the open-file limit (RLIMIT_NOFILE less a reserve of 256, halved: each relayed connection holds two descriptors).' },
   { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
+  { name: 'build-thread', type: 'boolean', default: true, help: 'Build the routing table (and read the route file) in a worker thread, so a full build never holds up open connections; false: build on the main thread.' },
 ] as const satisfies readonly FlagSpec[];
 
 export type FlagName = (typeof flags)[number]['name'];
