@@ -1,6 +1,8 @@
 // The build thread: a full build (and, standalone, reading and checking the route file) runs here, not on the
 // loop that relays frames. It keeps its own copy of the source's objects, fed with changes by the control plane,
 // and answers each build with the result cut into serialized pieces (build-protocol.ts).
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,9 +22,22 @@ const hostsPerPiece = 500;
 
 const kinds: readonly ObjectKind[] = ['websocketroutes', 'services', 'endpointslices', 'secrets'];
 
+/** The lowest scheduling priority for this thread alone: on a busy machine a build waits for the relay, not the
+ *  other way round. Linux keeps a nice value per thread (setpriority(2), NOTES), and /proc/thread-self names this
+ *  thread's id; elsewhere, or where that is refused, the thread keeps the process's priority. */
+function yieldToRelay(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // Not Linux, or not permitted: builds still run off the relay's loop, at the same priority.
+  }
+}
+
 function main(): void {
   const port = parentPort;
   if (!port) throw new Error('build-thread.ts runs as a worker thread');
+  yieldToRelay();
   const { options } = workerData as BuildThreadData;
   const validate = createSpecValidator();
   const build = createBuilder(options);
