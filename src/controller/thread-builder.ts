@@ -23,6 +23,9 @@ export interface BuildEngine {
   close(): Promise<void>;
 }
 
+/** Endpoints put in the new Map per turn of the loop (a turn of 5,000 measured up to 38 ms with the Map growing). */
+const endpointsPerTurn = 1000;
+
 /** Objects sent to the thread per message, so that serializing one message stays short too. */
 const objectsPerMessage = 500;
 
@@ -170,13 +173,26 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
         for (const [h, es] of p.hosts) exact.set(h, deepFreeze(es as MatchEntry[]));
         break;
       case 'end': {
-        if ((p.sameEndpointKeys || p.sameTable) && !prev) throw new Error('build thread result shares from a result this side does not have');
-        const keys = p.sameEndpointKeys ? [...prev!.content.endpoints.keys()] : (endpointKeys ?? []);
+        if ((p.endpointDiff || p.sameTable) && !prev) throw new Error('build thread result shares from a result this side does not have');
         const endpoints = new Map<string, Endpoint>();
-        for (let i = 0; i < keys.length; i++) {
-          const k = keys[i]!;
+        let n = 0;
+        /** True when this turn has done its share. */
+        const put = (k: string): boolean => {
           endpoints.set(k, changedEndpoints.get(k) ?? prev?.content.endpoints.get(k) ?? missing('endpoint', k));
-          if (i % 5000 === 4999) await nextTurn();
+          return ++n % endpointsPerTurn === 0;
+        };
+        if (p.endpointDiff) {
+          // The previous keys (their very strings) with the added ones merged in: nothing new survives but the Map.
+          const removed = new Set(p.endpointDiff.removed);
+          const added = p.endpointDiff.added;
+          let a = 0;
+          for (const k of prev!.content.endpoints.keys()) {
+            while (a < added.length && added[a]! < k) if (put(added[a++]!)) await nextTurn();
+            if (!removed.has(k) && put(k)) await nextTurn();
+          }
+          while (a < added.length) if (put(added[a++]!)) await nextTurn();
+        } else {
+          for (const k of endpointKeys ?? []) if (put(k)) await nextTurn();
         }
         const table = p.sameTable
           ? prev!.content.table

@@ -26,7 +26,7 @@ export type FromBuildThread =
 /**
  * One serialized piece of a result; `end` comes last. Only what differs from the previous result travels: routes
  * and statuses that changed, then the order of all of them by key (the receiver takes the others from its
- * previous result, the very same objects), the endpoint keys and the match table only when they changed.
+ * previous result, the very same objects), the endpoint keys as a difference, the match table only when it changed.
  */
 export type ResultPiece =
   | { readonly p: 'routes'; readonly routes: readonly [string, unknown][] }
@@ -38,8 +38,9 @@ export type ResultPiece =
   | {
       readonly p: 'end';
       readonly hash: string;
-      /** No 'endpoints' pieces: the endpoint keys are those of the previous result. */
-      readonly sameEndpointKeys: boolean;
+      /** Set when there are no 'endpoints' pieces: the endpoint keys are the previous result's, less `removed`,
+       *  with `added` (sorted) merged in, in the same order. */
+      readonly endpointDiff?: { readonly added: readonly string[]; readonly removed: readonly string[] };
       /** No 'exact' pieces, and the table is the previous one. */
       readonly sameTable: boolean;
       readonly wildcard: readonly [string, readonly unknown[]][];

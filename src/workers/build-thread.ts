@@ -93,7 +93,7 @@ function main(): void {
 interface Sent {
   readonly routes: Map<string, string>;
   readonly statuses: Map<string, string>;
-  readonly endpointKeys: string;
+  readonly endpointKeys: ReadonlySet<string>;
   readonly table: string;
 }
 
@@ -110,20 +110,23 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
   const c = r.content;
   const routes = new Map([...c.routes].map(([k, v]) => [k, JSON.stringify(v)]));
   const statuses = new Map(r.statuses.map((s) => [s.key as string, JSON.stringify(s)]));
-  const endpointKeys = JSON.stringify([...c.endpoints.keys()]);
+  const endpointKeys = new Set(c.endpoints.keys());
   const table = JSON.stringify([[...c.table.exact], [...c.table.wildcard], c.table.wildcardSuffixes, c.table.any]);
   chunks([...c.routes].filter(([k]) => prev?.routes.get(k) !== routes.get(k)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
   piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
   chunks(r.statuses.filter((s) => prev?.statuses.get(s.key) !== statuses.get(s.key)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
   piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
-  const sameEndpointKeys = prev?.endpointKeys === endpointKeys;
-  if (!sameEndpointKeys) chunks([...c.endpoints.keys()], keysPerPiece, (keys) => piece({ p: 'endpoints', keys }));
+  // Keys are sorted by plain string order, so the receiver can merge the added ones into its previous list.
+  const endpointDiff = prev
+    ? { added: [...endpointKeys].filter((k) => !prev.endpointKeys.has(k)), removed: [...prev.endpointKeys].filter((k) => !endpointKeys.has(k)) }
+    : undefined;
+  if (!endpointDiff) chunks([...c.endpoints.keys()], keysPerPiece, (keys) => piece({ p: 'endpoints', keys }));
   const sameTable = prev?.table === table;
   if (!sameTable) chunks([...c.table.exact], hostsPerPiece, (hosts) => piece({ p: 'exact', hosts }));
   piece({
     p: 'end',
     hash: c.hash,
-    sameEndpointKeys,
+    ...(endpointDiff ? { endpointDiff } : {}),
     sameTable,
     wildcard: sameTable ? [] : [...c.table.wildcard],
     wildcardSuffixes: sameTable ? [] : c.table.wildcardSuffixes,
