@@ -39,6 +39,8 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
   #last: BuildResult | undefined;
   #nextId = 1;
   #closed = false;
+  /** Why the thread is gone: every later build fails with it (logged by the controller) instead of waiting. */
+  #dead: Error | undefined;
 
   constructor(options: BuildOptions) {
     const data: BuildThreadData = { options };
@@ -50,6 +52,7 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
       p?.resolve(m);
     });
     const fail = (err: Error) => {
+      this.#dead ??= err;
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
     };
@@ -115,6 +118,7 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
 
   #ask(make: (id: number) => ToBuildThread): Promise<FromBuildThread> {
     if (this.#closed) return Promise.reject(new Error('build thread closed'));
+    if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });

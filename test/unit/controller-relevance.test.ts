@@ -181,3 +181,40 @@ test('relevance: a change the projection calls irrelevant leaves the whole build
     { numRuns: 50 },
   );
 });
+
+test('controller with a build engine: every signal reaches the engine; one arriving during a build is judged by that build', async () => {
+  const base: BuildInput = { routes: [route('chat', 'chat')], services: [service('chat'), service('other')], endpointSlices: [], secrets: [] };
+  const source = new TestSource(base);
+  const builder = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' });
+  const noted: SourceChange[] = [];
+  const asked: ((r: BuildResult) => void)[] = [];
+  let askedNext: (() => void) | undefined;
+  const engine = {
+    note: (c: SourceChange) => void noted.push(c),
+    build: () =>
+      new Promise<BuildResult>((resolve) => {
+        asked.push(resolve);
+        askedNext?.();
+      }),
+    close: async () => {},
+  };
+  const controller = new Controller({ source, build: engine, holder: new SnapshotHolder(), log: pino({ level: 'silent' }), metrics: new Metrics(), holdoffMs: 0, maxHoldoffMs: 0 });
+  const started = controller.start();
+  assert.equal(asked.length, 1);
+  // During the first build there is no reference index yet: the signal waits for the build's.
+  const other: ObjectChange = { kind: 'services', key: `${ns}/other`, before: service('other'), after: service('other', 9090) };
+  source.emit(base, other);
+  assert.equal(controller.ignoredSignals, 0);
+  asked[0]!(builder(base));
+  await started;
+  assert.equal(controller.ignoredSignals, 1, 'judged against the finished build: nothing names Service other');
+  assert.equal(asked.length, 1);
+  const second = new Promise<void>((resolve) => (askedNext = resolve));
+  const chat: ObjectChange = { kind: 'services', key: `${ns}/chat`, before: service('chat'), after: { ...service('chat'), spec: { ports: [{ name: 'ws', port: 81 }] } } };
+  source.emit(base, chat);
+  await second;
+  assert.equal(asked.length, 2);
+  assert.deepEqual(noted, [{ objects: [other] }, { objects: [chat] }]);
+  asked[1]!(builder(base));
+  controller.stop();
+});
