@@ -1,8 +1,9 @@
 // signal → relevant? → coalesce → build → publish. A signal names the objects that changed; one that cannot
 // change the table (an object no route names, or a change to fields the builder does not read: relevance.ts,
 // judged against the last build's reference index) starts nothing. Bursts of relevant changes are held off
-// briefly (never longer than the maximum), the builder runs on the source's whole current state, and a snapshot
-// is published only when its content hash changed. Statuses go to whoever writes them (the leader's status writer in Kubernetes mode).
+// briefly (never longer than the maximum), the builder runs on the source's whole current state (here, or in the
+// build thread: thread-builder.ts), and a snapshot is published only when its content hash changed. Statuses go
+// to whoever writes them (the leader's status writer in Kubernetes mode).
 import type { Builder, BuildResult } from '../dag/build.ts';
 import type { ReferenceIndex } from '../dag/references.ts';
 import type { EndpointState, RouteStatus, Snapshot } from '../model/snapshot.ts';
