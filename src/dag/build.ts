@@ -119,14 +119,19 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const sortedEndpoints = new Map([...endpoints].sort(([a], [b]) => cmp(a, b)));
   const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
   const table = buildMatchTable(entries);
-  const hash = createHash('sha256')
-    .update(JSON.stringify([[...sortedRoutes.values()], [...sortedEndpoints.values()], [...sortedCerts]]))
-    .digest('hex');
+  const hash = contentHash(sortedRoutes, sortedEndpoints, sortedCerts);
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),
     statuses: [...statuses.values()].sort((a, b) => cmp(a.key, b.key)),
     references: referenceIndex(input.routes),
   };
+}
+
+/** The snapshot's content hash, from its sorted collections (incremental.ts hashes its results the same way). */
+export function contentHash(routes: ReadonlyMap<ObjectKey, Route>, endpoints: ReadonlyMap<string, Endpoint>, certificates: ReadonlyMap<string, TlsCertificate>): string {
+  return createHash('sha256')
+    .update(JSON.stringify([[...routes.values()], [...endpoints.values()], [...certificates]]))
+    .digest('hex');
 }
 
 /** Our class (or no class), not being deleted, oldest first; ties broken by key so the order is total. */

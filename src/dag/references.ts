@@ -24,16 +24,29 @@ export function referenceIndex(routes: readonly RouteObject[]): ReferenceIndex {
   const services = new Set<string>();
   const secrets = new Set<string>();
   for (const r of routes) {
+    for (const k of routeServices(r)) services.add(k);
     const ns = r.metadata.namespace ?? 'default';
-    const spec = (r.spec && typeof r.spec === 'object' ? r.spec : {}) as LooseSpec;
-    for (const rule of Array.isArray(spec.rules) ? spec.rules : []) {
-      for (const ref of Array.isArray(rule?.backendRefs) ? rule.backendRefs : []) {
-        if (typeof ref?.name === 'string') services.add(`${typeof ref.namespace === 'string' ? ref.namespace : ns}/${ref.name}`);
-      }
-    }
+    const spec = looseSpec(r);
     for (const name of [spec.tls?.secretName, spec.auth?.jwt?.secretName, spec.auth?.apiKey?.secretName, spec.upstream?.tls?.caSecretName]) {
       if (typeof name === 'string') secrets.add(`${ns}/${name}`);
     }
   }
   return { services, secrets };
+}
+
+/** "namespace/name" of each Service one route's backendRefs name. */
+export function routeServices(r: RouteObject): Set<string> {
+  const out = new Set<string>();
+  const ns = r.metadata.namespace ?? 'default';
+  const spec = looseSpec(r);
+  for (const rule of Array.isArray(spec.rules) ? spec.rules : []) {
+    for (const ref of Array.isArray(rule?.backendRefs) ? rule.backendRefs : []) {
+      if (typeof ref?.name === 'string') out.add(`${typeof ref.namespace === 'string' ? ref.namespace : ns}/${ref.name}`);
+    }
+  }
+  return out;
+}
+
+function looseSpec(r: RouteObject): LooseSpec {
+  return (r.spec && typeof r.spec === 'object' ? r.spec : {}) as LooseSpec;
 }

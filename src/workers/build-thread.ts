@@ -8,7 +8,8 @@ import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
 import { createBuilder, type BuildResult } from '../dag/build.ts';
-import { emptyInput, type BuildInput } from '../dag/input.ts';
+import { rebuildServices } from '../dag/incremental.ts';
+import { emptyInput, type BuildInput, type EndpointSliceLite } from '../dag/input.ts';
 import { loadRoutes } from '../sources/file/load-routes.ts';
 import { readReferencedFiles } from '../sources/file/referenced-files.ts';
 import type { ObjectKind, SourceObject } from '../sources/source.ts';
@@ -44,6 +45,16 @@ function main(): void {
   const objects = new Map<ObjectKind, Map<string, SourceObject>>(kinds.map((k) => [k, new Map()]));
   let fileInput: BuildInput | undefined;
   let sent: Sent | undefined;
+  /** The last result built here, and what changed since: Services (by their own or their slices' change), or
+   *  something else, which needs a full build. */
+  let last: BuildResult | undefined;
+  const changedServices = new Set<string>();
+  let needFull = true;
+  const owner = (o: unknown): string | undefined => {
+    const s = o as EndpointSliceLite | undefined;
+    const name = s?.metadata.labels?.['kubernetes.io/service-name'];
+    return s && name ? `${s.metadata.namespace}/${name}` : undefined;
+  };
   const send = (m: FromBuildThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
   const input = (): BuildInput => {
@@ -54,9 +65,19 @@ function main(): void {
 
   port.on('message', (m: ToBuildThread) => {
     if (m.t === 'objects') {
-      if (m.reset) for (const map of objects.values()) map.clear();
+      if (m.reset) {
+        for (const map of objects.values()) map.clear();
+        needFull = true;
+      }
       for (const c of m.changes) {
         const map = objects.get(c.kind)!;
+        if (c.kind === 'services') {
+          changedServices.add(c.key);
+        } else if (c.kind === 'endpointslices') {
+          for (const o of [owner(map.get(c.key)), owner(c.after)]) if (o) changedServices.add(o);
+        } else {
+          needFull = true;
+        }
         if (c.after === undefined) map.delete(c.key);
         else map.set(c.key, c.after);
       }
@@ -69,6 +90,7 @@ function main(): void {
           if (r.problems.length > 0) return send({ t: 'loaded', id: m.id, problems: r.problems, paths: [] });
           const { secrets, paths } = await readReferencedFiles(r.routes, m.baseDir);
           fileInput = { ...emptyInput, routes: r.routes, secrets };
+          needFull = true;
           send({ t: 'loaded', id: m.id, problems: [], paths });
         } catch (err) {
           send({ t: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) });
@@ -78,7 +100,12 @@ function main(): void {
     }
     try {
       const t0 = performance.now();
-      const result = cut(build(input()), m.fresh ? undefined : sent);
+      const objectsNow = input();
+      const built = (!needFull && !fileInput && last && rebuildServices(build, last, objectsNow, changedServices)) || build(objectsNow);
+      last = built;
+      needFull = false;
+      changedServices.clear();
+      const result = cut(built, m.fresh ? undefined : sent);
       sent = result.sent;
       const pieces = result.pieces;
       const buffers = pieces.map((p) => p.buffer as ArrayBuffer);
@@ -97,6 +124,14 @@ interface Sent {
   readonly table: string;
 }
 
+/** JSON of each route and status object once: an incremental result shares most of them with the last one. */
+const jsonOf = new WeakMap<object, string>();
+function json(o: object): string {
+  let j = jsonOf.get(o);
+  if (j === undefined) jsonOf.set(o, (j = JSON.stringify(o)));
+  return j;
+}
+
 function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; sent: Sent } {
   const out: Uint8Array[] = [];
   const piece = (p: ResultPiece) => {
@@ -108,10 +143,12 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     for (let i = 0; i < xs.length; i += n) f(xs.slice(i, i + n));
   };
   const c = r.content;
-  const routes = new Map([...c.routes].map(([k, v]) => [k, JSON.stringify(v)]));
-  const statuses = new Map(r.statuses.map((s) => [s.key as string, JSON.stringify(s)]));
+  const routes = new Map([...c.routes].map(([k, v]) => [k, json(v)]));
+  const statuses = new Map(r.statuses.map((s) => [s.key as string, json(s)]));
   const endpointKeys = new Set(c.endpoints.keys());
-  const table = JSON.stringify([[...c.table.exact], [...c.table.wildcard], c.table.wildcardSuffixes, c.table.any]);
+  // The table holds Maps, which JSON.stringify would write as {}: their entries are compared.
+  let table = jsonOf.get(c.table);
+  if (table === undefined) jsonOf.set(c.table, (table = JSON.stringify([[...c.table.exact], [...c.table.wildcard], c.table.wildcardSuffixes, c.table.any])));
   chunks([...c.routes].filter(([k]) => prev?.routes.get(k) !== routes.get(k)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
   piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
   chunks(r.statuses.filter((s) => prev?.statuses.get(s.key) !== statuses.get(s.key)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));

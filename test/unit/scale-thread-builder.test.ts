@@ -1,4 +1,5 @@
-// The build thread's result equals a full build on this thread, whole, after any sequence of changes: it is
+// The build thread's result (incremental when only Services and EndpointSlices changed: src/dag/incremental.ts)
+// equals a full build on this thread, whole, after any sequence of changes: it is
 // handed over in pieces, only what changed travels, and the rest is taken from the previous result. Unchanged
 // routes are the previous result's very objects (what connections holding the old snapshot share).
 import assert from 'node:assert/strict';
@@ -6,6 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
 import { createBuilder, type BuildResult } from '../../src/dag/build.ts';
+import { rebuildServices } from '../../src/dag/incremental.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
 import { buildView } from '../support/snapshot-view.ts';
@@ -78,7 +80,7 @@ function assertSame(got: BuildResult, want: BuildResult): void {
 test('build thread: random change sequences give the full build, whole, and share what did not change', async () => {
   const full = createBuilder(options);
   await fc.assert(
-    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), fc.array(fc.array(step, { maxLength: 3 }), { minLength: 1, maxLength: 6 }), async (initial, batches) => {
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), fc.array(fc.array(step, { maxLength: 3 }), { minLength: 1, maxLength: 8 }), async (initial, batches) => {
       const source = new MapSource();
       for (const s of initial) {
         const a = apply(s);
@@ -108,5 +110,45 @@ test('build thread: random change sequences give the full build, whole, and shar
       }
     }),
     { numRuns: 15 },
+  );
+});
+
+// The incremental build on its own (no thread): after each batch of Service and EndpointSlice changes, splicing
+// the routes that use them into the previous result gives the full build, whole; anything else builds in full.
+test('incremental build: random Service and EndpointSlice changes give the full build, whole', () => {
+  const full = createBuilder(options);
+  const serviceStep = fc.oneof(
+    fc.record({ kind: fc.constant('services' as const), svc: fc.nat(3), port: fc.constantFrom(80, 81), del: fc.boolean() }),
+    fc.record({ kind: fc.constant('endpointslices' as const), svc: fc.nat(3), addrs: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 4 }), terminating: fc.boolean(), del: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 10 }), fc.array(fc.array(serviceStep, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), (initial, batches) => {
+      const source = new MapSource();
+      for (const s of initial) {
+        const a = apply(s);
+        source.set(a.kind, a.key, a.obj);
+      }
+      let prev = full(source.current());
+      for (const batch of batches) {
+        const changed = new Set<string>();
+        for (const s of batch) {
+          const a = apply(s);
+          const c = source.set(a.kind, a.key, a.obj);
+          for (const o of 'objects' in c ? c.objects : []) {
+            if (o.kind === 'services') changed.add(o.key);
+            for (const x of [o.before, o.after]) {
+              const owner = (x as EndpointSliceLite | undefined)?.metadata.labels?.['kubernetes.io/service-name'];
+              if (o.kind === 'endpointslices' && owner) changed.add(`${ns}/${owner}`);
+            }
+          }
+        }
+        const got = rebuildServices(full, prev, source.current(), changed);
+        assert.ok(got, 'a change of Services and slices alone is always incremental here');
+        assertSame(got, full(source.current()));
+        for (const [k, r] of got.content.routes) if (![...changed].some((s) => JSON.stringify(r).includes(`svc:${s}:`))) assert.equal(r, prev.content.routes.get(k));
+        prev = got;
+      }
+    }),
+    { numRuns: 300 },
   );
 });
