@@ -35,9 +35,10 @@ export interface BuildResult {
 
 export type Builder = (input: BuildInput) => BuildResult;
 
-export function createBuilder(options: BuildOptions): Builder {
+/** `hash`: pass the same hasher to incremental builds (incremental.ts) so that they reuse its digests. */
+export function createBuilder(options: BuildOptions, hash: ContentHasher = createContentHasher()): Builder {
   const validate = createSpecValidator();
-  return (input) => build(input, options, validate);
+  return (input) => build(input, options, validate, hash);
 }
 
 interface Candidate {
@@ -46,7 +47,7 @@ interface Candidate {
   readonly generation: number;
 }
 
-function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): BuildResult {
+function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator, contentHash: ContentHasher): BuildResult {
   const index = indexBackends(input.services, input.endpointSlices);
   const statuses = new Map<ObjectKey, RouteStatus>();
   const routes = new Map<ObjectKey, Route>();
@@ -119,7 +120,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const sortedEndpoints = new Map([...endpoints].sort(([a], [b]) => cmp(a, b)));
   const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
   const table = buildMatchTable(entries);
-  const hash = contentHash(sortedRoutes, sortedEndpoints, sortedCerts);
+  const hash = contentHash(sortedRoutes, sortedCerts);
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),
     statuses: [...statuses.values()].sort((a, b) => cmp(a.key, b.key)),
@@ -127,11 +128,22 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   };
 }
 
-/** The snapshot's content hash, from its sorted collections (incremental.ts hashes its results the same way). */
-export function contentHash(routes: ReadonlyMap<ObjectKey, Route>, endpoints: ReadonlyMap<string, Endpoint>, certificates: ReadonlyMap<string, TlsCertificate>): string {
-  return createHash('sha256')
-    .update(JSON.stringify([[...routes.values()], [...endpoints.values()], [...certificates]]))
-    .digest('hex');
+/** The snapshot's content hash from its sorted routes and certificates. Endpoints need no hashing of their own:
+ *  each is in the rules of a route. Each route's digest is kept per Route object, so an incremental build
+ *  (incremental.ts), which shares most routes with the previous result, hashes only those it rebuilt. */
+export type ContentHasher = (routes: ReadonlyMap<ObjectKey, Route>, certificates: ReadonlyMap<string, TlsCertificate>) => string;
+
+export function createContentHasher(): ContentHasher {
+  const digests = new WeakMap<Route, string>();
+  return (routes, certificates) => {
+    const h = createHash('sha256');
+    for (const r of routes.values()) {
+      let d = digests.get(r);
+      if (d === undefined) digests.set(r, (d = createHash('sha256').update(JSON.stringify(r)).digest('hex')));
+      h.update(d);
+    }
+    return h.update(JSON.stringify([...certificates])).digest('hex');
+  };
 }
 
 /** Our class (or no class), not being deleted, oldest first; ties broken by key so the order is total. */

@@ -7,7 +7,7 @@
 // random change sequences both ways). Anything else, or anything unexpected, is a full build.
 import type { Endpoint, ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { cmp } from './backends.ts';
-import { contentHash, type Builder, type BuildResult } from './build.ts';
+import type { Builder, BuildResult, ContentHasher } from './build.ts';
 import type { BuildInput, RouteObject } from './input.ts';
 import { routeServices } from './references.ts';
 
@@ -20,9 +20,9 @@ function endpointService(key: string): string | undefined {
 
 /**
  * The build of `input`, given the previous result and the Services whose object or EndpointSlices changed since
- * (nothing else may have changed). Undefined when it cannot be done incrementally: the caller builds in full.
+ * (nothing else may have changed), with the hasher `build` uses. Undefined when it cannot be done incrementally: the caller builds in full.
  */
-export function rebuildServices(build: Builder, prev: BuildResult, input: BuildInput, changed: ReadonlySet<string>): BuildResult | undefined {
+export function rebuildServices(build: Builder, hash: ContentHasher, prev: BuildResult, input: BuildInput, changed: ReadonlySet<string>): BuildResult | undefined {
   const objects = new Map<string, RouteObject>();
   for (const r of input.routes) objects.set(`${r.metadata.namespace ?? 'default'}/${r.metadata.name}`, r);
   const affected: RouteObject[] = [];
@@ -67,7 +67,7 @@ export function rebuildServices(build: Builder, prev: BuildResult, input: BuildI
 
   const { table, certificates } = prev.content;
   return {
-    content: Object.freeze({ hash: contentHash(routes, endpoints, certificates), routes, table, endpoints, certificates }),
+    content: Object.freeze({ hash: hash(routes, certificates), routes, table, endpoints, certificates }),
     statuses,
     references: prev.references,
   };

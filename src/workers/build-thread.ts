@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
-import { createBuilder, type BuildResult } from '../dag/build.ts';
+import { createBuilder, createContentHasher, type BuildResult } from '../dag/build.ts';
 import { rebuildServices } from '../dag/incremental.ts';
 import { emptyInput, type BuildInput, type EndpointSliceLite } from '../dag/input.ts';
 import { loadRoutes } from '../sources/file/load-routes.ts';
@@ -41,7 +41,8 @@ function main(): void {
   yieldToRelay();
   const { options } = workerData as BuildThreadData;
   const validate = createSpecValidator();
-  const build = createBuilder(options);
+  const hash = createContentHasher();
+  const build = createBuilder(options, hash);
   const objects = new Map<ObjectKind, Map<string, SourceObject>>(kinds.map((k) => [k, new Map()]));
   let fileInput: BuildInput | undefined;
   let sent: Sent | undefined;
@@ -101,7 +102,7 @@ function main(): void {
     try {
       const t0 = performance.now();
       const objectsNow = input();
-      const built = (!needFull && !fileInput && last && rebuildServices(build, last, objectsNow, changedServices)) || build(objectsNow);
+      const built = (!needFull && !fileInput && last && rebuildServices(build, hash, last, objectsNow, changedServices)) || build(objectsNow);
       last = built;
       needFull = false;
       changedServices.clear();

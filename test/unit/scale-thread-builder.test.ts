@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
-import { createBuilder, type BuildResult } from '../../src/dag/build.ts';
+import { createBuilder, createContentHasher, type BuildResult } from '../../src/dag/build.ts';
 import { rebuildServices } from '../../src/dag/incremental.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
@@ -116,7 +116,8 @@ test('build thread: random change sequences give the full build, whole, and shar
 // The incremental build on its own (no thread): after each batch of Service and EndpointSlice changes, splicing
 // the routes that use them into the previous result gives the full build, whole; anything else builds in full.
 test('incremental build: random Service and EndpointSlice changes give the full build, whole', () => {
-  const full = createBuilder(options);
+  const hash = createContentHasher();
+  const full = createBuilder(options, hash);
   const serviceStep = fc.oneof(
     fc.record({ kind: fc.constant('services' as const), svc: fc.nat(3), port: fc.constantFrom(80, 81), del: fc.boolean() }),
     fc.record({ kind: fc.constant('endpointslices' as const), svc: fc.nat(3), addrs: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 4 }), terminating: fc.boolean(), del: fc.boolean() }),
@@ -142,7 +143,7 @@ test('incremental build: random Service and EndpointSlice changes give the full 
             }
           }
         }
-        const got = rebuildServices(full, prev, source.current(), changed);
+        const got = rebuildServices(full, hash, prev, source.current(), changed);
         assert.ok(got, 'a change of Services and slices alone is always incremental here');
         assertSame(got, full(source.current()));
         for (const [k, r] of got.content.routes) if (![...changed].some((s) => JSON.stringify(r).includes(`svc:${s}:`))) assert.equal(r, prev.content.routes.get(k));
