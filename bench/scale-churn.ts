@@ -58,7 +58,7 @@ function arg(name: string): string[] {
   return out;
 }
 
-function quantile(xs: readonly number[], q: number): number {
+export function quantile(xs: readonly number[], q: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
@@ -83,7 +83,7 @@ function routeFile(routes: number, perRoute: number, echo: string, version: numb
   return out.join('---\n');
 }
 
-interface Gate {
+export interface Gate {
   readonly proc: ChildProcess;
   readonly listen: string;
   readonly admin: string;
@@ -92,8 +92,9 @@ interface Gate {
   generation(): number;
 }
 
-async function startGate(tree: string, config: string): Promise<Gate> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(tree, 'src/cli.ts'), '--config', config, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
+/** wsgate from a tree, in its own process; `args` choose the mode (default: standalone on `config`). */
+export async function startGate(tree: string, config: string, args: readonly string[] = ['--config', config]): Promise<Gate> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(tree, 'src/cli.ts'), ...args, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
     cwd: tree,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -128,21 +129,21 @@ async function startGate(tree: string, config: string): Promise<Gate> {
   };
 }
 
-async function startEcho(): Promise<{ proc: ChildProcess; port: number }> {
+export async function startEcho(): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'bench/echo-backend.ts')], { cwd: here, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [msg] = (await once(proc, 'message')) as [FromBackend];
   if (msg.type !== 'ready') throw new Error('echo backend did not start');
   return { proc, port: msg.port };
 }
 
-async function loopDelay(admin: string): Promise<{ p99: number; max: number }> {
+export async function loopDelay(admin: string): Promise<{ p99: number; max: number }> {
   const text = await (await fetch(`http://${admin}/metrics`)).text();
   const read = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN) * 1000;
   return { p99: read('wsgate_process_nodejs_eventloop_lag_p99_seconds'), max: read('wsgate_process_nodejs_eventloop_lag_max_seconds') };
 }
 
 /** A live connection echoing 64 B every 10 ms; RTTs are kept per phase. */
-class Pinger {
+export class Pinger {
   readonly #ws: WebSocket;
   readonly #sent = new Map<number, number>();
   #seq = 0;
@@ -181,7 +182,7 @@ class Pinger {
   }
 }
 
-function figures(p: { rtts: number[]; lost: number }, loop: { p99: number; max: number }): PhaseFigures {
+export function figures(p: { rtts: number[]; lost: number }, loop: { p99: number; max: number }): PhaseFigures {
   return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lost: p.lost };
 }
 
@@ -246,7 +247,7 @@ export async function benchScaleChurn(o: ScaleChurnOptions, progress: (r: RoundF
   return out;
 }
 
-const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(n < 10 ? 1 : 0) : '—');
+export const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(n < 10 ? 1 : 0) : '—');
 
 export function formatRound(r: RoundFigures): string {
   const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
