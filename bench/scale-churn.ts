@@ -12,7 +12,7 @@
 // falls on all of them alike. A bench, bounded in time; every process it starts is stopped at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,6 +44,8 @@ export interface PhaseFigures {
 export interface RoundFigures {
   readonly tree: string;
   readonly startupMs: number;
+  /** wsgate's resident memory once the first table is published (the whole process, build thread included). */
+  readonly rssMiB: number;
   readonly quiet: PhaseFigures;
   readonly churn: PhaseFigures;
   /** Each rewrite (rename) → the "routing table published" line, ms. */
@@ -182,6 +184,11 @@ export class Pinger {
   }
 }
 
+export function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
 export function figures(p: { rtts: number[]; lost: number }, loop: { p99: number; max: number }): PhaseFigures {
   return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lost: p.lost };
 }
@@ -196,6 +203,7 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
   try {
     await gate.published(1);
     const startupMs = performance.now() - t0;
+    const rssMiB = rss(gate.proc.pid!);
     const ws = new WebSocket(`ws://${gate.listen}/ws`, { headers: { host: 'r0.bench.example' } });
     await once(ws, 'open');
     const pinger = new Pinger(ws);
@@ -222,7 +230,7 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
     const churnRtt = await pinger.stop();
     const churn = figures(churnRtt, await loopDelay(gate.admin));
     ws.close();
-    return { tree, startupMs, quiet, churn, publishMs };
+    return { tree, startupMs, rssMiB, quiet, churn, publishMs };
   } finally {
     gate.proc.kill('SIGKILL');
     await once(gate.proc, 'exit').catch(() => {});
@@ -251,7 +259,7 @@ export const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(n < 10 
 
 export function formatRound(r: RoundFigures): string {
   const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
-  return `${r.tree}: startup ${ms(r.startupMs)} ms\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  rewrite → published: ${r.publishMs.map(ms).join(', ')} ms`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms, RSS ${ms(r.rssMiB)} MiB\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  rewrite → published: ${r.publishMs.map(ms).join(', ')} ms`;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
