@@ -4,6 +4,7 @@ import { createSpecValidator } from './api/validate.ts';
 import { createBuilder } from './dag/build.ts';
 import type { Config } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
+import { ThreadBuilder } from './controller/thread-builder.ts';
 import type { SnapshotHolder } from './model/holder.ts';
 import { createSource } from './sources/create-source.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -18,8 +19,11 @@ export interface ControlPlane {
 
 export async function startControlPlane(config: Config, log: Logger, metrics: Metrics, holder: SnapshotHolder, clock: Clock): Promise<ControlPlane> {
   const validate = createSpecValidator();
-  const build = createBuilder({ className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode });
-  const sources = await createSource(config, { validate, log, metrics, clock });
+  const options = { className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode };
+  // Full builds (and reading the route file) run in a thread, so that they never hold up the relay's loop.
+  const thread = config.buildThread ? new ThreadBuilder(options) : undefined;
+  const build = thread ?? createBuilder(options);
+  const sources = await createSource(config, { validate, log, metrics, clock, ...(thread ? { loader: thread } : {}) });
   const controller = new Controller({
     source: sources.source,
     build,
@@ -31,15 +35,21 @@ export async function startControlPlane(config: Config, log: Logger, metrics: Me
     clock,
     onStatuses: (statuses) => sources.onStatuses(statuses),
   });
-  await sources.start();
+  try {
+    await sources.start();
+  } catch (err) {
+    await thread?.close();
+    throw err;
+  }
   // Standalone has its state already; Kubernetes builds once every informer has listed (readyz waits too).
-  if (config.mode === 'standalone') controller.start();
+  if (config.mode === 'standalone') await controller.start();
   else void sources.whenSynced().then(() => controller.start());
   return {
     synced: () => sources.source.synced(),
     async stop() {
       controller.stop();
       await sources.stop();
+      await thread?.close();
     },
   };
 }

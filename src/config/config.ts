@@ -83,6 +83,8 @@ export interface Config {
   readonly redis?: RedisConfig;
   /** The revoke command's request. */
   readonly revoke?: RevokeRequest;
+  /** Full builds in a worker thread (controller/thread-builder.ts). */
+  readonly buildThread: boolean;
 }
 
 /** The revoke command's defaults live in its flag table, which --help prints. */
@@ -296,6 +298,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     tracing: tracingConfig(raw, env, problems),
     ...(redis ? { redis } : {}),
     ...(revoke ? { revoke } : {}),
+    buildThread: bool('build-thread', true),
   };
   if (problems.length > 0) throw new ConfigError('invalid configuration', problems);
   return Object.freeze(config);

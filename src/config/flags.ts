@@ -52,6 +52,7 @@ export const flags = [
   { name: 'redis-failure-mode', type: 'string', default: 'Open', help: 'When Redis is unreachable or slow: Open checks the limits against this replica alone; Closed refuses handshakes that need a cluster-wide limit with 503 limits_unavailable.' },
   { name: 'redis-lease-ttl-seconds', type: 'number', default: 30, help: 'Connection counts are leases renewed every third of this; a replica that dies without cleanup frees its slots within it.' },
   { name: 'redis-key-prefix', type: 'string', default: 'wsgate:', help: 'Prefix of every Redis key and channel (several installations may share one Redis).' },
+  { name: 'build-thread', type: 'boolean', default: true, help: 'Build the routing table (and read the route file) in a worker thread, so a full build never holds up open connections; false: build on the main thread.' },
 ] as const satisfies readonly FlagSpec[];
 
 /** The options of `wsgate revoke` (with the redis-* flags above). */

@@ -1,17 +1,24 @@
-// signal → coalesce → build → publish. Bursts of changes are held off briefly (never longer than the maximum),
-// the builder runs on the source's whole current state, and a snapshot is published only when its content
-// hash changed. Statuses go to whoever writes them (the leader's status writer in Kubernetes mode).
-import type { Builder } from '../dag/build.ts';
-import type { RouteStatus } from '../model/snapshot.ts';
+// signal → relevant? → coalesce → build → publish. A signal names the objects that changed; one that cannot
+// change the table (an object no route names, or a change to fields the builder does not read: relevance.ts,
+// judged against the last build's reference index) starts nothing. Bursts of relevant changes are held off
+// briefly (never longer than the maximum), the builder runs on the source's whole current state (here, or in the
+// build thread: thread-builder.ts), and a snapshot is published only when its content hash changed. Statuses go
+// to whoever writes them (the leader's status writer in Kubernetes mode).
+import type { Builder, BuildResult } from '../dag/build.ts';
+import type { ReferenceIndex } from '../dag/references.ts';
+import type { EndpointState, RouteStatus, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
-import type { Source } from '../sources/source.ts';
+import type { Source, SourceChange } from '../sources/source.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
+import { changeMatters } from './relevance.ts';
+import type { BuildEngine } from './thread-builder.ts';
 
 export interface ControllerOptions {
   readonly source: Source;
-  readonly build: Builder;
+  /** A builder called here, on this loop; or an engine that builds elsewhere (thread-builder.ts). */
+  readonly build: Builder | BuildEngine;
   readonly holder: SnapshotHolder;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -28,25 +35,58 @@ export class Controller {
   #timer: ClockTimer | undefined;
   #firstSignal = 0;
   #unsubscribe: (() => void) | undefined;
+  #lastStatuses: readonly RouteStatus[] = [];
+  #references: ReferenceIndex | undefined;
+  #ignored = 0;
+  /** An engine's build is running; signals meanwhile are judged against its result's references. */
+  #building: Promise<void> | undefined;
+  #deferred: SourceChange[] = [];
+  #again = false;
+  #stopped = false;
 
   constructor(o: ControllerOptions) {
     this.#o = o;
     this.#log = o.log.child({ component: 'controller' });
   }
 
-  /** Builds once now (the source has synced) and then on every signal. */
-  start(): void {
-    this.#unsubscribe = this.#o.source.onChange(() => this.#signal());
+  /** Builds once now (the source has synced) and then on every signal; resolves when the first build is done. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#o.source.onChange((change) => this.#signal(change));
     this.rebuild();
+    await this.#building;
   }
 
   stop(): void {
+    this.#stopped = true;
     this.#unsubscribe?.();
     this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  #signal(): void {
+  /** The statuses of the last build (the status writer rewrites them all when it wins leadership). */
+  get statuses(): readonly RouteStatus[] {
+    return this.#lastStatuses;
+  }
+
+  /** Signals that could not change the table, so started no build. */
+  get ignoredSignals(): number {
+    return this.#ignored;
+  }
+
+  #signal(change: SourceChange): void {
+    if (typeof this.#o.build !== 'function') this.#o.build.note(change);
+    if (this.#building) {
+      this.#deferred.push(change);
+      return;
+    }
+    if (!changeMatters(change, this.#references)) {
+      this.#ignored++;
+      return;
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
     const clock = this.#o.clock;
     const now = clock.now();
     if (this.#timer === undefined) this.#firstSignal = now;
@@ -58,28 +98,70 @@ export class Controller {
     }, wait);
   }
 
+  /** Builds now: here when the builder is a function, otherwise through the engine (one build at a time). */
   rebuild(): void {
-    const m = this.#o.metrics;
     // A measurement (wsgate_snapshot_build_duration_seconds, the log's buildMs), not a deadline: builds take well
     // under a millisecond, finer than the clock's whole milliseconds, and nothing is decided on it.
+    const build = this.#o.build;
     const t0 = performance.now();
-    let result;
-    try {
-      result = this.#o.build(this.#o.source.current());
-    } catch (err) {
-      // The builder refuses bad input route by route; a throw here is a bug. Keep serving the last table.
-      m.snapshotBuildsTotal.inc({ result: 'failed' });
-      this.#log.error({ err }, 'routing table build failed; the previous table keeps serving');
+    if (typeof build === 'function') {
+      let result;
+      try {
+        result = build(this.#o.source.current());
+      } catch (err) {
+        this.#failed(err);
+        return;
+      }
+      this.#adopt(result, t0);
       return;
     }
+    if (this.#building) {
+      this.#again = true;
+      return;
+    }
+    this.#building = build.build(this.#o.source).then(
+      (result) => {
+        if (!this.#stopped) this.#adopt(result, t0);
+      },
+      (err: unknown) => {
+        if (!this.#stopped) this.#failed(err);
+      },
+    ).finally(() => {
+      this.#building = undefined;
+      const deferred = this.#deferred;
+      this.#deferred = [];
+      if (this.#stopped) return;
+      if (this.#again) {
+        // The next build reads everything as it is now, the deferred changes included.
+        this.#again = false;
+        this.rebuild();
+        return;
+      }
+      const matters = deferred.filter((c) => changeMatters(c, this.#references)).length;
+      this.#ignored += deferred.length - matters;
+      if (matters > 0) this.#schedule();
+    });
+  }
+
+  #failed(err: unknown): void {
+    // The builder refuses bad input route by route; a throw here is a bug. Keep serving the last table.
+    this.#o.metrics.snapshotBuildsTotal.inc({ result: 'failed' });
+    this.#log.error({ err }, 'routing table build failed; the previous table keeps serving');
+  }
+
+  #adopt(result: BuildResult, t0: number): void {
+    const m = this.#o.metrics;
     m.snapshotBuildDuration.observe((performance.now() - t0) / 1000);
+    this.#lastStatuses = result.statuses;
+    this.#references = result.references;
     if (result.content.hash === this.#o.holder.current()?.hash) {
       m.snapshotBuildsTotal.inc({ result: 'unchanged' });
     } else {
+      const prev = this.#o.holder.current();
       const s = this.#o.holder.publish(result.content);
       m.snapshotBuildsTotal.inc({ result: 'published' });
       m.snapshotGeneration.set(s.generation);
-      this.#updateEndpointGauge(s);
+      this.#updateEndpointGauge(s, prev);
       const rejected = result.statuses.filter((st) => st.conditions.some((c) => c.type === 'Accepted' && c.status === 'False'));
       this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2) }, 'routing table published');
       for (const st of rejected) {
@@ -90,18 +172,25 @@ export class Controller {
     this.#o.onStatuses?.(result.statuses);
   }
 
-  #updateEndpointGauge(s: { routes: ReadonlyMap<string, { namespace: string; name: string; rules: readonly { backends: readonly { endpoints: readonly { state: string; key: string }[] }[] }[] }> }): void {
+  /** Only routes whose object changed are counted again: a snapshot from the build thread shares the routes that
+   *  did not change, and recounting 5,000 routes' endpoints costs tens of milliseconds on this loop. */
+  #updateEndpointGauge(next: Snapshot, prev: Snapshot | undefined): void {
     const g = this.#o.metrics.endpoints;
-    g.reset();
-    for (const r of s.routes.values()) {
-      const counts = { Active: 0, NotReady: 0, Draining: 0 } as Record<string, number>;
+    if (!prev) g.reset();
+    for (const [k, r] of next.routes) {
+      if (prev?.routes.get(k) === r) continue;
+      const counts: Record<EndpointState, number> = { Active: 0, NotReady: 0, Draining: 0 };
       const seen = new Set<string>();
       for (const rule of r.rules) for (const b of rule.backends) for (const e of b.endpoints) {
         if (seen.has(e.key)) continue;
         seen.add(e.key);
-        counts[e.state] = (counts[e.state] ?? 0) + 1;
+        counts[e.state]++;
       }
       for (const [state, n] of Object.entries(counts)) g.set({ namespace: r.namespace, route: r.name, state }, n);
+    }
+    for (const [k, r] of prev?.routes ?? []) {
+      if (next.routes.has(k)) continue;
+      for (const state of ['Active', 'NotReady', 'Draining']) g.remove({ namespace: r.namespace, route: r.name, state });
     }
   }
 }

@@ -8,6 +8,7 @@ import {
   objectKey,
   type Backend,
   type Endpoint,
+  type MatchTable,
   type ObjectKey,
   type Route,
   type RouteStatus,
@@ -25,18 +26,22 @@ import { resolveRouteSecrets } from './secrets.ts';
 import { compileLlm } from './llm.ts';
 import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
 import { normalizedMatches, shadowedMatches } from './rule-matches.ts';
+import { referenceIndex, type ReferenceIndex } from './references.ts';
 
 export interface BuildResult {
   readonly content: SnapshotContent;
   /** One per route of our class, sorted by key. */
   readonly statuses: readonly RouteStatus[];
+  /** The Services and Secrets the input's routes name: a change to anything else cannot change this result. */
+  readonly references: ReferenceIndex;
 }
 
 export type Builder = (input: BuildInput) => BuildResult;
 
-export function createBuilder(options: BuildOptions): Builder {
+/** `hash`: pass the same hasher to incremental builds (incremental.ts) so that they reuse its digests. */
+export function createBuilder(options: BuildOptions, hash: ContentHasher = createContentHasher()): Builder {
   const validate = createSpecValidator();
-  return (input) => build(input, options, validate);
+  return (input) => build(input, options, validate, hash);
 }
 
 interface Candidate {
@@ -45,7 +50,7 @@ interface Candidate {
   readonly generation: number;
 }
 
-function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): BuildResult {
+function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator, contentHash: ContentHasher): BuildResult {
   const index = indexBackends(input.services, input.endpointSlices);
   const statuses = new Map<ObjectKey, RouteStatus>();
   const routes = new Map<ObjectKey, Route>();
@@ -127,14 +132,35 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator): 
   const sortedCerts = new Map([...certificates].sort(([a], [b]) => cmp(a, b)));
   const table = buildMatchTable(entries);
   // Everything the data plane reads: the compiled routes, the match table (paths and headers live only there),
-  // endpoints and certificates. A spec change that compiles to the same routes and table publishes nothing.
-  const tableContent = [[...table.exact], [...table.wildcard], table.any];
-  const hash = createHash('sha256')
-    .update(JSON.stringify([[...sortedRoutes.values()], tableContent, [...sortedEndpoints.values()], [...sortedCerts]]))
-    .digest('hex');
+  // and the certificates (endpoints are in the routes' backends). A spec change that compiles to the same routes
+  // and table publishes nothing.
+  const hash = contentHash(sortedRoutes, table, sortedCerts);
   return {
     content: Object.freeze({ hash, routes: sortedRoutes, table, endpoints: sortedEndpoints, certificates: sortedCerts }),
     statuses: [...statuses.values()].sort((a, b) => cmp(a.key, b.key)),
+    references: referenceIndex(input.routes),
+  };
+}
+
+/** The snapshot's content hash from its sorted routes and certificates. Endpoints need no hashing of their own:
+ *  each is in the rules of a route. Each route's digest is kept per Route object, so an incremental build
+ *  (incremental.ts), which shares most routes with the previous result, hashes only those it rebuilt. */
+export type ContentHasher = (routes: ReadonlyMap<ObjectKey, Route>, table: MatchTable, certificates: ReadonlyMap<string, TlsCertificate>) => string;
+
+/** Digests are kept per route and per table object: an incremental build, which reuses the previous objects,
+ *  hashes only what it rebuilt. */
+export function createContentHasher(): ContentHasher {
+  const digests = new WeakMap<object, string>();
+  const digest = (o: object, json: () => string): string => {
+    let d = digests.get(o);
+    if (d === undefined) digests.set(o, (d = createHash('sha256').update(json()).digest('hex')));
+    return d;
+  };
+  return (routes, table, certificates) => {
+    const h = createHash('sha256');
+    for (const r of routes.values()) h.update(digest(r, () => JSON.stringify(r)));
+    h.update(digest(table, () => JSON.stringify([[...table.exact], [...table.wildcard], table.any])));
+    return h.update(JSON.stringify([...certificates])).digest('hex');
   };
 }
 

@@ -45,6 +45,7 @@ export class Health {
   readonly #attempts = new WeakMap<HandshakeContext, BreakerAttempt>();
   readonly #ruleIndex = new WeakMap<Rule, Map<string, Backend>>();
   #groups = new Map<string, GroupInfo>();
+  readonly #perRoute = new WeakMap<Route, readonly (readonly [string, GroupInfo, ReadonlySet<string>])[]>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(o: HealthOptions) {
@@ -76,20 +77,35 @@ export class Health {
 
   sync(snapshot: Snapshot): void {
     const groups = new Map<string, GroupInfo>();
-    const members = new Map<string, Set<string>>();
-    for (const route of snapshot.routes.values())
-      for (const rule of route.rules)
-        for (const b of rule.backends) {
-          const g = groupKey(route, b);
-          groups.set(g, { namespace: route.namespace, route: route.name, backend: b.id });
-          let m = members.get(g);
-          if (!m) members.set(g, (m = new Set()));
-          for (const e of b.endpoints) m.add(e.key);
-        }
+    const members = new Map<string, ReadonlySet<string>>();
+    for (const route of snapshot.routes.values()) {
+      for (const [g, info, keys] of this.#routeGroups(route)) {
+        groups.set(g, info);
+        members.set(g, keys);
+      }
+    }
     this.#groups = groups;
     this.outlier.retain(members);
     this.breakers.retain(new Set(groups.keys()));
     this.active.sync(snapshot);
+  }
+
+  /** A route's groups (they are per route) and each one's endpoint keys, kept per Route object: a snapshot shares
+   *  the routes that did not change, so a swap recounts only those that did, not every endpoint of the table. */
+  #routeGroups(route: Route): readonly (readonly [string, GroupInfo, ReadonlySet<string>])[] {
+    const known = this.#perRoute.get(route);
+    if (known) return known;
+    const byGroup = new Map<string, { info: GroupInfo; keys: Set<string> }>();
+    for (const rule of route.rules)
+      for (const b of rule.backends) {
+        const g = groupKey(route, b);
+        let m = byGroup.get(g);
+        if (!m) byGroup.set(g, (m = { info: { namespace: route.namespace, route: route.name, backend: b.id }, keys: new Set() }));
+        for (const e of b.endpoints) m.keys.add(e.key);
+      }
+    const out = [...byGroup].map(([g, m]) => [g, m.info, m.keys] as const);
+    this.#perRoute.set(route, out);
+    return out;
   }
 
   /** The proxy hooks this module fills; main merges them with the others'. */

@@ -8,6 +8,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { FileSource } from './file/file-source.ts';
+import type { RouteLoader } from './file/route-loader.ts';
 import type { InformerTimings } from './kubernetes/informer.ts';
 import type { Source } from './source.ts';
 
@@ -23,9 +24,9 @@ export interface SourceParts {
   stop(): Promise<void>;
 }
 
-export async function createSource(config: Config, deps: { validate: SpecValidator; log: Logger; metrics: Metrics; clock: Clock }): Promise<SourceParts> {
+export async function createSource(config: Config, deps: { validate: SpecValidator; log: Logger; metrics: Metrics; clock: Clock; loader?: RouteLoader }): Promise<SourceParts> {
   if (config.mode === 'standalone') {
-    const source = new FileSource({ path: config.configPath, validate: deps.validate, log: deps.log });
+    const source = new FileSource({ path: config.configPath, validate: deps.validate, log: deps.log, ...(deps.loader ? { loader: deps.loader } : {}) });
     return {
       source,
       whenSynced: () => Promise.resolve(),

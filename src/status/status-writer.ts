@@ -83,7 +83,8 @@ export class StatusWriter {
     }
     for (const [key, s] of next) {
       const prev = this.desired.get(key);
-      if (!prev || JSON.stringify(prev) !== JSON.stringify(s) || !this.applied.has(key)) this.dirty.add(key);
+      // The same object is the same status: the build thread's results share the statuses that did not change.
+      if (!prev || (prev !== s && JSON.stringify(prev) !== JSON.stringify(s)) || !this.applied.has(key)) this.dirty.add(key);
     }
     this.desired = next;
     this.kick();

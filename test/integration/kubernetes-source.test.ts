@@ -9,6 +9,7 @@ import { KubeClient } from '../../src/kube/kube-client.ts';
 import { KubernetesSource, secretFieldSelector } from '../../src/sources/kubernetes/source.ts';
 import type { InformerTimings } from '../../src/sources/kubernetes/informer.ts';
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
+import type { SourceChange } from '../../src/sources/source.ts';
 import { LeaderElector } from '../../src/status/leader-elector.ts';
 import { selfSigned } from '../support/certs.ts';
 import { ManualClock } from '../support/manual-clock.ts';
@@ -24,6 +25,7 @@ interface Harness {
   /** Resolves at the first change signal after which `pred` holds on the source's objects (at once if it holds
    *  now): the source's own event, bounded so that a missing signal fails with `what`. */
   reaches: (pred: () => boolean, what: string) => Promise<void>;
+  signals: SourceChange[];
 }
 
 async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?: Partial<InformerTimings>; namespaces?: string[]; seed?: (f: FakeApiServer) => void } = {}): Promise<Harness> {
@@ -39,7 +41,11 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
     ...(o.namespaces ? { watchNamespaces: o.namespaces } : {}),
   });
   let n = 0;
-  source.onChange(() => n++);
+  const signals: SourceChange[] = [];
+  source.onChange((c) => {
+    n++;
+    signals.push(c);
+  });
   await source.start();
   t.after(() => source.stop());
   await within(source.whenSynced(), 'initial sync');
@@ -59,7 +65,7 @@ async function setup(t: TestContext, o: { fake?: FakeApiServerOptions; timings?:
           what,
           10_000,
         );
-  return { fake, source, restarts, changes: () => n, reaches };
+  return { fake, source, restarts, changes: () => n, reaches, signals };
 }
 
 const service = (name: string, ns = 'default'): KObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'ws', port: 80, targetPort: 'ws' }] } });
@@ -109,6 +115,9 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
   h.fake.create(slice('chat-b', 'chat', ['10.0.0.3']));
   await h.reaches(() => addresses(h.source).length === 2, 'new slice');
   assert.ok(h.changes() > before);
+  // The signal names the object and carries it trimmed, so the controller can tell whether it matters.
+  const added = h.source.current().endpointSlices.find((s) => s.metadata.name === 'chat-b');
+  assert.deepEqual(h.signals.at(-1), { objects: [{ kind: 'endpointslices', key: 'default/chat-b', after: added }] });
 
   // A status write changes resourceVersion but nothing the builder reads: no signal, but the status is observed.
   const r = h.fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
@@ -117,8 +126,10 @@ test('syncs every resource, trims objects to the builder shapes, and signals cha
   await waitUntil(() => h.source.observedStatus('default/chat')?.conditions?.[0]?.type === 'Accepted', 'status observed');
   assert.equal(h.changes(), quiet);
 
+  const was = h.source.current().routes[0];
   h.fake.delete('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'chat');
   await h.reaches(() => h.source.current().routes.length === 0, 'route deleted');
+  assert.deepEqual(h.signals.at(-1), { objects: [{ kind: 'websocketroutes', key: 'default/chat', before: was }] });
   assert.equal(h.source.observedStatus('default/chat'), undefined);
   assert.deepEqual(h.restarts, []);
 });

@@ -7,9 +7,8 @@ import type { SpecValidator } from '../../api/validate.ts';
 import { emptyInput, type BuildInput } from '../../dag/input.ts';
 import { formatProblem, type ConfigProblem } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { Source } from '../source.ts';
-import { loadRoutes } from './load-routes.ts';
-import { readReferencedFiles } from './referenced-files.ts';
+import type { Source, SourceChange } from '../source.ts';
+import { localRouteLoader, type RouteLoader } from './route-loader.ts';
 
 export interface FileSourceOptions {
   readonly path: string;
@@ -17,12 +16,15 @@ export interface FileSourceOptions {
   readonly log: Logger;
   /** Each rejected reload, for tests and metrics. */
   readonly onInvalid?: (problems: readonly ConfigProblem[]) => void;
+  /** Where the files are read and checked (default: here, and current() returns the objects). A loader that
+   *  keeps the objects where the build runs leaves current() empty. */
+  readonly loader?: RouteLoader;
 }
 
 export class FileSource implements Source {
   readonly #o: FileSourceOptions;
   readonly #log: Logger;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(change: SourceChange) => void>();
   #input: BuildInput = emptyInput;
   #synced = false;
   #watcher: FSWatcher | undefined;
@@ -30,21 +32,25 @@ export class FileSource implements Source {
   #again = false;
   #baseDir = '.';
   readonly #fileWatchers = new Map<string, FSWatcher>();
+  readonly #loader: RouteLoader;
   readonly #watchedNames = new Map<string, Set<string>>();
 
   constructor(o: FileSourceOptions) {
     this.#o = o;
     this.#log = o.log.child({ component: 'file-source', path: o.path });
+    this.#loader = o.loader ?? localRouteLoader(o.validate);
   }
 
   /** Loads once; a first load that fails is an error (the process should not start on a bad file). */
   async start(): Promise<void> {
     const path = resolve(this.#o.path);
-    const r = await loadRoutes([path], this.#o.validate);
-    if (r.problems.length > 0) throw Object.assign(new Error('invalid configuration'), { problems: r.problems });
-    const isDir = (await stat(path)).isDirectory();
+    // A path that cannot be read is reported by the loader with the other problems.
+    const isDir = await stat(path).then((st) => st.isDirectory(), () => false);
     this.#baseDir = isDir ? path : dirname(path);
-    this.#input = { ...emptyInput, routes: r.routes, secrets: await this.#readFiles(r.routes) };
+    const r = await this.#loader.load(path, this.#baseDir);
+    if (r.problems.length > 0) throw Object.assign(new Error('invalid configuration'), { problems: r.problems });
+    this.#input = r.input ?? emptyInput;
+    this.#watchFiles(r.paths);
     this.#synced = true;
     // Watch the folder, not the file: editors and `kubectl`-style writers replace files by rename.
     const dir = isDir ? path : dirname(path);
@@ -56,8 +62,7 @@ export class FileSource implements Source {
   }
 
   /** Key material files named by the routes (certificates, keys, CA bundles), watched like the routes. */
-  async #readFiles(routes: BuildInput['routes']): Promise<BuildInput['secrets']> {
-    const { secrets, paths } = await readReferencedFiles(routes, this.#baseDir);
+  #watchFiles(paths: readonly string[]): void {
     const dirs = new Map<string, Set<string>>();
     for (const p of paths) {
       const set = dirs.get(dirname(p)) ?? new Set<string>();
@@ -84,7 +89,6 @@ export class FileSource implements Source {
         this.#log.warn({ dir, err: (err as Error).message }, 'cannot watch referenced files');
       }
     }
-    return secrets;
   }
 
   async stop(): Promise<void> {
@@ -103,7 +107,7 @@ export class FileSource implements Source {
     return this.#input;
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (change: SourceChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -129,13 +133,15 @@ export class FileSource implements Source {
   }
 
   async #load(): Promise<void> {
-    const r = await loadRoutes([resolve(this.#o.path)], this.#o.validate);
+    const r = await this.#loader.load(resolve(this.#o.path), this.#baseDir);
     if (r.problems.length > 0) {
       this.#log.warn({ problems: r.problems.map(formatProblem) }, 'configuration rejected; the previous routes keep serving');
       this.#o.onInvalid?.(r.problems);
       return;
     }
-    this.#input = { ...emptyInput, routes: r.routes, secrets: await this.#readFiles(r.routes) };
-    for (const l of this.#listeners) l();
+    this.#input = r.input ?? emptyInput;
+    this.#watchFiles(r.paths);
+    // The files are re-read whole: any object may have changed.
+    for (const l of this.#listeners) l({ all: true });
   }
 }

@@ -45,8 +45,8 @@ export interface InformerOptions {
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   readonly timings?: Partial<InformerTimings>;
-  /** Something in the cache changed. Signal only: the listener reads the cache later. */
-  readonly onChange: () => void;
+  /** These cached objects changed (trimmed, before and after). Signal only: the listener reads the cache later. */
+  readonly onChange: (changes: readonly CacheChange[]) => void;
   /** An unplanned restart (the metric wsgate_informer_restarts_total{resource}). */
   readonly onRestart: (resource: WatchedResource, reason: RestartReason) => void;
   /** Every raw object as it arrives (undefined: deleted), for side data the trimmed form drops. */
@@ -56,6 +56,13 @@ export interface InformerOptions {
   readonly random?: () => number;
   /** Backoff, watchdog and relist timers. */
   readonly clock?: Clock;
+}
+
+/** One cache entry that changed: absent before means added, absent after means deleted. */
+export interface CacheChange {
+  readonly key: string;
+  readonly before?: Lite;
+  readonly after?: Lite;
 }
 
 function keyOf(o: RawObject): string {
@@ -238,35 +245,40 @@ export class InformerSupervisor {
     const next = new Map<string, Lite>();
     const trim = trimmers[this.opts.resource];
     for (const o of items) next.set(keyOf(o), trim(o));
-    let changed = next.size !== this.cache.size;
-    for (const [k, v] of next) {
-      if (!changed && !isDeepStrictEqual(this.cache.get(k), v)) changed = true;
+    const changes: CacheChange[] = [];
+    for (const [key, after] of next) {
+      const before = this.cache.get(key);
+      if (before === undefined) changes.push({ key, after });
+      else if (!isDeepStrictEqual(before, after)) changes.push({ key, before, after });
     }
+    for (const [key, before] of this.cache) if (!next.has(key)) changes.push({ key, before });
     if (this.opts.onRaw) {
       for (const k of this.cache.keys()) if (!next.has(k)) this.opts.onRaw(k, undefined);
       for (const o of items) this.opts.onRaw(keyOf(o), o);
     }
     this.cache.clear();
     for (const [k, v] of next) this.cache.set(k, v);
+    let signal = changes.length > 0;
     if (!this.hasSynced) {
       this.hasSynced = true;
       this.resolveSynced();
-      changed = true;
+      signal = true;
     }
-    if (changed) this.opts.onChange();
+    if (signal) this.opts.onChange(changes);
   }
 
   private apply(type: 'add' | 'update' | 'delete', obj: RawObject): void {
     const key = keyOf(obj);
     this.opts.onRaw?.(key, type === 'delete' ? undefined : obj);
+    const before = this.cache.get(key);
     if (type === 'delete') {
-      if (this.cache.delete(key)) this.opts.onChange();
+      if (this.cache.delete(key)) this.opts.onChange([{ key, before }]);
       return;
     }
-    const lite = trimmers[this.opts.resource](obj);
-    if (isDeepStrictEqual(this.cache.get(key), lite)) return;
-    this.cache.set(key, lite);
-    this.opts.onChange();
+    const after = trimmers[this.opts.resource](obj);
+    if (isDeepStrictEqual(before, after)) return;
+    this.cache.set(key, after);
+    this.opts.onChange([before === undefined ? { key, after } : { key, before, after }]);
   }
 }
 

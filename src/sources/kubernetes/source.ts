@@ -5,9 +5,9 @@
 import type { Logger } from 'pino';
 import { serviceNameLabel } from '../../api/labels.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../dag/input.ts';
-import type { Source } from '../source.ts';
+import type { ObjectChange, Source, SourceChange } from '../source.ts';
 import type { Clock } from '../../util/clock.ts';
-import { InformerSupervisor, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
+import { InformerSupervisor, type CacheChange, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 import type { KubeClient, RawObject, WatchedResource } from '../../kube/kube-client.ts';
 
 /**
@@ -39,7 +39,7 @@ export interface ObservedRouteStatus {
 export class KubernetesSource implements Source {
   private readonly informers: readonly InformerSupervisor[];
   private readonly byResource: ReadonlyMap<WatchedResource, readonly InformerSupervisor[]>;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(change: SourceChange) => void>();
   private readonly statuses = new Map<string, ObservedRouteStatus>();
   private readonly log: Logger;
 
@@ -59,7 +59,7 @@ export class KubernetesSource implements Source {
             ...(opts.random ? { random: opts.random } : {}),
             ...(opts.clock ? { clock: opts.clock } : {}),
             ...extra,
-            onChange: () => this.signal(),
+            onChange: (changes) => this.signal(resource, changes),
             onRestart: opts.onRestart,
             // The API server answers again: the others need not wait out their backoff to find out.
             onRecovered: () => {
@@ -110,7 +110,7 @@ export class KubernetesSource implements Source {
     };
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (change: SourceChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -126,10 +126,11 @@ export class KubernetesSource implements Source {
     else this.statuses.set(key, status);
   }
 
-  private signal(): void {
+  private signal(kind: WatchedResource, changes: readonly CacheChange[]): void {
+    const change: SourceChange = { objects: changes.map((c): ObjectChange => ({ kind, ...c })) };
     for (const l of [...this.listeners]) {
       try {
-        l();
+        l(change);
       } catch (err) {
         this.log.error({ err }, 'change listener threw');
       }

@@ -1,0 +1,139 @@
+// Endpoint churn in Kubernetes mode at scale, measured from outside: wsgate (its own process, --kubernetes)
+// watches the in-repo fake API server (another process, bench/fake-apiserver-child.ts) holding 5,000 routes with
+// a Service and a 10-endpoint EndpointSlice each; one live WebSocket through wsgate echoes 64 B every 10 ms to an
+// echo backend (a third process). After the first table and the leader's first status writes, a quiet phase,
+// then a churn phase of 10 EndpointSlice changes a second (each a new pod address in one slice). Reported per
+// tree: echo RTT (p50, p99, max) in each phase, the churn p99 over the quiet p99, wsgate's event-loop delay in
+// each phase (from its /metrics, as in scale-churn.ts), and how many tables were published during the churn.
+//
+//   node --import tsx bench/scale-k8s-churn.ts [--routes 5000] [--per 10] [--quiet-s 10] [--churn-s 60]
+//                                              [--rate 10] [--rounds 1] [--tree DIR]...
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
+import type { FromFake, ToFake } from './fake-apiserver-child.ts';
+import { figures, loopDelay, ms, Pinger, startEcho, startGate, type PhaseFigures } from './scale-churn.ts';
+
+interface Options {
+  readonly routes: number;
+  readonly per: number;
+  readonly quietMs: number;
+  readonly churnMs: number;
+  readonly rate: number;
+  readonly rounds: number;
+  readonly trees: readonly string[];
+}
+
+interface Round {
+  readonly tree: string;
+  readonly startupMs: number;
+  readonly quiet: PhaseFigures;
+  readonly churn: PhaseFigures;
+  readonly changes: number;
+  readonly published: number;
+}
+
+const here = resolve(import.meta.dirname, '..');
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+function arg(name: string): string[] {
+  const out: string[] = [];
+  for (let i = 2; i < process.argv.length - 1; i++) if (process.argv[i] === `--${name}`) out.push(process.argv[i + 1]!);
+  return out;
+}
+
+async function startFake(o: Options, echoPort: number): Promise<{ proc: ChildProcess; kubeconfig: string; ask: (m: ToFake) => Promise<FromFake | undefined> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'bench/fake-apiserver-child.ts'), String(o.routes), String(o.per), String(echoPort)], {
+    cwd: here,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [ready] = (await once(proc, 'message')) as [FromFake];
+  if (ready.t !== 'ready') throw new Error('fake API server did not start');
+  const ask = async (m: ToFake): Promise<FromFake | undefined> => {
+    proc.send(m);
+    if (m.t !== 'status') return undefined;
+    const [answer] = (await once(proc, 'message')) as [FromFake];
+    return answer;
+  };
+  return { proc, kubeconfig: ready.kubeconfig, ask };
+}
+
+async function round(tree: string, o: Options, echoPort: number): Promise<Round> {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgate-k8s-churn-'));
+  const fake = await startFake(o, echoPort);
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, fake.kubeconfig);
+  const t0 = performance.now();
+  const gate = await startGate(tree, '', ['--kubernetes', '--kubeconfig', kubeconfig, '--pod-name', 'bench', '--lease-namespace', 'bench']);
+  try {
+    await gate.published(1);
+    const startupMs = performance.now() - t0;
+    // The leader's first status write of every route is startup work, not churn: let it finish.
+    for (;;) {
+      const s = await fake.ask({ t: 'status' });
+      if (s?.t === 'status' && s.patches >= o.routes) break;
+      await sleep(200);
+    }
+    const ws = new WebSocket(`ws://${gate.listen}/`, { headers: { host: 'r0.bench.example' } });
+    await once(ws, 'open');
+    const pinger = new Pinger(ws);
+    pinger.start();
+    await sleep(1000);
+    await pinger.stop();
+    await loopDelay(gate.admin);
+    pinger.start();
+    await sleep(o.quietMs);
+    const quiet = figures(await pinger.stop(), await loopDelay(gate.admin));
+    const genBefore = gate.generation();
+    pinger.start();
+    let changes = 0;
+    const every = 1000 / o.rate;
+    const start = performance.now();
+    while (performance.now() - start < o.churnMs) {
+      changes++;
+      void fake.ask({ t: 'update', i: 1 + ((changes * 7919) % (o.routes - 1)), version: changes });
+      const next = start + changes * every;
+      await sleep(Math.max(0, next - performance.now()));
+    }
+    const churn = figures(await pinger.stop(), await loopDelay(gate.admin));
+    ws.close();
+    return { tree, startupMs, quiet, churn, changes, published: gate.generation() - genBefore };
+  } finally {
+    gate.proc.kill('SIGKILL');
+    fake.proc.kill('SIGKILL');
+    await Promise.all([once(gate.proc, 'exit'), once(fake.proc, 'exit')]).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function format(r: Round): string {
+  const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published`;
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const num = (name: string, d: number): number => Number(arg(name)[0] ?? d);
+  const trees = arg('tree').map((t) => resolve(t));
+  const o: Options = {
+    routes: num('routes', 5000),
+    per: num('per', 10),
+    quietMs: num('quiet-s', 10) * 1000,
+    churnMs: num('churn-s', 60) * 1000,
+    rate: num('rate', 10),
+    rounds: num('rounds', 1),
+    trees: trees.length > 0 ? trees : [here],
+  };
+  process.stdout.write(`k8s churn: ${o.routes} routes × ${o.per} endpoints, ${o.rate} slice changes/s for ${o.churnMs / 1000} s, ${o.rounds} round(s)\n`);
+  const echo = await startEcho();
+  try {
+    for (let r = 0; r < o.rounds; r++) {
+      for (const tree of r % 2 === 0 ? o.trees : [...o.trees].reverse()) process.stdout.write(format(await round(tree, o, echo.port)) + '\n');
+    }
+  } finally {
+    echo.proc.kill('SIGTERM');
+  }
+}
