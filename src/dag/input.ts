@@ -35,6 +35,9 @@ export interface SecretLite {
 /** A route as read from a source: its spec is unchecked until the builder validates it. */
 export interface RouteObject extends Omit<WebSocketRoute, 'spec'> {
   readonly spec: unknown;
+  /** Namespaces a backendRef may name besides the route's own: set for routes translated from the Gateway
+   *  API, where a ReferenceGrant permits them. */
+  readonly permittedNamespaces?: readonly string[];
 }
 
 export interface BuildInput {
