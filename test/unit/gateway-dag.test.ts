@@ -1,4 +1,4 @@
-// The Gateway API translation from YAML fixtures (test/fixtures/dag-gateway): Gateway API objects in, the whole
+// The Gateway API translation from YAML fixtures (test/fixtures/dag-gateway/httproute): Gateway API objects in, the whole
 // translation (statuses of every kind, translated routes, listener certificates; HTTPRoute statuses with the
 // builder's verdict folded in) and the builder's compiled view of those routes out, compared with the golden expected.yaml of each case. The cases follow the upstream
 // conformance suite (kubernetes-sigs/gateway-api v1.6.1, conformance/tests/*.go) named in each input.yaml.
@@ -15,7 +15,7 @@ import { createGatewayApiTranslator } from '../../src/dag/gateway/translate.ts';
 import type { ApiCondition, GatewayApiInput, GatewayApiOptions, GatewayApiTranslation } from '../../src/dag/gateway/types.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
-const dir = join(import.meta.dirname, '../fixtures/dag-gateway');
+const dir = join(import.meta.dirname, '../fixtures/dag-gateway/httproute');
 const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 
 interface Case {
