@@ -99,9 +99,12 @@ test('HTTPRoute through a Gateway: the path reaches the stable backend, the head
   const a = await connectGreeted(url('/ws/room'), { headers: { host: 'chat.example.com' } });
   const b = await connectGreeted(url('/ws/room'), { headers: { host: 'chat.example.com', 'x-canary': 'yes' } });
   assert.deepEqual([a.backend, b.backend], ['stable', 'canary']);
-  a.ws.send('ping through gateway');
-  const [echo] = (await once(a.ws, 'message')) as [Buffer];
-  assert.equal(echo.toString(), 'ping through gateway');
+  // As the upstream conformance case httproute-backend-protocol-websocket: a text and a binary frame come back.
+  a.ws.send('Websocket Support!');
+  const [text, textIsBinary] = (await once(a.ws, 'message')) as [Buffer, boolean];
+  a.ws.send(Buffer.from([1, 2, 3, 4, 5, 6, 7]));
+  const [bin, binIsBinary] = (await once(a.ws, 'message')) as [Buffer, boolean];
+  assert.deepEqual([text.toString(), textIsBinary, [...bin], binIsBinary], ['Websocket Support!', false, [1, 2, 3, 4, 5, 6, 7], true]);
   const ends = Promise.all([closed(a.ws), closed(b.ws)]);
   a.ws.close(1000);
   b.ws.close(1000);
