@@ -8,6 +8,8 @@ import { cmp } from './backends.ts';
 import { mapNginxAnnotations } from './ingress-annotations.ts';
 import { checkPolicies, createPolicyValidator, targetKey, type PolicyValidator } from './gateway/policy.ts';
 import { unresolvableName } from './gateway/route-rules.ts';
+import { tlsSecretCertificate } from './gateway/tls-secret.ts';
+import type { SecretLite } from './input.ts';
 import { apiCondition, type ListenerCertificate, type PolicyStatus, type TranslatedRoute, type WebSocketPolicyLite } from './gateway/types.ts';
 
 export const ingressControllerName = 'wsgate.io/ingress-controller';
@@ -40,6 +42,7 @@ export interface IngressInput {
   readonly ingressClasses: readonly IngressClassLite[];
   readonly ingresses: readonly IngressLite[];
   readonly policies: readonly WebSocketPolicyLite[];
+  readonly secrets: readonly SecretLite[];
 }
 
 export interface IngressOptions {
@@ -51,8 +54,9 @@ export interface IngressStatus {
   readonly namespace: string;
   readonly name: string;
   readonly loadBalancer: readonly ({ readonly ip: string } | { readonly hostname: string })[];
-  /** Annotations ignored or not mapped: one Event and one log line each time the list changes. */
-  readonly ignored: readonly string[];
+  /** Annotations ignored or not mapped, backends and certificates that cannot be served: one Event and one log
+   *  line each time the list changes. */
+  readonly warnings: readonly string[];
 }
 
 export interface IngressTranslation {
@@ -123,7 +127,11 @@ function translate(input: IngressInput, opts: IngressOptions, validatePolicy: Po
     for (const [host, rules] of [...byHost].sort(([a], [b]) => cmp(a, b))) {
       if (rules.length === 0) continue;
       const tlsSecret = ing.spec.tls?.find((t) => (t.hosts ?? []).map((h) => h.toLowerCase()).includes(host))?.secretName;
-      if (tlsSecret && host) certificates.push({ hostname: host, secret: { namespace: ns, name: tlsSecret } });
+      if (tlsSecret && host) {
+        const got = tlsSecretCertificate(input.secrets, ns, tlsSecret);
+        if ('problem' in got) ignored.push(`spec.tls: Secret ${tlsSecret} for ${host}: ${got.problem}`);
+        else certificates.push({ hostname: host, secret: { namespace: ns, name: tlsSecret }, certificate: got.certificate });
+      }
       routes.push({
         apiVersion: 'wsgate.io/v1alpha1',
         kind: 'WebSocketRoute',
@@ -141,7 +149,7 @@ function translate(input: IngressInput, opts: IngressOptions, validatePolicy: Po
       namespace: ns,
       name: ing.metadata.name,
       loadBalancer: opts.addresses.map((a) => (a.type === 'IPAddress' ? { ip: a.value } : { hostname: a.value })),
-      ignored: ignored.sort(),
+      warnings: ignored.sort(),
     });
   }
 

@@ -25,6 +25,8 @@ const docs = (file: string): Obj[] => (yaml.loadAll(readFileSync(join(root, file
 const gwApi = '/apis/gateway.networking.k8s.io/v1';
 const crdFiles = ['gatewayclasses', 'gateways', 'httproutes', 'referencegrants'].map((f) => `test/fixtures/gateway-api/${f}.yaml`);
 const now = '2026-01-01T00:00:00Z';
+// A self-signed certificate and key (test data shared with test/fixtures/dag/conflicts-and-refs).
+const tlsData = { 'tls.crt': 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJqVENDQVRPZ0F3SUJBZ0lVWC85RHRSWHIzS3d1UHhhUm9pNGdwV29mWjNrd0NnWUlLb1pJemowRUF3SXcKR3pFWk1CY0dBMVVFQXd3UVkyaGhkQzVsZUdGdGNHeGxMbU52YlRBZ0Z3MHlOakV5TURVd09USXlNVEJhR0E4eQpNVEkyTVRFeE1UQTVNakl4TUZvd0d6RVpNQmNHQTFVRUF3d1FZMmhoZEM1bGVHRnRjR3hsTG1OdmJUQlpNQk1HCkJ5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEEwSUFCTmp5L25MQlNuWFJqdDZtYzNVUVRvNC83UHZTL3V0V1JvMXkKY09UYzNEZ0JBQjM5NWZLWHIxTG9Rb3lyUnFrK3o5TVQyVXRKWkpwNGwxQ3VhVUJsQ3dPalV6QlJNQjBHQTFVZApEZ1FXQkJSbDExNjZjandFZGRjYnVEVUZjUVpCZlZPYkVqQWZCZ05WSFNNRUdEQVdnQlJsMTE2NmNqd0VkZGNiCnVEVUZjUVpCZlZPYkVqQVBCZ05WSFJNQkFmOEVCVEFEQVFIL01Bb0dDQ3FHU000OUJBTUNBMGdBTUVVQ0lRQ2oKTHhNVU5xNWZJdEZZTmlUNFhOUVB6N3p1NHpVUlJPUFArU21tTHAzOTBnSWdIQm1Sc0w1cXF1RERDY0g4Zlk0UwpxanBHRFVUMHZBUmN2My9EN1UrM1FpWT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=', 'tls.key': 'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZ3A3SnRVd3paWExNWTdvbUEKVXQ2Ky9ldk1ZLzl2amRBMnhpaU1WVFFUOC82aFJBTkNBQVRZOHY1eXdVcDEwWTdlcG5OMUVFNk9QK3o3MHY3cgpWa2FOY25EazNOdzRBUUFkL2VYeWw2OVM2RUtNcTBhcFBzL1RFOWxMU1dTYWVKZFFybWxBWlFzRAotLS0tLUVORCBQUklWQVRFIEtFWS0tLS0tCg==' };
 const stamped = (cs: readonly ApiCondition[]) => cs.map((c) => ({ ...c, lastTransitionTime: now }));
 
 function collection(o: Obj): string {
@@ -55,7 +57,7 @@ before(async () => {
   const support: Obj[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'wsgate' } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'chat' } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'example-com-tls', namespace: 'wsgate' }, type: 'kubernetes.io/tls', data: { 'tls.crt': '', 'tls.key': '' } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'example-com-tls', namespace: 'wsgate' }, type: 'kubernetes.io/tls', data: tlsData },
     ...['chat', 'chat-canary'].map((name): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'chat' }, spec: { ports: [{ port: 8080, appProtocol: 'kubernetes.io/ws' }] } })),
   ];
   for (const o of support) await env.api.must('POST', collection(o), o);
@@ -124,9 +126,10 @@ test('the statuses the translation computes are accepted by the status subresour
     ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
     ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
     policies: [],
+    secrets: await list('/api/v1/secrets'),
   } as unknown as IngressInput;
   const it = createIngressTranslator({ addresses: [{ type: 'IPAddress', value: '192.0.2.7' }] })(ingInput);
-  assert.deepEqual(it.ingresses.map((i) => [i.name, i.ignored]), [['chat', []]]);
+  assert.deepEqual(it.ingresses.map((i) => [i.name, i.warnings]), [['chat', ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']]]);
   for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, { loadBalancer: { ingress: i.loadBalancer } });
   const ing = await env.api.must('GET', '/apis/networking.k8s.io/v1/namespaces/chat/ingresses/chat');
   assert.deepEqual(ing['status'], { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } });

@@ -70,6 +70,7 @@ before(async () => {
       },
     ],
     policies: [],
+    secrets: [],
   });
   const routes: RouteObject[] = [...gw.routes, ...ing.routes];
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })({

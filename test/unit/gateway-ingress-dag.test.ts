@@ -1,5 +1,5 @@
 // The Ingress translation from YAML fixtures (test/fixtures/dag-gateway/ingress): IngressClasses, Ingresses and
-// WebSocketPolicies in; the Ingress statuses (load balancer, ignored annotations), policy statuses, translated
+// WebSocketPolicies in; the Ingress statuses (load balancer, warnings), policy statuses, translated
 // routes and certificates, and the builder's compiled view of those routes out, compared whole with the golden
 // expected.yaml. WSGATE_UPDATE_GOLDEN=1 rewrites the goldens (review the diff!).
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 function loadCase(name: string) {
   const docs = yaml.loadAll(readFileSync(join(dir, name, 'input.yaml'), 'utf8')) as Record<string, unknown>[];
   let options: IngressOptions = { addresses: [{ type: 'IPAddress', value: '203.0.113.10' }] };
-  const input = { ingressClasses: [] as unknown[], ingresses: [] as unknown[], policies: [] as unknown[] };
+  const input = { ingressClasses: [] as unknown[], ingresses: [] as unknown[], policies: [] as unknown[], secrets: [] as unknown[] };
   const services: unknown[] = [];
   const endpointSlices: unknown[] = [];
   for (const d of docs) {
@@ -26,6 +26,7 @@ function loadCase(name: string) {
     else if (d.kind === 'IngressClass') input.ingressClasses.push(d);
     else if (d.kind === 'Ingress') input.ingresses.push(d);
     else if (d.kind === 'WebSocketPolicy') input.policies.push(d);
+    else if (d.kind === 'Secret') input.secrets.push(d);
     else if (d.kind === 'Service') services.push(d);
     else if (d.kind === 'EndpointSlice') endpointSlices.push(d);
     else throw new Error(`${name}: unknown kind ${String(d.kind)}`);
@@ -66,7 +67,7 @@ for (const name of readdirSync(dir).sort()) {
     if (update) writeFileSync(goldenPath, yaml.dump(view, { lineWidth: 200, noRefs: true }));
     assert.deepEqual(view, yaml.load(readFileSync(goldenPath, 'utf8')));
     // Deterministic: reversed input, identical output.
-    const reversed = { ingressClasses: [...c.input.ingressClasses].reverse(), ingresses: [...c.input.ingresses].reverse(), policies: [...c.input.policies].reverse() };
+    const reversed = { ingressClasses: [...c.input.ingressClasses].reverse(), ingresses: [...c.input.ingresses].reverse(), policies: [...c.input.policies].reverse(), secrets: c.input.secrets };
     assert.deepEqual(run(c, reversed), view);
   });
 }

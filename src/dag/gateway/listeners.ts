@@ -3,6 +3,7 @@
 // (certificates, route kinds), Conflicted (port, protocol and hostname shared with another listener) and
 // Programmed. HTTP listeners are served by wsgate's plain listener and HTTPS ones by its TLS listener; the
 // Service in front maps the listener ports (one deployment serves its Gateways).
+import { tlsSecretCertificate } from './tls-secret.ts';
 import { gatewayFrom, referencePermitted } from './references.ts';
 import {
   apiCondition,
@@ -59,9 +60,9 @@ export function checkListeners(gw: GatewayLite, input: Pick<GatewayApiInput, 'se
         } else if (!referencePermitted(input.referenceGrants, gatewayFrom(ns), { group: '', kind: 'Secret', namespace: refNs, name: ref.name })) {
           refProblems.push({ reason: 'RefNotPermitted', message: `${what}: no ReferenceGrant in ${refNs} permits it` });
         } else {
-          const s = input.secrets.find((x) => x.metadata.namespace === refNs && x.metadata.name === ref.name);
-          if (!s || s.type !== 'kubernetes.io/tls') refProblems.push({ reason: 'InvalidCertificateRef', message: `${what}: not found or not kubernetes.io/tls` });
-          else certificates.push({ hostname: (l.hostname ?? '').toLowerCase(), secret: { namespace: refNs, name: ref.name } });
+          const got = tlsSecretCertificate(input.secrets, refNs, ref.name);
+          if ('problem' in got) refProblems.push({ reason: 'InvalidCertificateRef', message: `${what}: ${got.problem}` });
+          else certificates.push({ hostname: (l.hostname ?? '').toLowerCase(), secret: { namespace: refNs, name: ref.name }, certificate: got.certificate });
         }
       }
     }

@@ -2,7 +2,8 @@
 // it computes for the leader to write. Unknown fields pass through untouched, so a field wsgate does not support
 // is seen (and refused) rather than silently dropped.
 import type { ObjectMeta } from '../../api/types.ts';
-import type { RouteObject } from '../input.ts';
+import type { TlsCertificate } from '../../model/snapshot.ts';
+import type { RouteObject, SecretLite } from '../input.ts';
 
 export const gatewayGroup = 'gateway.networking.k8s.io';
 export const gatewayControllerName = 'wsgate.io/gateway-controller';
@@ -153,7 +154,7 @@ export interface GatewayApiInput {
   readonly referenceGrants: readonly ReferenceGrantLite[];
   readonly namespaces: readonly NamespaceLite[];
   readonly services: readonly BackendServiceLite[];
-  readonly secrets: readonly { readonly metadata: { readonly namespace: string; readonly name: string }; readonly type?: string }[];
+  readonly secrets: readonly SecretLite[];
   readonly policies: readonly WebSocketPolicyLite[];
 }
 
@@ -218,6 +219,7 @@ export interface PolicyStatus {
 export interface ListenerCertificate {
   readonly hostname: string;
   readonly secret: { readonly namespace: string; readonly name: string };
+  readonly certificate: TlsCertificate;
 }
 
 /** A WebSocketRoute-shaped object made from an HTTPRoute or an Ingress, for the builder to compile. */
