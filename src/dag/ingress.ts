@@ -10,7 +10,7 @@ import { checkPolicies, createPolicyValidator, targetKey, type PolicyValidator }
 import { unresolvableName } from './gateway/route-rules.ts';
 import { tlsSecretCertificate } from './gateway/tls-secret.ts';
 import type { SecretLite } from './input.ts';
-import { apiCondition, type ListenerCertificate, type PolicyStatus, type TranslatedRoute, type WebSocketPolicyLite } from './gateway/types.ts';
+import { apiCondition, type ListenerCertificate, type PolicyStatus, type PublishedAddress, type TranslatedRoute, type WebSocketPolicyLite } from './gateway/types.ts';
 
 export const ingressControllerName = 'wsgate.io/ingress-controller';
 const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class';
@@ -45,10 +45,6 @@ export interface IngressInput {
   readonly secrets: readonly SecretLite[];
 }
 
-export interface IngressOptions {
-  /** status.loadBalancer.ingress: the addresses of the Service wsgate runs behind. */
-  readonly addresses: readonly { readonly type: 'IPAddress' | 'Hostname'; readonly value: string }[];
-}
 
 export interface IngressStatus {
   readonly namespace: string;
@@ -66,11 +62,12 @@ export interface IngressTranslation {
   readonly policies: readonly PolicyStatus[];
 }
 
-export type IngressTranslator = (input: IngressInput) => IngressTranslation;
+/** `addresses`: of the Service wsgate runs behind (status.loadBalancer.ingress). */
+export type IngressTranslator = (input: IngressInput, addresses: readonly PublishedAddress[]) => IngressTranslation;
 
-export function createIngressTranslator(options: IngressOptions): IngressTranslator {
+export function createIngressTranslator(): IngressTranslator {
   const validatePolicy = createPolicyValidator();
-  return (input) => translate(input, options, validatePolicy);
+  return (input, addresses) => translate(input, addresses, validatePolicy);
 }
 
 const keyOf = (m: { namespace?: string; name: string }) => `${m.namespace ?? 'default'}/${m.name}`;
@@ -95,7 +92,7 @@ function backendRef(b: IngressBackend, ignored: string[], where: string) {
   return { name: unresolvableName('IngressBackend'), port: 1, weight: 1 };
 }
 
-function translate(input: IngressInput, opts: IngressOptions, validatePolicy: PolicyValidator): IngressTranslation {
+function translate(input: IngressInput, addresses: readonly PublishedAddress[], validatePolicy: PolicyValidator): IngressTranslation {
   const policies = checkPolicies(input.policies, validatePolicy);
   const routes: TranslatedRoute[] = [];
   const certificates: ListenerCertificate[] = [];
@@ -148,7 +145,7 @@ function translate(input: IngressInput, opts: IngressOptions, validatePolicy: Po
     statuses.push({
       namespace: ns,
       name: ing.metadata.name,
-      loadBalancer: opts.addresses.map((a) => (a.type === 'IPAddress' ? { ip: a.value } : { hostname: a.value })),
+      loadBalancer: addresses.map((a) => (a.type === 'IPAddress' ? { ip: a.value } : { hostname: a.value })),
       warnings: ignored.sort(),
     });
   }

@@ -1,5 +1,6 @@
 // What the builder reads: plain objects trimmed to the fields it needs, from either source.
 import type { WebSocketRoute } from '../api/types.ts';
+import type { RoutingApisInput } from './routing-apis.ts';
 
 export interface ServicePortLite {
   readonly name?: string;
@@ -45,6 +46,8 @@ export interface BuildInput {
   readonly services: readonly ServiceLite[];
   readonly endpointSlices: readonly EndpointSliceLite[];
   readonly secrets: readonly SecretLite[];
+  /** Gateway API and Ingress objects, translated by routing-apis.ts; absent when both APIs are off. */
+  readonly routingApis?: RoutingApisInput;
 }
 
 export interface BuildOptions {

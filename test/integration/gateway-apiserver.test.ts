@@ -85,7 +85,7 @@ test('the statuses the translation computes are accepted by the status subresour
     secrets: await list('/api/v1/secrets'),
     policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
   } as unknown as GatewayApiInput;
-  const t = createGatewayApiTranslator({ addresses: [{ type: 'IPAddress', value: '192.0.2.7' }] })(input);
+  const t = createGatewayApiTranslator()(input, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.equal(t.routes.length, 1);
 
   for (const c of t.gatewayClasses) await putStatus(`${gwApi}/gatewayclasses/${c.name}`, { conditions: stamped(c.conditions) });
@@ -128,7 +128,7 @@ test('the statuses the translation computes are accepted by the status subresour
     policies: [],
     secrets: await list('/api/v1/secrets'),
   } as unknown as IngressInput;
-  const it = createIngressTranslator({ addresses: [{ type: 'IPAddress', value: '192.0.2.7' }] })(ingInput);
+  const it = createIngressTranslator()(ingInput, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.deepEqual(it.ingresses.map((i) => [i.name, i.warnings]), [['chat', ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']]]);
   for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, { loadBalancer: { ingress: i.loadBalancer } });
   const ing = await env.api.must('GET', '/apis/networking.k8s.io/v1/namespaces/chat/ingresses/chat');

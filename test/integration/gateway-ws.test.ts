@@ -60,8 +60,8 @@ before(async () => {
     secrets: [],
     policies: [{ metadata: meta('app', 'small-messages'), spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'chat' }], limits: { maxMessageBytes: 64 } } }],
   };
-  const gw = createGatewayApiTranslator({ addresses: [{ type: 'IPAddress', value: '127.0.0.1' }] })(gatewayInput);
-  const ing = createIngressTranslator({ addresses: [] })({
+  const gw = createGatewayApiTranslator()(gatewayInput, [{ type: 'IPAddress', value: '127.0.0.1' }]);
+  const ing = createIngressTranslator()({
     ingressClasses: [{ metadata: { name: 'wsgate' }, spec: { controller: 'wsgate.io/ingress-controller' } }],
     ingresses: [
       {
@@ -71,7 +71,7 @@ before(async () => {
     ],
     policies: [],
     secrets: [],
-  });
+  }, []);
   const routes: RouteObject[] = [...gw.routes, ...ing.routes];
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })({
     routes,

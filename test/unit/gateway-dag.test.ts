@@ -1,6 +1,6 @@
-// The Gateway API translation from YAML fixtures (test/fixtures/dag-gateway/httproute): Gateway API objects in, the whole
-// translation (statuses of every kind, translated routes, listener certificates; HTTPRoute statuses with the
-// builder's verdict folded in) and the builder's compiled view of those routes out, compared with the golden expected.yaml of each case. The cases follow the upstream
+// The Gateway API translation from YAML fixtures (test/fixtures/dag-gateway/httproute): Gateway API objects in, the
+// statuses of every kind (HTTPRoute statuses with the builder's verdict folded in), the translated routes and
+// listener certificates, and the routing builder's whole compiled view (WebSocketRoutes beside them) out, compared with the golden expected.yaml of each case. The cases follow the upstream
 // conformance suite (kubernetes-sigs/gateway-api v1.6.1, conformance/tests/*.go) named in each input.yaml.
 // WSGATE_UPDATE_GOLDEN=1 rewrites the goldens (review the diff!).
 import assert from 'node:assert/strict';
@@ -8,18 +8,17 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { createBuilder } from '../../src/dag/build.ts';
 import type { RouteObject } from '../../src/dag/input.ts';
-import { foldBuildStatuses } from '../../src/dag/gateway/route-status.ts';
 import { createGatewayApiTranslator } from '../../src/dag/gateway/translate.ts';
-import type { ApiCondition, GatewayApiInput, GatewayApiOptions, GatewayApiTranslation } from '../../src/dag/gateway/types.ts';
+import { createRoutingBuilder, type RoutingApiStatuses } from '../../src/dag/routing-apis.ts';
+import type { ApiCondition, GatewayApiInput, PublishedAddress, GatewayApiTranslation } from '../../src/dag/gateway/types.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/dag-gateway/httproute');
 const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 
 interface Case {
-  readonly options: GatewayApiOptions;
+  readonly addresses: readonly PublishedAddress[];
   readonly input: GatewayApiInput;
   readonly wsRoutes: RouteObject[];
   readonly endpointSlices: unknown[];
@@ -39,27 +38,27 @@ const listKey: Readonly<Record<string, keyof GatewayApiInput>> = {
 
 function loadCase(name: string): Case {
   const docs = yaml.loadAll(readFileSync(join(dir, name, 'input.yaml'), 'utf8')) as Record<string, unknown>[];
-  let options: GatewayApiOptions = { addresses: [{ type: 'IPAddress', value: '203.0.113.10' }] };
+  let addresses: readonly PublishedAddress[] = [{ type: 'IPAddress', value: '203.0.113.10' }];
   const input: Record<string, unknown[]> = Object.fromEntries(Object.values(listKey).map((k) => [k, []]));
   const wsRoutes: RouteObject[] = [];
   const endpointSlices: unknown[] = [];
   for (const d of docs) {
     if (!d) continue;
     const k = String(d.kind);
-    if (k === 'Options') options = d.options as GatewayApiOptions;
+    if (k === 'Options') addresses = (d.options as { addresses: PublishedAddress[] }).addresses;
     else if (k === 'WebSocketRoute') wsRoutes.push(d as unknown as RouteObject);
     else if (k === 'EndpointSlice') endpointSlices.push(d);
     else if (listKey[k]) (input[listKey[k]] as unknown[]).push(d);
     else throw new Error(`${name}: unknown kind ${k}`);
   }
-  return { options, input: input as unknown as GatewayApiInput, wsRoutes, endpointSlices, secrets: input.secrets as unknown[] };
+  return { addresses, input: input as unknown as GatewayApiInput, wsRoutes, endpointSlices, secrets: input.secrets as unknown[] };
 }
 
 const cond = (c: ApiCondition) => `${c.type}=${c.status} ${c.reason}: ${c.message} (gen ${c.observedGeneration})`;
 const ref = (r: { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number }) =>
   `${r.kind}/${r.namespace}/${r.name}${r.sectionName !== undefined ? `#${r.sectionName}` : ''}${r.port !== undefined ? `:${r.port}` : ''}`;
 
-function translationView(t: GatewayApiTranslation): unknown {
+function translationView(t: Omit<RoutingApiStatuses, 'ingresses'>, translated: GatewayApiTranslation): unknown {
   return {
     gatewayClasses: t.gatewayClasses.map((c) => ({ name: c.name, conditions: c.conditions.map(cond) })),
     gateways: t.gateways.map((g) => ({
@@ -81,8 +80,8 @@ function translationView(t: GatewayApiTranslation): unknown {
       policy: `${p.namespace}/${p.name}`,
       ancestors: p.ancestors.map((a) => ({ ancestorRef: ref(a.ancestorRef), conditions: a.conditions.map(cond) })),
     })),
-    certificates: t.certificates.map((c) => `${c.hostname || '(any)'} ${c.secret.namespace}/${c.secret.name}`),
-    routes: t.routes.map((r) => ({ key: `${r.metadata.namespace}/${r.metadata.name}`, permittedNamespaces: r.permittedNamespaces, spec: r.spec })),
+    certificates: translated.certificates.map((c) => `${c.hostname || '(any)'} ${c.secret.namespace}/${c.secret.name}`),
+    routes: translated.routes.map((r) => ({ key: `${r.metadata.namespace}/${r.metadata.name}`, permittedNamespaces: r.permittedNamespaces, spec: r.spec })),
   };
 }
 
@@ -98,15 +97,18 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
 }
 
 function run(c: Case, input: GatewayApiInput) {
-  const t = createGatewayApiTranslator(c.options)(input);
-  const build = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' });
+  const translated = createGatewayApiTranslator()(input, c.addresses);
+  const build = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' });
+  const { services, secrets, policies, ...gatewayApi } = input;
   const built = build({
-    routes: [...c.wsRoutes, ...t.routes],
-    services: input.services as never,
+    routes: c.wsRoutes,
+    services: services as never,
     endpointSlices: c.endpointSlices as never,
-    secrets: c.secrets as never,
+    secrets,
+    routingApis: { addresses: c.addresses, policies, gatewayApi },
   });
-  return { translation: translationView({ ...t, httpRoutes: foldBuildStatuses(t.httpRoutes, built.statuses) }), build: buildView(built) };
+  assert.ok(built.routingApis);
+  return { translation: translationView(built.routingApis, translated), build: buildView(built) };
 }
 
 for (const name of readdirSync(dir).sort()) {

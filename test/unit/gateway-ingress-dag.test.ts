@@ -7,8 +7,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { createBuilder } from '../../src/dag/build.ts';
-import { createIngressTranslator, type IngressInput, type IngressOptions } from '../../src/dag/ingress.ts';
+import { createIngressTranslator, type IngressInput } from '../../src/dag/ingress.ts';
+import type { PublishedAddress } from '../../src/dag/gateway/types.ts';
+import { createRoutingBuilder } from '../../src/dag/routing-apis.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/dag-gateway/ingress');
@@ -16,13 +17,13 @@ const update = process.env.WSGATE_UPDATE_GOLDEN === '1';
 
 function loadCase(name: string) {
   const docs = yaml.loadAll(readFileSync(join(dir, name, 'input.yaml'), 'utf8')) as Record<string, unknown>[];
-  let options: IngressOptions = { addresses: [{ type: 'IPAddress', value: '203.0.113.10' }] };
+  let addresses: readonly PublishedAddress[] = [{ type: 'IPAddress', value: '203.0.113.10' }];
   const input = { ingressClasses: [] as unknown[], ingresses: [] as unknown[], policies: [] as unknown[], secrets: [] as unknown[] };
   const services: unknown[] = [];
   const endpointSlices: unknown[] = [];
   for (const d of docs) {
     if (!d) continue;
-    if (d.kind === 'Options') options = d.options as IngressOptions;
+    if (d.kind === 'Options') addresses = (d.options as { addresses: PublishedAddress[] }).addresses;
     else if (d.kind === 'IngressClass') input.ingressClasses.push(d);
     else if (d.kind === 'Ingress') input.ingresses.push(d);
     else if (d.kind === 'WebSocketPolicy') input.policies.push(d);
@@ -31,21 +32,24 @@ function loadCase(name: string) {
     else if (d.kind === 'EndpointSlice') endpointSlices.push(d);
     else throw new Error(`${name}: unknown kind ${String(d.kind)}`);
   }
-  return { options, input: input as unknown as IngressInput, services, endpointSlices };
+  return { addresses, input: input as unknown as IngressInput, services, endpointSlices };
 }
 
 function run(c: ReturnType<typeof loadCase>, input: IngressInput) {
-  const t = createIngressTranslator(c.options)(input);
-  const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })({
-    routes: t.routes,
+  const t = createIngressTranslator()(input, c.addresses);
+  const { secrets, policies, ...ingress } = input;
+  const built = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })({
+    routes: [],
     services: c.services as never,
     endpointSlices: c.endpointSlices as never,
-    secrets: [],
+    secrets,
+    routingApis: { addresses: c.addresses, policies, ingress },
   });
+  assert.ok(built.routingApis);
   return {
     translation: {
-      ingresses: t.ingresses,
-      policies: t.policies.map((p) => ({
+      ingresses: built.routingApis.ingresses,
+      policies: built.routingApis.policies.map((p) => ({
         policy: `${p.namespace}/${p.name}`,
         ancestors: p.ancestors.map((a) => ({
           ancestorRef: `${a.ancestorRef.kind}/${a.ancestorRef.namespace}/${a.ancestorRef.name}`,

@@ -11,13 +11,20 @@ export function foldBuildStatuses(routes: readonly HTTPRouteStatus[], built: rea
   const byKey = new Map(built.map((s) => [s.key as string, s]));
   return routes.map((r) => {
     const accepted = byKey.get(`${r.namespace}/${translatedName('httproute', r.name)}`)?.conditions.find((c) => c.type === 'Accepted');
-    if (!accepted || accepted.status === 'True') return r;
+    if (!accepted) return r;
+    // Accepted by the builder: its message may name a younger route of another API that this one keeps out.
+    const note = accepted.status === 'True' ? accepted.message.split('; keeps out ')[1] : undefined;
+    if (accepted.status === 'True' && !note) return r;
     return {
       ...r,
       parents: r.parents.map((p) => ({
         ...p,
         conditions: p.conditions.map((c) =>
-          c.type === 'Accepted' && c.status === 'True' ? apiCondition('Accepted', false, accepted.reason, accepted.message, c.observedGeneration) : c,
+          c.type !== 'Accepted' || c.status !== 'True'
+            ? c
+            : note
+              ? { ...c, message: `${c.message}; keeps out ${note}` }
+              : apiCondition('Accepted', false, accepted.reason, accepted.message, c.observedGeneration),
         ),
       })),
     };

@@ -14,7 +14,7 @@ import {
   gatewayGroup,
   type ApiCondition,
   type GatewayApiInput,
-  type GatewayApiOptions,
+  type PublishedAddress,
   type GatewayApiTranslation,
   type GatewayLite,
   type GatewayStatus,
@@ -27,18 +27,19 @@ import {
   type TranslatedRoute,
 } from './types.ts';
 
-export type GatewayApiTranslator = (input: GatewayApiInput) => GatewayApiTranslation;
+/** `addresses`: of the Service wsgate runs behind (Gateway status.addresses). */
+export type GatewayApiTranslator = (input: GatewayApiInput, addresses: readonly PublishedAddress[]) => GatewayApiTranslation;
 
-export function createGatewayApiTranslator(options: GatewayApiOptions): GatewayApiTranslator {
+export function createGatewayApiTranslator(): GatewayApiTranslator {
   const validatePolicy = createPolicyValidator();
-  return (input) => translate(input, options, validatePolicy);
+  return (input, addresses) => translate(input, addresses, validatePolicy);
 }
 
 const live = <T extends { metadata: { deletionTimestamp?: string } }>(xs: readonly T[]) => xs.filter((x) => !x.metadata.deletionTimestamp);
 const keyOf = (m: { namespace?: string; name: string }) => `${m.namespace ?? 'default'}/${m.name}`;
 const byKey = <T extends { metadata: { namespace?: string; name: string } }>(xs: readonly T[]) => [...xs].sort((a, b) => cmp(keyOf(a.metadata), keyOf(b.metadata)));
 
-function translate(input: GatewayApiInput, opts: GatewayApiOptions, validatePolicy: PolicyValidator): GatewayApiTranslation {
+function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[], validatePolicy: PolicyValidator): GatewayApiTranslation {
   const classes = live(input.gatewayClasses)
     .filter((c) => c.spec.controllerName === gatewayControllerName)
     .sort((a, b) => cmp(a.metadata.name, b.metadata.name));
@@ -131,14 +132,14 @@ function translate(input: GatewayApiInput, opts: GatewayApiOptions, validatePoli
     const programmed =
       accepted.status !== 'True'
         ? c('Programmed', false, 'Invalid', 'the gateway is not accepted')
-        : opts.addresses.length === 0
+        : addresses.length === 0
           ? c('Programmed', false, 'AddressNotAssigned', 'the Service wsgate runs behind has no address yet')
           : c('Programmed', true, 'Programmed', 'gateway programmed');
     if (accepted.status === 'True') for (const l of listeners) if (l.usable) certificates.push(...l.certificates);
     gatewayStatuses.push({
       namespace: gw.metadata.namespace ?? 'default',
       name: gw.metadata.name,
-      addresses: accepted.status === 'True' ? opts.addresses : [],
+      addresses: accepted.status === 'True' ? addresses : [],
       conditions: [accepted, programmed],
       listeners: listeners.map((l) => ({
         name: l.listener.name,

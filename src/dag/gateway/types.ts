@@ -158,9 +158,10 @@ export interface GatewayApiInput {
   readonly policies: readonly WebSocketPolicyLite[];
 }
 
-export interface GatewayApiOptions {
-  /** The addresses of the Service wsgate runs behind, as Gateway status.addresses. */
-  readonly addresses: readonly { readonly type: 'IPAddress' | 'Hostname'; readonly value: string }[];
+/** An address of the Service wsgate runs behind: Gateway status.addresses, Ingress status.loadBalancer. */
+export interface PublishedAddress {
+  readonly type: 'IPAddress' | 'Hostname';
+  readonly value: string;
 }
 
 export interface ApiCondition {
