@@ -1,8 +1,9 @@
 // The Gateway API and Ingress examples against a REAL kube-apiserver (test/support/kube-env.ts): the upstream
 // Gateway API CRDs (standard channel v1.6.1, test/fixtures/gateway-api) and our WebSocketPolicy CRD install;
 // every object of examples/gateway-api and examples/ingress is admitted by their schemas and CEL rules; the
-// statuses the translation computes for them are accepted by the status subresources (the upstream status
-// schemas) and read back: GatewayClass Accepted, Gateway Accepted/Programmed with addresses and per-listener
+// statuses the translation computes for them, merged by src/status/gateway-api-status.ts, are accepted by the
+// status subresources (the upstream status schemas) and read back, another controller's parent entry kept and
+// unchanged conditions keeping their lastTransitionTime: GatewayClass Accepted, Gateway Accepted/Programmed with addresses and per-listener
 // attachedRoutes, HTTPRoute parents, WebSocketPolicy ancestors, Ingress status.loadBalancer. Skipped where the
 // binaries are absent.
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import type { ApiCondition, GatewayApiInput } from '../../src/dag/gateway/types.
 import { createIngressTranslator, type IngressInput } from '../../src/dag/ingress.ts';
 import { waitUntil } from '../support/fake-apiserver/index.ts';
 import { kubeEnvMissing, startKubeEnv, type KubeEnv } from '../support/kube-env.ts';
+import { gatewayStatusBody, httpRouteStatusBody, policyStatusBody } from '../../src/status/gateway-api-status.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const missing = kubeEnvMissing();
@@ -36,10 +38,12 @@ function collection(o: Obj): string {
   return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ''}/${plural}`;
 }
 const list = async (path: string) => ((await env.api.must('GET', path))['items'] as unknown[]) ?? [];
-async function putStatus(path: string, status: unknown): Promise<Record<string, unknown>> {
+/** Read, merge (the way the status bodies do), replace: the write a leader makes. */
+async function putStatus(path: string, status: (existing: never) => unknown): Promise<Record<string, unknown>> {
   const current = await env.api.must('GET', path);
-  return env.api.must('PUT', `${path}/status`, { ...current, status });
+  return env.api.must('PUT', `${path}/status`, { ...current, status: status(current['status'] as never) });
 }
+const me = 'wsgate.io/gateway-controller';
 
 before(async () => {
   if (missing) return;
@@ -88,19 +92,15 @@ test('the statuses the translation computes are accepted by the status subresour
   const t = createGatewayApiTranslator()(input, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.equal(t.routes.length, 1);
 
-  for (const c of t.gatewayClasses) await putStatus(`${gwApi}/gatewayclasses/${c.name}`, { conditions: stamped(c.conditions) });
-  for (const g of t.gateways) {
-    await putStatus(`${gwApi}/namespaces/${g.namespace}/gateways/${g.name}`, {
-      addresses: g.addresses,
-      conditions: stamped(g.conditions),
-      listeners: g.listeners.map((l) => ({ ...l, conditions: stamped(l.conditions) })),
-    });
-  }
-  for (const r of t.httpRoutes) {
-    await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, { parents: r.parents.map((p) => ({ ...p, conditions: stamped(p.conditions) })) });
-  }
-  for (const p of t.policies) {
-    await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, { ancestors: p.ancestors.map((a) => ({ ...a, conditions: stamped(a.conditions) })) });
+  // Another controller's parent entry on the route: wsgate's writes must keep it (status.parents is atomic).
+  const foreign = { parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'chat', name: 'theirs' }, controllerName: 'example.com/other', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'theirs', lastTransitionTime: now, observedGeneration: 1 }] };
+  await putStatus(`${gwApi}/namespaces/chat/httproutes/chat`, () => ({ parents: [foreign] }));
+  // Written twice, a minute apart: unchanged conditions keep their first lastTransitionTime.
+  for (const at of [now, '2026-01-01T00:01:00Z']) {
+    for (const c of t.gatewayClasses) await putStatus(`${gwApi}/gatewayclasses/${c.name}`, () => ({ conditions: stamped(c.conditions) }));
+    for (const g of t.gateways) await putStatus(`${gwApi}/namespaces/${g.namespace}/gateways/${g.name}`, (s) => gatewayStatusBody(s, g, at));
+    for (const r of t.httpRoutes) await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, (s) => httpRouteStatusBody(s, r.parents, me, at));
+    for (const p of t.policies) await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, (s) => policyStatusBody(s, p.ancestors, me, at));
   }
 
   const condView = (cs: unknown) => (cs as ApiCondition[]).map((c) => `${c.type}=${c.status} ${c.reason}`);
@@ -116,7 +116,12 @@ test('the statuses the translation computes are accepted by the status subresour
     ['https', 1, ['Accepted=True Accepted', 'Conflicted=False NoConflicts', 'ResolvedRefs=True ResolvedRefs', 'Programmed=True Programmed']],
   ]);
   const route = (await env.api.must('GET', `${gwApi}/namespaces/chat/httproutes/chat`))['status'] as { parents: { parentRef: unknown; controllerName: string; conditions: unknown }[] };
+  assert.deepEqual(
+    route.parents.flatMap((p) => (p.conditions as { lastTransitionTime: string }[]).map((c) => c.lastTransitionTime)),
+    [now, now, now],
+  );
   assert.deepEqual(route.parents.map((p) => [p.parentRef, p.controllerName, condView(p.conditions)]), [
+    [foreign.parentRef, 'example.com/other', ['Accepted=True Accepted']],
     [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'wsgate', name: 'websockets', sectionName: 'https' }, 'wsgate.io/gateway-controller', ['Accepted=True Accepted', 'ResolvedRefs=True ResolvedRefs']],
   ]);
   const policy = (await env.api.must('GET', '/apis/wsgate.io/v1alpha1/namespaces/chat/websocketpolicies/chat'))['status'] as { ancestors: { ancestorRef: { name: string }; conditions: unknown }[] };
@@ -130,7 +135,7 @@ test('the statuses the translation computes are accepted by the status subresour
   } as unknown as IngressInput;
   const it = createIngressTranslator()(ingInput, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.deepEqual(it.ingresses.map((i) => [i.name, i.warnings]), [['chat', ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']]]);
-  for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, { loadBalancer: { ingress: i.loadBalancer } });
+  for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, () => ({ loadBalancer: { ingress: i.loadBalancer } }));
   const ing = await env.api.must('GET', '/apis/networking.k8s.io/v1/namespaces/chat/ingresses/chat');
   assert.deepEqual(ing['status'], { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } });
 });
