@@ -98,7 +98,7 @@ function reportCrossApiConflicts(statuses: BuildResult['statuses']): BuildResult
         if (c.type !== 'Accepted') return c;
         if (c.reason === 'Conflicted') {
           const older = /older route (\S+)$/.exec(c.message)?.[1];
-          return older && isTranslatedKey(older) ? { ...c, message: c.message.replace(older, displayName(older)) } : c;
+          return older && (isTranslatedKey(older) || isTranslatedKey(s.key)) ? { ...c, message: c.message.replace(older, displayName(older)) } : c;
         }
         const lost = beaten.get(s.key);
         return lost ? { ...c, message: `${c.message}; keeps out the younger ${lost.join(', ')} (same hostname, path and headers)` } : c;
