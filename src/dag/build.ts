@@ -93,7 +93,8 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator, c
         (rule.backendRefs ?? []).map((ref, j): Backend => {
           const where = `rules[${i}].backendRefs[${j}]`;
           if (ref.endpoints) return staticBackend(`static:${c.key}/${i}/${j}`, ref.weight, ref.endpoints, ref.drainingEndpoints);
-          const ns = c.obj.metadata.namespace ?? 'default';
+          const routeNs = c.obj.metadata.namespace ?? 'default';
+          const ns = ref.namespace !== undefined && c.obj.permittedNamespaces?.includes(ref.namespace) ? ref.namespace : routeNs;
           const id = `svc:${ns}/${ref.name}:${ref.port}`;
           if (ref.namespace !== undefined && ref.namespace !== ns) {
             refReason = 'RefNotPermitted';

@@ -1,5 +1,6 @@
 // What the builder reads: plain objects trimmed to the fields it needs, from either source.
 import type { WebSocketRoute } from '../api/types.ts';
+import type { RoutingApisInput } from './routing-apis.ts';
 
 export interface ServicePortLite {
   readonly name?: string;
@@ -35,6 +36,9 @@ export interface SecretLite {
 /** A route as read from a source: its spec is unchecked until the builder validates it. */
 export interface RouteObject extends Omit<WebSocketRoute, 'spec'> {
   readonly spec: unknown;
+  /** Namespaces a backendRef may name besides the route's own: set for routes translated from the Gateway
+   *  API, where a ReferenceGrant permits them. */
+  readonly permittedNamespaces?: readonly string[];
 }
 
 export interface BuildInput {
@@ -42,6 +46,8 @@ export interface BuildInput {
   readonly services: readonly ServiceLite[];
   readonly endpointSlices: readonly EndpointSliceLite[];
   readonly secrets: readonly SecretLite[];
+  /** Gateway API and Ingress objects, translated by routing-apis.ts; absent when both APIs are off. */
+  readonly routingApis?: RoutingApisInput;
 }
 
 export interface BuildOptions {
