@@ -51,6 +51,9 @@ export function createRoutingBuilder(options: BuildOptions): (input: BuildInput)
     const result = build({ ...input, routes: [...input.routes, ...(g?.routes ?? []), ...(i?.routes ?? [])] });
     const statuses = reportCrossApiConflicts(result.statuses);
     return {
+      // The Services and Secrets of translated routes are in the build's references; listener and Ingress
+      // certificate Secrets are read by the translators, whose inputs are not yet watched (no informers).
+      references: result.references,
       content: withCertificates(result.content, [...(g?.certificates ?? []), ...(i?.certificates ?? [])]),
       statuses: statuses.filter((s) => !isTranslatedKey(s.key)),
       routingApis: {

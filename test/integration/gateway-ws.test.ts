@@ -12,6 +12,8 @@ import { createGatewayApiTranslator } from '../../src/dag/gateway/translate.ts';
 import type { GatewayApiInput } from '../../src/dag/gateway/types.ts';
 import { createIngressTranslator } from '../../src/dag/ingress.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
+import { ConnectionRegistry } from '../../src/proxy/connections.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { closed, connectGreeted, silentLog, startNamedBackend, type NamedBackend } from '../support/harness.ts';
@@ -82,7 +84,7 @@ before(async () => {
   for (const s of built.statuses) assert.equal(s.conditions.find((c) => c.type === 'Accepted')?.status, 'True', `${s.key} accepted`);
   const holder = new SnapshotHolder();
   holder.publish(built.content);
-  proxy = new ProxyServer({ holder, log: silentLog, metrics: new Metrics({ defaultMetrics: false }), handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 1000, closeTimeoutMs: 2000 });
+  proxy = new ProxyServer({ holder, log: silentLog, metrics: new Metrics({ defaultMetrics: false }), balancer: new BalancerState(), connections: new ConnectionRegistry(), handshakeTimeoutMs: 5000, maxHeaderBytes: 16384, maxHandshakesInFlight: 1000, closeTimeoutMs: 2000 });
   proxy.server.listen(0, '127.0.0.1');
   await once(proxy.server, 'listening');
   port = (proxy.server.address() as AddressInfo).port;
