@@ -20,6 +20,7 @@ import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { createTracing } from './telemetry/tracing/provider.ts';
+import { LlmTracing } from './telemetry/tracing/llm-tracing.ts';
 import { ProxyTracing } from './telemetry/tracing/proxy-tracing.ts';
 import type { Clock, ClockTimer } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
@@ -68,7 +69,16 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       upstreamResult: healthHooks.upstreamResult,
     },
   });
-  const llm = new LlmGateway({ clock, registry: metrics.registry, log: log.child({ component: 'llm' }) });
+  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
+  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
+  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
+  const proxyTracing = tracing ? new ProxyTracing(tracing.tracer) : undefined;
+  const llm = new LlmGateway({
+    clock,
+    registry: metrics.registry,
+    log: log.child({ component: 'llm' }),
+    ...(tracing && proxyTracing ? { observe: new LlmTracing(tracing.tracer, proxyTracing).observe } : {}),
+  });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
     llm: llm.handle,
@@ -87,9 +97,6 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       cluster.ended(conn);
     },
   };
-  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
-  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
-  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
   const proxy = new ProxyServer({
     holder,
     log,
@@ -104,7 +111,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     maxHandshakesInFlight: config.maxHandshakesInFlight,
     maxConnections: config.maxConnections,
     closeTimeoutMs: config.closeTimeoutMs,
-    ...(tracing ? { tracing: new ProxyTracing(tracing.tracer) } : {}),
+    ...(proxyTracing ? { tracing: proxyTracing } : {}),
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);

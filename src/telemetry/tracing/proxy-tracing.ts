@@ -241,6 +241,16 @@ export class ProxyTracing {
     return (code, reason, initiator) => this.#closing(c, code, reason, initiator);
   }
 
+  /** wsgate answered the upgrade itself (a rule with `llm`): the handshake span ends with the 101. Returns its
+   *  context, the parent of the socket's request spans, when it is sampled. */
+  answered(ctx: HandshakeContext): SpanContext | undefined {
+    const h = this.#handshakes.get(ctx.socket);
+    if (!h) return undefined;
+    const recording = h.span.isRecording();
+    this.#finish(h, { [ATTR_HTTP_RESPONSE_STATUS_CODE]: 101, [Attr.outcome]: 'llm' }, undefined);
+    return recording ? h.span.spanContext() : undefined;
+  }
+
   /** The connection was scheduled for a paced close (1012). */
   draining(conn: LiveConnection, cause: DrainCause): void {
     const c = this.#connections.get(conn);
