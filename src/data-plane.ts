@@ -20,6 +20,7 @@ import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { createTracing } from './telemetry/tracing/provider.ts';
+import { FallbackTracing } from './telemetry/tracing/fallback-tracing.ts';
 import { LlmTracing } from './telemetry/tracing/llm-tracing.ts';
 import { ProxyTracing } from './telemetry/tracing/proxy-tracing.ts';
 import type { Clock, ClockTimer } from './util/clock.ts';
@@ -53,6 +54,10 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   const tokenExpiry = new TokenExpiry({ wheel }).hooks();
+  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
+  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
+  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
+  const proxyTracing = tracing ? new ProxyTracing(tracing.tracer) : undefined;
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests
   // pass security's fallback checks, health's veto and affinity, and report to health, as upgrades do.
   const affinity = affinityHooks({
@@ -67,12 +72,9 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       admission: [...security.fallbackAdmission, healthHooks.admission],
       upstreamAttempt: healthHooks.upstreamAttempt,
       upstreamResult: healthHooks.upstreamResult,
+      ...(tracing ? { tracing: new FallbackTracing(tracing.tracer) } : {}),
     },
   });
-  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
-  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
-  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
-  const proxyTracing = tracing ? new ProxyTracing(tracing.tracer) : undefined;
   const llm = new LlmGateway({
     clock,
     registry: metrics.registry,
