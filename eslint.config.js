@@ -22,7 +22,7 @@ export default tseslint.config(
     rules: restrict([{ group: ['@kubernetes/client-node'], message: 'Only src/kube (the adapter) may import client-node.' }]),
   },
   {
-    files: ['src/proxy/**/*.ts', 'src/policy/**/*.ts', 'src/health/**/*.ts', 'src/cluster/**/*.ts'],
+    files: ['src/proxy/**/*.ts', 'src/policy/**/*.ts', 'src/health/**/*.ts', 'src/cluster/**/*.ts', 'src/llm/**/*.ts'],
     rules: restrict([
       { group: ['**/sources/**', '**/dag/**', '**/controller/**', '**/status/**', '**/kube/**'], message: 'The data plane reads only the compiled model (model/: the Snapshot and its holder).' },
       { group: ['**/api/**'], message: 'The data plane reads the compiled Route (model/route.ts), never the raw spec types or the schema: the builder (dag/compile) applies the defaults.' },

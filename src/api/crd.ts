@@ -124,6 +124,22 @@ function hoistIntOrString(anyOf: unknown, path: string): Record<string, unknown>
   return hoisted;
 }
 
+/** The schema of a whole object of one of our kinds: its spec and status made structural. */
+export function objectSchema(description: string, spec: JsonSchema, status: JsonSchema): JsonSchema {
+  return {
+    description,
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      apiVersion: { type: 'string' },
+      kind: { type: 'string' },
+      metadata: { type: 'object' },
+      spec: toStructural(spec, '$.spec'),
+      status: toStructural(status, '$.status'),
+    },
+  };
+}
+
 export const printerColumns: readonly PrinterColumn[] = [
   { name: 'Hosts', type: 'string', jsonPath: '.spec.hostnames', description: 'Host names the route serves (empty: any).' },
   { name: 'Accepted', type: 'string', jsonPath: '.status.conditions[?(@.type=="Accepted")].status' },
@@ -134,18 +150,11 @@ export const printerColumns: readonly PrinterColumn[] = [
 
 /** The whole CRD object, ready to be serialized. */
 export function buildCrd(): CustomResourceDefinition {
-  const openAPIV3Schema: JsonSchema = {
-    description: 'WebSocketRoute routes WebSocket connections for a set of host names and paths to backends.',
-    type: 'object',
-    required: ['spec'],
-    properties: {
-      apiVersion: { type: 'string' },
-      kind: { type: 'string' },
-      metadata: { type: 'object' },
-      spec: toStructural(routeSpecSchema as JsonSchema, '$.spec'),
-      status: toStructural(routeStatusSchema as JsonSchema, '$.status'),
-    },
-  };
+  const openAPIV3Schema = objectSchema(
+    'WebSocketRoute routes WebSocket connections for a set of host names and paths to backends.',
+    routeSpecSchema as JsonSchema,
+    routeStatusSchema as JsonSchema,
+  );
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -1,22 +1,9 @@
 // The WebSocketPolicy CRD, from the same schema source as the WebSocketRoute CRD (policy-schema.ts reuses its
 // blocks), made structural by the same toStructural. Status is the Gateway API PolicyStatus: one entry per
 // ancestor (https://gateway-api.sigs.k8s.io/reference/spec/#policyancestorstatus).
-import { toStructural, type JsonSchema } from './crd.ts';
+import { objectSchema, type JsonSchema } from './crd.ts';
 import { policyKind, policyPlural, policySpecSchema } from './policy-schema.ts';
-import { group, version } from './schema.ts';
-
-const condition = {
-  type: 'object',
-  required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
-  properties: {
-    type: { type: 'string', maxLength: 316 },
-    status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-    reason: { type: 'string', maxLength: 1024 },
-    message: { type: 'string', maxLength: 32768 },
-    lastTransitionTime: { type: 'string', format: 'date-time' },
-    observedGeneration: { type: 'integer', minimum: 0 },
-  },
-} as const;
+import { conditionSchema, group, version } from './schema.ts';
 
 const policyStatusSchema = {
   type: 'object',
@@ -41,7 +28,7 @@ const policyStatusSchema = {
             },
           },
           controllerName: { type: 'string', maxLength: 253 },
-          conditions: { type: 'array', maxItems: 8, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], items: condition },
+          conditions: { type: 'array', maxItems: 8, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], items: conditionSchema },
         },
       },
     },
@@ -65,18 +52,11 @@ export function buildPolicyCrd() {
           subresources: { status: {} },
           additionalPrinterColumns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
           schema: {
-            openAPIV3Schema: {
-              description: 'WebSocketPolicy attaches WebSocket behaviour (affinity, limits, heartbeats, drain, auth) to Gateways, HTTPRoutes and Ingresses.',
-              type: 'object',
-              required: ['spec'],
-              properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
-                metadata: { type: 'object' },
-                spec: toStructural(policySpecSchema as JsonSchema, '$.spec'),
-                status: toStructural(policyStatusSchema as JsonSchema, '$.status'),
-              },
-            },
+            openAPIV3Schema: objectSchema(
+              'WebSocketPolicy attaches WebSocket behaviour (affinity, limits, heartbeats, drain, auth) to Gateways, HTTPRoutes and Ingresses.',
+              policySpecSchema as JsonSchema,
+              policyStatusSchema as JsonSchema,
+            ),
           },
         },
       ],

@@ -563,7 +563,8 @@ const spec = {
   },
 } as const;
 
-const condition = {
+/** A status condition (metav1.Condition), for every CRD wsgate defines. */
+export const conditionSchema = {
   type: 'object',
   required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
   properties: {
@@ -616,7 +617,7 @@ const status = {
       maxItems: 8,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
-      items: condition,
+      items: conditionSchema,
     },
   },
 } as const;

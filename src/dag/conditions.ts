@@ -3,8 +3,6 @@ import type { Condition, ConditionType } from '../model/snapshot.ts';
 import type { RuleWithoutReady } from './backend-status.ts';
 import type { ShadowReport } from './rule-matches.ts';
 
-export type ConditionSet = Map<ConditionType, Condition>;
-
 export function condition(
   type: ConditionType,
   ok: boolean,
@@ -14,8 +12,6 @@ export function condition(
 ): Condition {
   return Object.freeze({ type, status: ok ? 'True' : 'False', reason, message, observedGeneration });
 }
-
-export const conditionOrder: readonly ConditionType[] = ['Accepted', 'ResolvedRefs', 'Programmed'];
 
 /** Accepted=False: the route is left out; ResolvedRefs and Programmed follow from it. */
 export function rejected(generation: number, reason: string, message: string): Condition[] {

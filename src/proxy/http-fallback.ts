@@ -27,9 +27,12 @@ import { correlation, contextHeaders } from './handshake/forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, HttpFallbackContext, ProxyHooks } from './hooks.ts';
 import { hopByHop } from './handshake/refusal.ts';
 import { upstreamTlsOptions, type UpstreamTls } from './upstream/dial.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 
 export interface HttpFallbackOptions {
-  readonly balancer: () => BalancerState;
+  readonly balancer: BalancerState;
+  /** The connect deadline runs on it. */
+  readonly clock: Clock;
   readonly log: Logger;
   readonly metrics?: Metrics;
   /** Agents of endpoints that leave the snapshot are closed. */
@@ -144,7 +147,7 @@ export class HttpFallback {
   #next(x: Exchange): void {
     const { ctx } = x;
     const route = ctx.match.route;
-    const pick = pickEndpoint(ctx.match.rule, route.balance.policy, this.#o.balancer(), { ...ctx.pick, exclude: x.tried });
+    const pick = pickEndpoint(ctx.match.rule, route.balance.policy, this.#o.balancer, { ...ctx.pick, exclude: x.tried });
     if (pick instanceof WsgateError) return this.#fail(x.res, route, x.last ?? pick);
     x.tried.add(pick.endpoint.key);
     x.attemptsLeft--;
@@ -171,17 +174,17 @@ export class HttpFallback {
     let answered = false;
     let connected = false;
     let clientGone = false;
-    let connectTimer: NodeJS.Timeout | undefined;
+    let connectTimer: ClockTimer | undefined;
     const report = (ok: boolean, aborted = false) => this.#o.upstreamResult?.(endpoint, ok, { ctx, backend: pick.backend, aborted });
     up.on('socket', (s: Socket) => {
       if (!s.connecting) {
         connected = true;
         return;
       }
-      connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT_CONNECT' })), x.connectMs);
+      connectTimer = this.#o.clock.setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT_CONNECT' })), x.connectMs);
       s.once(x.tls ? 'secureConnect' : 'connect', () => {
         connected = true;
-        clearTimeout(connectTimer);
+        this.#o.clock.clearTimeout(connectTimer);
       });
     });
     up.setTimeout(x.idleMs, () => up.destroy(Object.assign(new Error('idle timeout'), { code: 'ETIMEDOUT_IDLE' })));
@@ -193,7 +196,7 @@ export class HttpFallback {
     };
     res.once('close', onClientGone);
     up.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(connectTimer);
+      this.#o.clock.clearTimeout(connectTimer);
       res.off('close', onClientGone);
       if (answered) return void res.destroy();
       // A client that left before the answer says nothing about the endpoint.

@@ -1,6 +1,7 @@
 // HTTP fallback (long-polling) requests pass the same address, origin and credential checks as upgrades:
 // a route's auth cannot be bypassed by simply not upgrading.
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/util/clock.ts';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,7 +23,7 @@ before(async () => {
   const addr = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const security = createSecurity({ trustedProxies: [], log: silentLog });
   const balancer = new BalancerState();
-  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer: () => balancer, fallback: { admission: security.fallbackAdmission } });
+  const affinity = affinityHooks({ secret: 'test', className: 'wsgate', log: silentLog, balancer, clock: systemClock(), fallback: { admission: security.fallbackAdmission } });
   gate = await startGate([], { balancer, hooks: { admission: [...security.admission, ...affinity.admission], httpFallback: affinity.httpFallback } });
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
     routes: [

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { Health } from '../../src/health/health.ts';
 import { serve, type Running } from '../../src/main.ts';
@@ -212,11 +213,12 @@ describe('half-open on a fake clock', () => {
     const ref: { health?: Health } = {};
     const security = createSecurity({ trustedProxies: [], log: silentLog });
     const health = () => ref.health!;
+    const balancer = new BalancerState();
     const affinity = affinityHooks({
       secret: 's',
       className: 'wsgate',
       log: silentLog,
-      balancer: () => gate.balancer,
+      balancer, clock: clock,
       fallback: {
         admission: [...security.fallbackAdmission, (ctx) => health().admission(ctx)],
         upstreamAttempt: (ctx, pick) => health().hooks().upstreamAttempt(ctx, pick),
@@ -225,7 +227,7 @@ describe('half-open on a fake clock', () => {
     });
     const gate: Gate = await startGate(
       [staticRoute('fragile', [`127.0.0.1:${port}`], { httpFallback: { enabled: true }, circuitBreaker: { consecutiveFailures: 1, openSeconds: 5 }, upstream: { maxConnectAttempts: 1 } })],
-      { hooks: { httpFallback: affinity.httpFallback } },
+      { balancer, hooks: { httpFallback: affinity.httpFallback } },
     );
     ref.health = new Health({ holder: gate.holder, log: silentLog, clock, prober: async () => ({ ok: true, detail: '' }) });
     ref.health.start();

@@ -2,10 +2,12 @@
 // is set, the affinity cookie is honoured and set, kept-alive upstream sockets are reused, an upstream that
 // stays silent past httpFallback.timeoutSeconds gets 504, and a proxy that is shutting down answers 503.
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/util/clock.ts';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { type Gate, metricValue, silentLog, startGate, staticRoute } from '../support/harness.ts';
@@ -46,10 +48,11 @@ const metrics = new Metrics({ defaultMetrics: false });
 
 before(async () => {
   ups = await Promise.all(['a', 'b'].map(startUpstream));
-  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.balancer, metrics });
+  const balancer = new BalancerState();
+  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer, clock: systemClock(), metrics });
   gate = await startGate(
     [staticRoute('poll', ups.map((u) => u.address), { sessionAffinity: { type: 'Cookie', cookie: { name: 'aff', ttlSeconds: 0 } }, httpFallback: { enabled: true, timeoutSeconds: 1 } })],
-    { hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback }, metrics },
+    { balancer, hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback }, metrics },
   );
 });
 

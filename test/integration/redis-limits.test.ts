@@ -7,24 +7,9 @@ import { createClient } from 'redis';
 import { metricValue, startEcho, staticRoute, type Echo } from '../support/harness.ts';
 import { waitUntil } from '../support/wait.ts';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis-server.ts';
-import { redisConfig, startClusterGate } from '../support/redis-gate.ts';
+import { attempt, redisConfig, startClusterGate, type Attempt } from '../support/redis-gate.ts';
 
 const skip = redisMissing();
-
-/** The status and wsgate-reason of a refused upgrade, or 101. */
-type Attempt = { status: number; reason?: string; ws?: WebSocket };
-
-async function attempt(url: string): Promise<Attempt> {
-  const ws = new WebSocket(url);
-  ws.on('error', () => {});
-  return new Promise((resolve) => {
-    ws.once('open', () => resolve({ status: 101, ws }));
-    ws.once('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, reason: String(res.headers['wsgate-reason']) });
-      res.resume();
-    });
-  });
-}
 
 async function closeAll(list: (WebSocket | undefined)[]): Promise<void> {
   await Promise.all(list.filter((w): w is WebSocket => w !== undefined).map((w) => new Promise<void>((resolve) => {

@@ -13,26 +13,12 @@ import { ClusterKeys } from '../../src/cluster/keys.ts';
 import { publishRevocation } from '../../src/cluster/revoke.ts';
 import type { Redis } from '../../src/cluster/redis-link.ts';
 import { startEcho, type Echo } from '../support/harness.ts';
-import { runCli, startGateProcess, type GateProcess } from '../support/redis-gate.ts';
+import { attempt, runCli, startGateProcess, type Attempt, type GateProcess } from '../support/redis-gate.ts';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis-server.ts';
 
 const skip = redisMissing();
 const hmac = '0123456789abcdef0123456789abcdef-hmac';
 const token = (sub: string) => new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(hmac));
-
-type Attempt = { status: number; reason?: string; ws?: WebSocket };
-
-async function attempt(url: string, headers: Record<string, string> = {}): Promise<Attempt> {
-  const ws = new WebSocket(url, { headers });
-  ws.on('error', () => {});
-  return new Promise((resolve) => {
-    ws.once('open', () => resolve({ status: 101, ws }));
-    ws.once('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, reason: String(res.headers['wsgate-reason']) });
-      res.resume();
-    });
-  });
-}
 
 function closedWith(ws: WebSocket): Promise<{ code: number; reason: string; at: number }> {
   return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString(), at: performance.now() })));

@@ -3,12 +3,14 @@
 // the pod that holds it, or engine.io answers "Session ID unknown". Cookie affinity keeps one session on one
 // pod; header (hash) affinity also sends every later session of the same user there.
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/util/clock.ts';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Server } from 'socket.io';
 import { io as ioc, type Socket as ClientSocket } from 'socket.io-client';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { silentLog, startGate, staticRoute, type Gate } from '../support/harness.ts';
 
@@ -42,7 +44,8 @@ let keyedAffinity: AffinityHooks;
 
 before(async () => {
   backends = await Promise.all(['a', 'b', 'c'].map(startBackend));
-  affinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer: () => gate.balancer });
+  const balancer = new BalancerState();
+  affinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer, clock: systemClock() });
   gate = await startGate(
     [
       staticRoute('sio', backends.map((b) => b.address), {
@@ -50,9 +53,10 @@ before(async () => {
         httpFallback: { enabled: true, timeoutSeconds: 10 },
       }),
     ],
-    { hooks: { admission: affinity.admission, httpFallback: affinity.httpFallback } },
+    { balancer, hooks: { admission: affinity.admission, httpFallback: affinity.httpFallback } },
   );
-  keyedAffinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer: () => keyed.balancer });
+  const keyedBalancer = new BalancerState();
+  keyedAffinity = affinityHooks({ secret: 'test-secret', className: 'wsgate', log: silentLog, balancer: keyedBalancer, clock: systemClock() });
   keyed = await startGate(
     [
       staticRoute('sio-keyed', backends.map((b) => b.address), {
@@ -60,7 +64,7 @@ before(async () => {
         httpFallback: { enabled: true, timeoutSeconds: 10 },
       }),
     ],
-    { hooks: { admission: keyedAffinity.admission, httpFallback: keyedAffinity.httpFallback } },
+    { balancer: keyedBalancer, hooks: { admission: keyedAffinity.admission, httpFallback: keyedAffinity.httpFallback } },
   );
 });
 

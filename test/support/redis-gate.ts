@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { WebSocket } from 'ws';
 import { startCluster, type ClusterState } from '../../src/cluster/cluster.ts';
 import type { RedisConfig } from '../../src/config/config.ts';
 import type { RouteObject } from '../../src/dag/input.ts';
@@ -11,6 +12,21 @@ import { Metrics } from '../../src/telemetry/metrics.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLog, startGate, type Gate } from './harness.ts';
+
+/** An upgrade's outcome: 101 with the open socket, or the refusal's status and wsgate-reason. */
+export type Attempt = { status: number; reason?: string; ws?: WebSocket };
+
+export async function attempt(url: string, headers: Record<string, string> = {}): Promise<Attempt> {
+  const ws = new WebSocket(url, { headers });
+  ws.on('error', () => {});
+  return new Promise((resolve) => {
+    ws.once('open', () => resolve({ status: 101, ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, reason: String(res.headers['wsgate-reason']) });
+      res.resume();
+    });
+  });
+}
 
 export function redisConfig(url: string, extra: Partial<RedisConfig> = {}): RedisConfig {
   return { url, timeoutMs: 2000, keyPrefix: 'wsgate:', leaseTtlMs: 30000, failureMode: 'Open', ...extra };

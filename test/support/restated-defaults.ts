@@ -38,12 +38,13 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Lines a literal rule would catch that restate no route default: Node types IncomingMessage.url as optional, and
- * "/" there is the request target of a request that had none.
+ * "/" there is the request target of a request that had none; and a URL cited in a comment
+ * (html.spec.whatwg.org is no route spec).
  */
-const notADefault = [/\burl \?\? '\/'/];
+const notADefault = [/\burl \?\? '\/'/, /https?:\/\/\S+/g];
 
 /** The data plane: it reads the compiled model only. Sources and the kube adapter handle raw objects by design. */
-const dataPlane = [/^proxy\//, /^policy\//, /^health\//, /^model\//, /^workers\//, /^telemetry\//, /^data-plane\.ts$/];
+const dataPlane = [/^proxy\//, /^llm\//, /^cluster\//, /^policy\//, /^health\//, /^model\//, /^workers\//, /^telemetry\//, /^data-plane\.ts$/];
 
 export function restatedDefaults(srcRoot: string): Finding[] {
   const defaults = schemaDefaults();

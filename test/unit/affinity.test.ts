@@ -1,6 +1,7 @@
 // Affinity as pure choices: the signed cookie, key extraction per type, fallback to a fresh pick when the
 // session's endpoint is Draining or gone, and the admission hook that puts the cookie on the 101.
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/util/clock.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
@@ -51,10 +52,10 @@ function cookieValue(setCookie: string | undefined): string {
 test('cookie: a fresh pick sets a signed cookie; presenting it returns to the same endpoint on any replica', () => {
   const eps = [ep(1), ep(2), ep(3)];
   const r = route(cookieSpec, [backend(eps)]);
-  const replicaA = new Affinity({ signer: new CookieSigner('s3cret'), balancer: () => stateA });
   const stateA = new BalancerState();
+  const replicaA = new Affinity({ signer: new CookieSigner('s3cret'), balancer: stateA });
   const stateB = new BalancerState();
-  const replicaB = new Affinity({ signer: new CookieSigner('s3cret'), balancer: () => stateB });
+  const replicaB = new Affinity({ signer: new CookieSigner('s3cret'), balancer: stateB });
   const first = pickWith(r, replicaA, req(), stateA);
   assert.match(first.cookie ?? '', /^wsgate-affinity=[A-Za-z0-9_-]{22}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=3600$/);
   assert.ok(!first.cookie!.includes(first.pick.endpoint.host), 'the cookie does not reveal the pod address');
@@ -73,7 +74,7 @@ test('cookie: forged, foreign-secret or truncated values are not honoured', () =
   const eps = [ep(1), ep(2), ep(3)];
   const r = route(cookieSpec, [backend(eps)]);
   const state = new BalancerState();
-  const a = new Affinity({ signer: new CookieSigner('s3cret'), balancer: () => state });
+  const a = new Affinity({ signer: new CookieSigner('s3cret'), balancer: state });
   const other = new CookieSigner('another-secret');
   // Pin every endpoint but the least loaded one so a fresh pick is predictable: ep(1) is least loaded.
   state.acquire(eps[1].key);
@@ -88,7 +89,7 @@ test('cookie: forged, foreign-secret or truncated values are not honoured', () =
 test('cookie: a Draining endpoint (others Active) or a gone one gets a fresh pick and a fresh cookie', () => {
   const signer = new CookieSigner('k');
   const state = new BalancerState();
-  const a = new Affinity({ signer, balancer: () => state });
+  const a = new Affinity({ signer, balancer: state });
   const old = ep(1);
   const headers = { cookie: `wsgate-affinity=${signer.idFor(old)}` };
   const draining = route(cookieSpec, [backend([{ ...old, state: 'Draining' }, ep(2), ep(3)])]);
@@ -109,7 +110,7 @@ test('cookie: a Draining endpoint (others Active) or a gone one gets a fresh pic
 test('cookie: with several weighted backends the session keeps its backend too', () => {
   const signer = new CookieSigner('k');
   const state = new BalancerState();
-  const a = new Affinity({ signer, balancer: () => state });
+  const a = new Affinity({ signer, balancer: state });
   const canary = ep(9, 'Active', 'canary');
   const r = route(cookieSpec, [backend([ep(1), ep(2)], 'svc:default/chat:8080', 9), backend([canary], 'svc:default/canary:8080', 1)]);
   for (let i = 0; i < 50; i++) {
@@ -155,8 +156,8 @@ test('a key maps to the same endpoint on independent replicas, and a missing key
   const r = route(spec, [backend(eps), backend([ep(5), ep(6)], 'svc:default/b:8080', 2)]);
   const s1 = new BalancerState();
   const s2 = new BalancerState();
-  const a1 = new Affinity({ signer: new CookieSigner('x'), balancer: () => s1 });
-  const a2 = new Affinity({ signer: new CookieSigner('y'), balancer: () => s2 });
+  const a1 = new Affinity({ signer: new CookieSigner('x'), balancer: s1 });
+  const a2 = new Affinity({ signer: new CookieSigner('y'), balancer: s2 });
   for (let i = 0; i < 300; i++) {
     const rq = req({ headers: { 'x-user': `u${i % 40}` } });
     const p1 = pickWith(r, a1, rq, s1).pick;
@@ -175,7 +176,7 @@ test('hash affinity is strict unless boundedLoadFactor is set: load never moves 
   const strict = route({ sessionAffinity: { type: 'Header', header: { name: 'x-user' } } }, [backend(eps)]);
   const bounded = route({ sessionAffinity: { type: 'Header', header: { name: 'x-user' } }, loadBalancer: { policy: 'LeastConnections', boundedLoadFactor: 1.25 } }, [backend(eps)]);
   const state = new BalancerState();
-  const a = new Affinity({ signer: new CookieSigner('x'), balancer: () => state });
+  const a = new Affinity({ signer: new CookieSigner('x'), balancer: state });
   const rq = req({ headers: { 'x-user': 'hot' } });
   const home = pickWith(strict, a, rq, state).pick.endpoint.key;
   // One hot key holds 50 connections: strict keeps it home every time.
@@ -199,7 +200,7 @@ test('trusted proxies: X-Forwarded-For is believed only from a trusted peer, nea
 
 test('admission hook: the 101 carries exactly one Set-Cookie naming the endpoint that finally answered', () => {
   const state = new BalancerState();
-  const hooks = affinityHooks({ secret: 'k', className: 'wsgate', log, balancer: () => state });
+  const hooks = affinityHooks({ secret: 'k', className: 'wsgate', log, balancer: state, clock: systemClock() });
   const eps = [ep(1), ep(2)];
   const r = route(cookieSpec, [backend(eps)]);
   const ctx = {

@@ -67,9 +67,9 @@ export function sessionKey(r: AffinityRequest): string | undefined {
 
 export class Affinity {
   readonly #signer: CookieSigner;
-  readonly #balancer: () => BalancerState;
+  readonly #balancer: BalancerState;
 
-  constructor(o: { signer: CookieSigner; balancer: () => BalancerState }) {
+  constructor(o: { signer: CookieSigner; balancer: BalancerState }) {
     this.#signer = o.signer;
     this.#balancer = o.balancer;
   }
@@ -77,7 +77,7 @@ export class Affinity {
   choose(r: AffinityRequest): AffinityChoice {
     const { policy, boundedLoadFactor: factor } = r.route.balance;
     const affinity = r.route.affinity;
-    const load = (key: string) => this.#balancer().active.get(key) ?? 0;
+    const load = (key: string) => this.#balancer.active.get(key) ?? 0;
     if (affinity.type !== 'Cookie') {
       const key = sessionKey(r);
       return {
@@ -98,7 +98,7 @@ export class Affinity {
       // follows the route's policy (ConsistentHash has no key yet: least connections).
       hashPick: (candidates, backend) =>
         this.#signer.find(presented, candidates) ??
-        policyPick(candidates, policy === 'ConsistentHash' ? 'LeastConnections' : policy, this.#balancer(), backend.id),
+        policyPick(candidates, policy === 'ConsistentHash' ? 'LeastConnections' : policy, this.#balancer, backend.id),
       // A cookie that expires (Max-Age) is renewed on every handshake that presents it, a sliding expiry: a user
       // active for longer than ttlSeconds keeps the session's pod. A session cookie (ttl 0) needs no renewal.
       setCookie: (endpoint) => {

@@ -3,6 +3,7 @@
 import type { SnapshotHolder } from '../../../model/holder.ts';
 import type { Logger } from '../../../telemetry/logger.ts';
 import type { Metrics } from '../../../telemetry/metrics.ts';
+import type { Clock } from '../../../util/clock.ts';
 import type { BalancerState } from '../balancer.ts';
 import { socketAddress } from '../../handshake/forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, ProxyHooks } from '../../hooks.ts';
@@ -18,8 +19,10 @@ export interface AffinityHooksOptions {
   /** Without a secret the key is derived from the class name (with a warning). */
   readonly className: string;
   readonly log: Logger;
-  /** The proxy's balancer (a getter: the proxy is built after its hooks). */
-  readonly balancer: () => BalancerState;
+  /** The proxy's balancer: the hooks pick with the same load counts as the proxy. */
+  readonly balancer: BalancerState;
+  /** The process's clock: the fallback's connect deadline runs on it. */
+  readonly clock: Clock;
   readonly holder?: SnapshotHolder;
   readonly metrics?: Metrics;
   /** --trusted-proxies: the affinity key's client address when no client-address check ran before it. */
@@ -82,6 +85,7 @@ export function affinityHooks(o: AffinityHooksOptions): AffinityHooks {
   // Affinity is the last step for fallback requests too: it only shapes the pick, and adds the Set-Cookie.
   const fallback = new HttpFallback({
     balancer: o.balancer,
+    clock: o.clock,
     log: o.log,
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.holder ? { holder: o.holder } : {}),
