@@ -8,8 +8,10 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import type { TracingConfig } from '../../src/config/tracing.ts';
 import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
+import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { FallbackTracing } from '../../src/telemetry/tracing/fallback-tracing.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
 import { OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
@@ -54,7 +56,8 @@ before(async () => {
   await once(closed, 'listening');
   deadPort = (closed.address() as AddressInfo).port;
   closed.close();
-  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer: () => gate.balancer, fallback: { tracing: new FallbackTracing(tracing.tracer) } });
+  const balancer = new BalancerState();
+  hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer, clock: systemClock(), fallback: { tracing: new FallbackTracing(tracing.tracer) } });
   gate = await startGate(
     [
       routeObject('poll', {
@@ -65,7 +68,7 @@ before(async () => {
         ],
       }),
     ],
-    { hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback } },
+    { balancer, hooks: { admission: hooks.admission, httpFallback: hooks.httpFallback } },
   );
 });
 
