@@ -2,7 +2,7 @@
 // on 127.0.0.1, in one run. Not a test: it prints a table and writes BENCHMARKS.md.
 //
 //   node --import tsx bench/run.ts [--rounds N] [--quick] [--targets direct,pipe,nginx,haproxy,wsgate]
-//                                  [--write | --no-write] [--skip-snapshot] [--skip-churn | --churn-only]
+//                                  [--write | --no-write] [--skip-snapshot] [--skip-tracing | --tracing-only] [--skip-churn | --churn-only]
 //
 // The proxy is pinned to CPU 0, the load generators and echo backends to the other CPUs (taskset). For each round
 // and target: a fresh target process; idle memory per connection; 64 B and 16 KiB echo (CPU per echo and
@@ -21,6 +21,7 @@ import { cpuClock, cpuMicros, describeClock, hasCommand, pinPid, processTree, rs
 import type { FromBackend, Job } from './protocol.ts';
 import { churnTable, markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
 import { benchSnapshotBuild } from './snapshot-build.ts';
+import { benchTracing, tracingCpuTable, type TracingBenchOptions, type TracingBenchResult } from './tracing.ts';
 import { allTargets, benchCert, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
 
 interface Plan {
@@ -39,6 +40,8 @@ interface Plan {
   readonly snapshot: { readonly routes: number; readonly endpointsPerRoute: number; readonly rounds: number };
   /** Config churn under load, with the latency scenario's connections and rate. */
   readonly churn: ChurnPlan;
+  /** Handshake CPU with tracing off, at 0.01 and at 1.0 (bench/tracing.ts, the proxy in this process). */
+  readonly tracing: Omit<TracingBenchOptions, 'idle'>;
 }
 
 const fullPlan: Plan = {
@@ -54,6 +57,7 @@ const fullPlan: Plan = {
   warm: { messages: 20_000, handshakes: 300 },
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 5 },
   churn: { rounds: 2, changes: 20, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2.5, graceSeconds: 2, settleMs: 500 },
+  tracing: { rounds: 5, handshakes: 2_000, concurrency: 16, warm: 300 },
 };
 
 const quickPlan: Plan = {
@@ -69,6 +73,7 @@ const quickPlan: Plan = {
   warm: { messages: 5_000, handshakes: 100 },
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 1 },
   churn: { rounds: 1, changes: 10, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2, graceSeconds: 2, settleMs: 500 },
+  tracing: { rounds: 1, handshakes: 500, concurrency: 16, warm: 100 },
 };
 
 interface Options {
@@ -77,6 +82,8 @@ interface Options {
   readonly targets: readonly TargetName[];
   readonly write: boolean;
   readonly skipSnapshot: boolean;
+  readonly skipTracing: boolean;
+  readonly tracingOnly: boolean;
   readonly skipChurn: boolean;
   /** Only the config churn scenario (for working on it; never writes BENCHMARKS.md unless --write). */
   readonly churnOnly: boolean;
@@ -100,6 +107,8 @@ function usage(): string {
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
   --skip-churn     leave out the config churn scenario (nginx, HAProxy, wsgate; first 2 rounds, quick 1)
   --churn-only     only the config churn scenario (no snapshot build; does not write BENCHMARKS.md unless --write)
+  --skip-tracing   leave out the tracing section (wsgate's handshake CPU with tracing off, at ratio 0.01 and 1.0)
+  --tracing-only   only the tracing section; prints its table, never writes BENCHMARKS.md
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --node PATH      the node binary of the Node targets, pipe and wsgate (default: the one running the bench), e.g.
                    the container image's major version
@@ -120,6 +129,8 @@ function parseArgs(argv: readonly string[]): Options {
   let targets: TargetName[] = [...targetNames];
   let write: boolean | undefined;
   let skipSnapshot = false;
+  let skipTracing = false;
+  let tracingOnly = false;
   let skipChurn = false;
   let churnOnly = false;
   let pin = true;
@@ -136,6 +147,8 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--write') write = true;
     else if (a === '--no-write') write = false;
     else if (a === '--skip-snapshot') skipSnapshot = true;
+    else if (a === '--skip-tracing') skipTracing = true;
+    else if (a === '--tracing-only') tracingOnly = true;
     else if (a === '--skip-churn') skipChurn = true;
     else if (a === '--churn-only') churnOnly = true;
     else if (a === '--no-pin') pin = false;
@@ -163,7 +176,8 @@ function parseArgs(argv: readonly string[]): Options {
   }
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly), skipSnapshot: skipSnapshot || churnOnly, skipChurn, churnOnly, pin, node, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
+  if (tracingOnly && (skipTracing || churnOnly)) throw new Error(`--tracing-only excludes --skip-tracing and --churn-only\n${usage()}`);
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly && !tracingOnly), skipSnapshot: skipSnapshot || churnOnly, skipTracing: skipTracing || churnOnly, tracingOnly, skipChurn, churnOnly, pin, node, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
 }
 
 function parseEnv(s: string): Record<string, string> {
@@ -468,6 +482,24 @@ function commands(argv: readonly string[], opts: Options, wsgateEnv: Readonly<Re
   ];
 }
 
+/** The tracing section of the report: its table, then how it was measured. */
+function tracingSection(r: TracingBenchResult): string {
+  const o = r.options;
+  return [
+    '### Tracing: wsgate proxy CPU per handshake, off against ratio 0.01 and 1.0',
+    '',
+    tracingCpuTable(r),
+    '',
+    "Measured by bench/tracing.ts's benchTracing: wsgate's ProxyServer (the real route table, as the tests build it) in " +
+      "the bench's own process; a ws backend, a ws load generator and a stand-in OTLP/HTTP collector (reads each post, " +
+      'answers 200) in child processes. Each handshake is a whole connection (connect, upgrade with permessage-deflate ' +
+      `offered, close handshake); ${o.handshakes} per round, ${o.concurrency} in parallel, rounds alternating the three ` +
+      `variants after ${o.warm} unmeasured handshakes of each. CPU is the process's process.cpuUsage() over the run ` +
+      'divided by the handshakes, span export included (what was still queued is flushed inside the measurement). ' +
+      'Heap per idle connection: `npm run bench:tracing` (it needs node --expose-gc).',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const opts = parseArgs(argv);
@@ -500,6 +532,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   if (pinned) pinPid(process.pid, loadCpu);
+  if (opts.tracingOnly) {
+    log(`tracing: ${plan.tracing.rounds} round(s) of ${plan.tracing.handshakes} handshakes per variant`);
+    const r = await benchTracing({ ...plan.tracing, idle: 0 });
+    process.stdout.write(`\n${tracingSection(r)}\n\n`);
+    log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+    return;
+  }
   const chosen = allTargets.filter((t) => opts.targets.includes(t.name));
   const env0: Env = { group, repo, tmp, backendPorts: [], proxyCpu, node: opts.node, wsgateCli: opts.wsgateCli, wsgateArgs: opts.wsgateArgs, wsgateNodeFlags: opts.wsgateNodeArgs, wsgateEnv: opts.wsgateEnv ?? imageEnv(repo), nodeFlags: opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [] };
   const notes = new Map<TargetName, string[]>();
@@ -572,6 +611,11 @@ async function main(): Promise<void> {
     log(`snapshot build: ${plan.snapshot.routes} routes / ${plan.snapshot.routes * plan.snapshot.endpointsPerRoute} endpoints`);
     snapshot = await benchSnapshotBuild(plan.snapshot.routes, plan.snapshot.endpointsPerRoute, plan.snapshot.rounds);
   }
+  let tracing: TracingBenchResult | undefined;
+  if (!opts.skipTracing) {
+    log(`tracing: ${plan.tracing.rounds} round(s) of ${plan.tracing.handshakes} handshakes per variant (off, 0.01, 1.0)`);
+    tracing = await benchTracing({ ...plan.tracing, idle: 0 });
+  }
 
   const rate = plan.latency.rate.toLocaleString('en-US');
   const exampleTls = tls && { port: 18443, cert: { certFile: '<tmp>/bench-cert.pem', keyFile: '<tmp>/bench-key.pem', pemFile: '<tmp>/bench-combined.pem', pem: '' } };
@@ -624,13 +668,14 @@ async function main(): Promise<void> {
     quick: opts.quick,
     elapsedSeconds: (Date.now() - started) / 1000,
   };
-  const md = markdown(report);
+  const md = tracing ? `${markdown(report).trimEnd()}\n\n${tracingSection(tracing)}\n` : markdown(report);
   const main = table(report);
   if (main) process.stdout.write(`\n${main}\n\n`);
   const churn = churnTable(report);
   if (churn) process.stdout.write(`config churn under load:\n${churn}\n\n`);
   for (const [t, ns] of notes) for (const n of ns) process.stdout.write(`note ${t}: ${n}\n`);
   if (snapshot) process.stdout.write(`${md.split('\n').find((l) => l.startsWith('Snapshot build')) ?? ''}\n`);
+  if (tracing) process.stdout.write(`\ntracing:\n${tracingCpuTable(tracing)}\n`);
   if (opts.write) {
     writeBenchmarks(path.join(repo, 'BENCHMARKS.md'), md);
     log('wrote BENCHMARKS.md');

@@ -9,11 +9,14 @@
 // open until the close): --idle connections held open by the load generator, heap used after a full GC before
 // and after.
 //
+// bench/run.ts runs the CPU part (benchTracing without idle) as its tracing section.
+//
 // Each handshake is a whole connection: connect, upgrade (the ws client offers permessage-deflate, as by
 // default), one close handshake. Rounds alternate the three variants after an unmeasured warm-up of each.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TracingConfig } from '../src/config/tracing.ts';
@@ -98,22 +101,31 @@ async function next(c: { lines: AsyncIterator<string> }): Promise<string> {
 
 type Variant = 'off' | 0.01 | 1;
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === 'backend') return backend();
-  if (argv[0] === 'collector') return collector();
-  if (argv[0] === 'load') return load(argv[1], Number(argv[2]), Number(argv[3]));
-  if (argv[0] === 'hold') return hold(argv[1], Number(argv[2]));
-  const opt = (name: string, d: number) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? Number(argv[i + 1]) : d;
-  };
-  const rounds = opt('--rounds', 3);
-  const handshakes = opt('--handshakes', 2000);
-  const concurrency = opt('--concurrency', 16);
-  const idle = opt('--idle', 2000);
+const variants: readonly Variant[] = ['off', 0.01, 1];
+
+export interface TracingBenchOptions {
+  readonly rounds: number;
+  readonly handshakes: number;
+  readonly concurrency: number;
+  /** Unmeasured handshakes per variant first. */
+  readonly warm: number;
+  /** Connections held open for the heap rows; 0: none (they need node --expose-gc). */
+  readonly idle: number;
+}
+
+export interface TracingBenchResult {
+  readonly options: TracingBenchOptions;
+  /** Per variant, one value per round. */
+  readonly cpu: ReadonlyMap<Variant, readonly { readonly us: number; readonly spans: number }[]>;
+  /** Per variant (off, 1), heap bytes per idle connection, one value per round; empty without idle. */
+  readonly heap: ReadonlyMap<Variant, readonly number[]>;
+}
+
+/** Handshake CPU with tracing off, at 0.01 and at 1.0 (and, with idle and --expose-gc, heap per idle connection). */
+export async function benchTracing(o: TracingBenchOptions): Promise<TracingBenchResult> {
+  const { rounds, handshakes, concurrency, idle } = o;
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc (npm run bench:tracing does)');
+  if (idle > 0 && !gc) throw new Error('the heap rows need node --expose-gc (npm run bench:tracing runs with it)');
 
   const b = child(['backend']);
   const backendPort = Number((await next(b)).split(' ')[1]);
@@ -164,13 +176,13 @@ async function main(): Promise<void> {
   const memory = async (variant: Variant): Promise<number> => {
     const tracing = tracingFor(variant);
     const gate = await startGate([staticRoute('bench', [`127.0.0.1:${backendPort}`])], tracing ? { tracing: new ProxyTracing(tracing.tracer) } : {});
-    gc();
+    gc!();
     const before = process.memoryUsage().heapUsed;
     const h = child(['hold', gate.url('/'), String(idle)]);
     if ((await next(h)) !== 'open') throw new Error('hold failed');
     // Ended handshake spans waiting for export are not what an open connection holds.
     await tracing?.forceFlush();
-    gc();
+    gc!();
     const after = process.memoryUsage().heapUsed;
     if (gate.connections.size !== idle) throw new Error(`${gate.connections.size} open, not ${idle}`);
     h.p.stdin!.end();
@@ -180,32 +192,60 @@ async function main(): Promise<void> {
     return (after - before) / idle;
   };
 
-  const variants: Variant[] = ['off', 0.01, 1];
-  for (const v of variants) await run(v, 300);
+  for (const v of variants) await run(v, o.warm);
   const results = new Map<Variant, { us: number; spans: number }[]>();
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) results.set(v, [...(results.get(v) ?? []), await run(v, handshakes)]);
   }
   const heap = new Map<Variant, number[]>();
-  for (let r = 0; r < rounds; r++) for (const v of ['off', 1] as const) heap.set(v, [...(heap.get(v) ?? []), await memory(v)]);
+  if (idle > 0) for (let r = 0; r < rounds; r++) for (const v of ['off', 1] as const) heap.set(v, [...(heap.get(v) ?? []), await memory(v)]);
   b.p.stdin!.end();
   col.p.stdin!.end();
-  console.log(`| tracing | proxy CPU µs per handshake (median of ${rounds}) | the ${rounds} rounds | spans exported per round |`);
-  console.log('| --- | --- | --- | --- |');
-  for (const v of variants) {
-    const rs = results.get(v)!;
-    const us = rs.map((x) => x.us).sort((a, b) => a - b);
-    const name = v === 'off' ? 'off' : `ratio ${v}`;
-    console.log(`| ${name} | ${us[Math.floor(us.length / 2)].toFixed(1)} | ${rs.map((x) => x.us.toFixed(1)).join(', ')} | ${rs.map((x) => x.spans).join(', ')} |`);
-  }
-  console.log('');
-  console.log(`| tracing | proxy heap bytes per idle connection, ${idle} open (median of ${rounds}) | the ${rounds} rounds |`);
-  console.log('| --- | --- | --- |');
-  for (const v of ['off', 1] as const) {
-    const xs = heap.get(v)!;
-    const sorted = [...xs].sort((a, b) => a - b);
-    console.log(`| ${v === 'off' ? 'off' : 'ratio 1'} | ${Math.round(sorted[Math.floor(sorted.length / 2)])} | ${xs.map((x) => Math.round(x)).join(', ')} |`);
-  }
+  return { options: o, cpu: results, heap };
 }
 
-await main();
+const medianOf = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The CPU rows as a markdown table: one row per variant. */
+export function tracingCpuTable(r: TracingBenchResult): string {
+  const n = r.options.rounds;
+  const lines = [`| tracing | proxy CPU µs per handshake (median of ${n}) | the ${n} rounds | spans exported per round |`, '| --- | ---: | --- | --- |'];
+  for (const v of variants) {
+    const rs = r.cpu.get(v) ?? [];
+    if (rs.length === 0) continue;
+    const name = v === 'off' ? 'off' : `ratio ${v === 1 ? '1.0' : v}`;
+    lines.push(`| ${name} | ${medianOf(rs.map((x) => x.us)).toFixed(1)} | ${rs.map((x) => x.us.toFixed(1)).join(', ')} | ${rs.map((x) => x.spans).join(', ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** The heap rows as a markdown table; '' when they were not measured. */
+export function tracingHeapTable(r: TracingBenchResult): string {
+  if (r.heap.size === 0) return '';
+  const n = r.options.rounds;
+  const lines = [`| tracing | proxy heap bytes per idle connection, ${r.options.idle} open (median of ${n}) | the ${n} rounds |`, '| --- | ---: | --- |'];
+  for (const v of ['off', 1] as const) {
+    const xs = r.heap.get(v) ?? [];
+    lines.push(`| ${v === 'off' ? 'off' : 'ratio 1'} | ${Math.round(medianOf(xs))} | ${xs.map((x) => Math.round(x)).join(', ')} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'backend') return backend();
+  if (argv[0] === 'collector') return collector();
+  if (argv[0] === 'load') return load(argv[1], Number(argv[2]), Number(argv[3]));
+  if (argv[0] === 'hold') return hold(argv[1], Number(argv[2]));
+  const opt = (name: string, d: number) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : d;
+  };
+  const r = await benchTracing({ rounds: opt('--rounds', 3), handshakes: opt('--handshakes', 2000), concurrency: opt('--concurrency', 16), warm: 300, idle: opt('--idle', 2000) });
+  console.log(tracingCpuTable(r));
+  console.log('');
+  console.log(tracingHeapTable(r));
+}
+
+// bench/run.ts imports this file for benchTracing; run as a script (or as one of its own children), it is main.
+if (path.resolve(process.argv[1] ?? '') === self) await main();

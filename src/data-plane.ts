@@ -20,6 +20,8 @@ import { listen } from './telemetry/admin-server.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { createTracing } from './telemetry/tracing/provider.ts';
+import { FallbackTracing } from './telemetry/tracing/fallback-tracing.ts';
+import { LlmTracing } from './telemetry/tracing/llm-tracing.ts';
 import { ProxyTracing } from './telemetry/tracing/proxy-tracing.ts';
 import type { Clock, ClockTimer } from './util/clock.ts';
 import { TimerWheel } from './util/timer-wheel.ts';
@@ -52,6 +54,10 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const healthHooks = health.hooks();
   const heartbeats = new Heartbeats({ wheel, log, metrics }).hooks();
   const tokenExpiry = new TokenExpiry({ wheel }).hooks();
+  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
+  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
+  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
+  const proxyTracing = tracing ? new ProxyTracing(tracing.tracer) : undefined;
   // Affinity: last admission step, it only shapes the pick; and the HTTP fallback (long-polling), whose requests
   // pass security's fallback checks, health's veto and affinity, and report to health, as upgrades do.
   const affinity = affinityHooks({
@@ -67,9 +73,15 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       admission: [...security.fallbackAdmission, healthHooks.admission],
       upstreamAttempt: healthHooks.upstreamAttempt,
       upstreamResult: healthHooks.upstreamResult,
+      ...(tracing ? { tracing: new FallbackTracing(tracing.tracer) } : {}),
     },
   });
-  const llm = new LlmGateway({ clock, registry: metrics.registry, log: log.child({ component: 'llm' }) });
+  const llm = new LlmGateway({
+    clock,
+    registry: metrics.registry,
+    log: log.child({ component: 'llm' }),
+    ...(tracing && proxyTracing ? { observe: new LlmTracing(tracing.tracer, proxyTracing).observe } : {}),
+  });
   const hooks: ProxyHooks = {
     admission: [...security.admission, healthHooks.admission, ...affinity.admission],
     llm: llm.handle,
@@ -88,9 +100,6 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
       cluster.ended(conn);
     },
   };
-  // Off by default: without an OTLP endpoint the proxy gets no tracing object and makes none of its calls.
-  const tracing = config.tracing ? createTracing(config.tracing) : undefined;
-  if (config.tracing) log.info({ url: config.tracing.url, sampleRatio: config.tracing.sampleRatio }, 'tracing: exporting spans over OTLP/HTTP');
   const proxy = new ProxyServer({
     holder,
     log,
@@ -105,7 +114,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     maxHandshakesInFlight: config.maxHandshakesInFlight,
     maxConnections: config.maxConnections,
     closeTimeoutMs: config.closeTimeoutMs,
-    ...(tracing ? { tracing: new ProxyTracing(tracing.tracer) } : {}),
+    ...(proxyTracing ? { tracing: proxyTracing } : {}),
   });
   health.start();
   const proxyAddress = await listen(proxy.server, config.listen.host, config.listen.port);

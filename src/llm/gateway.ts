@@ -9,6 +9,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Clock } from '../util/clock.ts';
 import { PrincipalLimits } from './limits.ts';
 import { LlmMetrics } from './metrics.ts';
+import type { LlmSessionObserver } from './observer.ts';
 import { LLM_SUBPROTOCOL } from './protocol.ts';
 import type { LlmRoute } from './route.ts';
 import { LlmSession } from './session.ts';
@@ -22,6 +23,8 @@ export interface LlmGatewayOptions {
   readonly registry: Registry;
   readonly log: Logger;
   readonly fetch?: typeof fetch;
+  /** Tracing: called once the upgrade is answered; undefined (not traced) makes the session observe nothing. */
+  readonly observe?: (ctx: HandshakeContext) => LlmSessionObserver | undefined;
 }
 
 /** Who the limits count against: the verified JWT subject, else the client address. */
@@ -58,7 +61,8 @@ export class LlmGateway {
     const limits = this.#limitsFor(`${route.namespace}/${route.name}/${ctx.match.rule.index}`, route);
     // ws reads method, url and headers; the upgrade front's request carries them as IncomingMessage does.
     this.#wss.handleUpgrade(ctx.req as IncomingMessage, ctx.socket, head, (ws) => {
-      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
+      const observer = this.#o.observe?.(ctx);
+      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}), ...(observer ? { observer } : {}) });
       this.#sessions.add(session);
       ws.once('close', () => this.#forget(session));
       if (this.#draining) session.drain();

@@ -9,6 +9,7 @@ import type { Clock, ClockTimer } from '../util/clock.ts';
 import { attempt, type AttemptOutcome, type Usage } from './attempt.ts';
 import { CONCURRENCY_RETRY_MS, type PrincipalLimits } from './limits.ts';
 import type { LlmMetrics } from './metrics.ts';
+import type { LlmSessionObserver } from './observer.ts';
 import { parseClientMessage, type ClientRequest, type ServerEvent } from './protocol.ts';
 import type { LlmRoute } from './route.ts';
 import { candidates } from './routing.ts';
@@ -23,6 +24,8 @@ export interface LlmSessionDeps {
   readonly metrics?: LlmMetrics;
   readonly log?: Logger;
   readonly fetch?: typeof fetch;
+  /** Tracing: told when each request starts, falls back, gets its first token and ends. */
+  readonly observer?: LlmSessionObserver;
 }
 
 interface InFlight {
@@ -126,6 +129,8 @@ export class LlmSession {
   async #run(req: ClientRequest, cands: ReturnType<typeof candidates>, f: InFlight): Promise<Usage> {
     const { clock, route } = this.#d;
     const started = clock.now();
+    const obs = this.#d.observer?.request(req, started);
+    let firstSeen = false;
     const used: Usage = { inputTokens: 0, outputTokens: 0 };
     let pending = '';
     let flushTimer: ClockTimer | undefined;
@@ -137,6 +142,10 @@ export class LlmSession {
       pending = '';
     };
     const onText = (text: string): Promise<void> | undefined => {
+      if (!firstSeen) {
+        firstSeen = true;
+        obs?.firstToken(clock.now());
+      }
       if (route.logContent) completion.push(text);
       if (route.coalesceMs <= 0) {
         this.#send({ type: 'delta', id: req.id, text });
@@ -156,9 +165,11 @@ export class LlmSession {
       attempts++;
       provider = c.provider.name;
       model = c.model;
+      obs?.attemptStart(c.provider, c.model, clock.now());
       outcome = await attempt({ provider: c.provider, model: c.model, messages: req.messages, params: req.params, clock, signal: f.ac.signal, onText, ...(this.#d.fetch ? { fetch: this.#d.fetch } : {}) });
       used.inputTokens += outcome.usage.inputTokens;
       used.outputTokens += outcome.usage.outputTokens;
+      obs?.attemptEnd(outcome);
       if (outcome.result !== 'failed') break;
       this.#d.metrics?.upstreamErrors.inc({ namespace: route.namespace, route: route.name, provider, status: outcome.kind === 'status' ? outcome.detail : outcome.kind });
       if (outcome.retryAfterMs !== undefined) retryAfterMs = Math.min(retryAfterMs ?? Infinity, outcome.retryAfterMs);
@@ -181,6 +192,7 @@ export class LlmSession {
       this.#send({ type: 'error', id: req.id, code, message, ...(retryAfterMs !== undefined && o.beforeFirstToken ? { retryAfterMs } : {}) });
     }
     this.#count(provider, model, label);
+    obs?.end({ outcome: label, provider, model, usage: used, ...(o.result === 'done' ? { finishReason: o.finishReason } : {}) });
     const m = this.#d.metrics;
     const labels = { namespace: route.namespace, route: route.name, provider, model };
     m?.tokens.inc({ ...labels, kind: 'input' }, used.inputTokens);

@@ -21,6 +21,7 @@ import type { Endpoint, Route } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { FallbackTracing } from '../telemetry/tracing/fallback-tracing.ts';
 import { pickEndpoint, type BalancerState, type Pick } from './balance/balancer.ts';
 import { correlation, contextHeaders } from './handshake/forward-headers.ts';
 import type { AdmissionCheck, HandshakeContext, HttpFallbackContext, ProxyHooks } from './hooks.ts';
@@ -43,6 +44,8 @@ export interface HttpFallbackOptions {
   readonly upstreamAttempt?: ProxyHooks['upstreamAttempt'];
   /** Each attempt's outcome per endpoint (passive ejection, breaker), as for upgrades. */
   readonly upstreamResult?: ProxyHooks['upstreamResult'];
+  /** A server span per request; unset: tracing off, and none of its calls are made. */
+  readonly tracing?: FallbackTracing;
 }
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -91,6 +94,7 @@ export class HttpFallback {
 
   handle(f: HttpFallbackContext): void {
     const ctx = fallbackContext(f);
+    this.#o.tracing?.begin(ctx, f.res);
     this.#observe(ctx, f.res);
     this.#admit(ctx).then(
       (err) => {
@@ -147,6 +151,7 @@ export class HttpFallback {
     if (pick instanceof WsgateError) return this.#fail(x.res, route, x.last ?? pick);
     x.tried.add(pick.endpoint.key);
     x.attemptsLeft--;
+    this.#o.tracing?.attempt(ctx, pick);
     this.#o.upstreamAttempt?.(ctx, pick);
     const staleRetries = x.bodiless && idempotent.has(ctx.req.method ?? '') ? 1 : 0;
     this.#send(x, pick, staleRetries);
@@ -269,6 +274,7 @@ export class HttpFallback {
   #fail(res: ServerResponse, route: Route, err: WsgateError): void {
     this.#o.metrics?.rejectionsTotal.inc({ namespace: route.namespace, route: route.name, reason: err.reason });
     this.#log.debug({ route: route.key, status: err.httpStatus, reason: err.reason, detail: err.message }, 'fallback request failed');
+    this.#o.tracing?.refused(res, err);
     if (res.headersSent) return void res.destroy();
     if (res.destroyed) return;
     res.writeHead(err.httpStatus, { 'wsgate-reason': err.reason, 'content-type': 'text/plain; charset=utf-8', ...err.headers });

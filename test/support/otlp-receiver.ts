@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type AttrValue = string | number | boolean;
+export type AttrValue = string | number | boolean | readonly (string | number | boolean)[];
 
 export interface ReceivedSpan {
   readonly traceId: string;
@@ -26,9 +26,17 @@ export interface ReceivedSpan {
   readonly endNs: bigint;
 }
 
+interface OtlpAnyValue {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+  arrayValue?: { values?: OtlpAnyValue[] };
+}
+
 interface OtlpKeyValue {
   key: string;
-  value: { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean };
+  value: OtlpAnyValue;
 }
 
 interface OtlpSpan {
@@ -142,8 +150,10 @@ function decode(s: OtlpSpan, resource: Record<string, AttrValue>): ReceivedSpan 
 
 function attrs(list: OtlpKeyValue[] | undefined): Record<string, AttrValue> {
   const out: Record<string, AttrValue> = {};
-  for (const { key, value } of list ?? []) {
-    out[key] = value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.doubleValue ?? value.boolValue ?? '');
-  }
+  for (const { key, value } of list ?? []) out[key] = value.arrayValue ? (value.arrayValue.values ?? []).map(scalar) : scalar(value);
   return out;
+}
+
+function scalar(value: OtlpAnyValue): string | number | boolean {
+  return value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.doubleValue ?? value.boolValue ?? '');
 }

@@ -117,21 +117,8 @@ export class ProxyTracing {
 
   /** An upgrade request arrived: the server span starts, a child of the client's traceparent when it sent one. */
   begin(req: UpgradeRequest, socket: Socket, secure: boolean): void {
-    const parent = this.#propagator.extract(ROOT_CONTEXT, req.headers, getter);
-    const host = req.headers.host ?? '';
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: req.method ?? 'GET',
-      [ATTR_URL_SCHEME]: secure ? 'https' : 'http',
-      [ATTR_URL_PATH]: pathOf(req.url),
-      [ATTR_NETWORK_PROTOCOL_NAME]: 'http',
-      [ATTR_NETWORK_PROTOCOL_VERSION]: `${req.httpVersionMajor}.${req.httpVersionMinor}`,
-      [ATTR_NETWORK_PEER_ADDRESS]: socket.remoteAddress ?? '',
-      [ATTR_NETWORK_PEER_PORT]: socket.remotePort ?? 0,
-      ...hostAttributes(host),
-    };
-    const ua = req.headers['user-agent'];
-    if (typeof ua === 'string') attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
-    const span = this.#tracer.startSpan('GET', { kind: SpanKind.SERVER, attributes }, parent);
+    const parent = parentOf(req, this.#propagator);
+    const span = this.#tracer.startSpan('GET', { kind: SpanKind.SERVER, attributes: requestAttributes(req, socket, secure) }, parent);
     const h: Handshake = {
       span,
       ctx: trace.setSpan(parent, span),
@@ -241,6 +228,16 @@ export class ProxyTracing {
     return (code, reason, initiator) => this.#closing(c, code, reason, initiator);
   }
 
+  /** wsgate answered the upgrade itself (a rule with `llm`): the handshake span ends with the 101. Returns its
+   *  context, the parent of the socket's request spans, when it is sampled. */
+  answered(ctx: HandshakeContext): SpanContext | undefined {
+    const h = this.#handshakes.get(ctx.socket);
+    if (!h) return undefined;
+    const recording = h.span.isRecording();
+    this.#finish(h, { [ATTR_HTTP_RESPONSE_STATUS_CODE]: 101, [Attr.outcome]: 'llm' }, undefined);
+    return recording ? h.span.spanContext() : undefined;
+  }
+
   /** The connection was scheduled for a paced close (1012). */
   draining(conn: LiveConnection, cause: DrainCause): void {
     const c = this.#connections.get(conn);
@@ -303,6 +300,28 @@ export class ProxyTracing {
   }
 }
 
+/** A request's server-span attributes (HTTP semantic conventions): what the client sent, and from where. */
+export function requestAttributes(req: UpgradeRequest, socket: Socket, secure: boolean): Attributes {
+  const attributes: Attributes = {
+    [ATTR_HTTP_REQUEST_METHOD]: req.method ?? 'GET',
+    [ATTR_URL_SCHEME]: secure ? 'https' : 'http',
+    [ATTR_URL_PATH]: pathOf(req.url),
+    [ATTR_NETWORK_PROTOCOL_NAME]: 'http',
+    [ATTR_NETWORK_PROTOCOL_VERSION]: `${req.httpVersionMajor}.${req.httpVersionMinor}`,
+    [ATTR_NETWORK_PEER_ADDRESS]: socket.remoteAddress ?? '',
+    [ATTR_NETWORK_PEER_PORT]: socket.remotePort ?? 0,
+    ...hostAttributes(req.headers.host ?? ''),
+  };
+  const ua = req.headers['user-agent'];
+  if (typeof ua === 'string') attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
+  return attributes;
+}
+
+/** The client's trace context (W3C traceparent), or none. */
+export function parentOf(req: UpgradeRequest, propagator: W3CTraceContextPropagator): Context {
+  return propagator.extract(ROOT_CONTEXT, req.headers, getter);
+}
+
 function event(c: Connection, name: string, attributes: Attributes): void {
   (c.events ??= []).push({ name, attributes, at: performance.now() });
 }
@@ -311,11 +330,11 @@ function routeName(r: Route): string {
   return `${r.namespace}/${r.name}`;
 }
 
-function routeAttributes(m: RouteMatch): Attributes {
+export function routeAttributes(m: RouteMatch): Attributes {
   return { [Attr.route]: routeName(m.route), [Attr.rule]: m.rule.index, [Attr.affinity]: m.route.affinity.type };
 }
 
-function endpointAttributes(e: Endpoint, b: Backend | undefined): Attributes {
+export function endpointAttributes(e: Endpoint, b: Backend | undefined): Attributes {
   return { [Attr.endpoint]: e.address, ...(b ? { [Attr.backend]: b.id } : {}) };
 }
 

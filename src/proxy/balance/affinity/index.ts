@@ -30,7 +30,7 @@ export interface AffinityHooksOptions {
   /** For the HTTP fallback: the admission steps before affinity's own (security's fallback checks and upstream
    *  TLS, then health's veto) and health's attempt/result pair, so a fallback request chooses its endpoint as
    *  an upgrade does. */
-  readonly fallback?: Pick<HttpFallbackOptions, 'admission' | 'upstreamAttempt' | 'upstreamResult'>;
+  readonly fallback?: Pick<HttpFallbackOptions, 'admission' | 'upstreamAttempt' | 'upstreamResult' | 'tracing'>;
 }
 
 export interface AffinityHooks extends Pick<ProxyHooks, 'admission' | 'httpFallback'> {
