@@ -34,6 +34,7 @@ const route: LlmRoute = {
   coalesceMs: 0,
   highWaterBytes: 65536,
   logContent: false,
+  conversation: { enabled: false, maxTurns: 32, maxBytes: 65536 },
 };
 const limits = new PrincipalLimits(route.limits, clock);
 const metrics = new LlmMetrics(new Registry());
