@@ -74,6 +74,10 @@ async function startWsgate(o: LlmLatencyOptions, conf: string): Promise<{ url: s
   const args = [...o.cli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn'];
   const [cmd, argv] = o.cpu !== undefined ? ['taskset', ['-c', o.cpu, o.node, ...args]] : [o.node, args];
   const proc = spawn(cmd, argv, { cwd: o.repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  // However this process ends (bench/run.ts exits on SIGINT), wsgate does not outlive it.
+  const kill = () => proc.kill('SIGKILL');
+  process.once('exit', kill);
+  proc.once('exit', () => process.off('exit', kill));
   const deadline = performance.now() + 30_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`wsgate exited with ${proc.exitCode}`);
