@@ -10,7 +10,7 @@
 //   npm run bench:llm -- [--rounds N] [--requests N] [--tokens N] [--cli dist/cli.js] [--cpu 0]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,10 @@ export interface LlmLatencyOptions {
 export interface LlmLatencyRound {
   readonly ttft: { readonly direct: Pct; readonly wsgate: Pct };
   readonly perToken: { readonly direct: Pct; readonly wsgate: Pct };
+  /** wsgate's threads per request through it, µs, from /proc/<pid>/task/<tid>/schedstat (undefined without it):
+   *  time on a CPU, and time runnable but waiting for one. */
+  readonly wsgateCpuUs?: number;
+  readonly wsgateWaitUs?: number;
 }
 interface Pct {
   readonly p50: number;
@@ -68,6 +72,23 @@ spec:
 const pct = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const pcts = (xs: readonly number[]): Pct => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
 const stampOf = (text: string): number => Number(text.slice(1));
+
+/** [ns on a CPU, ns waiting on a run queue] summed over a process's threads (Linux, CONFIG_SCHED_INFO:
+ *  https://docs.kernel.org/scheduler/sched-stats.html, "/proc/<pid>/schedstat"). */
+function schedstat(pid: number): [number, number] | undefined {
+  try {
+    let run = 0;
+    let wait = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const [r, w] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ').map(Number);
+      run += r!;
+      wait += w!;
+    }
+    return run > 0 ? [run, wait] : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function startWsgate(o: LlmLatencyOptions, conf: string): Promise<{ url: string; proc: ChildProcess }> {
   const [port, admin] = [await freePort(), await freePort()];
@@ -169,6 +190,7 @@ export async function benchLlmLatency(o: LlmLatencyOptions, log: (s: string) => 
     }
     const rounds: LlmLatencyRound[] = [];
     for (let r = 0; r < o.rounds; r++) {
+      const before = schedstat(proc.pid!);
       const d = { ttft: [] as number[], tok: [] as number[] };
       const w = { ttft: [] as number[], tok: [] as number[] };
       for (let i = 0; i < o.requests; i++) {
@@ -180,7 +202,9 @@ export async function benchLlmLatency(o: LlmLatencyOptions, log: (s: string) => 
           into.tok.push(...per);
         }
       }
-      const round = { ttft: { direct: pcts(d.ttft), wsgate: pcts(w.ttft) }, perToken: { direct: pcts(d.tok), wsgate: pcts(w.tok) } };
+      const after = schedstat(proc.pid!);
+      const sched = before && after ? { wsgateCpuUs: (after[0] - before[0]) / 1000 / o.requests, wsgateWaitUs: (after[1] - before[1]) / 1000 / o.requests } : {};
+      const round = { ttft: { direct: pcts(d.ttft), wsgate: pcts(w.ttft) }, perToken: { direct: pcts(d.tok), wsgate: pcts(w.tok) }, ...sched };
       rounds.push(round);
       log(`llm round ${r + 1}/${o.rounds}: added TTFT p50 ${(round.ttft.wsgate.p50 - round.ttft.direct.p50).toFixed(3)} ms, added per token p50 ${(round.perToken.wsgate.p50 - round.perToken.direct.p50).toFixed(3)} ms`);
     }
@@ -209,6 +233,10 @@ export function llmLatencyTable(rounds: readonly LlmLatencyRound[]): string {
     const added = rounds.map((r) => get(r).wsgate - get(r).direct);
     return `| ${label} | ${f(median(rounds.map((r) => get(r).direct)))} | ${f(median(rounds.map((r) => get(r).wsgate)))} | ${f(median(added))} | ${f(Math.min(...added))} – ${f(Math.max(...added))} |`;
   };
+  const sched = (label: string, get: (r: LlmLatencyRound) => number | undefined) => {
+    const xs = rounds.map(get).filter((x): x is number => x !== undefined).map((x) => x / 1000);
+    return xs.length === rounds.length ? [`| ${label} | | | ${f(median(xs))} | ${f(Math.min(...xs))} – ${f(Math.max(...xs))} |`] : [];
+  };
   return [
     '| ms | direct | through wsgate | added (median of rounds) | added, spread over rounds |',
     '|---|---:|---:|---:|---:|',
@@ -216,6 +244,8 @@ export function llmLatencyTable(rounds: readonly LlmLatencyRound[]): string {
     row('time to first token p99', (r) => ({ direct: r.ttft.direct.p99, wsgate: r.ttft.wsgate.p99 })),
     row('per-token delivery p50', (r) => ({ direct: r.perToken.direct.p50, wsgate: r.perToken.wsgate.p50 })),
     row('per-token delivery p99', (r) => ({ direct: r.perToken.direct.p99, wsgate: r.perToken.wsgate.p99 })),
+    ...sched('wsgate on a CPU, per request (all threads)', (r) => r.wsgateCpuUs),
+    ...sched('wsgate runnable but waiting for a CPU, per request (all threads)', (r) => r.wsgateWaitUs),
   ].join('\n');
 }
 
@@ -231,7 +261,7 @@ function parse(argv: readonly string[]): { rounds: number; requests: number; tok
     if (a === '--rounds') out.rounds = int(argv[++i], 1, 50, a);
     else if (a === '--requests') out.requests = int(argv[++i], 10, 10_000, a);
     else if (a === '--tokens') out.tokens = int(argv[++i], 2, 1000, a);
-    else if (a === '--cli') out.cli = [argv[++i] ?? 'dist/cli.js'];
+    else if (a === '--cli') out.cli = (argv[++i] ?? 'dist/cli.js').split(' ').filter(Boolean);
     else if (a === '--cpu') out.cpu = argv[++i] ?? '0';
     else throw new Error(`unknown argument ${a}\nusage: npm run bench:llm -- [--rounds N] [--requests N] [--tokens N] [--cli dist/cli.js] [--cpu 0]`);
   }
