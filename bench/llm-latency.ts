@@ -32,6 +32,8 @@ export interface LlmLatencyOptions {
   readonly cli: readonly string[];
   /** Pins wsgate to this CPU with taskset, if given. */
   readonly cpu?: string;
+  /** Added to (or, empty, removed from) wsgate's inherited environment, as bench/run.ts does for its target. */
+  readonly env?: Readonly<Record<string, string>>;
   readonly repo: string;
 }
 
@@ -94,7 +96,12 @@ async function startWsgate(o: LlmLatencyOptions, conf: string): Promise<{ url: s
   const [port, admin] = [await freePort(), await freePort()];
   const args = [...o.cli, '--config', conf, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--log-level', 'warn'];
   const [cmd, argv] = o.cpu !== undefined ? ['taskset', ['-c', o.cpu, o.node, ...args]] : [o.node, args];
-  const proc = spawn(cmd, argv, { cwd: o.repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  const env = { ...process.env };
+  for (const [k, v] of Object.entries(o.env ?? {})) {
+    if (v === '') delete env[k];
+    else env[k] = v;
+  }
+  const proc = spawn(cmd, argv, { cwd: o.repo, env, stdio: ['ignore', 'ignore', 'inherit'] });
   // However this process ends (bench/run.ts exits on SIGINT), wsgate does not outlive it.
   const kill = () => proc.kill('SIGKILL');
   process.once('exit', kill);

@@ -588,7 +588,7 @@ async function main(): Promise<void> {
     const l = plan.llm;
     log(`llm front: ${l.rounds} round(s) x ${l.requests} requests each way`);
     try {
-      const rounds = await benchLlmLatency({ ...l, node: opts.node, cli: [...opts.wsgateNodeArgs, opts.wsgateCli], ...(pinned ? { cpu: proxyCpu } : {}), repo }, log);
+      const rounds = await benchLlmLatency({ ...l, node: opts.node, cli: [...opts.wsgateNodeArgs, opts.wsgateCli], env: env0.wsgateEnv, ...(pinned ? { cpu: proxyCpu } : {}), repo }, log);
       llm = [
         `### LLM front: added latency through wsgate (bench/llm-latency.ts, ${l.rounds} round(s))`,
         '',
