@@ -2,13 +2,13 @@
 // on 127.0.0.1, in one run. Not a test: it prints a table and writes BENCHMARKS.md.
 //
 //   node --import tsx bench/run.ts [--rounds N] [--quick] [--targets direct,pipe,nginx,haproxy,wsgate]
-//                                  [--write | --no-write] [--skip-snapshot] [--skip-tracing | --tracing-only] [--skip-churn | --churn-only]
+//                                  [--write | --no-write] [--skip-snapshot] [--skip-tracing | --tracing-only] [--skip-churn | --churn-only] [--skip-llm]
 //
 // The proxy is pinned to CPU 0, the load generators and echo backends to the other CPUs (taskset). For each round
 // and target: a fresh target process; idle memory per connection; 64 B and 16 KiB echo (CPU per echo and
 // throughput); handshakes (CPU per connect + upgrade + close); round-trip latency at a fixed rate against a direct
 // baseline sent in the same ticks; in the first rounds, on a fresh reloadable instance, config churn under load
-// (bench/churn.ts). CPU is the target's process tree's time on CPU from /proc before and after
+// (bench/churn.ts); after the rounds, the LLM front's added latency (bench/llm-latency.ts). CPU is the target's process tree's time on CPU from /proc before and after
 // each scenario (bench/procs.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import type { FromBackend, Job } from './protocol.ts';
 import { churnTable, markdown, metricKeys, percentile, table, writeBenchmarks, type MetricKey, type Results } from './report.ts';
 import { benchSnapshotBuild } from './snapshot-build.ts';
 import { benchTracing, tracingCpuTable, type TracingBenchOptions, type TracingBenchResult } from './tracing.ts';
+import { benchLlmLatency, llmLatencyTable } from './llm-latency.ts';
 import { allTargets, benchCert, directUrls, haproxyConf, nginxConf, targetNames, wsgateConf, type Env, type RunningTarget, type Target, type TargetName } from './targets.ts';
 
 interface Plan {
@@ -42,6 +43,8 @@ interface Plan {
   readonly churn: ChurnPlan;
   /** Handshake CPU with tracing off, at 0.01 and at 1.0 (bench/tracing.ts, the proxy in this process). */
   readonly tracing: Omit<TracingBenchOptions, 'idle'>;
+  /** The LLM front (bench/llm-latency.ts): requests per path per round, tokens per reply. */
+  readonly llm: { readonly rounds: number; readonly requests: number; readonly tokens: number };
 }
 
 const fullPlan: Plan = {
@@ -58,6 +61,7 @@ const fullPlan: Plan = {
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 5 },
   churn: { rounds: 2, changes: 20, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2.5, graceSeconds: 2, settleMs: 500 },
   tracing: { rounds: 5, handshakes: 2_000, concurrency: 16, warm: 300 },
+  llm: { rounds: 5, requests: 100, tokens: 16 },
 };
 
 const quickPlan: Plan = {
@@ -74,6 +78,7 @@ const quickPlan: Plan = {
   snapshot: { routes: 5_000, endpointsPerRoute: 10, rounds: 1 },
   churn: { rounds: 1, changes: 10, intervalMs: 200, arrivalsPerSecond: 20, warmupSeconds: 0.5, tailSeconds: 0.5, controlSeconds: 2, graceSeconds: 2, settleMs: 500 },
   tracing: { rounds: 1, handshakes: 500, concurrency: 16, warm: 100 },
+  llm: { rounds: 1, requests: 20, tokens: 16 },
 };
 
 interface Options {
@@ -87,6 +92,7 @@ interface Options {
   readonly skipChurn: boolean;
   /** Only the config churn scenario (for working on it; never writes BENCHMARKS.md unless --write). */
   readonly churnOnly: boolean;
+  readonly skipLlm: boolean;
   readonly pin: boolean;
   /** The node binary of the Node targets (pipe, wsgate). */
   readonly node: string;
@@ -101,7 +107,7 @@ interface Options {
 
 function usage(): string {
   return `usage: node --import tsx bench/run.ts [--rounds N] [--quick] [--targets ${targetNames.join(',')}] [--write|--no-write]
-                                  [--skip-snapshot] [--skip-churn | --churn-only] [--no-pin] [--node PATH] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--wsgate-env "K=V ..."] [--idle-connections N] [--cpu-prof DIR]
+                                  [--skip-snapshot] [--skip-churn | --churn-only] [--skip-llm] [--no-pin] [--node PATH] [--wsgate-cli PATH] [--wsgate-args "FLAGS"] [--wsgate-node-args "FLAGS"] [--wsgate-env "K=V ..."] [--idle-connections N] [--cpu-prof DIR]
   --quick          a short smoke run (1 round, small counts); does not write BENCHMARKS.md unless --write
   --rounds N       rounds per scenario (default 5, quick 1; medians and spread are reported)
   --targets        which targets to measure (default: all; 'direct' is needed for the added-latency rows)
@@ -109,6 +115,7 @@ function usage(): string {
   --churn-only     only the config churn scenario (no snapshot build; does not write BENCHMARKS.md unless --write)
   --skip-tracing   leave out the tracing section (wsgate's handshake CPU with tracing off, at ratio 0.01 and 1.0)
   --tracing-only   only the tracing section; prints its table, never writes BENCHMARKS.md
+  --skip-llm       leave out the LLM front's added latency (bench/llm-latency.ts, wsgate only)
   --no-pin         do not pin the targets to CPU 0 and the load to the other CPUs (e.g. for wsgate --workers 2)
   --node PATH      the node binary of the Node targets, pipe and wsgate (default: the one running the bench), e.g.
                    the container image's major version
@@ -133,6 +140,7 @@ function parseArgs(argv: readonly string[]): Options {
   let tracingOnly = false;
   let skipChurn = false;
   let churnOnly = false;
+  let skipLlm = false;
   let pin = true;
   let node = process.execPath;
   let wsgateCli = 'dist/cli.js';
@@ -151,6 +159,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--tracing-only') tracingOnly = true;
     else if (a === '--skip-churn') skipChurn = true;
     else if (a === '--churn-only') churnOnly = true;
+    else if (a === '--skip-llm') skipLlm = true;
     else if (a === '--no-pin') pin = false;
     else if (a === '--node') node = path.resolve(argv[++i] ?? node);
     else if (a === '--wsgate-cli') wsgateCli = argv[++i] ?? wsgateCli;
@@ -177,7 +186,7 @@ function parseArgs(argv: readonly string[]): Options {
   const base = quick ? quickPlan : fullPlan;
   if (skipChurn && churnOnly) throw new Error(`--skip-churn and --churn-only exclude each other\n${usage()}`);
   if (tracingOnly && (skipTracing || churnOnly)) throw new Error(`--tracing-only excludes --skip-tracing and --churn-only\n${usage()}`);
-  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly && !tracingOnly), skipSnapshot: skipSnapshot || churnOnly, skipTracing: skipTracing || churnOnly, tracingOnly, skipChurn, churnOnly, pin, node, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
+  return { plan: { ...base, rounds: rounds ?? (churnOnly ? base.churn.rounds : base.rounds), idle: { connections: idleConnections ?? base.idle.connections } }, quick, targets, write: write ?? (!quick && !cpuProfDir && !churnOnly && !tracingOnly), skipSnapshot: skipSnapshot || churnOnly, skipTracing: skipTracing || churnOnly, tracingOnly, skipChurn, churnOnly, skipLlm: skipLlm || churnOnly || tracingOnly, pin, node, wsgateCli, wsgateArgs, wsgateNodeArgs, wsgateEnv, cpuProfDir };
 }
 
 function parseEnv(s: string): Record<string, string> {
@@ -617,6 +626,25 @@ async function main(): Promise<void> {
     tracing = await benchTracing({ ...plan.tracing, idle: 0 });
   }
 
+  // The LLM front: wsgate only (the other targets have no such route), the same binary and pinning.
+  let llm: string | undefined;
+  if (!opts.skipLlm && usable.some((t) => t.name === 'wsgate')) {
+    const l = plan.llm;
+    log(`llm front: ${l.rounds} round(s) x ${l.requests} requests each way`);
+    try {
+      const rounds = await benchLlmLatency({ ...l, node: opts.node, cli: [...opts.wsgateNodeArgs, opts.wsgateCli], env: env0.wsgateEnv, ...(pinned ? { cpu: proxyCpu } : {}), repo }, log);
+      llm = [
+        `### LLM front: added latency through wsgate (bench/llm-latency.ts, ${l.rounds} round(s))`,
+        '',
+        `${l.requests} requests per path per round, alternating, ${l.tokens} tokens per reply (1 ms apart after the first), from the provider test double (openai-chat) called directly (fetch + the same SSE parsing) or through wsgate (a ws client; wsgate ${pinned ? `on CPU ${proxyCpu}` : 'unpinned'}, one \`llm\` rule, --log-level warn). Per round the p50 and p99 of each path; here their medians over the rounds, and the spread of the added figure.`,
+        '',
+        llmLatencyTable(rounds),
+      ].join('\n');
+    } catch (err) {
+      note('wsgate', `llm front: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   const rate = plan.latency.rate.toLocaleString('en-US');
   const exampleTls = tls && { port: 18443, cert: { certFile: '<tmp>/bench-cert.pem', keyFile: '<tmp>/bench-key.pem', pemFile: '<tmp>/bench-combined.pem', pem: '' } };
   const report = {
@@ -668,7 +696,9 @@ async function main(): Promise<void> {
     quick: opts.quick,
     elapsedSeconds: (Date.now() - started) / 1000,
   };
-  const md = tracing ? `${markdown(report).trimEnd()}\n\n${tracingSection(tracing)}\n` : markdown(report);
+  let md = markdown(report);
+  if (tracing) md = `${md.trimEnd()}\n\n${tracingSection(tracing)}\n`;
+  if (llm) md = `${md.trimEnd()}\n\n${llm}\n`;
   const main = table(report);
   if (main) process.stdout.write(`\n${main}\n\n`);
   const churn = churnTable(report);
@@ -676,6 +706,7 @@ async function main(): Promise<void> {
   for (const [t, ns] of notes) for (const n of ns) process.stdout.write(`note ${t}: ${n}\n`);
   if (snapshot) process.stdout.write(`${md.split('\n').find((l) => l.startsWith('Snapshot build')) ?? ''}\n`);
   if (tracing) process.stdout.write(`\ntracing:\n${tracingCpuTable(tracing)}\n`);
+  if (llm) process.stdout.write(`${llm}\n`);
   if (opts.write) {
     writeBenchmarks(path.join(repo, 'BENCHMARKS.md'), md);
     log('wrote BENCHMARKS.md');

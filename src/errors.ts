@@ -120,6 +120,9 @@ export const LlmErrorCode = {
   tooLarge: 'message_too_large',
   duplicateId: 'duplicate_id',
   unknownModel: 'unknown_model',
+  /** `continues` names no conversation this connection keeps (never seen, not finished, evicted, or state is off
+   *  on the route): the client resends the whole conversation. */
+  unknownConversation: 'unknown_conversation',
   /** Over a per-connection or per-principal concurrency limit, requests/min or tokens/min: retryAfterMs says when. */
   rateLimited: 'rate_limited',
   /** Every provider that serves the model failed before its first token. */

@@ -181,6 +181,17 @@ const llm = {
     coalesceMs: { type: 'integer', minimum: 0, maximum: 1000, default: 0 },
     highWaterBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
     logContent: { type: 'boolean', default: false, description: 'Log prompts and completions (off: usage and timings only).' },
+    conversation: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Keeps the turns of each request chain on the connection, so a request with `continues` sends only its new messages.',
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        maxTurns: { type: 'integer', minimum: 2, maximum: 1024, default: 32, description: 'Turns kept per chain; the oldest go first.' },
+        maxBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536, description: 'Bytes of content kept per chain; the oldest turns go first.' },
+      },
+    },
   },
 } as const;
 

@@ -46,6 +46,7 @@ export function compileLlm(rule: RuleSpec, index: number, ns: string, routeName:
       coalesceMs: spec.coalesceMs,
       highWaterBytes: spec.highWaterBytes,
       logContent: spec.logContent,
+      conversation: { enabled: spec.conversation.enabled, maxTurns: spec.conversation.maxTurns, maxBytes: spec.conversation.maxBytes },
     },
   };
 }

@@ -27,10 +27,10 @@ export interface LlmGatewayOptions {
   readonly observe?: (ctx: HandshakeContext) => LlmSessionObserver | undefined;
 }
 
-/** Who the limits count against: the verified JWT subject, else the client address. */
+/** Who the limits count against: the principal the admission found (the route's JWT principal claim, or
+ *  `apikey:` and the key's id), the same one every other per-principal budget counts, else the client address. */
 export function principalOf(ctx: HandshakeContext): string {
-  const sub = ctx.claims?.sub;
-  return typeof sub === 'string' && sub.length > 0 ? `sub:${sub}` : `ip:${ctx.clientIp}`;
+  return ctx.principal ?? `ip:${ctx.clientIp}`;
 }
 
 export class LlmGateway {

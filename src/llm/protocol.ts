@@ -22,6 +22,8 @@ export interface ClientRequest {
   readonly model: string;
   readonly messages: readonly ChatMessage[];
   readonly params: RequestParams;
+  /** The id of an earlier request whose turns (kept by wsgate) come before these messages. */
+  readonly continues?: string;
 }
 
 export interface ClientCancel {
@@ -93,5 +95,9 @@ export function parseClientMessage(text: string, byteLength: number, maxBytes: n
     if (typeof p.temperature !== 'number' || !(p.temperature >= min && p.temperature <= max)) return bad(`temperature must be from ${min} to ${max}`, id);
     temperature = p.temperature;
   }
-  return { type: 'request', id, model: v.model, messages, params: { maxTokens, ...(temperature !== undefined ? { temperature } : {}) } };
+  if (v.continues !== undefined && (typeof v.continues !== 'string' || v.continues.length === 0 || v.continues.length > MAX_ID_LENGTH)) {
+    return bad(`continues must be a string of 1 to ${MAX_ID_LENGTH} characters`, id);
+  }
+  const continues = v.continues as string | undefined;
+  return { type: 'request', id, model: v.model, messages, params: { maxTokens, ...(temperature !== undefined ? { temperature } : {}) }, ...(continues !== undefined ? { continues } : {}) };
 }

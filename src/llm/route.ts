@@ -55,4 +55,6 @@ export interface LlmRoute {
   readonly highWaterBytes: number;
   /** Logs prompt and completion text; off unless the route enables it. */
   readonly logContent: boolean;
+  /** Turns kept per request chain on a connection (`continues`); off unless the route enables it. */
+  readonly conversation: { readonly enabled: boolean; readonly maxTurns: number; readonly maxBytes: number };
 }

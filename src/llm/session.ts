@@ -10,9 +10,10 @@ import { attempt, type AttemptOutcome, type Usage } from './attempt.ts';
 import { CONCURRENCY_RETRY_MS, type PrincipalLimits } from './limits.ts';
 import type { LlmMetrics } from './metrics.ts';
 import type { LlmSessionObserver } from './observer.ts';
-import { parseClientMessage, type ClientRequest, type ServerEvent } from './protocol.ts';
+import { parseClientMessage, type ChatMessage, type ClientRequest, type ServerEvent } from './protocol.ts';
 import type { LlmRoute } from './route.ts';
 import { candidates } from './routing.ts';
+import { Conversations } from './conversation.ts';
 
 /** RFC 6455 §7.4.1: 1003, "an endpoint ... received a type of data it cannot accept"; the protocol is text only. */
 const UNSUPPORTED_DATA = 1003;
@@ -40,6 +41,7 @@ export class LlmSession {
   readonly #inFlight = new Map<string, InFlight>();
   #draining = false;
   #closed = false;
+  readonly #conversations: Conversations | undefined;
   /** Resolves when the last frame sent has been written to the socket. */
   #flushed: Promise<void> = Promise.resolve();
   #gone!: () => void;
@@ -50,6 +52,8 @@ export class LlmSession {
     this.#ws = ws;
     this.#principal = principal;
     this.#d = deps;
+    const conv = deps.route.conversation;
+    this.#conversations = conv.enabled ? new Conversations(conv.maxTurns, conv.maxBytes) : undefined;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#onClose());
   }
@@ -101,6 +105,13 @@ export class LlmSession {
       this.#send({ type: 'error', id: msg.id, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     if (this.#draining) return err(LlmErrorCode.draining, 'the gateway is draining; reconnect');
     if (this.#inFlight.has(msg.id)) return err(LlmErrorCode.duplicateId, `request ${msg.id} is already in flight`);
+    let context: readonly ChatMessage[] = [];
+    if (msg.continues !== undefined) {
+      if (!this.#conversations) return err(LlmErrorCode.unknownConversation, 'conversation state is off on this route: send the whole conversation');
+      const kept = this.#conversations.context(msg.continues);
+      if (!kept) return err(LlmErrorCode.unknownConversation, `no conversation kept for ${JSON.stringify(msg.continues).slice(0, 140)}: send the whole conversation`);
+      context = kept;
+    }
     const cands = candidates(route, msg.model);
     if (cands.length === 0) {
       this.#count('unknown', 'unknown', 'unknown_model');
@@ -117,7 +128,7 @@ export class LlmSession {
     }
     const f: InFlight = { ac: new AbortController(), cancelled: false };
     this.#inFlight.set(msg.id, f);
-    void this.#run(msg, cands, f).then(
+    void this.#run(msg, context, cands, f).then(
       (usage) => admission.release(usage.inputTokens + usage.outputTokens),
       () => admission.release(0),
     ).finally(() => {
@@ -126,7 +137,7 @@ export class LlmSession {
     });
   }
 
-  async #run(req: ClientRequest, cands: ReturnType<typeof candidates>, f: InFlight): Promise<Usage> {
+  async #run(req: ClientRequest, context: readonly ChatMessage[], cands: ReturnType<typeof candidates>, f: InFlight): Promise<Usage> {
     const { clock, route } = this.#d;
     const started = clock.now();
     const obs = this.#d.observer?.request(req, started);
@@ -146,7 +157,7 @@ export class LlmSession {
         firstSeen = true;
         obs?.firstToken(clock.now());
       }
-      if (route.logContent) completion.push(text);
+      if (route.logContent || this.#conversations) completion.push(text);
       if (route.coalesceMs <= 0) {
         this.#send({ type: 'delta', id: req.id, text });
         return this.#hold();
@@ -166,7 +177,7 @@ export class LlmSession {
       provider = c.provider.name;
       model = c.model;
       obs?.attemptStart(c.provider, c.model, clock.now());
-      outcome = await attempt({ provider: c.provider, model: c.model, messages: req.messages, params: req.params, clock, signal: f.ac.signal, onText, ...(this.#d.fetch ? { fetch: this.#d.fetch } : {}) });
+      outcome = await attempt({ provider: c.provider, model: c.model, messages: context.length > 0 ? [...context, ...req.messages] : req.messages, params: req.params, clock, signal: f.ac.signal, onText, ...(this.#d.fetch ? { fetch: this.#d.fetch } : {}) });
       used.inputTokens += outcome.usage.inputTokens;
       used.outputTokens += outcome.usage.outputTokens;
       obs?.attemptEnd(outcome);
@@ -180,6 +191,7 @@ export class LlmSession {
     let label: string;
     if (o.result === 'done') {
       label = 'ok';
+      this.#conversations?.record(req.id, req.continues, [...context, ...req.messages, { role: 'assistant', content: completion.join('') }]);
       this.#send({ type: 'done', id: req.id, finishReason: o.finishReason, usage: { inputTokens: used.inputTokens, outputTokens: used.outputTokens } });
     } else if (o.result === 'aborted') {
       label = f.cancelled ? 'cancelled' : 'client_gone';

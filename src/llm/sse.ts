@@ -1,7 +1,9 @@
-// Incremental Server-Sent Events decoding (WHATWG HTML, "Event stream interpretation":
-// https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation), enough for the
-// providers' streams: event and data fields, any of CRLF/LF/CR line ends, comments ignored. The pending line
-// and the pending data are bounded, so a provider that never ends a line cannot grow memory without limit.
+// Server-Sent Events from a provider's response body, parsed by eventsource-parser (WHATWG HTML, "Event stream
+// interpretation": https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+// This file only adapts it to the byte chunks fetch yields and holds the bound: the parser's maxBufferSize caps
+// the pending line plus the pending event's data, so a provider that never ends a line or an event cannot grow
+// memory without limit; past it the parser is terminated and push throws SseOverflow.
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 
 export interface SseEvent {
   readonly event: string;
@@ -12,62 +14,33 @@ export class SseOverflow extends Error {}
 
 export class SseDecoder {
   readonly #text = new TextDecoder();
-  readonly #maxEventBytes: number;
-  #line = '';
-  #event = '';
-  #data: string[] = [];
-  #dataLength = 0;
-  #lastWasCR = false;
+  readonly #parser: EventSourceParser;
+  readonly #maxEventChars: number;
+  #out: SseEvent[] = [];
+  #overflow = false;
 
-  constructor(maxEventBytes = 1 << 20) {
-    this.#maxEventBytes = maxEventBytes;
+  /** maxEventChars bounds the UTF-16 code units held between events; UTF-8 never decodes to more code units
+   *  than it has bytes, so it is also at most that many bytes received. */
+  constructor(maxEventChars = 1 << 20) {
+    this.#maxEventChars = maxEventChars;
+    this.#parser = createParser({
+      maxBufferSize: maxEventChars,
+      // The spec's default event type is "message"; eventsource-parser leaves it undefined.
+      onEvent: (ev) => this.#out.push({ event: ev.event ?? 'message', data: ev.data }),
+      onError: (e) => {
+        // Unknown fields and bad retry values are ignored, as the spec says; only the bound ends the stream.
+        if (e.type === 'max-buffer-size-exceeded') this.#overflow = true;
+      },
+    });
   }
 
   /** Decodes a chunk; returns the events it completed. Throws SseOverflow past the bound. */
   push(chunk: Uint8Array): SseEvent[] {
-    const s = this.#text.decode(chunk, { stream: true });
-    const out: SseEvent[] = [];
-    let start = 0;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c === 10 && this.#lastWasCR) {
-        // The LF of a CRLF (possibly split across chunks): the CR already ended the line.
-        this.#lastWasCR = false;
-        start = i + 1;
-        continue;
-      }
-      this.#lastWasCR = false;
-      if (c !== 10 && c !== 13) continue;
-      this.#line += s.slice(start, i);
-      this.#endLine(out);
-      start = i + 1;
-      this.#lastWasCR = c === 13;
-    }
-    this.#line += s.slice(start);
-    if (this.#line.length + this.#dataLength > this.#maxEventBytes) throw new SseOverflow(`event larger than ${this.#maxEventBytes} bytes`);
+    if (this.#overflow) throw new SseOverflow(`event larger than ${this.#maxEventChars} characters`);
+    this.#parser.feed(this.#text.decode(chunk, { stream: true }));
+    if (this.#overflow) throw new SseOverflow(`event larger than ${this.#maxEventChars} characters`);
+    const out = this.#out;
+    this.#out = [];
     return out;
-  }
-
-  #endLine(out: SseEvent[]): void {
-    const line = this.#line;
-    this.#line = '';
-    if (line === '') {
-      if (this.#data.length > 0) out.push({ event: this.#event || 'message', data: this.#data.join('\n') });
-      this.#event = '';
-      this.#data = [];
-      this.#dataLength = 0;
-      return;
-    }
-    if (line.charCodeAt(0) === 58) return; // ':' comment (keep-alives)
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.charCodeAt(0) === 32) value = value.slice(1);
-    if (field === 'event') this.#event = value;
-    else if (field === 'data') {
-      this.#data.push(value);
-      this.#dataLength += value.length + 1;
-      if (this.#dataLength > this.#maxEventBytes) throw new SseOverflow(`event larger than ${this.#maxEventBytes} bytes`);
-    }
   }
 }

@@ -38,6 +38,7 @@ function route(providers: LlmProvider[], over: Partial<LlmRoute> = {}): LlmRoute
     coalesceMs: 0,
     highWaterBytes: 64 * 1024,
     logContent: false,
+    conversation: { enabled: false, maxTurns: 32, maxBytes: 65536 },
     ...over,
   };
 }
@@ -525,5 +526,97 @@ describe('llm session: backpressure', () => {
     c.ws.terminate();
     await aborted;
     assert.equal(a.aborted, 1);
+  });
+});
+
+describe('llm session: conversation state (`continues`)', () => {
+  const conv = (maxTurns: number, maxBytes: number) => ({ conversation: { enabled: true, maxTurns, maxBytes } });
+  const user = (content: string) => ({ role: 'user', content });
+  const assistant = (content: string) => ({ role: 'assistant', content });
+  /** The reply to a request is `re:` and its last message's content, so every turn is told apart upstream. */
+  const echo = (b: Record<string, unknown>): Behaviour => {
+    const msgs = b.messages as { content: string }[];
+    return { tokens: ['re:', msgs.at(-1)!.content.slice(0, 8)] };
+  };
+  async function ask(c: Client, id: string, content: string, continues?: string): Promise<Msg> {
+    c.send({ type: 'request', id, model: 'm-a', messages: [user(content)], ...(continues !== undefined ? { continues } : {}) });
+    return c.end(id);
+  }
+
+  it('a continued request sends the whole context upstream; the chain moves to the newest id', async () => {
+    const a = await double('openai-chat', echo);
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], conv(32, 65536)));
+    const c = await g.client();
+    c.send({ type: 'request', id: 'c1', model: 'm-a', messages: [{ role: 'system', content: 'be brief' }, user('one')] });
+    assert.equal((await c.end('c1')).type, 'done');
+    assert.equal((await ask(c, 'c2', 'two', 'c1')).type, 'done');
+    assert.equal((await ask(c, 'c3', 'three', 'c2')).type, 'done');
+    assert.deepEqual(
+      a.received.map((r) => r.body.messages),
+      [
+        [{ role: 'system', content: 'be brief' }, user('one')],
+        [{ role: 'system', content: 'be brief' }, user('one'), assistant('re:one'), user('two')],
+        [{ role: 'system', content: 'be brief' }, user('one'), assistant('re:one'), user('two'), assistant('re:two'), user('three')],
+      ],
+    );
+    // c1's turns now live under c3: the chain is kept once, under its latest request.
+    assert.deepEqual(await ask(c, 'c4', 'again', 'c1'), { type: 'error', id: 'c4', code: 'unknown_conversation', message: 'no conversation kept for "c1": send the whole conversation' });
+    assert.equal(a.received.length, 3);
+  });
+
+  it('maxTurns evicts the oldest turns', async () => {
+    const a = await double('openai-chat', echo);
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], conv(4, 65536)));
+    const c = await g.client();
+    await ask(c, 't1', 'u1');
+    await ask(c, 't2', 'u2', 't1');
+    await ask(c, 't3', 'u3', 't2');
+    await ask(c, 't4', 'u4', 't3');
+    assert.deepEqual(
+      a.received.map((r) => r.body.messages),
+      [
+        [user('u1')],
+        [user('u1'), assistant('re:u1'), user('u2')],
+        [user('u1'), assistant('re:u1'), user('u2'), assistant('re:u2'), user('u3')],
+        // Six turns were kept to four: u1 and its reply went first.
+        [user('u2'), assistant('re:u2'), user('u3'), assistant('re:u3'), user('u4')],
+      ],
+    );
+  });
+
+  it('maxBytes evicts the oldest turns, and never leaves a reply without its question first', async () => {
+    const a = await double('openai-chat', echo);
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], conv(32, 1024)));
+    const c = await g.client();
+    const big1 = 'A'.repeat(600);
+    const big2 = 'B'.repeat(600);
+    await ask(c, 'b1', big1);
+    await ask(c, 'b2', big2, 'b1');
+    await ask(c, 'b3', 'small', 'b2');
+    assert.deepEqual(a.received.map((r) => r.body.messages), [
+      [user(big1)],
+      [user(big1), assistant('re:AAAAAAAA'), user(big2)],
+      // 600 + 11 + 600 + 11 bytes is over 1024: big1 goes, then its reply, which would otherwise open the chain.
+      [user(big2), assistant('re:BBBBBBBB'), user('small')],
+    ]);
+  });
+
+  it('an unknown `continues`, one still in flight, or one on a route without state is an error; nothing goes upstream', async () => {
+    const a = await double('openai-chat', (b) => ((b.messages as { content: string }[]).at(-1)!.content === 'hold' ? { stallAfter: 1 } : { tokens: ['ok'] }));
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])], conv(32, 65536)));
+    const c = await g.client();
+    assert.deepEqual(await ask(c, 'x1', 'hi', 'never-seen'), { type: 'error', id: 'x1', code: 'unknown_conversation', message: 'no conversation kept for "never-seen": send the whole conversation' });
+    c.send({ type: 'request', id: 'slow', model: 'm-a', messages: [user('hold')] });
+    await c.until((m) => m.id === 'slow' && m.type === 'delta');
+    assert.deepEqual(await ask(c, 'x2', 'hi', 'slow'), { type: 'error', id: 'x2', code: 'unknown_conversation', message: 'no conversation kept for "slow": send the whole conversation' });
+    c.send({ type: 'request', id: 'x3', model: 'm-a', messages: [user('hi')], continues: 7 });
+    assert.deepEqual(await c.end('x3'), { type: 'error', id: 'x3', code: 'bad_request', message: 'continues must be a string of 1 to 128 characters' });
+    assert.equal(a.received.length, 1);
+
+    const off = await gate(route([provider('a', 'openai-chat', a.url, ['m-a'])]));
+    const d = await off.client();
+    assert.equal((await ask(d, 'y1', 'hi')).type, 'done');
+    assert.deepEqual(await ask(d, 'y2', 'more', 'y1'), { type: 'error', id: 'y2', code: 'unknown_conversation', message: 'conversation state is off on this route: send the whole conversation' });
+    assert.equal(a.received.length, 2);
   });
 });

@@ -31,6 +31,9 @@ export interface Behaviour {
   /** Waits for this before each token after the first `gateAfter` tokens (a slow, test-paced stream). */
   readonly gate?: () => Promise<void>;
   readonly gateAfter?: number;
+  /** Token i's text, computed as it is written (the latency bench stamps each token with its write time);
+   *  `tokens` still says how many there are. */
+  readonly text?: (i: number) => string;
 }
 
 export interface Received {
@@ -115,10 +118,11 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
       }
       if (b.gate && i >= (b.gateAfter ?? 0)) await b.gate();
       double.written++;
+      const text = b.text ? b.text(i) : tokens[i];
       if (format === 'openai-chat') {
-        await write({ id, object: 'chat.completion.chunk', created: 0, model, choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: tokens[i] } : { content: tokens[i] }, finish_reason: null }], usage: null });
+        await write({ id, object: 'chat.completion.chunk', created: 0, model, choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: text } : { content: text }, finish_reason: null }], usage: null });
       } else {
-        await write({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: tokens[i] } }, 'content_block_delta');
+        await write({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }, 'content_block_delta');
       }
     }
     if (b.stallAfter === tokens.length) return;
