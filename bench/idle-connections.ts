@@ -17,8 +17,8 @@
 // By default the whole scenario runs in a network namespace of its own (unshare --net, needs root): its
 // 100,000-odd bound ports then cannot starve other programs on the machine of ephemeral ports.
 //
-// Sequence: start backends and wsgate; RSS (and V8 heap, from /metrics) of every wsgate process; idle CPU over a
-// window with no connection; the probe (64 B every 10 ms, RTT of each echo) with no other connection; ramp the
+// Sequence: start backends and wsgate; idle CPU over a window with no connection; the probe (64 B every 10 ms,
+// RTT of each echo) with no other connection; RSS (and V8 heap, from /metrics) of every wsgate process; ramp the
 // idle connections in batches, stopping at the first failed handshake, dead process, open-files limit in
 // sight, low free memory or the time bound; RSS and heap again; idle CPU over the same window (the heartbeat
 // pings the generators saw are counted); the probe again; count connections lost; kill everything.
@@ -321,13 +321,14 @@ async function run(opts: Options, repo: string): Promise<IdleResults> {
     };
 
     await sleep(3000);
-    const before = { procs: sample(), heapUsedBytes: await heapUsed(admin) };
     log(`idle CPU window, no connections (${opts.windowSeconds} s)`);
     const idleEmpty = await cpuWindow();
     log(`probe, no other connection (${opts.probeSeconds} s)`);
     const probeEmpty = await runProbe();
     log(`probe: p50 ${probeEmpty.p50Ms} ms, p99 ${probeEmpty.p99Ms} ms, max ${probeEmpty.maxMs} ms`);
 
+    // Memory before: after the windows above, so what startup allocated and freed (the primary's first build) is settled.
+    const before = { procs: sample(), heapUsedBytes: await heapUsed(admin) };
     // The ramp.
     const rampStart = Date.now();
     const rampBy = rampStart + opts.maxMinutes * 60_000;
@@ -446,11 +447,14 @@ function report(r: IdleResults): string {
   const heap = r.before.heapUsedBytes !== undefined && r.after.heapUsedBytes !== undefined && r.reached > 0 ? ((r.after.heapUsedBytes - r.before.heapUsedBytes) / 1024 / r.reached).toFixed(2) : '-';
   const cpu = (w: CpuWindow | undefined) => (w ? `${((w.cpuMs / 1000 / w.seconds) * 100).toFixed(2)} % of a core (${w.cpuMs} ms in ${w.seconds} s), ${w.pings} heartbeat pings seen` : '-');
   const pr = (p: ProbeSummary | undefined) => (p ? `p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms (${p.samples} samples, ${p.unanswered} unanswered${p.error ? `, error ${p.error}` : ''})` : '-');
+  // The primary holds no connection: what they cost is in the processes that do.
+  const holders = (ps: readonly ProcSample[]) => sum(ps.filter((p) => p.role !== 'primary'));
   const lines = [
     `scenario ${r.scenario}: ${r.reached} of ${r.plan.connections} idle connections${r.plan.workers ? ` across --workers ${r.plan.workers}` : ' through one wsgate process'}` + (r.stopReason ? ` (stopped: ${r.stopReason})` : ''),
     `  machine: ${r.machine.cores} cores, ${r.machine.memGiB} GiB, load ${r.machine.loadStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.machine.loadEnd.map((l) => l.toFixed(2)).join(' ')}, node ${r.machine.node}, ${r.machine.tree}, ulimit -Hn ${r.machine.hardOpenFiles}${r.machine.netns ? ', own network namespace' : ''}`,
     `  load: ${r.plan.generators} generators, ${r.plan.backends} echo backends, ${r.plan.sources.length} source addresses, steps of ${r.plan.batch}; ramp ${r.rampSeconds.toFixed(0)} s`,
     `  wsgate RSS: ${mib(rssBefore)} MiB before, ${mib(rssAfter)} MiB after = ${perConn(rssAfter - rssBefore)} KiB per connection (second half of the ramp: ${marginal} KiB)`,
+    ...(r.plan.workers ? [`  workers' RSS only: ${mib(holders(r.before.procs))} MiB before, ${mib(holders(r.after.procs))} MiB after = ${perConn(holders(r.after.procs) - holders(r.before.procs))} KiB per connection`] : []),
     `  V8 heap used: ${r.before.heapUsedBytes !== undefined ? mib(r.before.heapUsedBytes / 1024) : '-'} MiB before, ${r.after.heapUsedBytes !== undefined ? mib(r.after.heapUsedBytes / 1024) : '-'} MiB after = ${heap} KiB per connection`,
     `  idle CPU of wsgate, no connections: ${cpu(r.idleEmpty)}`,
     `  idle CPU of wsgate, ${r.reached} connections: ${cpu(r.idleLoaded)}`,
