@@ -43,6 +43,7 @@ interface Options {
   readonly windowSeconds: number;
   readonly probeSeconds: number;
   readonly maxMinutes: number;
+  readonly handshakeTimeoutSeconds: number;
   readonly netns: boolean;
   readonly inNetns: boolean;
   readonly json: string | undefined;
@@ -60,7 +61,7 @@ const probe = { intervalMs: 10, size: 64, warmupSeconds: 1 } as const;
 
 function usage(): string {
   return `usage: node --import tsx bench/idle-connections.ts --scenario single|workers [--connections N] [--workers N] [--batch N]
-        [--window-seconds S] [--probe-seconds S] [--max-minutes M] [--no-netns] [--json FILE]
+        [--window-seconds S] [--probe-seconds S] [--max-minutes M] [--handshake-timeout-seconds S] [--no-netns] [--json FILE]
   --scenario        single: 9000 connections, one wsgate process; workers: 100000 across --workers 16
   --connections N   idle connections to open (10..200000)
   --workers N       wsgate --workers N (0: one process, no flag)
@@ -68,6 +69,7 @@ function usage(): string {
   --window-seconds  idle CPU window, with and without the connections (default 60)
   --probe-seconds   the active connection's run, with and without the connections (default 30)
   --max-minutes     bound on the whole ramp (default 20)
+  --handshake-timeout-seconds  a generator's handshake not done in this time fails the ramp (default 30)
   --no-netns        run in the machine's network namespace instead of a new one (unshare --net)
   --json FILE       where the results go (default .cache/bench-idle-<scenario>.json)`;
 }
@@ -86,6 +88,7 @@ export function parseIdleArgs(argv: readonly string[]): Options {
   let windowSeconds = 60;
   let probeSeconds = 30;
   let maxMinutes = 20;
+  let handshakeTimeoutSeconds = 30;
   let netns = true;
   let inNetns = false;
   let json: string | undefined;
@@ -101,6 +104,7 @@ export function parseIdleArgs(argv: readonly string[]): Options {
     else if (a === '--window-seconds') windowSeconds = intArg(argv, ++i, a, 1, 600);
     else if (a === '--probe-seconds') probeSeconds = intArg(argv, ++i, a, 2, 600);
     else if (a === '--max-minutes') maxMinutes = intArg(argv, ++i, a, 1, 120);
+    else if (a === '--handshake-timeout-seconds') handshakeTimeoutSeconds = intArg(argv, ++i, a, 1, 600);
     else if (a === '--no-netns') netns = false;
     else if (a === '--in-netns') inNetns = true;
     else if (a === '--json') json = argv[++i];
@@ -111,7 +115,7 @@ export function parseIdleArgs(argv: readonly string[]): Options {
   }
   if (!scenario) throw new Error(`--scenario is required\n${usage()}`);
   const p = presets[scenario];
-  return { scenario, connections: connections ?? p.connections, workers: workers ?? p.workers, batch, windowSeconds, probeSeconds, maxMinutes, netns, inNetns, json };
+  return { scenario, connections: connections ?? p.connections, workers: workers ?? p.workers, batch, windowSeconds, probeSeconds, maxMinutes, handshakeTimeoutSeconds, netns, inNetns, json };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -138,6 +142,15 @@ function fdCounts(pid: number): { fds: number; sockets: number } {
     // gone
   }
   return { fds, sockets };
+}
+
+/** TcpExt counters of the namespace: accept queues that overflowed, SYNs dropped, retransmission timeouts. */
+function tcpCounters(): Record<string, number> {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const [names, values] = [lines[0]?.split(' ') ?? [], lines[1]?.split(' ') ?? []];
+  const out: Record<string, number> = {};
+  for (const k of ['ListenOverflows', 'ListenDrops', 'TCPTimeouts', 'TCPAbortOnMemory']) out[k] = Number(values[names.indexOf(k)] ?? NaN);
+  return out;
 }
 
 function fdCount(pid: number): number {
@@ -203,6 +216,8 @@ export interface IdleResults {
   readonly reached: number;
   readonly stopReason: string | undefined;
   readonly rampSeconds: number;
+  /** Kernel TCP counters (TcpExt in /proc/net/netstat) that grew during the ramp. */
+  readonly tcpDuringRamp: Readonly<Record<string, number>>;
   readonly before: { readonly procs: readonly ProcSample[]; readonly heapUsedBytes: number | undefined };
   readonly after: { readonly procs: readonly ProcSample[]; readonly heapUsedBytes: number | undefined };
   /** RSS of all wsgate processes after each ramp step. */
@@ -331,6 +346,7 @@ async function run(opts: Options, repo: string): Promise<IdleResults> {
     const before = { procs: sample(), heapUsedBytes: await heapUsed(admin) };
     // The ramp.
     const rampStart = Date.now();
+    const tcpBefore = tcpCounters();
     const rampBy = rampStart + opts.maxMinutes * 60_000;
     const ramp: { connections: number; rssKiB: number; seconds: number }[] = [];
     let reached = 0;
@@ -359,7 +375,7 @@ async function run(opts: Options, repo: string): Promise<IdleResults> {
       }
       const shares = split(step, gens.length);
       const replies = await Promise.all(
-        gens.map((g, i) => ask<FromIdleGenerator & { t: 'opened' }>(g, { t: 'open', url, count: shares[i], concurrency: 100, sources, timeoutMs: 30_000 } satisfies ToIdleGenerator, 'opened', 300_000)),
+        gens.map((g, i) => ask<FromIdleGenerator & { t: 'opened' }>(g, { t: 'open', url, count: shares[i], concurrency: 100, sources, timeoutMs: opts.handshakeTimeoutSeconds * 1000 } satisfies ToIdleGenerator, 'opened', 300_000)),
       );
       reached = replies.reduce((a, r) => a + r.open, 0);
       ramp.push({ connections: reached, rssKiB: rssKiB(pids), seconds: (Date.now() - rampStart) / 1000 });
@@ -372,6 +388,8 @@ async function run(opts: Options, repo: string): Promise<IdleResults> {
       if (ramp.length % 10 === 0 || reached >= n) log(`${reached} open, wsgate RSS ${(ramp.at(-1)?.rssKiB ?? 0) / 1024 | 0} MiB, load ${os.loadavg()[0].toFixed(2)}`);
     }
     const rampSeconds = (Date.now() - rampStart) / 1000;
+    const tcpAfter = tcpCounters();
+    const tcpDuringRamp = Object.fromEntries(Object.entries(tcpAfter).map(([k, v]) => [k, v - (tcpBefore[k] ?? 0)]));
     if (stopReason) log(`ramp stopped at ${reached}: ${stopReason}`);
     let idleLoaded: CpuWindow | undefined;
     let probeLoaded: ProbeSummary | undefined;
@@ -394,6 +412,7 @@ async function run(opts: Options, repo: string): Promise<IdleResults> {
       reached,
       stopReason,
       rampSeconds,
+      tcpDuringRamp,
       before,
       after,
       ramp,
@@ -452,7 +471,7 @@ function report(r: IdleResults): string {
   const lines = [
     `scenario ${r.scenario}: ${r.reached} of ${r.plan.connections} idle connections${r.plan.workers ? ` across --workers ${r.plan.workers}` : ' through one wsgate process'}` + (r.stopReason ? ` (stopped: ${r.stopReason})` : ''),
     `  machine: ${r.machine.cores} cores, ${r.machine.memGiB} GiB, load ${r.machine.loadStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.machine.loadEnd.map((l) => l.toFixed(2)).join(' ')}, node ${r.machine.node}, ${r.machine.tree}, ulimit -Hn ${r.machine.hardOpenFiles}${r.machine.netns ? ', own network namespace' : ''}`,
-    `  load: ${r.plan.generators} generators, ${r.plan.backends} echo backends, ${r.plan.sources.length} source addresses, steps of ${r.plan.batch}; ramp ${r.rampSeconds.toFixed(0)} s`,
+    `  load: ${r.plan.generators} generators, ${r.plan.backends} echo backends, ${r.plan.sources.length} source addresses, steps of ${r.plan.batch}; ramp ${r.rampSeconds.toFixed(0)} s; kernel during the ramp: ${Object.entries(r.tcpDuringRamp).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  wsgate RSS: ${mib(rssBefore)} MiB before, ${mib(rssAfter)} MiB after = ${perConn(rssAfter - rssBefore)} KiB per connection (second half of the ramp: ${marginal} KiB)`,
     ...(r.plan.workers ? [`  workers' RSS only: ${mib(holders(r.before.procs))} MiB before, ${mib(holders(r.after.procs))} MiB after = ${perConn(holders(r.after.procs) - holders(r.before.procs))} KiB per connection`] : []),
     `  V8 heap used: ${r.before.heapUsedBytes !== undefined ? mib(r.before.heapUsedBytes / 1024) : '-'} MiB before, ${r.after.heapUsedBytes !== undefined ? mib(r.after.heapUsedBytes / 1024) : '-'} MiB after = ${heap} KiB per connection`,
