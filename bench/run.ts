@@ -126,6 +126,8 @@ function usage(): string {
                    image sets (the Dockerfile's GLIBC_TUNABLES); "" runs it with the bench's environment only
   --idle-connections N  connections held open for the idle-memory row (default 5000, quick 1000); each takes
                    two file descriptors in the target and one in a generator and a backend (raise ulimit -n)
+  --idle-scenario single|workers [FLAGS]  only the idle-connections scenario (bench/idle-connections.ts --help),
+                   9,000 connections through one process or 100,000 across --workers; must be the first flag
   --cpu-prof DIR   run the Node targets (pipe, wsgate) with node --cpu-prof, profiles into DIR (one per process);
                    such a run does not write BENCHMARKS.md unless --write`;
 }
@@ -511,6 +513,8 @@ function tracingSection(r: TracingBenchResult): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  // The idle-connections scenario is a section of its own, run alone (bench/idle-connections.ts has its flags).
+  if (argv[0] === '--idle-scenario') return (await import('./idle-connections.ts')).main(['--scenario', ...argv.slice(1)]);
   const opts = parseArgs(argv);
   const plan = opts.plan;
   const started = Date.now();
