@@ -36,12 +36,24 @@ export function endpointTableOf(r: BuildResult): EndpointTable {
   return e instanceof EndpointTable ? e : EndpointTable.from(e);
 }
 
+/** An incremental result, and what in it differs from the result it was made from (whatever hands results on
+ *  can send just that). */
+export interface IncrementalResult extends BuildResult {
+  readonly delta: {
+    readonly from: BuildResult;
+    /** Routes (and their statuses) rebuilt: every other route and status is `from`'s, the same object. */
+    readonly routes: readonly ObjectKey[];
+    /** Endpoint segments replaced or removed: every other segment is `from`'s, the same object. */
+    readonly segments: readonly string[];
+  };
+}
+
 /**
  * The build of the current objects, given the previous result and the Services whose object or EndpointSlices
  * changed since (nothing else may have changed), with the hasher `build` uses. Undefined when it cannot be done
  * incrementally: the caller builds in full.
  */
-export function rebuildServices(build: Builder, hash: ContentHasher, prev: BuildResult, objects: ServiceIndexedObjects, changed: ReadonlySet<string>): BuildResult | undefined {
+export function rebuildServices(build: Builder, hash: ContentHasher, prev: BuildResult, objects: ServiceIndexedObjects, changed: ReadonlySet<string>): IncrementalResult | BuildResult | undefined {
   const affected = new Map<string, RouteObject>();
   for (const s of changed) {
     for (const r of objects.routesNaming(s)) {
@@ -79,5 +91,6 @@ export function rebuildServices(build: Builder, hash: ContentHasher, prev: Build
     content: Object.freeze({ hash: hash(routes, table, certificates), routes, table, endpoints, certificates }),
     statuses,
     references: prev.references,
+    delta: { from: prev, routes: [...sub.content.routes.keys()], segments: [...replaced.keys()] },
   };
 }

@@ -45,7 +45,7 @@ export class EndpointTable implements ReadonlyMap<string, Endpoint> {
    *  segment); every other segment is this table's, the same object. Each endpoint's key must be in its segment. */
   withSegments(replaced: ReadonlyMap<string, readonly (readonly [string, Endpoint])[]>): EndpointTable {
     if (replaced.size === 0) return this;
-    return EndpointTable.#of(this.#segments, replaced);
+    return EndpointTable.#of(this.#segments, replaced, this.size);
   }
 
   /** The segments that differ (by object) between this table and `prev`: replaced or added, and removed. */
@@ -57,24 +57,39 @@ export class EndpointTable implements ReadonlyMap<string, Endpoint> {
     return { changed, removed };
   }
 
-  static #of(base: ReadonlyMap<string, Segment>, replaced: ReadonlyMap<string, readonly (readonly [string, Endpoint])[]>): EndpointTable {
+  static #of(base: ReadonlyMap<string, Segment>, replaced: ReadonlyMap<string, readonly (readonly [string, Endpoint])[]>, baseSize?: number): EndpointTable {
     let added = false;
+    let size = baseSize;
     const out = new Map(base);
     for (const [s, entries] of replaced) {
+      if (size !== undefined) size -= out.get(s)?.size ?? 0;
       if (entries.length === 0) {
         out.delete(s);
         continue;
       }
       if (!out.has(s)) added = true;
-      const sorted = [...entries].sort(([a], [b]) => byKey(a, b));
-      for (const [k] of sorted) if (endpointSegment(k) !== s) throw new Error(`endpoint ${k} is not in segment ${s}`);
-      out.set(s, new Map(sorted));
+      let ordered = true;
+      for (let i = 0; i < entries.length; i++) {
+        const k = entries[i]![0];
+        if (endpointSegment(k) !== s) throw new Error(`endpoint ${k} is not in segment ${s}`);
+        if (i > 0 && byKey(entries[i - 1]![0], k) >= 0) ordered = false;
+      }
+      const seg = new Map(ordered ? entries : [...entries].sort(([a], [b]) => byKey(a, b)));
+      if (size !== undefined) size += seg.size;
+      out.set(s, seg);
     }
     // Replacing segments keeps their place; only a new one needs the segments put in order again.
     const segments = added ? new Map([...out].sort(([a], [b]) => byKey(a, b))) : out;
-    let size = 0;
-    for (const seg of segments.values()) size += seg.size;
+    if (size === undefined) {
+      size = 0;
+      for (const seg of segments.values()) size += seg.size;
+    }
     return new EndpointTable(segments, size);
+  }
+
+  /** One segment's endpoints, in key order. */
+  segment(name: string): Segment | undefined {
+    return this.#segments.get(name);
   }
 
   /** The segments, in order. */

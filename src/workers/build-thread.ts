@@ -8,10 +8,10 @@ import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
 import { createBuilder, createContentHasher, type BuildResult } from '../dag/build.ts';
-import { endpointTableOf, rebuildServices } from '../dag/incremental.ts';
+import { endpointTableOf, rebuildServices, type IncrementalResult } from '../dag/incremental.ts';
 import { emptyInput, type BuildInput } from '../dag/input.ts';
 import type { EndpointTable } from '../model/endpoint-table.ts';
-import type { Route, RouteStatus } from '../model/snapshot.ts';
+import type { ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { loadRoutes } from '../sources/file/load-routes.ts';
 import { readReferencedFiles } from '../sources/file/referenced-files.ts';
 import type { BuildThreadData, FromBuildThread, ResultPiece, ToBuildThread } from './build-protocol.ts';
@@ -104,8 +104,9 @@ function main(): void {
 
 /** The previous result sent: the next one sends only what differs from it. */
 interface Sent {
+  readonly result: BuildResult;
   readonly routes: ReadonlyMap<string, Route>;
-  readonly statuses: ReadonlyMap<string, RouteStatus>;
+  readonly statuses: readonly RouteStatus[];
   readonly endpoints: EndpointTable;
   readonly table: string;
 }
@@ -141,19 +142,41 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     for (let i = 0; i < xs.length; i += n) f(xs.slice(i, i + n));
   };
   const c = r.content;
-  const statuses = new Map(r.statuses.map((s) => [s.key as string, s]));
   const endpoints = c.endpoints as EndpointTable;
   // The table holds Maps, which JSON.stringify would write as {}: their entries are compared.
   let table = jsonOf.get(c.table);
   if (table === undefined) jsonOf.set(c.table, (table = JSON.stringify([[...c.table.exact], [...c.table.wildcard], c.table.wildcardSuffixes, c.table.any])));
-  chunks([...c.routes].filter(([k, v]) => !same(prev?.routes.get(k), v)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
-  const sameRouteKeys = prev !== undefined && sameKeys(c.routes, prev.routes);
-  if (!sameRouteKeys) piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
-  chunks(r.statuses.filter((s) => !same(prev?.statuses.get(s.key), s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
-  const sameStatusKeys = prev !== undefined && sameKeys(statuses, prev.statuses);
-  if (!sameStatusKeys) piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
+  // An incremental result made from the one sent last says what it changed: only that is looked at.
+  const delta = prev && 'delta' in r && (r as IncrementalResult).delta.from === prev.result ? (r as IncrementalResult).delta : undefined;
+  let sameRouteKeys: boolean;
+  let sameStatusKeys: boolean;
+  let diff: { changed: [string, ReadonlyMap<string, unknown>][]; removed: string[] } | undefined;
+  if (delta) {
+    // A route built again may come out as it was: the receiver then keeps its object.
+    const rebuilt = delta.routes.map((k) => [k, c.routes.get(k as ObjectKey)!] as [string, Route]).filter(([k, v]) => !same(prev!.routes.get(k), v));
+    chunks(rebuilt, routesPerPiece, (routes) => piece({ p: 'routes', routes }));
+    const wasRebuilt = new Set<string>(delta.routes);
+    // The statuses are `from`'s, in the same order, with the rebuilt routes' replaced.
+    chunks(r.statuses.filter((s, i) => wasRebuilt.has(s.key) && !same(delta.from.statuses[i], s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
+    sameRouteKeys = sameStatusKeys = true;
+    diff = { changed: [], removed: [] };
+    for (const s of delta.segments) {
+      const seg = endpoints.segment(s);
+      if (seg) diff.changed.push([s, seg]);
+      else if (prev!.endpoints.segment(s)) diff.removed.push(s);
+    }
+  } else {
+    const prevStatuses = new Map(prev?.statuses.map((s) => [s.key as string, s]));
+    const statuses = new Map(r.statuses.map((s) => [s.key as string, s]));
+    chunks([...c.routes].filter(([k, v]) => !same(prev?.routes.get(k), v)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
+    sameRouteKeys = prev !== undefined && sameKeys(c.routes, prev.routes);
+    if (!sameRouteKeys) piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
+    chunks(r.statuses.filter((s) => !same(prevStatuses.get(s.key), s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
+    sameStatusKeys = prev !== undefined && sameKeys(statuses, prevStatuses);
+    if (!sameStatusKeys) piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
+    diff = prev ? endpoints.segmentsChangedFrom(prev.endpoints) : undefined;
+  }
   // Endpoints by segment: all of them for a receiver with nothing to share from, else the segments that changed.
-  const diff = prev ? endpoints.segmentsChangedFrom(prev.endpoints) : undefined;
   const segments = diff ? diff.changed : [...endpoints.segments()];
   let batch: [string, string[]][] = [];
   let keys = 0;
@@ -182,7 +205,7 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     certificates: [...c.certificates],
     references: { services: [...r.references.services], secrets: [...r.references.secrets] },
   });
-  return { pieces: out, sent: { routes: c.routes, statuses, endpoints, table } };
+  return { pieces: out, sent: { result: r, routes: c.routes, statuses: r.statuses, endpoints, table } };
 }
 
 main();
