@@ -200,7 +200,7 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
           statuses = prev!.statuses.map((s) => changedStatuses.get(s.key) ?? s);
         }
         const endpoints = p.removedSegments
-          ? endpointTableOf(prev!).withSegments(new Map([...segments.map(([s, seg]) => [s, [...seg]] as const), ...p.removedSegments.map((s) => [s, []] as const)]))
+          ? endpointTableOf(prev!).withSegmentMaps(new Map<string, ReadonlyMap<string, Endpoint> | undefined>([...segments, ...p.removedSegments.map((s) => [s, undefined] as const)]))
           : EndpointTable.ofSegments(segments);
         const table = p.sameTable
           ? prev!.content.table

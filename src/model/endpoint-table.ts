@@ -48,6 +48,26 @@ export class EndpointTable implements ReadonlyMap<string, Endpoint> {
     return EndpointTable.#of(this.#segments, replaced, this.size);
   }
 
+  /** This table with the named segments replaced by these, each in key order already (what segments() of
+   *  another table gave); an absent one removes the segment. Every other segment is this table's. */
+  withSegmentMaps(replaced: ReadonlyMap<string, Segment | undefined>): EndpointTable {
+    if (replaced.size === 0) return this;
+    let added = false;
+    let size = this.size;
+    const out = new Map(this.#segments);
+    for (const [s, seg] of replaced) {
+      size -= out.get(s)?.size ?? 0;
+      if (!seg || seg.size === 0) {
+        out.delete(s);
+        continue;
+      }
+      if (!out.has(s)) added = true;
+      size += seg.size;
+      out.set(s, seg);
+    }
+    return new EndpointTable(added ? new Map([...out].sort(([a], [b]) => byKey(a, b))) : out, size);
+  }
+
   /** The segments that differ (by object) between this table and `prev`: replaced or added, and removed. */
   segmentsChangedFrom(prev: EndpointTable): { changed: [string, Segment][]; removed: string[] } {
     const changed: [string, Segment][] = [];

@@ -4,6 +4,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
@@ -131,6 +132,18 @@ function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknow
   return true;
 }
 
+/** Same keys in the same order, and each endpoint's fields the same (endpoints are flat objects). */
+function sameSegment(a: ReadonlyMap<string, unknown> | undefined, b: ReadonlyMap<string, unknown>): boolean {
+  if (a === b) return true;
+  if (!a || a.size !== b.size) return false;
+  const bs = b.entries();
+  for (const [k, e] of a) {
+    const [k2, e2] = bs.next().value as [string, unknown];
+    if (k !== k2 || !isDeepStrictEqual(e, e2)) return false;
+  }
+  return true;
+}
+
 function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; sent: Sent } {
   const out: Uint8Array[] = [];
   const piece = (p: ResultPiece) => {
@@ -174,7 +187,11 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     chunks(r.statuses.filter((s) => !same(prevStatuses.get(s.key), s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
     sameStatusKeys = prev !== undefined && sameKeys(statuses, prevStatuses);
     if (!sameStatusKeys) piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
-    diff = prev ? endpoints.segmentsChangedFrom(prev.endpoints) : undefined;
+    // A full build makes every segment anew: those with the same endpoints as before are not sent again.
+    if (prev) {
+      diff = endpoints.segmentsChangedFrom(prev.endpoints);
+      diff.changed = diff.changed.filter(([s, seg]) => !sameSegment(prev.endpoints.segment(s), seg));
+    }
   }
   // Endpoints by segment: all of them for a receiver with nothing to share from, else the segments that changed.
   const segments = diff ? diff.changed : [...endpoints.segments()];

@@ -47,6 +47,11 @@ test('endpoint table: replacing segments gives the table of the new endpoints an
       assert.deepEqual([...after], [...sortedMap(want.keys())]);
       assert.equal(after.size, want.size);
       for (const [s, seg] of before.segments()) if (!replaced.has(s)) assert.equal(after.segment(s), seg, `${s} not shared`);
+      // The same replacement given as ready segments (what the receiving side of the build thread holds).
+      const asMaps = new Map([...replaced].map(([s, list]) => [s, list.length > 0 ? new Map([...list].sort(([a], [b]) => (a < b ? -1 : 1))) : undefined]));
+      const viaMaps = before.withSegmentMaps(asMaps);
+      assert.deepEqual([...viaMaps], [...after]);
+      assert.equal(viaMaps.size, after.size);
       const diff = after.segmentsChangedFrom(before);
       assert.deepEqual(new Set([...diff.changed.map(([s]) => s), ...diff.removed]), new Set([...replaced.keys()].filter((s) => before.segment(s) || after.segment(s))));
     }),
