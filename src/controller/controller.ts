@@ -186,7 +186,13 @@ export class Controller {
         seen.add(e.key);
         counts[e.state]++;
       }
-      for (const [state, n] of Object.entries(counts)) g.set({ namespace: r.namespace, route: r.name, state }, n);
+      // A route always has its Active series (an alert on none stays possible); NotReady and Draining only while
+      // there are some, which keeps the series (and every scrape's text) near one per route.
+      for (const [state, n] of Object.entries(counts)) {
+        const labels = { namespace: r.namespace, route: r.name, state };
+        if (n > 0 || state === 'Active') g.set(labels, n);
+        else g.remove(labels);
+      }
     }
     for (const [k, r] of prev?.routes ?? []) {
       if (next.routes.has(k)) continue;

@@ -5,70 +5,92 @@
 // the references. So the accepted routes that name a changed Service are built again, alone, by the same
 // builder, and spliced in; the result equals a full build whole (test/unit/scale-thread-builder.test.ts builds
 // random change sequences both ways). Anything else, or anything unexpected, is a full build.
+// The objects are read through an index (which routes name a Service, which slices a Service owns) that the
+// caller keeps up to date as objects change, so the work is proportional to the Services changed, not to the
+// whole cluster; and the endpoints are an EndpointTable, whose unchanged Services' segments are shared.
+import { EndpointTable, endpointSegment } from '../model/endpoint-table.ts';
 import type { Endpoint, ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { cmp } from './backends.ts';
 import type { Builder, BuildResult, ContentHasher } from './build.ts';
-import type { BuildInput, RouteObject } from './input.ts';
+import type { EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from './input.ts';
 import { routeServices } from './references.ts';
 
-/** The Service ("namespace/name") an endpoint key ("svc:ns/name|address") came from; undefined for static ones. */
-function endpointService(key: string): string | undefined {
-  if (!key.startsWith('svc:')) return undefined;
-  const bar = key.indexOf('|');
-  return bar < 0 ? undefined : key.slice(4, bar);
+/** The objects an incremental build reads, found by the Service that names them (src/workers/object-store.ts). */
+export interface ServiceIndexedObjects {
+  /** Every route whose backendRefs name this Service ("namespace/name"). */
+  routesNaming(service: string): Iterable<RouteObject>;
+  service(key: string): ServiceLite | undefined;
+  /** The EndpointSlices whose service-name label names this Service. */
+  slicesOf(service: string): Iterable<EndpointSliceLite>;
+  secrets(): readonly SecretLite[];
+}
+
+/** The route key the builder gives a route object. */
+export function routeObjectKey(r: RouteObject): ObjectKey {
+  return `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
+}
+
+/** The endpoints of a result as an EndpointTable (a full build's are a plain Map). */
+export function endpointTableOf(r: BuildResult): EndpointTable {
+  const e = r.content.endpoints;
+  return e instanceof EndpointTable ? e : EndpointTable.from(e);
+}
+
+/** An incremental result, and what in it differs from the result it was made from (whatever hands results on
+ *  can send just that). */
+export interface IncrementalResult extends BuildResult {
+  readonly delta: {
+    readonly from: BuildResult;
+    /** Routes (and their statuses) rebuilt: every other route and status is `from`'s, the same object. */
+    readonly routes: readonly ObjectKey[];
+    /** Endpoint segments replaced or removed: every other segment is `from`'s, the same object. */
+    readonly segments: readonly string[];
+  };
 }
 
 /**
- * The build of `input`, given the previous result and the Services whose object or EndpointSlices changed since
- * (nothing else may have changed), with the hasher `build` uses. Undefined when it cannot be done incrementally: the caller builds in full.
+ * The build of the current objects, given the previous result and the Services whose object or EndpointSlices
+ * changed since (nothing else may have changed), with the hasher `build` uses. Undefined when it cannot be done
+ * incrementally: the caller builds in full.
  */
-export function rebuildServices(build: Builder, hash: ContentHasher, prev: BuildResult, input: BuildInput, changed: ReadonlySet<string>): BuildResult | undefined {
-  const objects = new Map<string, RouteObject>();
-  for (const r of input.routes) objects.set(`${r.metadata.namespace ?? 'default'}/${r.metadata.name}`, r);
-  const affected: RouteObject[] = [];
-  const services = new Set<string>();
-  for (const key of prev.content.routes.keys()) {
-    const obj = objects.get(key);
-    if (!obj) return undefined;
-    const names = routeServices(obj);
-    if (![...names].some((s) => changed.has(s))) continue;
-    affected.push(obj);
-    for (const s of names) services.add(s);
+export function rebuildServices(build: Builder, hash: ContentHasher, prev: BuildResult, objects: ServiceIndexedObjects, changed: ReadonlySet<string>): IncrementalResult | BuildResult | undefined {
+  const affected = new Map<string, RouteObject>();
+  for (const s of changed) {
+    for (const r of objects.routesNaming(s)) {
+      const key = routeObjectKey(r);
+      if (prev.content.routes.has(key)) affected.set(key, r);
+    }
   }
   // No accepted route names them: nothing a full build reads from them reaches its result.
-  if (affected.length === 0) return prev;
+  if (affected.size === 0) return prev;
+  // In the order a full build meets them, so that where two routes hold the same endpoint the same one is kept.
+  const routesIn = [...affected].sort(([a], [b]) => cmp(a, b)).map(([, r]) => r);
+  const services = new Set<string>();
+  for (const r of routesIn) for (const s of routeServices(r)) services.add(s);
   const sub = build({
-    routes: affected,
-    services: input.services.filter((s) => services.has(`${s.metadata.namespace}/${s.metadata.name}`)),
-    endpointSlices: input.endpointSlices.filter((s) => {
-      const owner = s.metadata.labels?.['kubernetes.io/service-name'];
-      return owner !== undefined && services.has(`${s.metadata.namespace}/${owner}`);
-    }),
-    secrets: input.secrets,
+    routes: routesIn,
+    services: [...services].flatMap((s) => objects.service(s) ?? []),
+    endpointSlices: [...services].flatMap((s) => [...objects.slicesOf(s)]),
+    secrets: objects.secrets(),
   });
   // Built alone, each must be accepted as it was in the full build; otherwise this shortcut does not hold.
-  if (sub.content.routes.size !== affected.length) return undefined;
+  if (sub.content.routes.size !== affected.size) return undefined;
 
   const routes = new Map<ObjectKey, Route>(prev.content.routes);
   for (const [k, r] of sub.content.routes) routes.set(k, r);
   const statusByKey = new Map<string, RouteStatus>(sub.statuses.map((s) => [s.key, s]));
   const statuses = prev.statuses.map((s) => statusByKey.get(s.key) ?? s);
 
-  // Endpoints of a changed Service come only from the routes rebuilt here: drop the old, merge the new in order.
-  const fresh = [...sub.content.endpoints].filter(([k]) => changed.has(endpointService(k) ?? ''));
-  const endpoints = new Map<string, Endpoint>();
-  let i = 0;
-  for (const [k, e] of prev.content.endpoints) {
-    if (changed.has(endpointService(k) ?? '')) continue;
-    while (i < fresh.length && cmp(fresh[i]![0], k) < 0) endpoints.set(fresh[i]![0], fresh[i++]![1]);
-    endpoints.set(k, e);
-  }
-  for (; i < fresh.length; i++) endpoints.set(fresh[i]![0], fresh[i]![1]);
+  // Endpoints of a changed Service come only from the routes rebuilt here: their segments are replaced whole.
+  const replaced = new Map<string, [string, Endpoint][]>([...changed].map((s) => [`svc:${s}|`, []]));
+  for (const [k, e] of sub.content.endpoints) replaced.get(endpointSegment(k))?.push([k, e]);
+  const endpoints = endpointTableOf(prev).withSegments(replaced);
 
   const { table, certificates } = prev.content;
   return {
     content: Object.freeze({ hash: hash(routes, table, certificates), routes, table, endpoints, certificates }),
     statuses,
     references: prev.references,
+    delta: { from: prev, routes: [...sub.content.routes.keys()], segments: [...replaced.keys()] },
   };
 }

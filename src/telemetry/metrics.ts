@@ -1,7 +1,8 @@
 // prom-client metrics on a registry made by main (never the global one). The relay's hot path adds to plain
 // per-route numbers (RouteCounters); they reach Prometheus at scrape time through collect(), so counting a
 // message costs an addition, not a label lookup.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { EndpointsGauge, RenderedRegistry } from './endpoints-gauge.ts';
 
 /** Mutable totals shared by every connection of a route; the relay adds to them as it goes. */
 export interface RouteCounters {
@@ -55,7 +56,7 @@ export class Metrics {
   readonly bytesTotal: Counter<'namespace' | 'route' | 'direction'>;
   readonly closesTotal: Counter<'namespace' | 'route' | 'code' | 'initiator'>;
   readonly rejectionsTotal: Counter<'namespace' | 'route' | 'reason'>;
-  readonly endpoints: Gauge<'namespace' | 'route' | 'state'>;
+  readonly endpoints: EndpointsGauge;
   readonly drainClosesTotal: Counter<'namespace' | 'route'>;
   readonly snapshotBuildsTotal: Counter<'result'>;
   readonly snapshotBuildDuration: Histogram;
@@ -78,7 +79,7 @@ export class Metrics {
   readonly #routeMetrics = new Map<string, RouteMetrics>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    const registry = (this.registry = new Registry());
+    const registry = (this.registry = new RenderedRegistry());
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'wsgate_process_' });
     const routeLabels = ['namespace', 'route'] as const;
     this.connectionsActive = new Gauge({ name: 'wsgate_connections_active', help: 'Open WebSocket connections (the HPA metric).', labelNames: routeLabels, registers: [registry] });
@@ -108,7 +109,7 @@ export class Metrics {
     });
     this.closesTotal = new Counter({ name: 'wsgate_closes_total', help: 'Finished connections by close code and who closed first.', labelNames: [...routeLabels, 'code', 'initiator'], registers: [registry] });
     this.rejectionsTotal = new Counter({ name: 'wsgate_rejections_total', help: 'Refused upgrades and requests by reason (the wsgate-reason header).', labelNames: [...routeLabels, 'reason'], registers: [registry] });
-    this.endpoints = new Gauge({ name: 'wsgate_endpoints', help: 'Endpoints of each route by state.', labelNames: [...routeLabels, 'state'], registers: [registry] });
+    this.endpoints = new EndpointsGauge(registry);
     this.drainClosesTotal = new Counter({ name: 'wsgate_drain_closes_total', help: 'Connections closed with 1012 by a drain.', labelNames: routeLabels, registers: [registry] });
     this.snapshotBuildsTotal = new Counter({ name: 'wsgate_snapshot_builds_total', help: 'Routing table builds by result (published, unchanged, failed).', labelNames: ['result'], registers: [registry] });
     this.snapshotBuildDuration = new Histogram({ name: 'wsgate_snapshot_build_duration_seconds', help: 'Time to build the routing table.', buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });

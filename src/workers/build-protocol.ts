@@ -25,22 +25,27 @@ export type FromBuildThread =
 
 /**
  * One serialized piece of a result; `end` comes last. Only what differs from the previous result travels: routes
- * and statuses that changed, then the order of all of them by key (the receiver takes the others from its
- * previous result, the very same objects), the endpoint keys as a difference, the match table only when it changed.
+ * and statuses that changed, then the order of all of them by key when it changed (the receiver takes the others
+ * from its previous result, the very same objects), the endpoints by segment (one per Service: only the segments
+ * that changed), the match table only when it changed.
  */
 export type ResultPiece =
   | { readonly p: 'routes'; readonly routes: readonly [string, unknown][] }
   | { readonly p: 'routeKeys'; readonly keys: readonly string[] }
   | { readonly p: 'statuses'; readonly statuses: readonly unknown[] }
   | { readonly p: 'statusKeys'; readonly keys: readonly string[] }
-  | { readonly p: 'endpoints'; readonly keys: readonly string[] }
+  /** Endpoint segments (model/endpoint-table.ts), in order, each with its keys in order. */
+  | { readonly p: 'segments'; readonly segments: readonly [string, readonly string[]][] }
   | { readonly p: 'exact'; readonly hosts: readonly [string, readonly unknown[]][] }
   | {
       readonly p: 'end';
       readonly hash: string;
-      /** Set when there are no 'endpoints' pieces: the endpoint keys are the previous result's, less `removed`,
-       *  with `added` (sorted) merged in, in the same order. */
-      readonly endpointDiff?: { readonly added: readonly string[]; readonly removed: readonly string[] };
+      /** No 'routeKeys' / 'statusKeys' pieces: the keys are the previous result's. */
+      readonly sameRouteKeys: boolean;
+      readonly sameStatusKeys: boolean;
+      /** Absent: the 'segments' pieces are all the endpoints. Present: they replace the previous result's
+       *  segments of the same name, and these segments are gone. */
+      readonly removedSegments?: readonly string[];
       /** No 'exact' pieces, and the table is the previous one. */
       readonly sameTable: boolean;
       readonly wildcard: readonly [string, readonly unknown[]][];

@@ -4,24 +4,26 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
 import { createBuilder, createContentHasher, type BuildResult } from '../dag/build.ts';
-import { rebuildServices } from '../dag/incremental.ts';
-import { emptyInput, type BuildInput, type EndpointSliceLite } from '../dag/input.ts';
+import { endpointTableOf, rebuildServices, type IncrementalResult } from '../dag/incremental.ts';
+import { emptyInput, type BuildInput } from '../dag/input.ts';
+import type { EndpointTable } from '../model/endpoint-table.ts';
+import type { ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { loadRoutes } from '../sources/file/load-routes.ts';
 import { readReferencedFiles } from '../sources/file/referenced-files.ts';
-import type { ObjectKind, SourceObject } from '../sources/source.ts';
 import type { BuildThreadData, FromBuildThread, ResultPiece, ToBuildThread } from './build-protocol.ts';
+import { ObjectStore } from './object-store.ts';
 
 /** Pieces small enough that deserializing one takes about a millisecond (measured: ~1 ms per 100 routes). */
 const routesPerPiece = 100;
 const statusesPerPiece = 500;
-const keysPerPiece = 5000;
-const hostsPerPiece = 500;
+const keysPerPiece = 2000;
 
-const kinds: readonly ObjectKind[] = ['websocketroutes', 'services', 'endpointslices', 'secrets'];
+const hostsPerPiece = 500;
 
 /** The lowest scheduling priority for this thread alone: on a busy machine a build waits for the relay, not the
  *  other way round. Linux keeps a nice value per thread (setpriority(2), NOTES), and /proc/thread-self names this
@@ -43,7 +45,7 @@ function main(): void {
   const validate = createSpecValidator();
   const hash = createContentHasher();
   const build = createBuilder(options, hash);
-  const objects = new Map<ObjectKind, Map<string, SourceObject>>(kinds.map((k) => [k, new Map()]));
+  const objects = new ObjectStore();
   let fileInput: BuildInput | undefined;
   let sent: Sent | undefined;
   /** The last result built here, and what changed since: Services (by their own or their slices' change), or
@@ -51,36 +53,18 @@ function main(): void {
   let last: BuildResult | undefined;
   const changedServices = new Set<string>();
   let needFull = true;
-  const owner = (o: unknown): string | undefined => {
-    const s = o as EndpointSliceLite | undefined;
-    const name = s?.metadata.labels?.['kubernetes.io/service-name'];
-    return s && name ? `${s.metadata.namespace}/${name}` : undefined;
-  };
   const send = (m: FromBuildThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-
-  const input = (): BuildInput => {
-    if (fileInput) return fileInput;
-    const of = <T>(k: ObjectKind) => [...objects.get(k)!.values()] as T[];
-    return { routes: of('websocketroutes'), services: of('services'), endpointSlices: of('endpointslices'), secrets: of('secrets') };
-  };
 
   port.on('message', (m: ToBuildThread) => {
     if (m.t === 'objects') {
       if (m.reset) {
-        for (const map of objects.values()) map.clear();
+        objects.clear();
         needFull = true;
       }
       for (const c of m.changes) {
-        const map = objects.get(c.kind)!;
-        if (c.kind === 'services') {
-          changedServices.add(c.key);
-        } else if (c.kind === 'endpointslices') {
-          for (const o of [owner(map.get(c.key)), owner(c.after)]) if (o) changedServices.add(o);
-        } else {
-          needFull = true;
-        }
-        if (c.after === undefined) map.delete(c.key);
-        else map.set(c.key, c.after);
+        const change = objects.set(c.kind, c.key, c.after);
+        if ('full' in change) needFull = true;
+        else for (const s of change.services) changedServices.add(s);
       }
       return;
     }
@@ -101,8 +85,10 @@ function main(): void {
     }
     try {
       const t0 = performance.now();
-      const objectsNow = input();
-      const built = (!needFull && !fileInput && last && rebuildServices(build, hash, last, objectsNow, changedServices)) || build(objectsNow);
+      const incremental = !needFull && !fileInput && last ? rebuildServices(build, hash, last, objects, changedServices) : undefined;
+      const full = incremental ? undefined : build(fileInput ?? objects.input());
+      // The thread keeps its endpoints as an EndpointTable, so that the next incremental build shares them.
+      const built = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, endpoints: endpointTableOf(full!) }) };
       last = built;
       needFull = false;
       changedServices.clear();
@@ -117,11 +103,12 @@ function main(): void {
   });
 }
 
-/** What the previous result sent looked like, to send only what changed. */
+/** The previous result sent: the next one sends only what differs from it. */
 interface Sent {
-  readonly routes: Map<string, string>;
-  readonly statuses: Map<string, string>;
-  readonly endpointKeys: ReadonlySet<string>;
+  readonly result: BuildResult;
+  readonly routes: ReadonlyMap<string, Route>;
+  readonly statuses: readonly RouteStatus[];
+  readonly endpoints: EndpointTable;
   readonly table: string;
 }
 
@@ -131,6 +118,30 @@ function json(o: object): string {
   let j = jsonOf.get(o);
   if (j === undefined) jsonOf.set(o, (j = JSON.stringify(o)));
   return j;
+}
+
+/** The same object, or (a full build makes new objects) the same JSON. */
+function same(a: object | undefined, b: object): boolean {
+  return a === b || (a !== undefined && json(a) === json(b));
+}
+
+/** Do two maps have the same keys? Both are sorted by key, so the same keys are also the same order. */
+function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a.keys()) if (!b.has(k)) return false;
+  return true;
+}
+
+/** Same keys in the same order, and each endpoint's fields the same (endpoints are flat objects). */
+function sameSegment(a: ReadonlyMap<string, unknown> | undefined, b: ReadonlyMap<string, unknown>): boolean {
+  if (a === b) return true;
+  if (!a || a.size !== b.size) return false;
+  const bs = b.entries();
+  for (const [k, e] of a) {
+    const [k2, e2] = bs.next().value as [string, unknown];
+    if (k !== k2 || !isDeepStrictEqual(e, e2)) return false;
+  }
+  return true;
 }
 
 function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; sent: Sent } {
@@ -144,27 +155,66 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     for (let i = 0; i < xs.length; i += n) f(xs.slice(i, i + n));
   };
   const c = r.content;
-  const routes = new Map([...c.routes].map(([k, v]) => [k, json(v)]));
-  const statuses = new Map(r.statuses.map((s) => [s.key as string, json(s)]));
-  const endpointKeys = new Set(c.endpoints.keys());
+  const endpoints = c.endpoints as EndpointTable;
   // The table holds Maps, which JSON.stringify would write as {}: their entries are compared.
   let table = jsonOf.get(c.table);
   if (table === undefined) jsonOf.set(c.table, (table = JSON.stringify([[...c.table.exact], [...c.table.wildcard], c.table.wildcardSuffixes, c.table.any])));
-  chunks([...c.routes].filter(([k]) => prev?.routes.get(k) !== routes.get(k)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
-  piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
-  chunks(r.statuses.filter((s) => prev?.statuses.get(s.key) !== statuses.get(s.key)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
-  piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
-  // Keys are sorted by plain string order, so the receiver can merge the added ones into its previous list.
-  const endpointDiff = prev
-    ? { added: [...endpointKeys].filter((k) => !prev.endpointKeys.has(k)), removed: [...prev.endpointKeys].filter((k) => !endpointKeys.has(k)) }
-    : undefined;
-  if (!endpointDiff) chunks([...c.endpoints.keys()], keysPerPiece, (keys) => piece({ p: 'endpoints', keys }));
+  // An incremental result made from the one sent last says what it changed: only that is looked at.
+  const delta = prev && 'delta' in r && (r as IncrementalResult).delta.from === prev.result ? (r as IncrementalResult).delta : undefined;
+  let sameRouteKeys: boolean;
+  let sameStatusKeys: boolean;
+  let diff: { changed: [string, ReadonlyMap<string, unknown>][]; removed: string[] } | undefined;
+  if (delta) {
+    // A route built again may come out as it was: the receiver then keeps its object.
+    const rebuilt = delta.routes.map((k) => [k, c.routes.get(k as ObjectKey)!] as [string, Route]).filter(([k, v]) => !same(prev!.routes.get(k), v));
+    chunks(rebuilt, routesPerPiece, (routes) => piece({ p: 'routes', routes }));
+    const wasRebuilt = new Set<string>(delta.routes);
+    // The statuses are `from`'s, in the same order, with the rebuilt routes' replaced.
+    chunks(r.statuses.filter((s, i) => wasRebuilt.has(s.key) && !same(delta.from.statuses[i], s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
+    sameRouteKeys = sameStatusKeys = true;
+    diff = { changed: [], removed: [] };
+    for (const s of delta.segments) {
+      const seg = endpoints.segment(s);
+      if (seg) diff.changed.push([s, seg]);
+      else if (prev!.endpoints.segment(s)) diff.removed.push(s);
+    }
+  } else {
+    const prevStatuses = new Map(prev?.statuses.map((s) => [s.key as string, s]));
+    const statuses = new Map(r.statuses.map((s) => [s.key as string, s]));
+    chunks([...c.routes].filter(([k, v]) => !same(prev?.routes.get(k), v)), routesPerPiece, (routes) => piece({ p: 'routes', routes }));
+    sameRouteKeys = prev !== undefined && sameKeys(c.routes, prev.routes);
+    if (!sameRouteKeys) piece({ p: 'routeKeys', keys: [...c.routes.keys()] });
+    chunks(r.statuses.filter((s) => !same(prevStatuses.get(s.key), s)), statusesPerPiece, (statuses) => piece({ p: 'statuses', statuses }));
+    sameStatusKeys = prev !== undefined && sameKeys(statuses, prevStatuses);
+    if (!sameStatusKeys) piece({ p: 'statusKeys', keys: r.statuses.map((s) => s.key) });
+    // A full build makes every segment anew: those with the same endpoints as before are not sent again.
+    if (prev) {
+      diff = endpoints.segmentsChangedFrom(prev.endpoints);
+      diff.changed = diff.changed.filter(([s, seg]) => !sameSegment(prev.endpoints.segment(s), seg));
+    }
+  }
+  // Endpoints by segment: all of them for a receiver with nothing to share from, else the segments that changed.
+  const segments = diff ? diff.changed : [...endpoints.segments()];
+  let batch: [string, string[]][] = [];
+  let keys = 0;
+  for (const [s, seg] of segments) {
+    batch.push([s, [...seg.keys()]]);
+    keys += seg.size;
+    if (keys >= keysPerPiece) {
+      piece({ p: 'segments', segments: batch });
+      batch = [];
+      keys = 0;
+    }
+  }
+  if (batch.length > 0) piece({ p: 'segments', segments: batch });
   const sameTable = prev?.table === table;
   if (!sameTable) chunks([...c.table.exact], hostsPerPiece, (hosts) => piece({ p: 'exact', hosts }));
   piece({
     p: 'end',
     hash: c.hash,
-    ...(endpointDiff ? { endpointDiff } : {}),
+    sameRouteKeys,
+    sameStatusKeys,
+    ...(diff ? { removedSegments: diff.removed } : {}),
     sameTable,
     wildcard: sameTable ? [] : [...c.table.wildcard],
     wildcardSuffixes: sameTable ? [] : c.table.wildcardSuffixes,
@@ -172,7 +222,7 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     certificates: [...c.certificates],
     references: { services: [...r.references.services], secrets: [...r.references.secrets] },
   });
-  return { pieces: out, sent: { routes, statuses, endpointKeys, table } };
+  return { pieces: out, sent: { result: r, routes: c.routes, statuses: r.statuses, endpoints, table } };
 }
 
 main();

@@ -9,6 +9,7 @@ import { startControlPlane } from '../control-plane.ts';
 import { formatAddress } from '../data-plane.ts';
 import { closeServer, readiness, warnDebugExposed } from '../main.ts';
 import { SnapshotHolder } from '../model/holder.ts';
+import type { Snapshot, SnapshotContent } from '../model/snapshot.ts';
 import { createAdminServer, listen } from '../telemetry/admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
@@ -43,7 +44,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     if (w.isConnected()) w.send(m);
   };
   holder.onSwap((next) => {
-    const { generation: _g, ...content } = next;
+    const content = forWorkers(next);
     for (const w of Object.values(cluster.workers ?? {})) if (w) toWorker(w, { t: 'snapshot', content });
   });
 
@@ -52,10 +53,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     w.on('message', (m: ToPrimary) => {
       if (m.t === 'hello') {
         const cur = holder.current();
-        if (cur) {
-          const { generation: _g, ...content } = cur;
-          toWorker(w, { t: 'snapshot', content });
-        }
+        if (cur) toWorker(w, { t: 'snapshot', content: forWorkers(cur) });
       } else if (m.t === 'listening') listeningWorkers.add(w.id);
       else if (m.t === 'metrics') {
         const p = pending.get(m.id);
@@ -132,4 +130,11 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
       await closeServer(admin);
     },
   };
+}
+
+/** The snapshot as it travels to a worker. Structured clone copies Maps but not a class's private fields, so the
+ *  endpoints (an EndpointTable) travel as a plain Map. */
+function forWorkers(s: Snapshot): SnapshotContent {
+  const { generation: _g, ...content } = s;
+  return { ...content, endpoints: new Map(content.endpoints) };
 }

@@ -10,6 +10,7 @@ import { createBuilder, createContentHasher, type BuildResult } from '../../src/
 import { rebuildServices } from '../../src/dag/incremental.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
+import { ObjectStore } from '../../src/workers/object-store.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
 const ns = 'apps';
@@ -125,9 +126,12 @@ test('incremental build: random Service and EndpointSlice changes give the full 
   fc.assert(
     fc.property(fc.array(step, { minLength: 1, maxLength: 10 }), fc.array(fc.array(serviceStep, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), (initial, batches) => {
       const source = new MapSource();
+      // The build thread's indexed copy of the objects, fed the same changes.
+      const store = new ObjectStore();
       for (const s of initial) {
         const a = apply(s);
         source.set(a.kind, a.key, a.obj);
+        store.set(a.kind, a.key, a.obj);
       }
       let prev = full(source.current());
       for (const batch of batches) {
@@ -135,6 +139,7 @@ test('incremental build: random Service and EndpointSlice changes give the full 
         for (const s of batch) {
           const a = apply(s);
           const c = source.set(a.kind, a.key, a.obj);
+          store.set(a.kind, a.key, a.obj);
           for (const o of 'objects' in c ? c.objects : []) {
             if (o.kind === 'services') changed.add(o.key);
             for (const x of [o.before, o.after]) {
@@ -143,7 +148,7 @@ test('incremental build: random Service and EndpointSlice changes give the full 
             }
           }
         }
-        const got = rebuildServices(full, hash, prev, source.current(), changed);
+        const got = rebuildServices(full, hash, prev, store, changed);
         assert.ok(got, 'a change of Services and slices alone is always incremental here');
         assertSame(got, full(source.current()));
         for (const [k, r] of got.content.routes) if (![...changed].some((s) => JSON.stringify(r).includes(`svc:${s}:`))) assert.equal(r, prev.content.routes.get(k));
