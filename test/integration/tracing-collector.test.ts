@@ -8,7 +8,7 @@ import type { TracingConfig } from '../../src/config/tracing.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { connect, nextMessage, startEcho, staticRoute, startGate, type Echo, type Gate } from '../support/harness.ts';
-import { OtlpReceiver } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 30_000 };
 const maxQueueSize = 6;
@@ -22,17 +22,7 @@ before(async () => {
   receiver = new OtlpReceiver();
   await receiver.start();
   echo = await startEcho();
-  const c: TracingConfig = {
-    url: receiver.url,
-    headers: {},
-    sampleRatio: 1,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 2000,
-    maxQueueSize,
-    maxExportBatchSize: maxQueueSize,
-    scheduledDelayMs: 600_000,
-  };
+  const c: TracingConfig = testTracingConfig(receiver.url, { exportTimeoutMs: 2000, maxQueueSize, maxExportBatchSize: maxQueueSize });
   tracing = createTracing(c);
   gate = await startGate([staticRoute('chat', [echo.address])], { tracing: new ProxyTracing(tracing.tracer) });
 });

@@ -13,7 +13,7 @@ import { FallbackTracing } from '../../src/telemetry/tracing/fallback-tracing.ts
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
-import { OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
 
@@ -28,17 +28,7 @@ let deadPort: number;
 const traceparents: string[] = [];
 
 function config(r: OtlpReceiver): TracingConfig {
-  return {
-    url: r.url,
-    headers: {},
-    sampleRatio: 1,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 5000,
-    maxQueueSize: 2048,
-    maxExportBatchSize: 512,
-    scheduledDelayMs: 600_000,
-  };
+  return testTracingConfig(r.url);
 }
 
 before(async () => {

@@ -14,7 +14,7 @@ import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { TimerWheel } from '../../src/util/timer-wheel.ts';
 import { closed, connect, staticRoute, startGate, type Gate } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { OtlpReceiver } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
 const clock = new ManualClock(10_000);
@@ -59,17 +59,7 @@ before(async () => {
   });
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
-  const c: TracingConfig = {
-    url: receiver.url,
-    headers: {},
-    sampleRatio: 1,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 5000,
-    maxQueueSize: 2048,
-    maxExportBatchSize: 512,
-    scheduledDelayMs: 600_000,
-  };
+  const c: TracingConfig = testTracingConfig(receiver.url);
   tracing = createTracing(c);
   const hb = new Heartbeats({ wheel, log: pino({ level: 'silent' }) }).hooks();
   gate = await startGate(

@@ -17,7 +17,7 @@ import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
 import { startProviderDouble, type Behaviour, type ProviderDouble } from '../support/llm-provider-double.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
 const PROMPT = 'a prompt that must never reach a span';
@@ -34,18 +34,7 @@ let behaveA: () => Behaviour;
 let behaveB: () => Behaviour;
 
 function config(r: OtlpReceiver): TracingConfig {
-  return {
-    url: r.url,
-    headers: {},
-    sampleRatio: 1,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 5000,
-    maxQueueSize: 2048,
-    maxExportBatchSize: 512,
-    // Spans leave on the explicit flush only.
-    scheduledDelayMs: 600_000,
-  };
+  return testTracingConfig(r.url);
 }
 
 before(async () => {

@@ -11,7 +11,7 @@ import type { TracingConfig } from '../../src/config/tracing.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { connect, staticRoute, startGate, type Gate } from '../support/harness.ts';
-import { OtlpReceiver } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
 
@@ -41,17 +41,7 @@ after(async () => {
 });
 
 async function gateAt(sampleRatio: number): Promise<{ gate: Gate; tracing: Tracing }> {
-  const c: TracingConfig = {
-    url: receiver.url,
-    headers: {},
-    sampleRatio,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 5000,
-    maxQueueSize: 2048,
-    maxExportBatchSize: 512,
-    scheduledDelayMs: 600_000,
-  };
+  const c: TracingConfig = testTracingConfig(receiver.url, { sampleRatio });
   const tracing = createTracing(c);
   const port = (wss.address() as AddressInfo).port;
   const gate = await startGate([staticRoute('chat', [`127.0.0.1:${port}`])], { tracing: new ProxyTracing(tracing.tracer) });

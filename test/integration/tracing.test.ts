@@ -16,7 +16,7 @@ import { createTracing, type Tracing } from '../../src/telemetry/tracing/provide
 import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
 import { closed, connect, nextMessage, rawExchange, staticRoute, startGate, upgradeRequest, type Gate } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
+import { testTracingConfig, OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
 
@@ -42,18 +42,7 @@ async function startBackend(): Promise<Backend> {
 }
 
 function config(receiver: OtlpReceiver, over: Partial<TracingConfig> = {}): TracingConfig {
-  return {
-    url: receiver.url,
-    headers: {},
-    sampleRatio: 1,
-    serviceName: 'wsgate-test',
-    resourceAttributes: {},
-    exportTimeoutMs: 5000,
-    maxQueueSize: 2048,
-    maxExportBatchSize: 512,
-    scheduledDelayMs: 600_000,
-    ...over,
-  };
+  return testTracingConfig(receiver.url, over);
 }
 
 /** The spans of one trace as a comparable tree: parents by name (or "remote" for the client's span), ids gone,

@@ -3,6 +3,7 @@
 // (Content-Type: application/json; ids as hex strings: https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding);
 // anything else is answered 415 and counted, so a test sees an encoding it did not expect.
 // It can go down (its port closed) and come back on the same port, as a restarted collector does.
+import type { TracingConfig } from '../../src/config/tracing.ts';
 import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -156,4 +157,21 @@ function attrs(list: OtlpKeyValue[] | undefined): Record<string, AttrValue> {
 
 function scalar(value: OtlpAnyValue): string | number | boolean {
   return value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.doubleValue ?? value.boolValue ?? '');
+}
+
+/** The tracing config the tests export with: to this receiver, every trace sampled, and spans leave on an
+ *  explicit flush only (the scheduled export never fires during a test), so each test reads what it flushed. */
+export function testTracingConfig(url: string, over: Partial<TracingConfig> = {}): TracingConfig {
+  return {
+    url,
+    headers: {},
+    sampleRatio: 1,
+    serviceName: 'wsgate-test',
+    resourceAttributes: {},
+    exportTimeoutMs: 5000,
+    maxQueueSize: 2048,
+    maxExportBatchSize: 512,
+    scheduledDelayMs: 600_000,
+    ...over,
+  };
 }
