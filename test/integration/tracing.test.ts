@@ -85,7 +85,9 @@ before(async () => {
   await receiver.start();
   backend = await startBackend();
   tracing = createTracing(config(receiver));
-  dead = await closedPort();
+  // A port nothing listens on for the whole run: TCP port 1 (tcpmux) is privileged and unused. A port taken from
+  // the kernel and closed again can be handed to another test's listener meanwhile (it was, once, answering 403).
+  dead = 1;
   // Reads (and drops) what it gets, so it sees the proxy hang up.
   mute = net.createServer((s) => s.on('error', () => {}).resume()).listen(0, '127.0.0.1');
   await once(mute, 'listening');
@@ -228,14 +230,6 @@ function routes(drainTo = backend.port): ReturnType<typeof staticRoute>[] {
     staticRoute('mute', [`127.0.0.1:${(mute.address() as AddressInfo).port}`], { hostnames: ['mute.test'] }),
     staticRoute('refuser', [`127.0.0.1:${(refuser.address() as AddressInfo).port}`], { hostnames: ['refuser.test'] }),
   ];
-}
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Opens a connection, says one thing, and returns it with the connection span to come. */
