@@ -4,15 +4,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
-import type { TracingConfig } from '../../src/config/tracing.ts';
 import { affinityHooks, type AffinityHooks } from '../../src/proxy/balance/affinity/index.ts';
 import { BalancerState } from '../../src/proxy/balance/balancer.ts';
 import { FallbackTracing } from '../../src/telemetry/tracing/fallback-tracing.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { systemClock } from '../../src/util/clock.ts';
-import { routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
+import { refusingPort, routeObject, silentLog, startGate, type Gate } from '../support/harness.ts';
 import { testTracingConfig, OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
 const bounded = { timeout: 20_000 };
@@ -27,14 +26,10 @@ let deadPort: number;
 /** The traceparent of every request the upstream got. */
 const traceparents: string[] = [];
 
-function config(r: OtlpReceiver): TracingConfig {
-  return testTracingConfig(r.url);
-}
-
 before(async () => {
   receiver = new OtlpReceiver();
   await receiver.start();
-  tracing = createTracing(config(receiver));
+  tracing = createTracing(testTracingConfig(receiver.url));
   upstream = http.createServer((req, res) => {
     traceparents.push(String(req.headers.traceparent));
     req.resume().on('end', () => res.writeHead(req.url?.startsWith('/busy') ? 503 : 200, { 'content-type': 'text/plain' }).end('ok'));
@@ -42,10 +37,7 @@ before(async () => {
   upstream.listen(0, '127.0.0.1');
   await once(upstream, 'listening');
   upPort = (upstream.address() as AddressInfo).port;
-  const closed = net.createServer().listen(0, '127.0.0.1');
-  await once(closed, 'listening');
-  deadPort = (closed.address() as AddressInfo).port;
-  closed.close();
+  deadPort = refusingPort;
   const balancer = new BalancerState();
   hooks = affinityHooks({ secret: 's', className: 'wsgate', log: silentLog, balancer, clock: systemClock(), fallback: { tracing: new FallbackTracing(tracing.tracer) } });
   gate = await startGate(

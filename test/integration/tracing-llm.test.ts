@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { after, before, beforeEach, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
-import type { TracingConfig } from '../../src/config/tracing.ts';
 import { createBuilder } from '../../src/dag/build.ts';
 import { LlmGateway } from '../../src/llm/gateway.ts';
 import { LLM_SUBPROTOCOL } from '../../src/llm/protocol.ts';
@@ -33,14 +32,10 @@ let b: ProviderDouble;
 let behaveA: () => Behaviour;
 let behaveB: () => Behaviour;
 
-function config(r: OtlpReceiver): TracingConfig {
-  return testTracingConfig(r.url);
-}
-
 before(async () => {
   receiver = new OtlpReceiver();
   await receiver.start();
-  tracing = createTracing(config(receiver));
+  tracing = createTracing(testTracingConfig(receiver.url));
   clock = new ManualClock();
   a = await startProviderDouble('openai-chat', () => behaveA());
   b = await startProviderDouble('anthropic-messages', () => behaveB());

@@ -14,7 +14,7 @@ import { MessageLimits } from '../../src/policy/message-limits.ts';
 import type { RelayEnd } from '../../src/proxy/relay/relay.ts';
 import { createTracing, type Tracing } from '../../src/telemetry/tracing/provider.ts';
 import { ProxyTracing } from '../../src/telemetry/tracing/proxy-tracing.ts';
-import { closed, connect, nextMessage, rawExchange, staticRoute, startGate, upgradeRequest, type Gate } from '../support/harness.ts';
+import { closed, connect, nextMessage, rawExchange, refusingPort, staticRoute, startGate, upgradeRequest, type Gate } from '../support/harness.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { testTracingConfig, OtlpReceiver, type AttrValue, type ReceivedSpan } from '../support/otlp-receiver.ts';
 
@@ -85,9 +85,7 @@ before(async () => {
   await receiver.start();
   backend = await startBackend();
   tracing = createTracing(config(receiver));
-  // A port nothing listens on for the whole run: TCP port 1 (tcpmux) is privileged and unused. A port taken from
-  // the kernel and closed again can be handed to another test's listener meanwhile (it was, once, answering 403).
-  dead = 1;
+  dead = refusingPort;
   // Reads (and drops) what it gets, so it sees the proxy hang up.
   mute = net.createServer((s) => s.on('error', () => {}).resume()).listen(0, '127.0.0.1');
   await once(mute, 'listening');

@@ -263,3 +263,10 @@ export async function startGateWithHealth(routes: readonly RouteObject[]): Promi
   gate.metrics.onScrape(() => health.collect());
   return { gate, health };
 }
+
+/**
+ * An endpoint port that refuses every connection for the whole run: TCP port 1 (tcpmux) is privileged and
+ * nothing listens on it. A port taken from the kernel and closed again can be handed to another test's listener
+ * meanwhile (under the full suite one such port answered 403).
+ */
+export const refusingPort = 1;
