@@ -83,7 +83,7 @@ export const reservedRequestHeaders = {
 const quoted = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
 export const notReservedHeader = {
   rule: `!(self.lowerAscii() in [${quoted(reservedRequestHeaders.names)}]) && ![${quoted(reservedRequestHeaders.prefixes)}].exists(p, self.lowerAscii().startsWith(p))`,
-  message: 'is written by wsgate on the upgrade (Host, hop-by-hop, Content-Length, Sec-WebSocket-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent) and cannot be rewritten',
+  message: 'is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
 } as const;
 
 const rewrittenHeaderName = {

@@ -26,7 +26,7 @@ export function reservedHeaders(
 }
 
 function requestHeaderProblems(rh: RequestHeaders, where: string): SpecProblem[] {
-  return reservedHeaders(rh, where).map(({ path }) => ({ path, message: notReservedHeader.message }));
+  return reservedHeaders(rh, where).map(({ path, name }) => ({ path, message: `${JSON.stringify(name)} ${notReservedHeader.message}` }));
 }
 
 export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {

@@ -225,8 +225,7 @@ test('a route that rewrites Upgrade is refused with the field path; the other ro
     type: 'Accepted',
     status: 'False',
     reason: 'InvalidSpec',
-    message:
-      'spec.rules[0].requestHeaders.set[1].name: is written by wsgate on the upgrade (Host, hop-by-hop, Content-Length, Sec-WebSocket-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent) and cannot be rewritten',
+    message: 'spec.rules[0].requestHeaders.set[1].name: "upgrade" is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
     observedGeneration: 1,
   });
   const httpRoute = built.routingApis?.httpRoutes.find((r) => r.name === 'touches-upgrade');
