@@ -1,8 +1,9 @@
 // HTTPRoute rules → WebSocketRoute rules. What an upgrade-only gateway can honour is translated (a rule's
 // RequestHeaderModifier becomes its requestHeaders); anything else (regular expressions, query or method matches,
-// other filters, a RequestHeaderModifier naming a header wsgate writes on the upgrade, timeouts) makes the route
-// Accepted=False UnsupportedValue, as the HTTPRoute spec asks of an implementation that does not support a field
-// (https://gateway-api.sigs.k8s.io/reference/spec/#routeconditionreason).
+// other filters, a RequestHeaderModifier naming a header wsgate writes on the upgrade or with a value it cannot
+// send, timeouts) makes the route Accepted=False UnsupportedValue, as the HTTPRoute spec asks of an
+// implementation that does not support a field (https://gateway-api.sigs.k8s.io/reference/spec/#routeconditionreason).
+import { headerValuePattern } from '../../api/schema.ts';
 import { reservedHeaders } from '../cross-field.ts';
 import { httpRouteFrom, referencePermitted } from './references.ts';
 import type { BackendServiceLite, GatewayApiInput, HTTPBackendRef, HTTPRouteFilter, HTTPRouteLite, HTTPRouteMatch, HTTPRouteRule } from './types.ts';
@@ -52,6 +53,8 @@ const protocolByAppProtocol: Readonly<Record<string, 'ws' | 'wss'>> = {
   http: 'ws',
   https: 'wss',
 };
+
+const headerValue = new RegExp(headerValuePattern);
 
 function translateMatch(m: HTTPRouteMatch, where: string, unsupported: string[]): TranslatedRule['matches'][number] | undefined {
   const pathType = m.path?.type ?? 'PathPrefix';
@@ -128,7 +131,12 @@ export function translateRules(route: HTTPRouteLite, input: Pick<GatewayApiInput
     for (const [j, f] of (rule.filters ?? []).entries()) {
       if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier && !requestHeaders) {
         requestHeaders = f.requestHeaderModifier;
-        for (const r of reservedHeaders(requestHeaders, `${where}.filters[${j}].requestHeaderModifier`)) unsupported.push(`${r.path} ${r.name} (written by wsgate on the upgrade)`);
+        const at = `${where}.filters[${j}].requestHeaderModifier`;
+        for (const r of reservedHeaders(requestHeaders, at)) unsupported.push(`${r.path} ${r.name} (written by wsgate on the upgrade)`);
+        // The HTTPRoute CRD bounds a value's length only; wsgate sends printable US-ASCII (schema.ts).
+        for (const list of ['set', 'add'] as const) {
+          for (const [k, h] of (requestHeaders[list] ?? []).entries()) if (!headerValue.test(h.value)) unsupported.push(`${at}.${list}[${k}].value (not printable US-ASCII)`);
+        }
       } else unsupported.push(`${where}.filters[${j}].type ${f.type}`);
     }
     const matches = (rule.matches?.length ? rule.matches : [{}]).flatMap((m, j) => translateMatch(m, `${where}.matches[${j}]`, unsupported) ?? []);
