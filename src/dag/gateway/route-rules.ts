@@ -3,7 +3,7 @@
 // other filters, a RequestHeaderModifier naming a header wsgate writes on the upgrade or with a value it cannot
 // send, timeouts) makes the route Accepted=False UnsupportedValue, as the HTTPRoute spec asks of an
 // implementation that does not support a field (https://gateway-api.sigs.k8s.io/reference/spec/#routeconditionreason).
-import { headerValuePattern } from '../../api/schema.ts';
+import { headerNamePattern, headerValuePattern } from '../../api/schema.ts';
 import { reservedHeaders } from '../cross-field.ts';
 import { httpRouteFrom, referencePermitted } from './references.ts';
 import type { BackendServiceLite, GatewayApiInput, HTTPBackendRef, HTTPRouteFilter, HTTPRouteLite, HTTPRouteMatch, HTTPRouteRule } from './types.ts';
@@ -55,6 +55,7 @@ const protocolByAppProtocol: Readonly<Record<string, 'ws' | 'wss'>> = {
 };
 
 const headerValue = new RegExp(headerValuePattern);
+const headerName = new RegExp(headerNamePattern);
 
 function translateMatch(m: HTTPRouteMatch, where: string, unsupported: string[]): TranslatedRule['matches'][number] | undefined {
   const pathType = m.path?.type ?? 'PathPrefix';
@@ -133,10 +134,12 @@ export function translateRules(route: HTTPRouteLite, input: Pick<GatewayApiInput
         requestHeaders = f.requestHeaderModifier;
         const at = `${where}.filters[${j}].requestHeaderModifier`;
         for (const r of reservedHeaders(requestHeaders, at)) unsupported.push(`${r.path} ${r.name} (written by wsgate on the upgrade)`);
-        // The HTTPRoute CRD bounds a value's length only; wsgate sends printable US-ASCII (schema.ts).
+        // The HTTPRoute CRD bounds a value's length only, and gives remove's names no pattern; wsgate sends
+        // printable US-ASCII and refuses what is no header name (schema.ts).
         for (const list of ['set', 'add'] as const) {
           for (const [k, h] of (requestHeaders[list] ?? []).entries()) if (!headerValue.test(h.value)) unsupported.push(`${at}.${list}[${k}].value (not printable US-ASCII)`);
         }
+        for (const [k, n] of (requestHeaders.remove ?? []).entries()) if (!headerName.test(n) || n.length > 256) unsupported.push(`${at}.remove[${k}] (not a header name)`);
       } else unsupported.push(`${where}.filters[${j}].type ${f.type}`);
     }
     const matches = (rule.matches?.length ? rule.matches : [{}]).flatMap((m, j) => translateMatch(m, `${where}.matches[${j}]`, unsupported) ?? []);
