@@ -35,7 +35,10 @@ let wss: WebSocketServer;
 let proxy: ProxyServer;
 let hooks: AffinityHooks;
 let built: RoutingBuildResult;
+let holder: SnapshotHolder;
 let port: number;
+/** Builds these WebSocketRoutes with the Gateway API objects of the test; the result is what the proxy serves once published. */
+let rebuild: (routes: RouteObject[]) => RoutingBuildResult;
 const seen: Seen[] = [];
 
 const meta = (namespace: string, name: string, age = 0) => ({ namespace, name, generation: 1, creationTimestamp: new Date(age * 1000).toISOString() });
@@ -111,14 +114,10 @@ before(async () => {
     }),
     routeObject('plain', { hostnames: ['plain.example.com'], rules: [{ backendRefs: [{ endpoints: [backendAddress] }] }] }),
   ];
-  built = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'kubernetes' })({
-    routes,
-    services,
-    endpointSlices: slices,
-    secrets: [],
-    routingApis: { addresses: [{ type: 'IPAddress', value: '127.0.0.1' }], policies: [], gatewayApi },
-  });
-  const holder = new SnapshotHolder();
+  const build = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'kubernetes' });
+  rebuild = (rs) => build({ routes: rs, services, endpointSlices: slices, secrets: [], routingApis: { addresses: [{ type: 'IPAddress', value: '127.0.0.1' }], policies: [], gatewayApi } });
+  built = rebuild(routes);
+  holder = new SnapshotHolder();
   holder.publish(built.content);
   const balancer = new BalancerState();
   const metrics = new Metrics({ defaultMetrics: false });
@@ -257,4 +256,16 @@ test('the HTTP fallback forwards the rewritten headers too', async () => {
   assert.equal(body, 'ok');
   assert.equal(seen.length, n + 1);
   assert.deepEqual(linesNamed(seen[n]!, ['X-Tenant', 'X-Debug', 'X-Kept']), ['X-Kept: k', 'X-Tenant: blue']);
+});
+
+test('a changed rewrite applies from the next snapshot on: the rule carries it, nothing is kept per connection', async () => {
+  const address = built.content.routes.get('default/plain')!.rules[0]!.backends[0]!.endpoints[0]!.address;
+  const plain = routeObject('plain', { hostnames: ['plain.example.com'], rules: [{ backendRefs: [{ endpoints: [address] }], requestHeaders: { add: [{ name: 'X-Fine', value: 'route' }] } }] });
+  try {
+    holder.publish(rebuild([plain]).content);
+    assert.deepEqual(await upgradeSeen('plain.example.com', '/', { 'X-Fine': 'client' }, ['X-Fine']), ['X-Fine: client,route']);
+  } finally {
+    holder.publish(built.content);
+  }
+  assert.deepEqual(await upgradeSeen('plain.example.com', '/', { 'X-Fine': 'client' }, ['X-Fine']), ['X-Fine: client']);
 });
