@@ -139,7 +139,7 @@ export function translateRules(route: HTTPRouteLite, input: Pick<GatewayApiInput
         for (const list of ['set', 'add'] as const) {
           for (const [k, h] of (requestHeaders[list] ?? []).entries()) if (!headerValue.test(h.value)) unsupported.push(`${at}.${list}[${k}].value (not printable US-ASCII)`);
         }
-        for (const [k, n] of (requestHeaders.remove ?? []).entries()) if (!headerName.test(n) || n.length > 256) unsupported.push(`${at}.remove[${k}] (not a header name)`);
+        for (const [k, n] of (requestHeaders.remove ?? []).entries()) if (!headerName.test(n)) unsupported.push(`${at}.remove[${k}] (not a header name)`);
       } else unsupported.push(`${where}.filters[${j}].type ${f.type}`);
     }
     const matches = (rule.matches?.length ? rule.matches : [{}]).flatMap((m, j) => translateMatch(m, `${where}.matches[${j}]`, unsupported) ?? []);

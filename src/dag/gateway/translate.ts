@@ -63,7 +63,7 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
     const gen = route.metadata.generation ?? 0;
     const c = (type: string, ok: boolean, reason: string, message: string) => apiCondition(type, ok, reason, message, gen);
     const rules = translateRules(route, input);
-    const unsupported = rules.unsupported;
+    const { unsupported } = rules;
     const resolved: ApiCondition = rules.refProblems.length === 0
       ? c('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved')
       : c('ResolvedRefs', false, (rules.refProblems[0] as { reason: string }).reason, rules.refProblems.map((p) => p.message).join('; '));
