@@ -11,6 +11,9 @@ const seconds = (def: number, max: number) => ({ type: 'integer', minimum: 0, ma
 export const hostnamePattern =
   '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 export const headerNamePattern = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+/** Field values without control characters (CR and LF would split the request head), US-ASCII. */
+export const headerValuePattern = '^[\\t\\x20-\\x7e]*$';
+
 export const hostPortPattern = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 /**
  * The shape of an address or CIDR, with the prefix length bounded per family; the builder's parser
@@ -33,6 +36,7 @@ export const patternMeanings: Readonly<Record<string, string>> = {
   [cidrPattern]: 'an IP address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32; prefix length 0-32 for IPv4, 0-128 for IPv6)',
   [hostnamePattern]: 'a lower-case DNS name (labels of a-z, 0-9 and -; a wildcard starts with *.)',
   [pathPattern]: 'a path (it starts with / and has no whitespace, ? or #)',
+  [headerValuePattern]: 'a header value (printable US-ASCII, spaces and tabs)',
 };
 
 const pathMatch = {
@@ -58,6 +62,67 @@ const headerMatch = {
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 256, pattern: headerNamePattern },
     value: { type: 'string', maxLength: 4096 },
+  },
+} as const;
+
+/**
+ * Request headers a rule's requestHeaders may not name (lower-case; matched case-insensitively). wsgate writes
+ * them itself on every upgrade, so a rewrite would either break the handshake (the upgrade pair, the
+ * Sec-WebSocket-* fields, framing and other hop-by-hop fields) or forge what backends rely on being wsgate's own
+ * word (the forwarded chain, X-Real-IP, the correlation ids). Host is refused too: it selects the route and is
+ * forwarded in X-Forwarded-Host and Forwarded, and the Gateway API rewrites it with URLRewrite, not this filter.
+ */
+export const reservedRequestHeaders = {
+  names: [
+    'host', 'connection', 'upgrade', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'content-length',
+    'proxy-authorization', 'proxy-authenticate', 'forwarded', 'x-real-ip', 'x-request-id', 'traceparent',
+  ],
+  prefixes: ['sec-websocket-', 'x-forwarded-'],
+} as const;
+
+const quoted = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
+export const notReservedHeader = {
+  rule: `!(self.lowerAscii() in [${quoted(reservedRequestHeaders.names)}]) && ![${quoted(reservedRequestHeaders.prefixes)}].exists(p, self.lowerAscii().startsWith(p))`,
+  message: 'is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
+} as const;
+
+const rewrittenHeaderName = {
+  description: 'Case-insensitive. Not Host, a hop-by-hop header, Content-Length, Sec-WebSocket-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id or traceparent: wsgate writes those.',
+  type: 'string',
+  minLength: 1,
+  maxLength: 256,
+  pattern: headerNamePattern,
+  'x-kubernetes-validations': [notReservedHeader],
+} as const;
+
+const headerList = (description: string) =>
+  ({
+    description,
+    type: 'array',
+    maxItems: 16,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'value'],
+      properties: {
+        name: rewrittenHeaderName,
+        value: { type: 'string', minLength: 1, maxLength: 4096, pattern: headerValuePattern },
+      },
+    },
+  }) as const;
+
+/** The Gateway API's HTTPHeaderFilter (RequestHeaderModifier), with its limits; see docs/gateway-api.md. */
+const requestHeaders = {
+  description:
+    'Rewrites the request headers sent upstream (the upgrade, and HTTP fallback requests) after the rule matched. Names are case-insensitive; of two entries with one name in a list the first counts.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    set: headerList('Replace the header (every value the client sent) with this value.'),
+    add: headerList('Append this value to the header, comma-separated after the client\'s values; added when absent.'),
+    remove: { description: 'Remove these headers (names as in set).', type: 'array', maxItems: 16, 'x-kubernetes-list-type': 'set', items: rewrittenHeaderName },
   },
 } as const;
 
@@ -198,7 +263,10 @@ const llm = {
 const rule = {
   type: 'object',
   additionalProperties: false,
-  'x-kubernetes-validations': [{ rule: 'has(self.backendRefs) != has(self.llm)', message: 'set exactly one of backendRefs or llm' }],
+  'x-kubernetes-validations': [
+    { rule: 'has(self.backendRefs) != has(self.llm)', message: 'set exactly one of backendRefs or llm' },
+    { rule: '!has(self.llm) || !has(self.requestHeaders)', message: 'requestHeaders is for backendRefs: wsgate answers an llm rule itself' },
+  ],
   properties: {
     matches: {
       type: 'array',
@@ -214,6 +282,7 @@ const rule = {
     },
     backendRefs: { type: 'array', minItems: 1, maxItems: 16, items: backendRef },
     llm,
+    requestHeaders,
   },
 } as const;
 

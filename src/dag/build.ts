@@ -22,6 +22,7 @@ import { specProblems } from './spec-problems.ts';
 import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
 import { buildMatchTable, conflictKey, type RankedEntry } from './match-table.ts';
 import { compilePolicies } from './compile/route.ts';
+import { compileRequestHeaders } from './compile/request-headers.ts';
 import { resolveRouteSecrets } from './secrets.ts';
 import { compileLlm } from './llm.ts';
 import { backendStatuses, readyEndpoints, rulesWithoutReady } from './backend-status.ts';
@@ -110,6 +111,7 @@ function build(input: BuildInput, opts: BuildOptions, validate: SpecValidator, c
         }),
       ),
       ...llmOf(rule, i),
+      ...rewriteOf(rule.requestHeaders),
     }));
     const resolved = resolveRouteSecrets(spec, c.obj.metadata.namespace ?? 'default', input.secrets);
     refFailures.push(...resolved.problems);
@@ -188,6 +190,11 @@ function routeEntries(key: ObjectKey, spec: WebSocketRouteSpec, age: number): Ra
     }
   });
   return out;
+}
+
+function rewriteOf(rh: Parameters<typeof compileRequestHeaders>[0]): Pick<Rule, 'requestHeaders'> {
+  const requestHeaders = compileRequestHeaders(rh);
+  return requestHeaders ? { requestHeaders } : {};
 }
 
 function resolveService(index: BackendIndex, opts: BuildOptions, ns: string, name: string, port: number | string, weight: number) {

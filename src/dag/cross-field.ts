@@ -1,13 +1,42 @@
 // The CEL rules of the schema (x-kubernetes-validations), mirrored: a route that reached us without the API
 // server checking them (standalone mode, an older CRD) gets the same answer. Keep the two in step; the CRD
 // test reads the rules from the schema and this file names each one.
+import { notReservedHeader, reservedRequestHeaders } from '../api/schema.ts';
 import type { WebSocketRouteSpec } from '../api/types.ts';
 import type { SpecProblem } from '../api/validate.ts';
+
+/** The schema's notReservedHeader rule: a request header wsgate writes itself, which no rewrite may name. */
+export function isReservedHeader(name: string): boolean {
+  const l = name.toLowerCase();
+  return (reservedRequestHeaders.names as readonly string[]).includes(l) || reservedRequestHeaders.prefixes.some((p) => l.startsWith(p));
+}
+
+type RequestHeaders = NonNullable<WebSocketRouteSpec['rules'][number]['requestHeaders']>;
+
+/** The reserved names a rewrite (a rule's requestHeaders or an HTTPRoute's RequestHeaderModifier) names, with
+ *  their field paths under `where`. */
+export function reservedHeaders(
+  rh: { readonly set?: readonly { name: string }[]; readonly add?: readonly { name: string }[]; readonly remove?: readonly string[] },
+  where: string,
+): { path: string; name: string }[] {
+  return [
+    ...(['set', 'add'] as const).flatMap((list) => (rh[list] ?? []).flatMap((h, k) => (isReservedHeader(h.name) ? [{ path: `${where}.${list}[${k}].name`, name: h.name }] : []))),
+    ...(rh.remove ?? []).flatMap((name, k) => (isReservedHeader(name) ? [{ path: `${where}.remove[${k}]`, name }] : [])),
+  ];
+}
+
+function requestHeaderProblems(rh: RequestHeaders, where: string): SpecProblem[] {
+  return reservedHeaders(rh, where).map(({ path, name }) => ({ path, message: `${JSON.stringify(name)} ${notReservedHeader.message}` }));
+}
 
 export function crossFieldProblems(spec: WebSocketRouteSpec): SpecProblem[] {
   const out: SpecProblem[] = [];
   spec.rules.forEach((rule, i) => {
     if ((rule.backendRefs !== undefined) === (rule.llm !== undefined)) out.push({ path: `spec.rules[${i}]`, message: 'set exactly one of backendRefs or llm' });
+    if (rule.llm !== undefined && rule.requestHeaders !== undefined) {
+      out.push({ path: `spec.rules[${i}]`, message: 'requestHeaders is for backendRefs: wsgate answers an llm rule itself' });
+    }
+    if (rule.requestHeaders) out.push(...requestHeaderProblems(rule.requestHeaders, `spec.rules[${i}].requestHeaders`));
     rule.llm?.providers.forEach((p, j) => {
       if ((p.credentials.secretName !== undefined) === (p.credentials.file !== undefined)) {
         out.push({ path: `spec.rules[${i}].llm.providers[${j}].credentials`, message: 'set exactly one of secretName or file' });

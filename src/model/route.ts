@@ -52,6 +52,30 @@ export interface Rule {
   readonly backends: readonly Backend[];
   /** A rule that fronts model providers: the upgrade is answered by wsgate, not relayed (docs/llm.md). */
   readonly llm?: LlmRoute;
+  /** Absent: the client's headers go upstream as they are (no rewrite, nothing to do per connection). */
+  readonly requestHeaders?: RequestHeaderRewrite;
+}
+
+/** One header the rewrite writes: the name as the route spells it (sent so) and lower-cased (compared). */
+export interface RewrittenHeader {
+  readonly name: string;
+  readonly lower: string;
+  readonly value: string;
+}
+
+/**
+ * A rule's requestHeaders, resolved: duplicates (case-insensitive) dropped with the first entry kept, and
+ * set, add and remove folded into three lists the forwarding loop reads in one pass. Order: remove, then set,
+ * then add (an add of a name the rule also sets appends to the set value).
+ */
+export interface RequestHeaderRewrite {
+  /** Lower-case names of the client's headers left out: those removed and those set (set replaces them). */
+  readonly drop: readonly string[];
+  /** Written after the client's headers: every set (with an add of the same name joined by ","). */
+  readonly put: readonly RewrittenHeader[];
+  /** Adds of names not set: appended with "," to the client's last header of that name, or sent as a header
+   *  of its own when the client sent none (or the rule removes it). */
+  readonly append: readonly RewrittenHeader[];
 }
 
 /**

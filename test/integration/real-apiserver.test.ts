@@ -77,6 +77,14 @@ test('the shipped CRD: CEL rules answer with their messages, unknown fields are 
     { spec: { rules: [{ backendRefs: [{ name: 'chat' }] }] }, causes: ['spec.rules[0].backendRefs[0]: Invalid value: "object": port is required with name'] },
     { spec: { sessionAffinity: { type: 'Header' }, rules: [{ backendRefs: [{ name: 'chat', port: 80 }] }] }, causes: ['spec.sessionAffinity: Invalid value: "object": type Header needs header.name'] },
     { spec: { tls: { certFile: '/c.pem' }, rules: [{ backendRefs: [{ name: 'chat', port: 80 }] }] }, causes: ['spec.tls: Invalid value: "object": set secretName, or both certFile and keyFile'] },
+    {
+      spec: { rules: [{ backendRefs: [{ name: 'chat', port: 80 }], requestHeaders: { set: [{ name: 'X-Fine', value: 'a' }, { name: 'Upgrade', value: 'h2c' }], add: [{ name: 'x-forwarded-for', value: 'b' }], remove: ['Sec-WebSocket-Key'] } }] },
+      causes: [
+        'spec.rules[0].requestHeaders.set[1].name: Invalid value: "string": is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
+        'spec.rules[0].requestHeaders.add[0].name: Invalid value: "string": is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
+        'spec.rules[0].requestHeaders.remove[0]: Invalid value: "string": is a header wsgate writes on the upgrade, which a route cannot rewrite (see the field description)',
+      ],
+    },
   ];
   const seen: string[][] = [];
   for (const [i, c] of cases.entries()) {

@@ -15,6 +15,7 @@ export function buildView(r: BuildResult): unknown {
           endpoints: b.endpoints.map((e) => `${e.address} ${e.state}${e.zone ? ` zone=${e.zone}` : ''}${e.podName ? ` pod=${e.podName}` : ''}`),
         })),
         // The provider key is shown by length only: goldens are read by people and kept in git.
+        ...(rule.requestHeaders ? { requestHeaders: rule.requestHeaders } : {}),
         ...(rule.llm ? { llm: { ...rule.llm, providers: rule.llm.providers.map((p) => ({ ...p, apiKey: `(${p.apiKey.length} characters)` })) } } : {}),
       })),
     })),

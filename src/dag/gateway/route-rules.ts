@@ -1,9 +1,12 @@
-// HTTPRoute rules → WebSocketRoute rules. What an upgrade-only gateway can honour is translated; anything else
-// (regular expressions, query or method matches, filters other than RequestHeaderModifier, timeouts) makes the
-// route Accepted=False UnsupportedValue, as the HTTPRoute spec asks of an implementation that does not support a
-// field (https://gateway-api.sigs.k8s.io/reference/spec/#routeconditionreason).
+// HTTPRoute rules → WebSocketRoute rules. What an upgrade-only gateway can honour is translated (a rule's
+// RequestHeaderModifier becomes its requestHeaders); anything else (regular expressions, query or method matches,
+// other filters, a RequestHeaderModifier naming a header wsgate writes on the upgrade or with a value it cannot
+// send, timeouts) makes the route Accepted=False UnsupportedValue, as the HTTPRoute spec asks of an
+// implementation that does not support a field (https://gateway-api.sigs.k8s.io/reference/spec/#routeconditionreason).
+import { headerNamePattern, headerValuePattern } from '../../api/schema.ts';
+import { reservedHeaders } from '../cross-field.ts';
 import { httpRouteFrom, referencePermitted } from './references.ts';
-import type { BackendServiceLite, GatewayApiInput, HTTPBackendRef, HTTPRouteLite, HTTPRouteMatch, HTTPRouteRule } from './types.ts';
+import type { BackendServiceLite, GatewayApiInput, HTTPBackendRef, HTTPRouteFilter, HTTPRouteLite, HTTPRouteMatch, HTTPRouteRule } from './types.ts';
 
 export interface TranslatedBackendRef {
   readonly name: string;
@@ -15,7 +18,8 @@ export interface TranslatedBackendRef {
 export interface TranslatedRule {
   readonly matches: readonly { readonly path: { readonly type: 'Exact' | 'PathPrefix'; readonly value: string }; readonly headers?: readonly { readonly name: string; readonly value: string }[] }[];
   readonly backendRefs: readonly TranslatedBackendRef[];
-  readonly requestHeaderModifier?: { readonly set?: readonly { name: string; value: string }[]; readonly add?: readonly { name: string; value: string }[]; readonly remove?: readonly string[] };
+  /** The rule's RequestHeaderModifier, as the WebSocketRoute rule's requestHeaders (the same shape). */
+  readonly requestHeaders?: NonNullable<HTTPRouteFilter['requestHeaderModifier']>;
 }
 
 export interface RefProblem {
@@ -49,6 +53,9 @@ const protocolByAppProtocol: Readonly<Record<string, 'ws' | 'wss'>> = {
   http: 'ws',
   https: 'wss',
 };
+
+const headerValue = new RegExp(headerValuePattern);
+const headerName = new RegExp(headerNamePattern);
 
 function translateMatch(m: HTTPRouteMatch, where: string, unsupported: string[]): TranslatedRule['matches'][number] | undefined {
   const pathType = m.path?.type ?? 'PathPrefix';
@@ -121,16 +128,25 @@ export function translateRules(route: HTTPRouteLite, input: Pick<GatewayApiInput
     if (rule.timeouts !== undefined) unsupported.push(`${where}.timeouts`);
     if (rule.retry !== undefined) unsupported.push(`${where}.retry`);
     if (rule.sessionPersistence !== undefined) unsupported.push(`${where}.sessionPersistence (use a WebSocketPolicy sessionAffinity)`);
-    let requestHeaderModifier: TranslatedRule['requestHeaderModifier'];
+    let requestHeaders: TranslatedRule['requestHeaders'];
     for (const [j, f] of (rule.filters ?? []).entries()) {
-      if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier && !requestHeaderModifier) requestHeaderModifier = f.requestHeaderModifier;
-      else unsupported.push(`${where}.filters[${j}].type ${f.type}`);
+      if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier && !requestHeaders) {
+        requestHeaders = f.requestHeaderModifier;
+        const at = `${where}.filters[${j}].requestHeaderModifier`;
+        for (const r of reservedHeaders(requestHeaders, at)) unsupported.push(`${r.path} ${r.name} (written by wsgate on the upgrade)`);
+        // The HTTPRoute CRD bounds a value's length only, and gives remove's names no pattern; wsgate sends
+        // printable US-ASCII and refuses what is no header name (schema.ts).
+        for (const list of ['set', 'add'] as const) {
+          for (const [k, h] of (requestHeaders[list] ?? []).entries()) if (!headerValue.test(h.value)) unsupported.push(`${at}.${list}[${k}].value (not printable US-ASCII)`);
+        }
+        for (const [k, n] of (requestHeaders.remove ?? []).entries()) if (!headerName.test(n)) unsupported.push(`${at}.remove[${k}] (not a header name)`);
+      } else unsupported.push(`${where}.filters[${j}].type ${f.type}`);
     }
     const matches = (rule.matches?.length ? rule.matches : [{}]).flatMap((m, j) => translateMatch(m, `${where}.matches[${j}]`, unsupported) ?? []);
     const refs = rule.backendRefs ?? [];
     // A rule without backendRefs answers every request with an error (500 in the spec; 503 here).
     const backendRefs = refs.length > 0 ? refs.map((r, j) => backend(r, `${where}.backendRefs[${j}]`)) : [{ name: unresolvableName('NoBackendRefs'), port: 1, weight: 1 }];
-    return { matches, backendRefs, ...(requestHeaderModifier ? { requestHeaderModifier } : {}) };
+    return { matches, backendRefs, ...(requestHeaders ? { requestHeaders } : {}) };
   });
 
   if (protocols.size > 1) {

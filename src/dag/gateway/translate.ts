@@ -63,8 +63,7 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
     const gen = route.metadata.generation ?? 0;
     const c = (type: string, ok: boolean, reason: string, message: string) => apiCondition(type, ok, reason, message, gen);
     const rules = translateRules(route, input);
-    // The data plane has no per-rule header rewrite yet: the filter is refused rather than silently dropped.
-    const unsupported = [...rules.unsupported, ...rules.rules.flatMap((r, i) => (r.requestHeaderModifier ? [`spec.rules[${i}].filters RequestHeaderModifier`] : []))];
+    const { unsupported } = rules;
     const resolved: ApiCondition = rules.refProblems.length === 0
       ? c('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved')
       : c('ResolvedRefs', false, (rules.refProblems[0] as { reason: string }).reason, rules.refProblems.map((p) => p.message).join('; '));
@@ -109,7 +108,7 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
         ...blocks,
         ...(hostnames.length > 0 ? { hostnames } : {}),
         ...(Object.keys(upstream).length > 0 ? { upstream } : {}),
-        rules: rules.rules.map((r) => ({ matches: r.matches, backendRefs: r.backendRefs })),
+        rules: rules.rules.map((r) => ({ matches: r.matches, backendRefs: r.backendRefs, ...(r.requestHeaders ? { requestHeaders: r.requestHeaders } : {}) })),
       },
       permittedNamespaces: rules.grantedNamespaces,
     });

@@ -1,7 +1,10 @@
-// The request header block sent upstream: the client's headers minus hop-by-hop ones, the upgrade pair set
-// explicitly, X-Forwarded-For/Proto/Host, Forwarded (RFC 7239), X-Real-IP, and the correlation ids (X-Request-Id, W3C traceparent) kept from
-// the client when valid or started here.
+// The request header block sent upstream: the client's headers minus hop-by-hop ones, rewritten by the matched
+// rule's requestHeaders, the upgrade pair set explicitly, X-Forwarded-For/Proto/Host, Forwarded (RFC 7239),
+// X-Real-IP, and the correlation ids (X-Request-Id, W3C traceparent) kept from the client when valid or started
+// here. The schema keeps a rewrite off every header written here; the admission checks' drops win over it (a
+// credential the route keeps from the backend stays out even when the rewrite names it).
 import { randomFillSync, randomUUID } from 'node:crypto';
+import type { RequestHeaderRewrite } from '../../model/route.ts';
 import { unmap } from '../../util/cidr.ts';
 import type { HandshakeContext } from '../hooks.ts';
 import type { UpgradeRequest } from './head.ts';
@@ -71,6 +74,8 @@ export interface ForwardOptions {
   /** Keep the client's X-Forwarded-For chain (it came through a trusted proxy). */
   readonly trustForwarded: boolean;
   readonly upgrade: boolean;
+  /** The matched rule's requestHeaders; absent: none. */
+  readonly rewrite?: RequestHeaderRewrite;
 }
 
 // X-Real-IP is set here from the resolved client address, never taken from a client: backends read it as the
@@ -87,6 +92,7 @@ export function contextHeaders(ctx: HandshakeContext, upgrade: boolean): string[
     extra: ctx.forward.extra,
     trustForwarded: ctx.trustForwarded ?? false,
     upgrade,
+    ...(ctx.match.rule.requestHeaders ? { rewrite: ctx.match.rule.requestHeaders } : {}),
   });
 }
 
@@ -96,6 +102,9 @@ export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[]
   const listed = new Set((req.headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
   let priorXff: string | undefined;
   let priorForwarded: string | undefined;
+  const rw = o.rewrite;
+  /** Where in `out` the value of the client's last header of each appended name is. */
+  let appendAt: Map<string, number> | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const lk = raw[i].toLowerCase();
@@ -108,8 +117,13 @@ export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[]
       continue;
     }
     if (hopByHop.has(lk) || listed.has(lk) || replaced.has(lk) || o.drop?.has(lk)) continue;
+    if (rw) {
+      if (rw.drop.includes(lk)) continue;
+      if (rw.append.some((h) => h.lower === lk)) (appendAt ??= new Map()).set(lk, out.length + 1);
+    }
     out.push(raw[i], raw[i + 1]);
   }
+  if (rw) rewritten(out, rw, appendAt, o.drop);
   if (o.upgrade) out.push('Connection', 'Upgrade', 'Upgrade', 'websocket');
   out.push('X-Forwarded-For', o.trustForwarded && priorXff ? `${priorXff}, ${o.clientIp}` : o.clientIp);
   out.push('X-Forwarded-Proto', o.secure ? 'https' : 'http');
@@ -122,6 +136,17 @@ export function forwardHeaders(req: UpgradeRequest, o: ForwardOptions): string[]
   out.push('X-Request-Id', o.correlation.requestId, 'traceparent', o.correlation.traceparent);
   if (o.extra) out.push(...o.extra);
   return out;
+}
+
+function rewritten(out: string[], rw: RequestHeaderRewrite, appendAt: ReadonlyMap<string, number> | undefined, drop: ReadonlySet<string> | undefined): void {
+  for (const h of rw.put) if (!drop?.has(h.lower)) out.push(h.name, h.value);
+  for (const h of rw.append) {
+    if (drop?.has(h.lower)) continue;
+    const at = appendAt?.get(h.lower);
+    // The Gateway API's add: "my-header: foo" plus "bar,baz" is "my-header: foo,bar,baz".
+    if (at === undefined) out.push(h.name, h.value);
+    else out[at] = out[at] === '' ? h.value : `${out[at]},${h.value}`;
+  }
 }
 
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
