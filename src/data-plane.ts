@@ -78,6 +78,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   });
   const llm = new LlmGateway({
     clock,
+    holder,
     registry: metrics.registry,
     log: log.child({ component: 'llm' }),
     ...(tracing && proxyTracing ? { observe: new LlmTracing(tracing.tracer, proxyTracing).observe } : {}),
@@ -134,7 +135,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
   const stopRest = async () => {
-    llm.close();
+    await llm.close();
     affinity.close();
     health.stop();
     stopCollecting();

@@ -69,7 +69,7 @@ before(async () => {
 });
 
 after(async () => {
-  gateway.close();
+  await gateway.close();
   await gate.close();
   await double.close();
 });
@@ -210,7 +210,7 @@ test('drain through the gateway: the request in flight finishes, a new one gets 
       { got: ['delta:a:a', 'error:b:draining', 'delta:a:b', 'done:a:stop'], code: 1012 },
     );
   } finally {
-    gw.close();
+    await gw.close();
     await g.close();
     await slow.close();
   }
