@@ -137,18 +137,24 @@ test('sequential requests to one provider reuse one connection, across sockets a
   );
 });
 
-test('a provider removed from the table: its pool closes and its connections end; the other pools stay', bounded, async () => {
-  const kept = await double();
-  const removed = await double();
+/** Providers on two doubles, m1 and m2, each asked once through one socket. */
+async function twoProviders(): Promise<{ a: ProviderDouble; b: ProviderDouble; s: Setup; c: Client }> {
+  const a = await double();
+  const b = await double();
   const s = await setup([
-    { name: 'kept', url: kept.url, model: 'm1' },
-    { name: 'removed', url: removed.url, model: 'm2' },
+    { name: 'a', url: a.url, model: 'm1' },
+    { name: 'b', url: b.url, model: 'm2' },
   ]);
   const c = await client(s.gate);
   assert.deepEqual([await c.ask('m1'), await c.ask('m2')], ['done', 'done']);
+  return { a, b, s, c };
+}
+
+test('a provider removed from the table: its pool closes and its connections end; the other pools stay', bounded, async () => {
+  const { a: kept, b: removed, s, c } = await twoProviders();
   await c.close();
   const before = { pools: s.gateway.pools, removedOpen: removed.connections.open };
-  s.publish([{ name: 'kept', url: kept.url, model: 'm1' }]);
+  s.publish([{ name: 'a', url: kept.url, model: 'm1' }]);
   await removed.whenNoConnections();
   const c2 = await client(s.gate);
   assert.deepEqual(
@@ -177,14 +183,7 @@ test('a socket admitted before the provider left keeps its pool until it closes;
 });
 
 test('closing the gateway closes every pool and ends every provider connection', bounded, async () => {
-  const a = await double();
-  const b = await double();
-  const s = await setup([
-    { name: 'a', url: a.url, model: 'm1' },
-    { name: 'b', url: b.url, model: 'm2' },
-  ]);
-  const c = await client(s.gate);
-  assert.deepEqual([await c.ask('m1'), await c.ask('m2')], ['done', 'done']);
+  const { a, b, s } = await twoProviders();
   const open = [a.connections.open, b.connections.open];
   await s.gateway.close();
   await Promise.all([a.whenNoConnections(), b.whenNoConnections()]);
