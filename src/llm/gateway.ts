@@ -15,7 +15,7 @@ import { PrincipalLimits } from './limits.ts';
 import { LlmMetrics } from './metrics.ts';
 import type { LlmSessionObserver } from './observer.ts';
 import { LLM_SUBPROTOCOL } from './protocol.ts';
-import { ProviderPools, type ProviderHttp } from './provider-pools.ts';
+import { ProviderPools } from './provider-pools.ts';
 import type { LlmRoute } from './route.ts';
 import { LlmSession } from './session.ts';
 
@@ -29,8 +29,6 @@ export interface LlmGatewayOptions {
   readonly log: Logger;
   /** The routing table: provider pools the table no longer names are closed (once no socket uses them). */
   readonly holder?: SnapshotHolder;
-  /** Wraps each socket's access to its pools (tests watch the calls). */
-  readonly http?: (lease: ProviderHttp) => ProviderHttp;
   /** Tracing: called once the upgrade is answered; undefined (not traced) makes the session observe nothing. */
   readonly observe?: (ctx: HandshakeContext) => LlmSessionObserver | undefined;
 }
@@ -81,8 +79,7 @@ export class LlmGateway {
     this.#wss.handleUpgrade(ctx.req as IncomingMessage, ctx.socket, head, (ws) => {
       const observer = this.#o.observe?.(ctx);
       const lease = this.#pools.lease(route);
-      const http = this.#o.http ? this.#o.http(lease) : lease;
-      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, http, ...(observer ? { observer } : {}) });
+      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, http: lease, ...(observer ? { observer } : {}) });
       this.#sessions.add(session);
       ws.once('close', () => {
         lease.release();

@@ -57,7 +57,8 @@ function keyOf(namespace: string, p: LlmProvider): string {
 export class ProviderPools {
   readonly #entries = new Map<string, Entry>();
   readonly #closing = new Set<Promise<void>>();
-  #table: ProviderLease | undefined;
+  /** The current routing table's hold, one lease per LLM rule. */
+  #table: ProviderLease[] = [];
 
   /** Pools open now (for tests and metrics). */
   get size(): number {
@@ -85,16 +86,16 @@ export class ProviderPools {
 
   /** The routing table changed: its providers' pools are held, the pools only the previous table held close. */
   sync(routes: Iterable<LlmRoute>): void {
-    const leases = [...routes].map((r) => this.lease(r));
+    // The new table takes hold before the old lets go, so a pool both name is never closed in between.
     const prev = this.#table;
-    this.#table = { fetch: () => Promise.reject(new Error('the table does not fetch')), release: () => leases.forEach((l) => l.release()) };
-    prev?.release();
+    this.#table = [...routes].map((r) => this.lease(r));
+    for (const l of prev) l.release();
   }
 
   /** Lets go of the table's pools and closes every pool still open, each after its running requests. */
   async close(): Promise<void> {
-    this.#table?.release();
-    this.#table = undefined;
+    for (const l of this.#table) l.release();
+    this.#table = [];
     for (const [k, e] of this.#entries) {
       this.#entries.delete(k);
       this.#shut(e.pool);

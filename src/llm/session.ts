@@ -82,7 +82,8 @@ export class LlmSession {
   }
 
   #closeWith(code: number, reason: string): void {
-    if (this.#closed) return;
+    // Once either side has begun the close, the first code on the wire is already decided.
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.#closedBy ??= { code, reason };
     this.#ws.close(code, reason);
   }
