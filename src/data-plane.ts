@@ -79,6 +79,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   const llm = new LlmGateway({
     clock,
     holder,
+    closeTimeoutMs: config.closeTimeoutMs,
     registry: metrics.registry,
     log: log.child({ component: 'llm' }),
     ...(tracing && proxyTracing ? { observe: new LlmTracing(tracing.tracer, proxyTracing).observe } : {}),

@@ -10,7 +10,7 @@ import type { SnapshotHolder } from '../model/holder.ts';
 import type { Snapshot } from '../model/snapshot.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 import { PrincipalLimits } from './limits.ts';
 import { LlmMetrics } from './metrics.ts';
 import type { LlmSessionObserver } from './observer.ts';
@@ -27,6 +27,8 @@ export interface LlmGatewayOptions {
   readonly clock: Clock;
   readonly registry: Registry;
   readonly log: Logger;
+  /** How long close() waits for the clients to answer its close frames before it drops their sockets. */
+  readonly closeTimeoutMs: number;
   /** The routing table: provider pools the table no longer names are closed (once no socket uses them). */
   readonly holder?: SnapshotHolder;
   /** Tracing: called once the upgrade is answered; undefined (not traced) makes the session observe nothing. */
@@ -109,11 +111,17 @@ export class LlmGateway {
     if (this.#sessions.size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
   }
 
-  /** Stops: sockets still open (past the drain window) are closed with their requests aborted, then every
-   *  provider pool closes once its aborted requests have wound down. */
+  /** Stops: sockets still open (past the drain window) are closed with their requests aborted (their spans are
+   *  made as they close, before the tracer's last export), then every provider pool closes once its aborted
+   *  requests have wound down. */
   async close(): Promise<void> {
     this.#unsubscribe();
+    const { clock } = this.#o;
     for (const s of this.#sessions) s.close();
+    let timer: ClockTimer | undefined;
+    await Promise.race([this.#whenEmpty(), new Promise<void>((r) => (timer = clock.setTimeout(r, this.#o.closeTimeoutMs)))]);
+    clock.clearTimeout(timer);
+    for (const s of this.#sessions) s.terminate();
     for (const { limits } of this.#limits.values()) limits.close();
     this.#limits.clear();
     this.#wss.close();

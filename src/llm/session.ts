@@ -75,10 +75,16 @@ export class LlmSession {
     this.#closeIfDrained();
   }
 
-  /** wsgate is stopping: every request still in flight is aborted at once and the socket closes with 1012. */
+  /** wsgate is stopping (past the drain window): every request still in flight is aborted at once and the socket
+   *  closes with 1001, as the proxy closes the relayed connections left. */
   close(): void {
     for (const f of this.#inFlight.values()) f.ac.abort();
-    this.#closeWith(CloseCode.ServiceRestart, 'shutting down');
+    this.#closeWith(CloseCode.GoingAway, 'proxy going away');
+  }
+
+  /** The client did not answer the close in time. */
+  terminate(): void {
+    this.#ws.terminate();
   }
 
   #closeWith(code: number, reason: string): void {

@@ -41,7 +41,7 @@ interface Setup {
 async function setup(providers: readonly Provider[]): Promise<Setup> {
   const late: { gateway?: LlmGateway } = {};
   const gate = await startGate([], { hooks: { llm: (ctx, head) => late.gateway!.handle(ctx, head) } });
-  const gateway = (late.gateway = new LlmGateway({ clock: systemClock(), registry: new Registry(), log: silentLog, holder: gate.holder }));
+  const gateway = (late.gateway = new LlmGateway({ clock: systemClock(), registry: new Registry(), log: silentLog, holder: gate.holder, closeTimeoutMs: 2000 }));
   const publish = (ps: readonly Provider[]) => {
     const built = build({
       routes: [
@@ -182,10 +182,12 @@ test('a socket admitted before the provider left keeps its pool until it closes;
   assert.deepEqual({ answers, whileBoth, afterRemoval, pools: s.gateway.pools }, { answers: ['done', 'done', 'done'], whileBoth: { pools: 2, accepted: 2 }, afterRemoval: 3, pools: 1 });
 });
 
-test('closing the gateway closes every pool and ends every provider connection', bounded, async () => {
-  const { a, b, s } = await twoProviders();
+test('closing the gateway closes the sockets left with 1001, every pool, and every provider connection', bounded, async () => {
+  const { a, b, s, c } = await twoProviders();
   const open = [a.connections.open, b.connections.open];
+  const closed = once(c.ws, 'close');
   await s.gateway.close();
   await Promise.all([a.whenNoConnections(), b.whenNoConnections()]);
-  assert.deepEqual({ open, pools: s.gateway.pools }, { open: [1, 1], pools: 0 });
+  const [code] = (await closed) as [number];
+  assert.deepEqual({ open, pools: s.gateway.pools, sessions: s.gateway.sessions, code }, { open: [1, 1], pools: 0, sessions: 0, code: 1001 });
 });

@@ -49,7 +49,7 @@ before(async () => {
     const o = llmTracing.observe(ctx);
     return o && { ...o, closed: (e) => (o.closed(e), socketSpanMade?.()) };
   };
-  gateway = new LlmGateway({ clock, registry: new Registry(), log: silentLog, observe });
+  gateway = new LlmGateway({ clock, registry: new Registry(), log: silentLog, closeTimeoutMs: 2000, observe });
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
     routes: [
       routeObject('chat', {
