@@ -106,7 +106,16 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
     const write = async (data: unknown, event?: string) => {
       if (!sse(res, data, event) && !res.destroyed) {
         for (const w of blockedWaiters.splice(0)) w();
-        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        // Both listeners go once either fires (events.once would leave the loser's behind on every blocked write).
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
       }
     };
     const id = 'double-1';
