@@ -141,6 +141,13 @@ test('the built CLI traces LLM requests (a span per provider attempt) and HTTP f
     const closedLlm = closed(ws);
     ws.close(1000);
     await closedLlm;
+    // The socket's own span is made at its close, under the handshake.
+    await receiver.when((spans) => spans.some((s) => s.traceId === llmTrace && s.kind === 1));
+    const socketSpan = receiver.spans.find((s) => s.traceId === llmTrace && s.kind === 1)!;
+    assert.deepEqual(
+      [socketSpan.name, byId.get(socketSpan.parentSpanId), socketSpan.attributes['wsgate.llm.requests'], socketSpan.attributes['wsgate.close.code'], socketSpan.attributes['wsgate.close.initiator']],
+      ['WebSocket default/chat', 'GET', 1, 1000, 'client'],
+    );
 
     // A plain GET on the fallback route goes to the ws server, whose HTTP side answers 426.
     const pollTrace = '2e0c63257de34c926f9efcd03927272e';

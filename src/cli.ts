@@ -12,8 +12,9 @@ import { loadRoutes } from './sources/file/load-routes.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { runPrimary } from './workers/primary.ts';
 import { runWorker } from './workers/worker.ts';
+import { systemClock, type Clock } from './util/clock.ts';
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], clock: Clock): Promise<number> {
   let config: Config;
   try {
     config = loadConfig(argv);
@@ -45,12 +46,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (config.command === 'revoke') return runRevoke(config.redis!, config.revoke!, process.stdout, process.stderr);
   if (config.workers > 1 && cluster.isWorker) {
-    return runWorker(config, createLogger(config.logLevel).child({ worker: cluster.worker?.id }));
+    return runWorker(config, createLogger(config.logLevel).child({ worker: cluster.worker?.id }), clock);
   }
   const log = createLogger(config.logLevel);
   let running: { shutdown(): Promise<void>; close(): Promise<void> };
   try {
-    running = config.workers > 1 ? await runPrimary(config, log) : await serve(config, log);
+    running = config.workers > 1 ? await runPrimary(config, log, clock) : await serve(config, log, clock);
   } catch (err) {
     const problems = (err as { problems?: ConfigProblem[] }).problems;
     if (problems) {
@@ -83,14 +84,21 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Give pino a tick to flush, then leave even if a stray handle lingers.
-    setTimeout(() => process.exit(code), 100).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`wsgate: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+// The composition root: the process's one clock is made here and handed down (its timers never keep the process
+// alive, so the exit below still leaves at once if nothing else is pending).
+function start(): void {
+  const clock = systemClock();
+  main(process.argv.slice(2), clock).then(
+    (code) => {
+      process.exitCode = code;
+      // Give pino a tick to flush, then leave even if a stray handle lingers.
+      clock.setTimeout(() => process.exit(code), 100);
+    },
+    (err: unknown) => {
+      process.stderr.write(`wsgate: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+start();

@@ -78,6 +78,8 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
   });
   const llm = new LlmGateway({
     clock,
+    holder,
+    closeTimeoutMs: config.closeTimeoutMs,
     registry: metrics.registry,
     log: log.child({ component: 'llm' }),
     ...(tracing && proxyTracing ? { observe: new LlmTracing(tracing.tracer, proxyTracing).observe } : {}),
@@ -134,7 +136,7 @@ export async function startDataPlane(config: Config, log: Logger, metrics: Metri
     log.info({ tlsListen: formatAddress(tlsAddress) }, 'TLS listener serving');
   }
   const stopRest = async () => {
-    llm.close();
+    await llm.close();
     affinity.close();
     health.stop();
     stopCollecting();

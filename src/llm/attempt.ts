@@ -4,6 +4,7 @@
 import type { Clock, ClockTimer } from '../util/clock.ts';
 import type { ChatMessage, RequestParams } from './protocol.ts';
 import { codecs } from './providers/codecs.ts';
+import type { ProviderHttp, ProviderResponse } from './provider-pools.ts';
 import type { LlmProvider } from './route.ts';
 import { SseDecoder, SseOverflow } from './sse.ts';
 
@@ -13,7 +14,15 @@ export interface Usage {
 }
 
 export type AttemptOutcome =
-  | { readonly result: 'done'; readonly finishReason: string; readonly usage: Usage; readonly firstTokenAt?: number }
+  | {
+      readonly result: 'done';
+      readonly finishReason: string;
+      readonly usage: Usage;
+      readonly firstTokenAt?: number;
+      /** The model the provider says answered (it may name a version of the one asked for); telemetry only: it is
+       *  the provider's text, unbounded, never a metric label. */
+      readonly responseModel?: string;
+    }
   | {
       readonly result: 'failed';
       /** No text reached the caller: a fallback may try the next provider. */
@@ -38,7 +47,8 @@ export interface AttemptOptions {
   readonly signal: AbortSignal;
   /** Called for each text part; a returned promise holds the next read of the provider's stream (backpressure). */
   readonly onText: (text: string) => void | Promise<void>;
-  readonly fetch?: typeof fetch;
+  /** The provider's connection pool. */
+  readonly http: ProviderHttp;
 }
 
 /** Parses Retry-After (RFC 9110 §10.2.3: delay-seconds or an HTTP-date); only the seconds form is honoured,
@@ -75,9 +85,9 @@ export async function attempt(o: AttemptOptions): Promise<AttemptOutcome> {
     return { result: 'failed', beforeFirstToken: !gotText, retryable: retryable && !gotText, kind, detail, usage, ...extra };
   };
   try {
-    let res: Response;
+    let res: ProviderResponse;
     try {
-      res = await (o.fetch ?? fetch)(provider.baseUrl + wire.path, { method: 'POST', headers: wire.headers, body: wire.body, signal: ac.signal });
+      res = await o.http.fetch(provider, provider.baseUrl + wire.path, { method: 'POST', headers: wire.headers, body: wire.body, signal: ac.signal });
     } catch {
       return fail('connect', 'connect', true);
     }
@@ -93,6 +103,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptOutcome> {
     const decode = codec.decoder();
     const reader = res.body.getReader();
     let finishReason = 'stop';
+    let responseModel: string | undefined;
     let streamError: string | undefined;
     try {
       for (;;) {
@@ -120,6 +131,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptOutcome> {
               if (part.inputTokens !== undefined) usage.inputTokens = part.inputTokens;
               if (part.outputTokens !== undefined) usage.outputTokens = part.outputTokens;
             } else if (part.kind === 'finish') finishReason = part.reason;
+            else if (part.kind === 'model') responseModel ??= part.model;
             else streamError = part.message;
           }
           if (streamError !== undefined) break;
@@ -141,7 +153,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptOutcome> {
     }
     if (streamError !== undefined) return fail('stream', 'error_event', true);
     if (o.signal.aborted) return { result: 'aborted', usage };
-    return { result: 'done', finishReason, usage, ...(firstTokenAt !== undefined ? { firstTokenAt } : {}) };
+    return { result: 'done', finishReason, usage, ...(firstTokenAt !== undefined ? { firstTokenAt } : {}), ...(responseModel !== undefined ? { responseModel } : {}) };
   } finally {
     clock.clearTimeout(phase);
     for (const t of timers) clock.clearTimeout(t);

@@ -1,16 +1,21 @@
 // The proxy's hook for rules with `llm`: after the route's admission checks (auth, origin, IP, rate limits)
 // have passed, wsgate answers the upgrade itself and serves the socket with an LlmSession. Limits are kept per
 // rule across snapshots while the rule's limits stay the same, so a config reload does not reset budgets.
+// Provider connection pools (provider-pools.ts) follow the routing table: held while the table or a socket
+// admitted under an older table uses them.
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
+import type { SnapshotHolder } from '../model/holder.ts';
+import type { Snapshot } from '../model/snapshot.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 import { PrincipalLimits } from './limits.ts';
 import { LlmMetrics } from './metrics.ts';
 import type { LlmSessionObserver } from './observer.ts';
 import { LLM_SUBPROTOCOL } from './protocol.ts';
+import { ProviderPools } from './provider-pools.ts';
 import type { LlmRoute } from './route.ts';
 import { LlmSession } from './session.ts';
 
@@ -22,7 +27,10 @@ export interface LlmGatewayOptions {
   readonly clock: Clock;
   readonly registry: Registry;
   readonly log: Logger;
-  readonly fetch?: typeof fetch;
+  /** How long close() waits for the clients to answer its close frames before it drops their sockets. */
+  readonly closeTimeoutMs: number;
+  /** The routing table: provider pools the table no longer names are closed (once no socket uses them). */
+  readonly holder?: SnapshotHolder;
   /** Tracing: called once the upgrade is answered; undefined (not traced) makes the session observe nothing. */
   readonly observe?: (ctx: HandshakeContext) => LlmSessionObserver | undefined;
 }
@@ -44,11 +52,21 @@ export class LlmGateway {
   readonly #limits = new Map<string, { readonly config: string; readonly limits: PrincipalLimits }>();
   readonly #sessions = new Set<LlmSession>();
   readonly #emptyWaiters: (() => void)[] = [];
+  readonly #pools = new ProviderPools();
+  readonly #unsubscribe: () => void;
   #draining = false;
 
   constructor(o: LlmGatewayOptions) {
     this.#o = o;
     this.#metrics = new LlmMetrics(o.registry);
+    const cur = o.holder?.current();
+    if (cur) this.#pools.sync(llmRoutes(cur));
+    this.#unsubscribe = o.holder?.onSwap((next) => this.#pools.sync(llmRoutes(next))) ?? (() => {});
+  }
+
+  /** Provider connection pools open now. */
+  get pools(): number {
+    return this.#pools.size;
   }
 
   get sessions(): number {
@@ -62,9 +80,13 @@ export class LlmGateway {
     // ws reads method, url and headers; the upgrade front's request carries them as IncomingMessage does.
     this.#wss.handleUpgrade(ctx.req as IncomingMessage, ctx.socket, head, (ws) => {
       const observer = this.#o.observe?.(ctx);
-      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}), ...(observer ? { observer } : {}) });
+      const lease = this.#pools.lease(route);
+      const session = new LlmSession(ws, principalOf(ctx), { route, clock: this.#o.clock, limits, metrics: this.#metrics, log: this.#o.log, http: lease, ...(observer ? { observer } : {}) });
       this.#sessions.add(session);
-      ws.once('close', () => this.#forget(session));
+      ws.once('close', () => {
+        lease.release();
+        this.#forget(session);
+      });
       if (this.#draining) session.drain();
       // The upgrade front hands sockets over paused (nothing is read until a reader listens); ws listens now.
       ctx.socket.resume();
@@ -89,10 +111,21 @@ export class LlmGateway {
     if (this.#sessions.size === 0) for (const w of this.#emptyWaiters.splice(0)) w();
   }
 
-  close(): void {
+  /** Stops: sockets still open (past the drain window) are closed with their requests aborted (their spans are
+   *  made as they close, before the tracer's last export), then every provider pool closes once its aborted
+   *  requests have wound down. */
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    const { clock } = this.#o;
+    for (const s of this.#sessions) s.close();
+    let timer: ClockTimer | undefined;
+    await Promise.race([this.#whenEmpty(), new Promise<void>((r) => (timer = clock.setTimeout(r, this.#o.closeTimeoutMs)))]);
+    clock.clearTimeout(timer);
+    for (const s of this.#sessions) s.terminate();
     for (const { limits } of this.#limits.values()) limits.close();
     this.#limits.clear();
     this.#wss.close();
+    await this.#pools.close();
   }
 
   #limitsFor(key: string, route: LlmRoute): PrincipalLimits {
@@ -104,4 +137,10 @@ export class LlmGateway {
     this.#limits.set(key, { config, limits });
     return limits;
   }
+}
+
+function llmRoutes(s: Snapshot): LlmRoute[] {
+  const out: LlmRoute[] = [];
+  for (const r of s.routes.values()) for (const rule of r.rules) if (rule.llm) out.push(rule.llm);
+  return out;
 }

@@ -9,8 +9,9 @@ import type { Clock, ClockTimer } from '../util/clock.ts';
 import { attempt, type AttemptOutcome, type Usage } from './attempt.ts';
 import { CONCURRENCY_RETRY_MS, type PrincipalLimits } from './limits.ts';
 import type { LlmMetrics } from './metrics.ts';
-import type { LlmSessionObserver } from './observer.ts';
+import type { LlmRefusal, LlmSessionObserver } from './observer.ts';
 import { parseClientMessage, type ChatMessage, type ClientRequest, type ServerEvent } from './protocol.ts';
+import type { ProviderHttp } from './provider-pools.ts';
 import type { LlmRoute } from './route.ts';
 import { candidates } from './routing.ts';
 import { Conversations } from './conversation.ts';
@@ -24,8 +25,10 @@ export interface LlmSessionDeps {
   readonly limits: PrincipalLimits;
   readonly metrics?: LlmMetrics;
   readonly log?: Logger;
-  readonly fetch?: typeof fetch;
-  /** Tracing: told when each request starts, falls back, gets its first token and ends. */
+  /** The providers' connection pools. */
+  readonly http: ProviderHttp;
+  /** Tracing: told when each request starts, falls back, gets its first token and ends, of each refusal, and of
+   *  the close. */
   readonly observer?: LlmSessionObserver;
 }
 
@@ -41,6 +44,10 @@ export class LlmSession {
   readonly #inFlight = new Map<string, InFlight>();
   #draining = false;
   #closed = false;
+  /** Set when wsgate closes the socket: the code and reason it sent first. */
+  #closedBy: { readonly code: number; readonly reason: string } | undefined;
+  #requests = 0;
+  #refused = 0;
   readonly #conversations: Conversations | undefined;
   /** Resolves when the last frame sent has been written to the socket. */
   #flushed: Promise<void> = Promise.resolve();
@@ -55,7 +62,7 @@ export class LlmSession {
     const conv = deps.route.conversation;
     this.#conversations = conv.enabled ? new Conversations(conv.maxTurns, conv.maxBytes) : undefined;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    ws.on('close', () => this.#onClose());
+    ws.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
   }
 
   get inFlight(): number {
@@ -68,10 +75,38 @@ export class LlmSession {
     this.#closeIfDrained();
   }
 
-  #onClose(): void {
+  /** wsgate is stopping (past the drain window): every request still in flight is aborted at once and the socket
+   *  closes with 1001, as the proxy closes the relayed connections left. */
+  close(): void {
+    for (const f of this.#inFlight.values()) f.ac.abort();
+    this.#closeWith(CloseCode.GoingAway, 'proxy going away');
+  }
+
+  /** The client did not answer the close in time. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  #closeWith(code: number, reason: string): void {
+    // Once either side has begun the close, the first code on the wire is already decided.
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#closedBy ??= { code, reason };
+    this.#ws.close(code, reason);
+  }
+
+  #onClose(code: number, reason: string): void {
     this.#closed = true;
     this.#gone();
     for (const f of this.#inFlight.values()) f.ac.abort();
+    const by = this.#closedBy;
+    this.#d.observer?.closed({
+      requests: this.#requests,
+      refused: this.#refused,
+      code: by?.code ?? code,
+      reason: by?.reason ?? reason,
+      initiator: by ? 'proxy' : 'client',
+      drained: this.#draining,
+    });
   }
 
   #send(ev: ServerEvent): void {
@@ -85,14 +120,11 @@ export class LlmSession {
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
-    if (isBinary) {
-      this.#ws.close(UNSUPPORTED_DATA, 'wsgate.llm.v1 is text only');
-      return;
-    }
+    if (isBinary) return this.#closeWith(UNSUPPORTED_DATA, 'wsgate.llm.v1 is text only');
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     const { route } = this.#d;
     const msg = parseClientMessage(buf.toString('utf8'), buf.byteLength, route.maxMessageBytes, route.params);
-    if (msg.type === 'error') return this.#send(msg);
+    if (msg.type === 'error') return this.#refuse({ ...(msg.id !== undefined ? { id: msg.id } : {}), code: msg.code }, msg);
     if (msg.type === 'cancel') {
       const f = this.#inFlight.get(msg.id);
       if (f) {
@@ -102,7 +134,7 @@ export class LlmSession {
       return;
     }
     const err = (code: LlmErrorCode, message: string, retryAfterMs?: number): void =>
-      this.#send({ type: 'error', id: msg.id, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      this.#refuse({ id: msg.id, model: msg.model, code }, { type: 'error', id: msg.id, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     if (this.#draining) return err(LlmErrorCode.draining, 'the gateway is draining; reconnect');
     if (this.#inFlight.has(msg.id)) return err(LlmErrorCode.duplicateId, `request ${msg.id} is already in flight`);
     let context: readonly ChatMessage[] = [];
@@ -128,6 +160,7 @@ export class LlmSession {
     }
     const f: InFlight = { ac: new AbortController(), cancelled: false };
     this.#inFlight.set(msg.id, f);
+    this.#requests++;
     void this.#run(msg, context, cands, f).then(
       (usage) => admission.release(usage.inputTokens + usage.outputTokens),
       () => admission.release(0),
@@ -135,6 +168,12 @@ export class LlmSession {
       this.#inFlight.delete(msg.id);
       this.#closeIfDrained();
     });
+  }
+
+  #refuse(r: LlmRefusal, ev: ServerEvent): void {
+    this.#refused++;
+    this.#d.observer?.refused(r, this.#d.clock.now());
+    this.#send(ev);
   }
 
   async #run(req: ClientRequest, context: readonly ChatMessage[], cands: ReturnType<typeof candidates>, f: InFlight): Promise<Usage> {
@@ -177,7 +216,7 @@ export class LlmSession {
       provider = c.provider.name;
       model = c.model;
       obs?.attemptStart(c.provider, c.model, clock.now());
-      outcome = await attempt({ provider: c.provider, model: c.model, messages: context.length > 0 ? [...context, ...req.messages] : req.messages, params: req.params, clock, signal: f.ac.signal, onText, ...(this.#d.fetch ? { fetch: this.#d.fetch } : {}) });
+      outcome = await attempt({ provider: c.provider, model: c.model, messages: context.length > 0 ? [...context, ...req.messages] : req.messages, params: req.params, clock, signal: f.ac.signal, onText, http: this.#d.http });
       used.inputTokens += outcome.usage.inputTokens;
       used.outputTokens += outcome.usage.outputTokens;
       obs?.attemptEnd(outcome);
@@ -204,7 +243,7 @@ export class LlmSession {
       this.#send({ type: 'error', id: req.id, code, message, ...(retryAfterMs !== undefined && o.beforeFirstToken ? { retryAfterMs } : {}) });
     }
     this.#count(provider, model, label);
-    obs?.end({ outcome: label, provider, model, usage: used, ...(o.result === 'done' ? { finishReason: o.finishReason } : {}) });
+    obs?.end({ outcome: label, provider, model, usage: used, ...(o.result === 'done' ? { finishReason: o.finishReason, ...(o.responseModel !== undefined ? { responseModel: o.responseModel } : {}) } : {}) });
     const m = this.#d.metrics;
     const labels = { namespace: route.namespace, route: route.name, provider, model };
     m?.tokens.inc({ ...labels, kind: 'input' }, used.inputTokens);
@@ -234,6 +273,6 @@ export class LlmSession {
   }
 
   #closeIfDrained(): void {
-    if (this.#draining && this.#inFlight.size === 0 && !this.#closed) this.#ws.close(CloseCode.ServiceRestart, 'draining');
+    if (this.#draining && this.#inFlight.size === 0) this.#closeWith(CloseCode.ServiceRestart, 'draining');
   }
 }

@@ -13,8 +13,9 @@ import type { Snapshot, SnapshotContent } from '../model/snapshot.ts';
 import { createAdminServer, listen } from '../telemetry/admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
-import { systemClock } from '../util/clock.ts';
+import type { Clock, ClockTimer } from '../util/clock.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
+import { Respawner } from './respawn.ts';
 
 export interface PrimaryRunning {
   readonly adminAddress: AddressInfo;
@@ -24,7 +25,10 @@ export interface PrimaryRunning {
   close(): Promise<void>;
 }
 
-export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRunning> {
+/** Answers /metrics with what the workers sent within this long: a worker that dies mid-scrape must not hang it. */
+const GATHER_MS = 2000;
+
+export async function runPrimary(config: Config, log: Logger, clock: Clock): Promise<PrimaryRunning> {
   // Workers accept on the shared socket themselves (the kernel spreads connections): with the default
   // round-robin the primary accepts every connection and passes its handle over IPC, which measured 1.7× the
   // CPU per handshake. Connections are long-lived, so the kernel's less even spread costs little.
@@ -39,7 +43,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
   let firstAddress: ((a: AddressInfo) => void) | undefined;
   const addressKnown = new Promise<AddressInfo>((r) => (firstAddress = r));
 
-  const control = await startControlPlane(config, log, metrics, holder, systemClock());
+  const control = await startControlPlane(config, log, metrics, holder, clock);
   const toWorker = (w: Worker, m: ToWorker) => {
     if (w.isConnected()) w.send(m);
   };
@@ -48,7 +52,9 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     for (const w of Object.values(cluster.workers ?? {})) if (w) toWorker(w, { t: 'snapshot', content });
   });
 
+  const respawner = new Respawner({ clock, fork: () => fork() });
   const fork = () => {
+    const startedAt = clock.now();
     const w = cluster.fork();
     w.on('message', (m: ToPrimary) => {
       if (m.t === 'hello') {
@@ -69,8 +75,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     w.on('exit', (code, signal) => {
       listeningWorkers.delete(w.id);
       if (shuttingDown) return;
-      log.error({ worker: w.id, code, signal }, 'worker died; starting another');
-      setTimeout(fork, 500).unref();
+      const waitMs = respawner.died(startedAt);
+      log.error({ worker: w.id, code, signal, waitMs }, 'worker died; starting another');
     });
   };
   for (let i = 0; i < config.workers; i++) fork();
@@ -78,12 +84,13 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
   const workerMetrics = async (): Promise<string> => {
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected()));
     const id = nextId++;
+    let gather: ClockTimer | undefined;
     const got = await new Promise<MetricObjectWithValues<MetricValue<string>>[][]>((resolve) => {
       pending.set(id, { need: live.length, got: [], resolve });
       for (const w of live) toWorker(w, { t: 'metrics', id });
-      // A worker that dies mid-scrape must not hang /metrics: answer with what arrived.
-      setTimeout(() => resolve(pending.get(id)?.got ?? []), 2000).unref();
+      gather = clock.setTimeout(() => resolve(pending.get(id)?.got ?? []), GATHER_MS);
     });
+    clock.clearTimeout(gather);
     pending.delete(id);
     return AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), ...got]).metrics();
   };
@@ -117,6 +124,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     listening: () => addressKnown,
     async shutdown() {
       shuttingDown = true;
+      respawner.stop();
       log.info({ workers: config.workers }, 'shutdown: draining every worker');
       await stopWorkers({ t: 'shutdown' });
       await control.stop();
@@ -125,6 +133,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<PrimaryRu
     },
     async close() {
       shuttingDown = true;
+      respawner.stop();
       await stopWorkers('kill');
       await control.stop();
       await closeServer(admin);

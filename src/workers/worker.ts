@@ -5,10 +5,10 @@ import { startDataPlane } from '../data-plane.ts';
 import { SnapshotHolder } from '../model/holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
-import { systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 import type { ToPrimary, ToWorker } from './messages.ts';
 
-export async function runWorker(config: Config, log: Logger): Promise<number> {
+export async function runWorker(config: Config, log: Logger, clock: Clock): Promise<number> {
   const send = (m: ToPrimary) => process.send?.(m);
   const metrics = new Metrics();
   const holder = new SnapshotHolder();
@@ -38,7 +38,7 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
     process.on('disconnect', () => stop('close'));
   });
   send({ t: 'hello' });
-  plane.data = await startDataPlane(config, log, metrics, holder, systemClock());
+  plane.data = await startDataPlane(config, log, metrics, holder, clock);
   send({ t: 'listening' });
   return done;
 }

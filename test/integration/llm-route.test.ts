@@ -63,13 +63,13 @@ before(async () => {
     ],
   });
   for (const st of built.statuses) assert.deepEqual(st.conditions.map((c) => `${c.type}=${c.status}`), ['Accepted=True', 'ResolvedRefs=True', 'Programmed=True']);
-  gateway = new LlmGateway({ clock: systemClock(), registry: new Registry(), log });
+  gateway = new LlmGateway({ clock: systemClock(), registry: new Registry(), log, closeTimeoutMs: 2000 });
   gate = await startGate([], { log, hooks: { admission: createSecurity({ trustedProxies: [], log }).admission, llm: gateway.handle } });
   gate.holder.publish(built.content);
 });
 
 after(async () => {
-  gateway.close();
+  await gateway.close();
   await gate.close();
   await double.close();
 });
@@ -178,7 +178,7 @@ test('drain through the gateway: the request in flight finishes, a new one gets 
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   const slow = await startProviderDouble('openai-chat', () => ({ tokens: ['a', 'b'], gate: () => released, gateAfter: 1 }));
-  const gw = new LlmGateway({ clock: systemClock(), registry: new Registry(), log });
+  const gw = new LlmGateway({ clock: systemClock(), registry: new Registry(), log, closeTimeoutMs: 2000 });
   const built = createBuilder({ className: 'wsgate', allowStaticEndpoints: true, mode: 'standalone' })({
     routes: [routeObject('d', { rules: [{ llm: { providers: [{ name: 's', baseUrl: slow.url, format: 'openai-chat', credentials: { file: 'k' }, models: ['m'] }] } }] })],
     services: [],
@@ -210,7 +210,7 @@ test('drain through the gateway: the request in flight finishes, a new one gets 
       { got: ['delta:a:a', 'error:b:draining', 'delta:a:b', 'done:a:stop'], code: 1012 },
     );
   } finally {
-    gw.close();
+    await gw.close();
     await g.close();
     await slow.close();
   }

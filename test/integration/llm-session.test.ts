@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { PrincipalLimits } from '../../src/llm/limits.ts';
 import { LlmMetrics } from '../../src/llm/metrics.ts';
 import { LLM_SUBPROTOCOL } from '../../src/llm/protocol.ts';
+import { ProviderPools, type ProviderHttp } from '../../src/llm/provider-pools.ts';
 import type { LlmProvider, LlmRoute } from '../../src/llm/route.ts';
 import { LlmSession } from '../../src/llm/session.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
@@ -114,9 +115,11 @@ async function double(format: DoubleFormat, behave: (body: Record<string, unknow
   return d;
 }
 
-async function gate(r: LlmRoute, fetchImpl?: typeof fetch): Promise<Gate> {
+async function gate(r: LlmRoute, wrap: (http: ProviderHttp) => ProviderHttp = (h) => h): Promise<Gate> {
   const clock = new ManualClock();
   const limits = new PrincipalLimits(r.limits, clock);
+  const pools = new ProviderPools();
+  const lease = pools.lease(r);
   const registry = new Registry();
   const metrics = new LlmMetrics(registry);
   const logs: string[] = [];
@@ -126,7 +129,7 @@ async function gate(r: LlmRoute, fetchImpl?: typeof fetch): Promise<Gate> {
   const sessions: LlmSession[] = [];
   const serverSockets: WebSocket[] = [];
   // The principal comes from the handshake; here a header stands in for what auth resolved.
-  wss.on('connection', (ws, req) => serverSockets.push(ws) && sessions.push(new LlmSession(ws, String(req.headers['x-principal'] ?? req.socket.remoteAddress), { route: r, clock, limits, metrics, log, ...(fetchImpl ? { fetch: fetchImpl } : {}) })));
+  wss.on('connection', (ws, req) => serverSockets.push(ws) && sessions.push(new LlmSession(ws, String(req.headers['x-principal'] ?? req.socket.remoteAddress), { route: r, clock, limits, metrics, log, http: wrap(lease) })));
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -134,6 +137,8 @@ async function gate(r: LlmRoute, fetchImpl?: typeof fetch): Promise<Gate> {
   cleanups.push(async () => {
     for (const c of clients) c.ws.terminate();
     limits.close();
+    lease.release();
+    await pools.close();
     wss.close();
     http.closeAllConnections();
     http.close();
@@ -284,11 +289,13 @@ describe('llm session: cancel, disconnect, timeouts', () => {
     const bb = await double('openai-chat', () => ({ tokens: ['late'] }));
     let headers!: () => void;
     const gotHeaders = new Promise<void>((resolve) => (headers = resolve));
-    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a']), provider('b', 'openai-chat', bb.url, ['m-b'])]), async (...args) => {
-      const r = await fetch(...args);
-      headers();
-      return r;
-    });
+    const g = await gate(route([provider('a', 'openai-chat', a.url, ['m-a']), provider('b', 'openai-chat', bb.url, ['m-b'])]), (http) => ({
+      fetch: async (...args) => {
+        const r = await http.fetch(...args);
+        headers();
+        return r;
+      },
+    }));
     const c = await g.client();
     c.request('t');
     await gotHeaders;

@@ -34,6 +34,9 @@ export interface Behaviour {
   /** Token i's text, computed as it is written (the latency bench stamps each token with its write time);
    *  `tokens` still says how many there are. */
   readonly text?: (i: number) => string;
+  /** The model the stream says answered (OpenAI: every chunk's `model`; Anthropic: message_start's
+   *  `message.model`); by default the one asked for. Real providers often name a dated version. */
+  readonly responseModel?: string;
 }
 
 export interface Received {
@@ -44,6 +47,10 @@ export interface Received {
 
 export interface ProviderDouble {
   readonly url: string;
+  /** TCP connections accepted so far, and still open. */
+  readonly connections: { accepted: number; open: number };
+  /** Resolves once no connection is open (at once if none is). */
+  whenNoConnections(): Promise<void>;
   readonly received: Received[];
   /** Requests whose client went away before the double ended the response. */
   aborted: number;
@@ -95,11 +102,20 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
     res.flushHeaders();
     const tokens = b.tokens ?? ['Hello', ',', ' world'];
     const inputTokens = b.inputTokens ?? 7;
-    const model = String(body.model);
+    const model = b.responseModel ?? String(body.model);
     const write = async (data: unknown, event?: string) => {
       if (!sse(res, data, event) && !res.destroyed) {
         for (const w of blockedWaiters.splice(0)) w();
-        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        // Both listeners go once either fires (events.once would leave the loser's behind on every blocked write).
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
       }
     };
     const id = 'double-1';
@@ -137,11 +153,23 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
     }
     finish();
   });
+  const connections = { accepted: 0, open: 0 };
+  let idleWaiters: (() => void)[] = [];
+  server.on('connection', (socket) => {
+    connections.accepted++;
+    connections.open++;
+    socket.once('close', () => {
+      connections.open--;
+      if (connections.open === 0) for (const w of idleWaiters.splice(0)) w();
+    });
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const double: ProviderDouble = {
     url: `http://127.0.0.1:${port}`,
+    connections,
+    whenNoConnections: () => (connections.open === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
     received,
     aborted: 0,
     written: 0,
@@ -152,6 +180,7 @@ export async function startProviderDouble(format: DoubleFormat, behave: (body: R
       abortWaiters = [];
       requestWaiters = [];
       blockedWaiters = [];
+      idleWaiters = [];
       server.closeAllConnections();
       server.close();
       await once(server, 'close');

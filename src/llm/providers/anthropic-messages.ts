@@ -7,7 +7,7 @@ import type { StreamPart, WireFormatCodec } from './stream-event.ts';
 const API_VERSION = '2023-06-01';
 
 interface Payload {
-  message?: { usage?: { input_tokens?: number; output_tokens?: number } };
+  message?: { model?: string; usage?: { input_tokens?: number; output_tokens?: number } };
   delta?: { type?: string; text?: string; stop_reason?: string | null };
   usage?: { input_tokens?: number; output_tokens?: number };
   error?: { type?: string; message?: string };
@@ -41,8 +41,12 @@ export const anthropicMessages: WireFormatCodec = {
       }
       switch (event) {
         case 'message_start': {
+          const out: StreamPart[] = [];
+          const m = p.message?.model;
+          if (typeof m === 'string' && m !== '') out.push({ kind: 'model', model: m });
           const u = p.message?.usage;
-          return u ? [{ kind: 'usage', inputTokens: u.input_tokens, outputTokens: u.output_tokens }] : [];
+          if (u) out.push({ kind: 'usage', inputTokens: u.input_tokens, outputTokens: u.output_tokens });
+          return out;
         }
         case 'content_block_delta':
           return p.delta?.type === 'text_delta' && typeof p.delta.text === 'string' && p.delta.text.length > 0 ? [{ kind: 'text', text: p.delta.text }] : [];

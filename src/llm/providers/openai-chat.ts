@@ -5,6 +5,7 @@
 import type { StreamPart, WireFormatCodec } from './stream-event.ts';
 
 interface Chunk {
+  model?: string;
   choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string };
@@ -35,6 +36,8 @@ export const openAiChat: WireFormatCodec = {
         return [{ kind: 'error', message: 'provider sent a chunk that is not JSON' }];
       }
       const out: StreamPart[] = [];
+      // Every chunk repeats the model; the first one says it.
+      if (typeof c.model === 'string' && c.model !== '') out.push({ kind: 'model', model: c.model });
       if (c.error) out.push({ kind: 'error', message: String(c.error.message ?? 'provider error') });
       for (const ch of c.choices ?? []) {
         const text = ch.delta?.content;

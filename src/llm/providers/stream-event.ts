@@ -5,6 +5,8 @@ export type StreamPart =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'usage'; readonly inputTokens?: number; readonly outputTokens?: number }
   | { readonly kind: 'finish'; readonly reason: string }
+  /** The model the provider reports answering with. */
+  | { readonly kind: 'model'; readonly model: string }
   /** An error event inside a 200 stream. */
   | { readonly kind: 'error'; readonly message: string };
 

@@ -9,11 +9,16 @@
 // as a dependency; the request span stays whole, as the conventions ask of a span whose operation was retried.
 // Time to first token is the attribute gen_ai.response.time_to_first_chunk (seconds), on the request (from its
 // message) and on the attempt that produced it (from its call), measured on the session's clock.
+// A message refused before any provider was asked (limits, draining, a bad message) is one server span of its
+// own with the error the client got. The socket itself gets a span like a relayed connection's
+// (proxy-tracing.ts): made at its close from a small record, with its request counts and close code.
+// gen_ai.response.model is the model the provider reports (it may name a dated version of the one asked for).
 // Prompt and completion text never reach this file: the session's observer is not given them.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_CLIENT_ADDRESS, ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { CloseCode, LlmErrorCode } from '../../errors.ts';
 import type { AttemptOutcome } from '../../llm/attempt.ts';
-import type { LlmRequestEnd, LlmRequestObserver, LlmSessionObserver } from '../../llm/observer.ts';
+import type { LlmRefusal, LlmRequestEnd, LlmRequestObserver, LlmSessionObserver, LlmSocketEnd } from '../../llm/observer.ts';
 import type { ClientRequest } from '../../llm/protocol.ts';
 import type { LlmProvider, WireFormat } from '../../llm/route.ts';
 import type { HandshakeContext } from '../../proxy/hooks.ts';
@@ -43,7 +48,15 @@ export const LlmAttr = {
   attempts: 'wsgate.llm.attempts',
   outcome: 'wsgate.llm.outcome',
   timeout: 'wsgate.llm.timeout',
+  /** On the socket's span: requests started, and messages refused before they started. */
+  requests: 'wsgate.llm.requests',
+  refused: 'wsgate.llm.refused',
 } as const;
+
+/** Refusals that are wsgate's side failing (it is going away), an error on the span as a 5xx or gRPC's UNAVAILABLE
+ *  is on a server span; the others (a bad message, a limit, an unknown model) are the client's, which server
+ *  spans leave unset with error.type (https://opentelemetry.io/docs/specs/semconv/rpc/grpc/, "Status"). */
+const serverSideRefusals: ReadonlySet<string> = new Set([LlmErrorCode.draining]);
 
 /** gen_ai.provider.name is the telemetry flavour of the wire format spoken (the conventions' well-known values);
  *  which configured provider it was is wsgate.llm.provider. */
@@ -69,8 +82,41 @@ export class LlmTracing {
     if (!parent || !route) return undefined;
     const pctx = trace.setSpanContext(ROOT_CONTEXT, parent);
     const routeName = `${route.namespace}/${route.name}`;
-    return { request: (req, at) => new RequestTrace(this.#tracer, pctx, routeName, req, at) };
+    // performance.now() as the relayed connection's span takes it: span times are the SDK's, not the session's.
+    const opened = performance.now();
+    const tracer = this.#tracer;
+    return {
+      request: (req, at) => new RequestTrace(tracer, pctx, routeName, req, at),
+      refused: (r) => refusedSpan(tracer, pctx, routeName, r),
+      closed: (e) => socketSpan(tracer, pctx, routeName, ctx.clientIp, opened, e),
+    };
   };
+}
+
+function refusedSpan(tracer: Tracer, parent: Context, route: string, r: LlmRefusal): void {
+  const attributes: Attributes = { [GenAi.operationName]: 'chat', [Attr.route]: route, [ATTR_ERROR_TYPE]: r.code, [LlmAttr.outcome]: r.code };
+  if (r.model !== undefined) attributes[GenAi.requestModel] = r.model;
+  if (r.id !== undefined) attributes[LlmAttr.requestId] = r.id;
+  const span = tracer.startSpan(r.model !== undefined ? `chat ${r.model}` : 'chat', { kind: SpanKind.SERVER, attributes }, parent);
+  if (serverSideRefusals.has(r.code)) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
+function socketSpan(tracer: Tracer, parent: Context, route: string, clientIp: string, opened: number, e: LlmSocketEnd): void {
+  const attributes: Attributes = {
+    [Attr.route]: route,
+    [ATTR_CLIENT_ADDRESS]: clientIp,
+    [LlmAttr.requests]: e.requests,
+    [LlmAttr.refused]: e.refused,
+    [Attr.closeCode]: e.code,
+    [Attr.closeReason]: e.reason,
+    [Attr.closeInitiator]: e.initiator,
+  };
+  if (e.drained) attributes[Attr.drainCause] = 'proxy shutdown';
+  const span = tracer.startSpan(`WebSocket ${route}`, { kind: SpanKind.INTERNAL, attributes, startTime: opened }, parent);
+  // As for relayed connections: only wsgate's own failure (1011) is an error; every other close is how sockets end.
+  if (e.code === CloseCode.InternalError) span.setStatus({ code: SpanStatusCode.ERROR, message: e.reason });
+  span.end();
 }
 
 class RequestTrace implements LlmRequestObserver {
@@ -81,7 +127,6 @@ class RequestTrace implements LlmRequestObserver {
   #attempts = 0;
   #attempt: Span | undefined;
   #attemptAt = 0;
-  #attemptModel = '';
   #provider: LlmProvider | undefined;
 
   constructor(tracer: Tracer, parent: Context, route: string, req: Pick<ClientRequest, 'id' | 'model' | 'params'>, at: number) {
@@ -103,7 +148,6 @@ class RequestTrace implements LlmRequestObserver {
     this.#attempts++;
     this.#provider = provider;
     this.#attemptAt = at;
-    this.#attemptModel = model;
     this.#attempt = this.#tracer.startSpan(
       `chat ${model}`,
       {
@@ -132,7 +176,8 @@ class RequestTrace implements LlmRequestObserver {
     this.#attempt = undefined;
     span.setAttributes({ [GenAi.usageInputTokens]: o.usage.inputTokens, [GenAi.usageOutputTokens]: o.usage.outputTokens });
     if (o.result === 'done') {
-      span.setAttributes({ [GenAi.responseModel]: this.#attemptModel, [GenAi.responseFinishReasons]: [o.finishReason], [LlmAttr.outcome]: 'ok' });
+      span.setAttributes({ [GenAi.responseFinishReasons]: [o.finishReason], [LlmAttr.outcome]: 'ok' });
+      if (o.responseModel !== undefined) span.setAttribute(GenAi.responseModel, o.responseModel);
     } else if (o.result === 'aborted') {
       // The client cancelled or left: wsgate stopped the call on its behalf, not a failure of the provider.
       span.setAttribute(LlmAttr.outcome, 'aborted');
@@ -149,7 +194,6 @@ class RequestTrace implements LlmRequestObserver {
 
   end(e: LlmRequestEnd): void {
     const attributes: Attributes = {
-      [GenAi.responseModel]: e.model,
       [GenAi.usageInputTokens]: e.usage.inputTokens,
       [GenAi.usageOutputTokens]: e.usage.outputTokens,
       [LlmAttr.provider]: e.provider,
@@ -158,6 +202,7 @@ class RequestTrace implements LlmRequestObserver {
     };
     if (this.#provider) attributes[GenAi.providerName] = providerNames[this.#provider.format];
     if (e.finishReason !== undefined) attributes[GenAi.responseFinishReasons] = [e.finishReason];
+    if (e.responseModel !== undefined) attributes[GenAi.responseModel] = e.responseModel;
     this.#span.setAttributes(attributes);
     // Failed attempts a fallback recovered from are recorded on their own spans only: an operation that
     // completed is not an error (https://opentelemetry.io/docs/specs/semconv/general/recording-errors/). A
