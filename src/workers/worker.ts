@@ -47,6 +47,6 @@ export async function runWorker(config: Config, log: Logger): Promise<number> {
 
 /** The snapshot as the primary sent it (a structured clone): its routes, a ChunkedMap, arrive as a plain object
  *  of the map's fields, and are made a map again here. */
-function fromPrimary(c: SnapshotContent): SnapshotContent {
+export function fromPrimary(c: SnapshotContent): SnapshotContent {
   return Object.freeze({ ...c, routes: ChunkedMap.revive<ObjectKey, Route>(c.routes) ?? c.routes });
 }
