@@ -5,13 +5,13 @@
 // then a churn phase of 10 EndpointSlice changes a second (each a new pod address in one slice). Reported per
 // tree: echo RTT (p50, p99, max) in each phase, the churn p99 over the quiet p99, wsgate's event-loop delay in
 // each phase (from its /metrics, as in scale-churn.ts), how many tables were published during the churn, and the
-// CPU time of wsgate's main thread (the relay's loop; /proc/<pid>/task/<pid>/stat, utime + stime, which leaves out
-// the build thread) in each phase: the churn's extra over the quiet rate, per table published, is what a change
+// CPU time of wsgate's main thread (the relay's loop; /proc/<pid>/task/<pid>/schedstat, which leaves out the build
+// thread) in each phase: the churn's extra over the quiet rate, per table published, is what a change
 // costs the relay's loop, a figure less moved by other load on the machine than the wall-clock ones.
 //
 //   node --import tsx bench/scale-k8s-churn.ts [--routes 5000] [--per 10] [--quiet-s 10] [--churn-s 60]
 //                                              [--rate 10] [--rounds 1] [--tree DIR]...
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,21 +43,18 @@ interface Round {
 }
 
 const here = resolve(import.meta.dirname, '..');
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU time (user + system) of a process's main thread so far, in ms: fields 14 and 15 of proc(5)'s stat of the
- *  task whose id is the process id. */
-function mainThreadCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / ticksPerSecond;
-}
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 function arg(name: string): string[] {
   const out: string[] = [];
   for (let i = 2; i < process.argv.length - 1; i++) if (process.argv[i] === `--${name}`) out.push(process.argv[i + 1]!);
   return out;
+}
+
+/** CPU time of a process's main thread so far, ms: the first field of the schedstat of the task whose id is the
+ *  process id, nanoseconds on the CPU (https://docs.kernel.org/scheduler/sched-stats.html). */
+function mainThreadCpuMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }
 
 async function startFake(o: Options, echoPort: number): Promise<{ proc: ChildProcess; kubeconfig: string; ask: (m: ToFake) => Promise<FromFake | undefined> }> {
