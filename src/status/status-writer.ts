@@ -80,12 +80,14 @@ export class StatusWriter {
     const last = this.lastList;
     this.lastList = statuses;
     if (last?.length === statuses.length && this.desired.size === statuses.length && statuses.every((s, i) => s === last[i] || s.key === last[i]!.key)) {
+      // Applied keys are always desired ones: as many applied as desired means every route's status is applied.
+      const allApplied = this.applied.size === this.desired.size;
       statuses.forEach((s, i) => {
         if (s !== last[i]) {
           if (JSON.stringify(this.desired.get(s.key)) !== JSON.stringify(s)) this.dirty.add(s.key);
           this.desired.set(s.key, s);
         }
-        if (!this.applied.has(s.key)) this.dirty.add(s.key);
+        if (!allApplied && !this.applied.has(s.key)) this.dirty.add(s.key);
       });
       this.kick();
       return;
