@@ -4,13 +4,16 @@
 // echo backend (a third process). After the first table and the leader's first status writes, a quiet phase,
 // then a churn phase of 10 EndpointSlice changes a second (each a new pod address in one slice). Reported per
 // tree: echo RTT (p50, p99, max) in each phase, the churn p99 over the quiet p99, wsgate's event-loop delay in
-// each phase (from its /metrics, as in scale-churn.ts), and how many tables were published during the churn.
+// each phase (from its /metrics, as in scale-churn.ts), how many tables were published during the churn, and the
+// CPU time of wsgate's main thread (the relay's loop; /proc/<pid>/task/<pid>/schedstat, which leaves out the build
+// thread) in each phase: the churn's extra over the quiet rate, per table published, is what a change
+// costs the relay's loop, a figure less moved by other load on the machine than the wall-clock ones.
 //
 //   node --import tsx bench/scale-k8s-churn.ts [--routes 5000] [--per 10] [--quiet-s 10] [--churn-s 60]
 //                                              [--rate 10] [--rounds 1] [--tree DIR]...
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +33,8 @@ interface Options {
 
 interface Round {
   readonly tree: string;
+  /** Main-thread CPU ms in the quiet and churn phases, and the phases' lengths in ms. */
+  readonly cpu: { readonly quietMs: number; readonly churnMs: number; readonly quietWallMs: number; readonly churnWallMs: number };
   readonly startupMs: number;
   readonly quiet: PhaseFigures;
   readonly churn: PhaseFigures;
@@ -44,6 +49,12 @@ function arg(name: string): string[] {
   const out: string[] = [];
   for (let i = 2; i < process.argv.length - 1; i++) if (process.argv[i] === `--${name}`) out.push(process.argv[i + 1]!);
   return out;
+}
+
+/** CPU time of a process's main thread so far, ms: the first field of the schedstat of the task whose id is the
+ *  process id, nanoseconds on the CPU (https://docs.kernel.org/scheduler/sched-stats.html). */
+function mainThreadCpuMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }
 
 async function startFake(o: Options, echoPort: number): Promise<{ proc: ChildProcess; kubeconfig: string; ask: (m: ToFake) => Promise<FromFake | undefined> }> {
@@ -85,9 +96,14 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
     await sleep(1000);
     await pinger.stop();
     await loopDelay(gate.admin);
+    const pid = gate.proc.pid!;
+    const c0 = mainThreadCpuMs(pid);
+    const w0 = performance.now();
     pinger.start();
     await sleep(o.quietMs);
     const quiet = figures(await pinger.stop(), await loopDelay(gate.admin));
+    const c1 = mainThreadCpuMs(pid);
+    const w1 = performance.now();
     const genBefore = gate.generation();
     pinger.start();
     let changes = 0;
@@ -100,8 +116,9 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
       await sleep(Math.max(0, next - performance.now()));
     }
     const churn = figures(await pinger.stop(), await loopDelay(gate.admin));
+    const cpu = { quietMs: c1 - c0, churnMs: mainThreadCpuMs(pid) - c1, quietWallMs: w1 - w0, churnWallMs: performance.now() - w1 };
     ws.close();
-    return { tree, startupMs, quiet, churn, changes, published: gate.generation() - genBefore };
+    return { tree, cpu, startupMs, quiet, churn, changes, published: gate.generation() - genBefore };
   } finally {
     gate.proc.kill('SIGKILL');
     fake.proc.kill('SIGKILL');
@@ -112,7 +129,10 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
 
 function format(r: Round): string {
   const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
-  return `${r.tree}: startup ${ms(r.startupMs)} ms\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published`;
+  const { quietMs, churnMs, quietWallMs, churnWallMs } = r.cpu;
+  const extra = churnMs - (quietMs / quietWallMs) * churnWallMs;
+  const cpu = `main-thread CPU: quiet ${ms((quietMs / quietWallMs) * 1000)} ms/s, churn ${ms((churnMs / churnWallMs) * 1000)} ms/s; churn extra ${ms(extra)} ms = ${ms(extra / Math.max(1, r.published))} ms per table published, ${ms(extra / Math.max(1, r.changes))} ms per change`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published\n  ${cpu}`;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {

@@ -8,7 +8,7 @@
 // Run alone: node --import tsx bench/snapshot-scale.ts [--routes N] [--changes N] [--holdoff-ms N]
 // From the bench harness: benchSnapshotScale(options) → SnapshotScaleResult, formatSnapshotScale(result).
 // The fake runs in the same process as wsgate, so its own JSON and socket work is inside the latency figures.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +41,9 @@ export interface LatencyFigures {
   readonly samplesMs: readonly number[];
   readonly medianMs: number;
   readonly p90Ms: number;
+  /** CPU time of this process's main thread (wsgate's relay loop, and the fake API server here) from each change
+   *  to its publication, ms: the build thread's work is not in it. */
+  readonly mainCpuMs: readonly number[];
 }
 
 export interface SnapshotScaleResult {
@@ -134,6 +137,12 @@ export function benchBuild(routes: number, perService: number, runs: number): Sn
   };
 }
 
+/** CPU time of the main thread so far, ms: the first field of its schedstat, nanoseconds on the CPU
+ *  (https://docs.kernel.org/scheduler/sched-stats.html); the main thread's task id is the process id. */
+function mainThreadCpuMs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 /** wsgate in Kubernetes mode against a fake holding `routes` routes; times `changes` EndpointSlice updates. */
 export async function benchSliceToPublish(routes: number, perService: number, changes: number, holdoffMs: number): Promise<LatencyFigures> {
   const fake = await FakeApiServer.start({ bookmarkIntervalMs: 10_000, historyLimit: 100_000 });
@@ -161,20 +170,23 @@ export async function benchSliceToPublish(routes: number, perService: number, ch
     const statusWrites = (): number => fake.requests.filter((r) => r.verb === 'patch' && r.resource === 'websocketroutes/status').length;
     while (statusWrites() < routes) await new Promise((r) => setTimeout(r, 50));
     const samplesMs: number[] = [];
+    const mainCpuMs: number[] = [];
     for (let k = 1; k <= changes; k++) {
       const i = (k * 7919) % routes;
       const gen = holder.current()!.generation;
       const t0 = performance.now();
+      const c0 = mainThreadCpuMs();
       fake.update(sliceOf(i, perService, k) as unknown as KObject);
       const s = await holder.waitForGeneration(gen + 1);
       samplesMs.push(performance.now() - t0);
+      mainCpuMs.push(mainThreadCpuMs() - c0);
       const want = `10.200.${(k >> 8) & 255}.${k & 255}:8080`;
       const eps = s.routes.get(`${ns}/route-${i}`)?.rules[0]?.backends[0]?.endpoints ?? [];
       if (!eps.some((e) => e.address === want)) throw new Error(`change ${k} not in the published snapshot`);
       // Let the status writer settle between changes, so each sample times one change alone.
       await new Promise((r) => setTimeout(r, 20));
     }
-    return { routes, endpoints: routes * perService, holdoffMs, samplesMs, medianMs: median(samplesMs), p90Ms: quantile(samplesMs, 0.9) };
+    return { routes, endpoints: routes * perService, holdoffMs, samplesMs, medianMs: median(samplesMs), p90Ms: quantile(samplesMs, 0.9), mainCpuMs };
   } finally {
     await running?.close();
     await fake.close();
@@ -202,7 +214,7 @@ export function formatSnapshotScale(r: SnapshotScaleResult): string {
     `Snapshot build, ${r.build.routes} routes / ${r.build.endpoints} endpoints: median ${f(r.build.medianMs)} ms over ${r.build.runsMs.length} runs (cold ${f(r.build.coldMs)} ms; runs ${r.build.runsMs.map(f).join(', ')}); ${r.build.published}`,
   ];
   for (const l of r.sliceToPublish) {
-    lines.push(`EndpointSlice change → published snapshot, ${l.routes} routes / ${l.endpoints} endpoints, hold-off ${l.holdoffMs} ms: median ${f(l.medianMs)} ms, p90 ${f(l.p90Ms)} ms over ${l.samplesMs.length} changes`);
+    lines.push(`EndpointSlice change → published snapshot, ${l.routes} routes / ${l.endpoints} endpoints, hold-off ${l.holdoffMs} ms: median ${f(l.medianMs)} ms, p90 ${f(l.p90Ms)} ms over ${l.samplesMs.length} changes; main-thread CPU per change median ${f(median(l.mainCpuMs))} ms, p90 ${f(quantile(l.mainCpuMs, 0.9))} ms`);
   }
   return lines.join('\n');
 }

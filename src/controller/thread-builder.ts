@@ -8,9 +8,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { deserialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { BuildResult } from '../dag/build.ts';
-import { endpointTableOf } from '../dag/incremental.ts';
+import { endpointTableOf, routeTableOf, withStatuses } from '../dag/incremental.ts';
 import type { BuildOptions } from '../dag/input.ts';
 import type { ConfigProblem } from '../errors.ts';
+import { ChunkedMap } from '../model/chunked-map.ts';
 import { EndpointTable } from '../model/endpoint-table.ts';
 import type { Endpoint, MatchEntry, ObjectKey, Route, RouteStatus, SnapshotContent, TlsCertificate } from '../model/snapshot.ts';
 import type { ObjectChange, Source, SourceChange } from '../sources/source.ts';
@@ -183,21 +184,16 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
         break;
       case 'end': {
         if ((p.sameRouteKeys || p.sameStatusKeys || p.removedSegments || p.sameTable) && !prev) throw new Error('build thread result shares from a result this side does not have');
-        let routes: Map<ObjectKey, Route>;
-        if (routeKeys) {
-          routes = new Map();
-          for (const k of routeKeys) routes.set(k as ObjectKey, changedRoutes.get(k) ?? prev?.content.routes.get(k as ObjectKey) ?? missing('route', k));
-        } else {
-          // The same keys in the same order: the previous routes, with the changed ones set in their place.
-          routes = new Map(prev!.content.routes);
-          for (const [k, r] of changedRoutes) routes.set(routes.has(k as ObjectKey) ? (k as ObjectKey) : missing('route key', k), r);
-        }
-        let statuses: RouteStatus[];
+        const routes = routeKeys
+          ? ChunkedMap.from(routeKeys.map((k) => [k as ObjectKey, changedRoutes.get(k) ?? prev?.content.routes.get(k as ObjectKey) ?? missing('route', k)] as const))
+          : // The same keys: the previous routes, with the changed ones set in their place (only their chunks are new).
+            routeTableOf(prev!).with([...changedRoutes].map(([k, r]) => [prev!.content.routes.has(k as ObjectKey) ? (k as ObjectKey) : missing('route key', k), r] as const));
+        let statuses: readonly RouteStatus[];
         if (statusKeys) {
           const prevStatuses = new Map((prev?.statuses ?? []).map((s) => [s.key as string, s]));
           statuses = statusKeys.map((k) => changedStatuses.get(k) ?? prevStatuses.get(k) ?? missing('status', k));
         } else {
-          statuses = prev!.statuses.map((s) => changedStatuses.get(s.key) ?? s);
+          statuses = withStatuses(prev!.statuses, changedStatuses.values()) ?? missing('status key', [...changedStatuses.keys()].join(', '));
         }
         const endpoints = p.removedSegments
           ? endpointTableOf(prev!).withSegmentMaps(new Map<string, ReadonlyMap<string, Endpoint> | undefined>([...segments, ...p.removedSegments.map((s) => [s, undefined] as const)]))

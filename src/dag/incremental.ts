@@ -8,6 +8,7 @@
 // The objects are read through an index (which routes name a Service, which slices a Service owns) that the
 // caller keeps up to date as objects change, so the work is proportional to the Services changed, not to the
 // whole cluster; and the endpoints are an EndpointTable, whose unchanged Services' segments are shared.
+import { ChunkedMap } from '../model/chunked-map.ts';
 import { EndpointTable, endpointSegment } from '../model/endpoint-table.ts';
 import type { Endpoint, ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { cmp } from './backends.ts';
@@ -34,6 +35,29 @@ export function routeObjectKey(r: RouteObject): ObjectKey {
 export function endpointTableOf(r: BuildResult): EndpointTable {
   const e = r.content.endpoints;
   return e instanceof EndpointTable ? e : EndpointTable.from(e);
+}
+
+/** The routes of a result as a ChunkedMap (a full build's are a plain Map). */
+export function routeTableOf(r: BuildResult): ChunkedMap<ObjectKey, Route> {
+  return ChunkedMap.of(r.content.routes);
+}
+
+/** These statuses (sorted by key, as a build gives them) with some replaced by key: a copy of the list and a
+ *  binary search per replaced status, not a lookup per status. Undefined when one of them has no place there. */
+export function withStatuses(statuses: readonly RouteStatus[], replaced: Iterable<RouteStatus>): RouteStatus[] | undefined {
+  const out = statuses.slice();
+  for (const s of replaced) {
+    let lo = 0;
+    let hi = out.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(out[mid]!.key, s.key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (out[lo]?.key !== s.key) return undefined;
+    out[lo] = s;
+  }
+  return out;
 }
 
 /** An incremental result, and what in it differs from the result it was made from (whatever hands results on
@@ -76,10 +100,9 @@ export function rebuildServices(build: Builder, hash: ContentHasher, prev: Build
   // Built alone, each must be accepted as it was in the full build; otherwise this shortcut does not hold.
   if (sub.content.routes.size !== affected.size) return undefined;
 
-  const routes = new Map<ObjectKey, Route>(prev.content.routes);
-  for (const [k, r] of sub.content.routes) routes.set(k, r);
-  const statusByKey = new Map<string, RouteStatus>(sub.statuses.map((s) => [s.key, s]));
-  const statuses = prev.statuses.map((s) => statusByKey.get(s.key) ?? s);
+  const routes = routeTableOf(prev).with(sub.content.routes);
+  const statuses = withStatuses(prev.statuses, sub.statuses);
+  if (!statuses) return undefined;
 
   // Endpoints of a changed Service come only from the routes rebuilt here: their segments are replaced whole.
   const replaced = new Map<string, [string, Endpoint][]>([...changed].map((s) => [`svc:${s}|`, []]));

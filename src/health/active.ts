@@ -5,7 +5,8 @@
 // and that first result alone decides its state; the thresholds govern every later change.
 // Probes follow snapshot swaps: new endpoints start being probed at once, removed ones stop, and routes with
 // identical check settings share one probe per endpoint.
-import type { Route, Snapshot } from '../model/snapshot.ts';
+import type { MapChange } from '../model/chunked-map.ts';
+import type { Endpoint, Route, Snapshot } from '../model/snapshot.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
 import type { ProbeSpec, ProbeTarget, Prober, ProbeResult } from './probes.ts';
 
@@ -94,6 +95,47 @@ export class ActiveHealthChecker {
     this.#routeSig = routeSig;
   }
 
+  /** Aligns the probes with a snapshot that differs from the last one aligned with by these routes only (the
+   *  swap's mapChanges): the same probes as sync() of the whole snapshot, at the cost of the routes changed.
+   *  Every route's new probes are taken first and old ones let go after, so that a probe that stays wanted (an
+   *  endpoint moving between routes with the same settings) keeps its state, as in a whole sync. */
+  syncChanges(changes: readonly MapChange<string, Route>[]): void {
+    for (const { key, now } of changes) {
+      const settings = now && checkSettings(now);
+      if (!settings) continue;
+      const sig = JSON.stringify(settings);
+      for (const e of endpointsOf(now)) {
+        const probeKey = `${sig}|${e.key}`;
+        let p = this.#probes.get(probeKey);
+        if (!p) {
+          const target: ProbeTarget = { host: e.host, port: e.port, authority: e.address, ...(settings.tls ? { tls: settings.tls } : {}) };
+          p = { key: probeKey, endpoint: e.key, target, settings, routes: new Set(), state: 'pending', successes: 0, failures: 0, timer: undefined, running: false, stopped: false };
+          this.#probes.set(probeKey, p);
+          this.#run(p);
+        }
+        p.routes.add(key);
+      }
+    }
+    for (const { key, now, before } of changes) {
+      const oldSig = this.#routeSig.get(key);
+      const settings = now && checkSettings(now);
+      const sig = settings && JSON.stringify(settings);
+      if (sig === undefined) this.#routeSig.delete(key);
+      else this.#routeSig.set(key, sig);
+      if (oldSig === undefined || !before) continue;
+      const kept = new Set(sig === undefined ? [] : [...endpointsOf(now!)].map((e) => `${sig}|${e.key}`));
+      for (const e of endpointsOf(before)) {
+        const probeKey = `${oldSig}|${e.key}`;
+        const p = this.#probes.get(probeKey);
+        if (!p || kept.has(probeKey)) continue;
+        p.routes.delete(key);
+        if (p.routes.size > 0) continue;
+        this.#stop(p);
+        this.#probes.delete(probeKey);
+      }
+    }
+  }
+
   /** False only when the route checks this endpoint and its probe says unhealthy. */
   healthy(routeKey: string, endpointKey: string): boolean {
     const sig = this.#routeSig.get(routeKey);
@@ -165,6 +207,10 @@ export class ActiveHealthChecker {
     const wait = Math.max(0, p.settings.intervalMs - (this.#clock.now() - started));
     p.timer = this.#clock.setTimeout(() => this.#run(p), wait);
   }
+}
+
+function* endpointsOf(route: Route): Generator<Endpoint> {
+  for (const rule of route.rules) for (const b of rule.backends) yield* b.endpoints;
 }
 
 /** The probe settings of a route's healthCheck; undefined when it has none. */

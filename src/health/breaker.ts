@@ -114,6 +114,11 @@ export class CircuitBreakers {
   }
 
   /** After a snapshot swap: forget groups whose route or backend is gone. Pending counts settle themselves. */
+  /** After a swap: these groups are gone. */
+  forget(groups: Iterable<string>): void {
+    for (const g of groups) this.#groups.delete(g);
+  }
+
   retain(live: ReadonlySet<string>): void {
     for (const k of this.#groups.keys()) if (!live.has(k)) this.#groups.delete(k);
   }

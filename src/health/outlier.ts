@@ -96,6 +96,17 @@ export class OutlierDetector {
     return this.#groups.keys();
   }
 
+  /** After a swap that changed only these groups: forget those gone (undefined) and, in the others, endpoints no
+   *  longer published. */
+  retainChanged(changed: ReadonlyMap<string, ReadonlySet<string> | undefined>): void {
+    for (const [group, keep] of changed) {
+      const g = this.#groups.get(group);
+      if (!g) continue;
+      if (!keep) this.#groups.delete(group);
+      else for (const k of g.keys()) if (!keep.has(k)) g.delete(k);
+    }
+  }
+
   /** After a snapshot swap: forget groups and endpoints that are no longer published. */
   retain(live: ReadonlyMap<string, ReadonlySet<string>>): void {
     for (const [group, g] of this.#groups) {

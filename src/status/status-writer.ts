@@ -55,6 +55,7 @@ export class StatusWriter {
   private readonly fieldManager: string;
   private readonly now: () => Date;
   private desired = new Map<string, RouteStatus>();
+  private lastList: readonly RouteStatus[] | undefined;
   private readonly applied = new Map<string, { json: string; status: AppliedStatus }>();
   private readonly dirty = new Set<string>();
   private leading = false;
@@ -74,6 +75,23 @@ export class StatusWriter {
 
   /** The statuses of every current route (from the builder); routes not listed are forgotten. */
   update(statuses: readonly RouteStatus[]): void {
+    // A list with the previous one's keys in the same order (the build thread's results share the statuses that did
+    // not change): only the positions whose object changed are compared and set, no new map of every route.
+    const last = this.lastList;
+    this.lastList = statuses;
+    if (last?.length === statuses.length && this.desired.size === statuses.length && statuses.every((s, i) => s === last[i] || s.key === last[i]!.key)) {
+      // Applied keys are always desired ones: as many applied as desired means every route's status is applied.
+      const allApplied = this.applied.size === this.desired.size;
+      statuses.forEach((s, i) => {
+        if (s !== last[i]) {
+          if (JSON.stringify(this.desired.get(s.key)) !== JSON.stringify(s)) this.dirty.add(s.key);
+          this.desired.set(s.key, s);
+        }
+        if (!allApplied && !this.applied.has(s.key)) this.dirty.add(s.key);
+      });
+      this.kick();
+      return;
+    }
     const next = new Map(statuses.map((s) => [s.key as string, s]));
     for (const key of this.desired.keys()) {
       if (!next.has(key)) {

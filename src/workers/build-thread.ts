@@ -9,7 +9,7 @@ import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
 import { createBuilder, createContentHasher, type BuildResult } from '../dag/build.ts';
-import { endpointTableOf, rebuildServices, type IncrementalResult } from '../dag/incremental.ts';
+import { endpointTableOf, rebuildServices, routeTableOf, type IncrementalResult } from '../dag/incremental.ts';
 import { emptyInput, type BuildInput } from '../dag/input.ts';
 import type { EndpointTable } from '../model/endpoint-table.ts';
 import type { ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
@@ -87,8 +87,9 @@ function main(): void {
       const t0 = performance.now();
       const incremental = !needFull && !fileInput && last ? rebuildServices(build, hash, last, objects, changedServices) : undefined;
       const full = incremental ? undefined : build(fileInput ?? objects.input());
-      // The thread keeps its endpoints as an EndpointTable, so that the next incremental build shares them.
-      const built = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, endpoints: endpointTableOf(full!) }) };
+      // The thread keeps its routes as a ChunkedMap and its endpoints as an EndpointTable, so that the next
+      // incremental build shares them.
+      const built = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, routes: routeTableOf(full!), endpoints: endpointTableOf(full!) }) };
       last = built;
       needFull = false;
       changedServices.clear();

@@ -2,7 +2,9 @@
 // primary (built once there), its metrics collected by the primary's /metrics, its shutdown ordered by it.
 import type { Config } from '../config/config.ts';
 import { startDataPlane } from '../data-plane.ts';
+import { ChunkedMap } from '../model/chunked-map.ts';
 import { SnapshotHolder } from '../model/holder.ts';
+import type { ObjectKey, Route, SnapshotContent } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import type { Clock } from '../util/clock.ts';
@@ -26,7 +28,7 @@ export async function runWorker(config: Config, log: Logger, clock: Clock): Prom
       });
     };
     process.on('message', (m: ToWorker) => {
-      if (m.t === 'snapshot') holder.publish(m.content);
+      if (m.t === 'snapshot') holder.publish(fromPrimary(m.content));
       else if (m.t === 'shutdown') stop('shutdown');
       else if (m.t === 'metrics') {
         void metrics.registry.getMetricsAsJSON().then((d) => send({ t: 'metrics', id: m.id, data: d }));
@@ -41,4 +43,10 @@ export async function runWorker(config: Config, log: Logger, clock: Clock): Prom
   plane.data = await startDataPlane(config, log, metrics, holder, clock);
   send({ t: 'listening' });
   return done;
+}
+
+/** The snapshot as the primary sent it (a structured clone): its routes, a ChunkedMap, arrive as a plain object
+ *  of the map's fields, and are made a map again here. */
+export function fromPrimary(c: SnapshotContent): SnapshotContent {
+  return Object.freeze({ ...c, routes: ChunkedMap.revive<ObjectKey, Route>(c.routes) ?? c.routes });
 }

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
 import { createBuilder, createContentHasher, type BuildResult } from '../../src/dag/build.ts';
 import { rebuildServices } from '../../src/dag/incremental.ts';
+import { ChunkedMap, mapChanges } from '../../src/model/chunked-map.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
 import { ObjectStore } from '../../src/workers/object-store.ts';
@@ -104,6 +105,10 @@ test('build thread: random change sequences give the full build, whole, and shar
             if (before && JSON.stringify(before) === JSON.stringify(r)) assert.equal(r, before, `${k} unchanged but not shared`);
           }
           assert.ok(Object.isFrozen(got.content) && [...got.content.routes.values()].every((r) => Object.isFrozen(r) && Object.isFrozen(r.rules)));
+          // The routes are a ChunkedMap sharing its untouched chunks: comparing chunks finds exactly the routes
+          // whose object changed (what Health and the endpoints gauge follow on the swap).
+          assert.ok(got.content.routes instanceof ChunkedMap && Object.isFrozen(got.content.routes));
+          assert.deepEqual(mapChanges(got.content.routes, prev.content.routes), mapChanges(new Map(got.content.routes), new Map(prev.content.routes)));
           prev = got;
         }
       } finally {
