@@ -99,8 +99,8 @@ test('the statuses the translation computes are accepted by the status subresour
   for (const at of [now, '2026-01-01T00:01:00Z']) {
     for (const c of t.gatewayClasses) await putStatus(`${gwApi}/gatewayclasses/${c.name}`, () => ({ conditions: stamped(c.conditions) }));
     for (const g of t.gateways) await putStatus(`${gwApi}/namespaces/${g.namespace}/gateways/${g.name}`, (s) => gatewayStatusBody(s, g, at));
-    for (const r of t.httpRoutes) await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, (s) => httpRouteStatusBody(s, r.parents, me, at));
-    for (const p of t.policies) await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, (s) => policyStatusBody(s, p.ancestors, me, at));
+    for (const r of t.httpRoutes) await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, (s) => httpRouteStatusBody(s, r.parents, [me], at));
+    for (const p of t.policies) await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, (s) => policyStatusBody(s, p.ancestors, [me], at));
   }
 
   const condView = (cs: unknown) => (cs as ApiCondition[]).map((c) => `${c.type}=${c.status} ${c.reason}`);
