@@ -195,8 +195,7 @@ export class RoutingApiStatusWriter {
 
   private async report(e: IngressEvent): Promise<boolean> {
     const ingKey = e.ingress.uid ?? nsName(e.ingress);
-    const seen = this.reported.get(ingKey) ?? new Set<string>();
-    if (seen.has(e.name)) return true;
+    if (this.reported.get(ingKey)?.has(e.name)) return true;
     this.writes++;
     try {
       await this.o.client.createEvent({
@@ -214,6 +213,8 @@ export class RoutingApiStatusWriter {
       // Reported before: by this process before leadership moved, by another leader, or before a restart.
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
     }
+    // Looked up again: the writes for other warnings of this Ingress run concurrently.
+    const seen = this.reported.get(ingKey) ?? new Set<string>();
     seen.add(e.name);
     this.reported.set(ingKey, seen);
     return true;
