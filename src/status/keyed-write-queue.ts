@@ -156,3 +156,59 @@ export class KeyedWriteQueue<T> {
     }, this.o.retryDelayMs ?? 2_000);
   }
 }
+
+/**
+ * A status writer on a KeyedWriteQueue: the leader lifecycle (setLeading, stop, idle) and the body last sent
+ * per key, so that a write whose body is unchanged is not sent. Subclasses turn a desired value into requests.
+ */
+export abstract class QueuedStatusWriter<T, B> {
+  protected readonly queue: KeyedWriteQueue<T>;
+  /** The body last sent per key, as this leader sent it. */
+  protected readonly applied = new Map<string, { readonly json: string; readonly body: B }>();
+  /** Requests sent to the API server (for tests and debugging). */
+  writes = 0;
+
+  /** `opts`: a writer's options (clock, concurrency, retryDelayMs); `log`: the writer's. */
+  constructor(opts: { readonly clock: Clock; readonly concurrency?: number; readonly retryDelayMs?: number }, log: Logger) {
+    this.queue = new KeyedWriteQueue<T>({
+      log,
+      clock: opts.clock,
+      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+      ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
+      write: (key, value) => this.write(key, value),
+    });
+  }
+
+  /** Sends key's value; same contract as KeyedWriteQueueOptions.write. */
+  protected abstract write(key: string, value: T): Promise<boolean>;
+
+  /** Every key's desired value; the others are forgotten. */
+  protected setDesired(next: ReadonlyMap<string, T>): void {
+    for (const key of this.applied.keys()) if (!next.has(key)) this.applied.delete(key);
+    this.queue.set(next);
+  }
+
+  /** Sends body with send() unless it is the body last sent for key. */
+  protected async sendChanged(key: string, body: B, send: (body: B) => Promise<void>): Promise<void> {
+    const json = JSON.stringify(body);
+    if (this.applied.get(key)?.json === json) return;
+    this.writes++;
+    await send(body);
+    if (this.queue.isLeading()) this.applied.set(key, { json, body });
+  }
+
+  /** Wire to the elector: won → rewrite everything (the previous leader may have left anything); lost → stop writing. */
+  setLeading(leading: boolean): void {
+    if (leading) this.applied.clear();
+    this.queue.setLeading(leading);
+  }
+
+  stop(): void {
+    this.queue.stop();
+  }
+
+  /** Resolves when nothing is queued or in flight (or writing is off). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+}

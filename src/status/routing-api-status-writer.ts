@@ -16,7 +16,7 @@ import type { RoutingApiStatuses } from '../dag/routing-apis.ts';
 import { KubeApiError, type KubeClient, type RoutingStatusKind } from '../kube/kube-client.ts';
 import type { Clock } from '../util/clock.ts';
 import { gatewayClassStatusBody, gatewayStatusBody, hasEntriesOf, httpRouteStatusBody, policyStatusBody } from './gateway-api-status.ts';
-import { KeyedWriteQueue } from './keyed-write-queue.ts';
+import { QueuedStatusWriter } from './keyed-write-queue.ts';
 
 /** reportingComponent (and source.component) of the Events. */
 export const ingressEventComponent = ingressControllerName;
@@ -78,30 +78,20 @@ function eventName(ing: IngressStatus, warning: string): string {
   return `${ing.name.slice(0, 253 - 17).replace(/\.+$/, '')}.${hash}`;
 }
 
-export class RoutingApiStatusWriter {
+export class RoutingApiStatusWriter extends QueuedStatusWriter<Desired, Record<string, unknown>> {
   private readonly o: RoutingApiStatusWriterOptions;
   private readonly log: Logger;
   private readonly now: () => Date;
-  private readonly queue: KeyedWriteQueue<Desired>;
   private desired = new Map<string, Desired>();
-  /** The status body last written per key, to skip a write that changes nothing. */
-  private readonly applied = new Map<string, { readonly json: string; readonly body: Record<string, unknown> }>();
   /** Event names reported (created, or found existing) per Ingress, for as long as the Ingress is ours. */
   private readonly reported = new Map<string, Set<string>>();
-  /** Requests sent to the API server, Events included (for tests and debugging). */
-  writes = 0;
 
   constructor(opts: RoutingApiStatusWriterOptions) {
+    const log = opts.log.child({ component: 'routing-api-status-writer' });
+    super(opts, log);
     this.o = opts;
-    this.log = opts.log.child({ component: 'routing-api-status-writer' });
+    this.log = log;
     this.now = opts.now ?? (() => new Date());
-    this.queue = new KeyedWriteQueue<Desired>({
-      log: this.log,
-      clock: opts.clock,
-      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
-      ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
-      write: (key, d) => this.write(key, d),
-    });
   }
 
   /** The statuses of the last build; objects not listed are forgotten (HTTPRoutes and policies after withdrawing). */
@@ -127,28 +117,12 @@ export class RoutingApiStatusWriter {
       if (d.kind === 'HTTPRoute' && !(d.parents.length === 0 && this.queue.isWritten(key))) next.set(key, { kind: 'HTTPRoute', parents: [] });
       if (d.kind === 'WebSocketPolicy' && !(d.ancestors.length === 0 && this.queue.isWritten(key))) next.set(key, { kind: 'WebSocketPolicy', ancestors: [] });
     }
-    for (const key of this.applied.keys()) if (!next.has(key)) this.applied.delete(key);
     for (const ing of this.reported.keys()) if (!ingresses.has(ing)) this.reported.delete(ing);
     this.desired = next;
-    this.queue.set(next);
+    this.setDesired(next);
   }
 
-  /** Wire to the elector: won → rewrite every status; lost → stop writing (nothing else changes). */
-  setLeading(leading: boolean): void {
-    if (leading) this.applied.clear();
-    this.queue.setLeading(leading);
-  }
-
-  stop(): void {
-    this.queue.stop();
-  }
-
-  /** Resolves when nothing is queued or in flight (or writing is off). */
-  idle(): Promise<void> {
-    return this.queue.idle();
-  }
-
-  private async write(key: string, d: Desired): Promise<boolean> {
+  protected async write(key: string, d: Desired): Promise<boolean> {
     try {
       return d.kind === 'Event' ? await this.report(d) : await this.writeStatus(key, d);
     } catch (err) {
@@ -183,13 +157,9 @@ export class RoutingApiStatusWriter {
         body = { loadBalancer: { ingress: d.loadBalancer } };
         break;
     }
-    const json = JSON.stringify(body);
-    if (this.applied.get(key)?.json === json) return true;
     const slash = objKey.indexOf('/');
     const [namespace, name] = slash < 0 ? [undefined, objKey] : [objKey.slice(0, slash), objKey.slice(slash + 1)];
-    this.writes++;
-    await this.o.client.patchRoutingStatus(d.kind, namespace, name, body);
-    if (this.queue.isLeading()) this.applied.set(key, { json, body });
+    await this.sendChanged(key, body, (b) => this.o.client.patchRoutingStatus(d.kind, namespace, name, b));
     return true;
   }
 

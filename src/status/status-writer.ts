@@ -8,7 +8,7 @@ import type { BackendStatus, RouteStatus } from '../model/snapshot.ts';
 import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
 import type { ObservedRouteStatus } from '../sources/kubernetes/source.ts';
 import type { Clock } from '../util/clock.ts';
-import { KeyedWriteQueue } from './keyed-write-queue.ts';
+import { QueuedStatusWriter } from './keyed-write-queue.ts';
 
 export interface StatusWriterOptions {
   readonly client: KubeClient;
@@ -47,62 +47,27 @@ function metaTime(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export class StatusWriter {
+export class StatusWriter extends QueuedStatusWriter<RouteStatus, AppliedStatus> {
   private readonly o: StatusWriterOptions;
-  private readonly log: Logger;
   private readonly fieldManager: string;
   private readonly now: () => Date;
-  private readonly queue: KeyedWriteQueue<RouteStatus>;
-  /** The body last applied per route, for lastTransitionTime and to skip an apply that changes nothing. */
-  private readonly applied = new Map<string, { json: string; status: AppliedStatus }>();
-  /** Writes sent to the API server (for tests and debugging). */
-  writes = 0;
 
   constructor(opts: StatusWriterOptions) {
+    super(opts, opts.log.child({ component: 'status-writer' }));
     this.o = opts;
-    this.log = opts.log.child({ component: 'status-writer' });
     this.fieldManager = opts.fieldManager ?? 'wsgate';
     this.now = opts.now ?? (() => new Date());
-    this.queue = new KeyedWriteQueue<RouteStatus>({
-      log: this.log,
-      clock: opts.clock,
-      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
-      ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
-      write: (key, status) => this.write(key, status),
-    });
   }
 
   /** The statuses of every current route (from the builder); routes not listed are forgotten. */
   update(statuses: readonly RouteStatus[]): void {
-    const next = new Map(statuses.map((s) => [s.key as string, s]));
-    for (const key of this.applied.keys()) if (!next.has(key)) this.applied.delete(key);
-    this.queue.set(next);
+    this.setDesired(new Map(statuses.map((s) => [s.key as string, s])));
   }
 
-  /** Wire to the elector: won → rewrite every status; lost → stop writing (nothing else changes). */
-  setLeading(leading: boolean): void {
-    if (leading) this.applied.clear();
-    this.queue.setLeading(leading);
-  }
-
-  stop(): void {
-    this.queue.stop();
-  }
-
-  /** Resolves when nothing is queued or in flight (or writing is off). */
-  idle(): Promise<void> {
-    return this.queue.idle();
-  }
-
-  private async write(key: string, status: RouteStatus): Promise<boolean> {
-    const body = this.statusBody(key, status);
-    const json = JSON.stringify(body);
-    if (this.applied.get(key)?.json === json) return true;
+  protected async write(key: string, status: RouteStatus): Promise<boolean> {
     const [namespace, name] = splitKey(key);
     try {
-      this.writes++;
-      await this.o.client.applyRouteStatus(namespace, name, body as unknown as Record<string, unknown>, this.fieldManager);
-      if (this.queue.isLeading()) this.applied.set(key, { json, status: body });
+      await this.sendChanged(key, this.statusBody(key, status), (body) => this.o.client.applyRouteStatus(namespace, name, body as unknown as Record<string, unknown>, this.fieldManager));
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return false; // deleted meanwhile: nothing to report on
@@ -111,7 +76,7 @@ export class StatusWriter {
   }
 
   private statusBody(key: string, s: RouteStatus): AppliedStatus {
-    const before = this.applied.get(key)?.status.conditions ?? this.o.observed?.(key)?.conditions ?? [];
+    const before = this.applied.get(key)?.body.conditions ?? this.o.observed?.(key)?.conditions ?? [];
     const now = metaTime(this.now());
     return {
       observedGeneration: s.generation,

@@ -51,6 +51,29 @@ async function putStatus(path: string, status: (existing: never) => unknown): Pr
 }
 const me = 'wsgate.io/gateway-controller';
 
+/** The translators' inputs, as the server has them now. */
+async function gatewayApiInput(): Promise<GatewayApiInput> {
+  return {
+    gatewayClasses: await list(`${gwApi}/gatewayclasses`),
+    gateways: await list(`${gwApi}/gateways`),
+    httpRoutes: await list(`${gwApi}/httproutes`),
+    referenceGrants: await list('/apis/gateway.networking.k8s.io/v1beta1/referencegrants'),
+    namespaces: await list('/api/v1/namespaces'),
+    services: await list('/api/v1/services'),
+    secrets: await list('/api/v1/secrets'),
+    policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
+  } as unknown as GatewayApiInput;
+}
+
+async function ingressInput(): Promise<IngressInput> {
+  return {
+    ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
+    ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
+    policies: [],
+    secrets: await list('/api/v1/secrets'),
+  } as unknown as IngressInput;
+}
+
 before(async () => {
   if (missing) return;
   env = await startKubeEnv();
@@ -85,16 +108,7 @@ test('every Gateway API and Ingress example is admitted by the CRD schemas and C
 });
 
 test('the statuses the translation computes are accepted by the status subresources and read back', { skip: missing }, async () => {
-  const input = {
-    gatewayClasses: await list(`${gwApi}/gatewayclasses`),
-    gateways: await list(`${gwApi}/gateways`),
-    httpRoutes: await list(`${gwApi}/httproutes`),
-    referenceGrants: await list('/apis/gateway.networking.k8s.io/v1beta1/referencegrants'),
-    namespaces: await list('/api/v1/namespaces'),
-    services: await list('/api/v1/services'),
-    secrets: await list('/api/v1/secrets'),
-    policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
-  } as unknown as GatewayApiInput;
+  const input = await gatewayApiInput();
   const t = createGatewayApiTranslator()(input, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.equal(t.routes.length, 1);
 
@@ -133,12 +147,7 @@ test('the statuses the translation computes are accepted by the status subresour
   const policy = (await env.api.must('GET', '/apis/wsgate.io/v1alpha1/namespaces/chat/websocketpolicies/chat'))['status'] as { ancestors: { ancestorRef: { name: string }; conditions: unknown }[] };
   assert.deepEqual(policy.ancestors.map((a) => [a.ancestorRef.name, condView(a.conditions)]), [['websockets', ['Accepted=True Accepted']]]);
 
-  const ingInput = {
-    ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
-    ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
-    policies: [],
-    secrets: await list('/api/v1/secrets'),
-  } as unknown as IngressInput;
+  const ingInput = await ingressInput();
   const it = createIngressTranslator()(ingInput, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.deepEqual(it.ingresses.map((i) => [i.name, i.warnings]), [['chat', ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']]]);
   for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, () => ({ loadBalancer: { ingress: i.loadBalancer } }));
@@ -147,22 +156,8 @@ test('the statuses the translation computes are accepted by the status subresour
 });
 
 test('the routing-API status writer\'s merge patches are accepted by every status subresource, and its Event is created', { skip: missing }, async () => {
-  const gwInput = {
-    gatewayClasses: await list(`${gwApi}/gatewayclasses`),
-    gateways: await list(`${gwApi}/gateways`),
-    httpRoutes: await list(`${gwApi}/httproutes`),
-    referenceGrants: await list('/apis/gateway.networking.k8s.io/v1beta1/referencegrants'),
-    namespaces: await list('/api/v1/namespaces'),
-    services: await list('/api/v1/services'),
-    secrets: await list('/api/v1/secrets'),
-    policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
-  } as unknown as GatewayApiInput;
-  const ingInput = {
-    ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
-    ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
-    policies: [],
-    secrets: await list('/api/v1/secrets'),
-  } as unknown as IngressInput;
+  const gwInput = await gatewayApiInput();
+  const ingInput = await ingressInput();
   // A new Service address: every Gateway and Ingress status changes, so every write must land.
   const addresses = [{ type: 'IPAddress' as const, value: '192.0.2.9' }];
   const t = createGatewayApiTranslator()(gwInput, addresses);
