@@ -342,10 +342,10 @@ export class KubeClient {
   // JSON merge patch (RFC 7386) of the /status subresource, not server-side apply: the writer sends the whole
   // value of every field it writes, already merged with what the server has (the atomic status.parents and
   // status.ancestors lists keep other controllers' entries, a Gateway keeps foreign condition types), so
-  // "replace these fields" is the intent. An apply would make wsgate's field manager an owner of everything in
-  // the body, other controllers' Gateway conditions included, and a field stays while any manager owns it: a
-  // condition another controller later drops would be kept alive by wsgate. An update (a merge patch) takes
-  // ownership only of the values it changes.
+  // "replace these fields" is the intent. An apply would make wsgate's field manager a co-owner of every value
+  // in the body, other controllers' Gateway conditions included, and an applied field is removed only when no
+  // manager owns it any more: a condition another controller stops applying would be kept alive by wsgate. An
+  // update (a merge patch) takes ownership only of the values it changes.
 
   private ingressStatusApi: k8s.NetworkingV1Api | undefined;
 
