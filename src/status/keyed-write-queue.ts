@@ -34,6 +34,8 @@ export class KeyedWriteQueue<T> {
   /** The value each key last had on the server, as this leader wrote it. */
   private readonly written = new Map<string, T>();
   private readonly dirty = new Set<string>();
+  /** Keys whose write failed, waiting for the retry timer (not in dirty, so no busy worker takes them at once). */
+  private readonly failed = new Set<string>();
   private leading = false;
   private stopped = false;
   private workers = 0;
@@ -51,6 +53,7 @@ export class KeyedWriteQueue<T> {
       if (!next.has(key)) {
         this.written.delete(key);
         this.dirty.delete(key);
+        this.failed.delete(key);
       }
     }
     for (const [key, v] of next) {
@@ -98,14 +101,16 @@ export class KeyedWriteQueue<T> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Forgotten as well as cleared: a later failure must be able to arm a new retry. */
+  /** Forgotten as well as cleared: a later failure must be able to arm a new retry. The failed keys go too:
+   *  winning leadership again rewrites every key anyway. */
   private cancelRetry(): void {
     this.o.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.failed.clear();
   }
 
   private isIdle(): boolean {
-    return this.workers === 0 && (this.dirty.size === 0 || !this.leading || this.retryTimer !== undefined);
+    return this.workers === 0 && (this.dirty.size === 0 || !this.leading);
   }
 
   private notifyIdle(): void {
@@ -148,10 +153,13 @@ export class KeyedWriteQueue<T> {
   }
 
   private retryLater(keys: readonly string[]): void {
-    for (const k of keys) this.dirty.add(k);
-    if (this.retryTimer !== undefined) return;
+    // A key set again meanwhile is dirty already and written with its new value.
+    for (const k of keys) if (!this.dirty.has(k)) this.failed.add(k);
+    if (this.retryTimer !== undefined || this.failed.size === 0) return;
     this.retryTimer = this.o.clock.setTimeout(() => {
       this.retryTimer = undefined;
+      for (const k of this.failed) this.dirty.add(k);
+      this.failed.clear();
       this.kick();
     }, this.o.retryDelayMs ?? 2_000);
   }

@@ -52,7 +52,7 @@ interface Setup {
   readonly wall: { now: Date };
   readonly ingressUid: string;
   readonly logs: { msg: string; ingress?: string; reason?: string }[];
-  writer(): RoutingApiStatusWriter;
+  writer(clock?: ManualClock): RoutingApiStatusWriter;
   status(kind: RoutingStatusKind, key: string): unknown;
 }
 
@@ -81,8 +81,8 @@ async function setup(t: TestContext): Promise<Setup> {
     const [ns, name] = key.includes('/') ? key.split('/') : ['', key];
     return fake.tryGet(api[kind], kind, ns!, name!)?.['status'];
   };
-  const writer = () => {
-    const w = new RoutingApiStatusWriter({ client, log, clock: new ManualClock(), now: () => wall.now, instance: 'wsgate-0', observed: status });
+  const writer = (clock = new ManualClock()) => {
+    const w = new RoutingApiStatusWriter({ client, log, clock, retryDelayMs: 2000, now: () => wall.now, instance: 'wsgate-0', observed: status });
     t.after(() => w.stop());
     return w;
   };
@@ -259,6 +259,27 @@ test('each Ingress warning becomes one Warning Event and one log line, once, eve
   assert.deepEqual(eventCreates(s.fake).slice(3).map((r) => r.status), [409, 409, 409]);
   assert.equal((await listEvents(s.fake)).length, 3);
   assert.equal(s.logs.length, 3, 'no log line for a warning already reported');
+});
+
+test('a failed status write and a failed Event are retried when the clock passes the delay, the Event not counted as reported', async (t) => {
+  const s = await setup(t);
+  const clock = new ManualClock();
+  const w = s.writer(clock);
+  const warning = 'nginx.ingress.kubernetes.io/ssl-redirect: not supported by wsgate';
+  s.fake.faults.failNext({ verb: 'patch', resource: 'ingresses/status' });
+  s.fake.faults.failNext({ verb: 'create', resource: 'events', status: 503 });
+  w.setLeading(true);
+  w.update(statuses(s, { warnings: [warning] }));
+  await w.idle();
+  assert.equal(s.status('Ingress', 'chat/ing'), undefined, 'the first write failed');
+  assert.equal((await listEvents(s.fake)).length, 0);
+  assert.equal(clock.nextAt, clock.now() + 2000, 'one retry armed');
+  clock.advance(2000);
+  await w.idle();
+  assert.deepEqual(s.status('Ingress', 'chat/ing'), { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } });
+  assert.deepEqual((await listEvents(s.fake)).map((e) => e['message']), [warning]);
+  assert.deepEqual(s.logs.filter((l) => l.msg === 'status write failed; will retry').length, 2);
+  assert.equal(clock.pending, 0, 'no retry left armed');
 });
 
 async function listEvents(fake: FakeApiServer): Promise<Record<string, unknown>[]> {
