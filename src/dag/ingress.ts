@@ -5,7 +5,7 @@
 // pathType Prefix and ImplementationSpecific are PathPrefix, Exact is Exact. Pure and deterministic.
 import type { ObjectMeta } from '../api/types.ts';
 import { cmp } from './backends.ts';
-import { mapNginxAnnotations } from './ingress-annotations.ts';
+import { mapNginxAnnotations, nginxPrefix } from './ingress-annotations.ts';
 import { checkPolicies, createPolicyValidator, targetKey, type PolicyValidator } from './gateway/policy.ts';
 import { unresolvableName } from './gateway/route-rules.ts';
 import { tlsSecretCertificate } from './gateway/tls-secret.ts';
@@ -49,10 +49,25 @@ export interface IngressInput {
 export interface IngressStatus {
   readonly namespace: string;
   readonly name: string;
+  /** metadata.uid, when known: the Events for the warnings name the Ingress by it (kubectl describe matches on it). */
+  readonly uid?: string;
   readonly loadBalancer: readonly ({ readonly ip: string } | { readonly hostname: string })[];
   /** Annotations ignored or not mapped, backends and certificates that cannot be served: one Event and one log
    *  line each time the list changes. */
   readonly warnings: readonly string[];
+}
+
+/**
+ * The Event reason for a warning, by the part of the Ingress it is about (the texts are made here and in
+ * routing-apis.ts): an nginx annotation ignored or not mapped, a backend or TLS Secret that cannot be used, a
+ * host the builder did not serve.
+ */
+export function ingressWarningReason(warning: string): string {
+  if (warning.startsWith(nginxPrefix)) return 'IgnoredAnnotation';
+  if (warning.startsWith('spec.tls')) return 'InvalidCertificateRef';
+  if (warning.startsWith('spec.rules') || warning.startsWith('spec.defaultBackend')) return 'UnsupportedBackend';
+  if (warning.startsWith('host ')) return 'HostNotServed';
+  return 'IngressWarning';
 }
 
 export interface IngressTranslation {
@@ -145,6 +160,7 @@ function translate(input: IngressInput, addresses: readonly PublishedAddress[], 
     statuses.push({
       namespace: ns,
       name: ing.metadata.name,
+      ...(ing.metadata.uid ? { uid: ing.metadata.uid } : {}),
       loadBalancer: addresses.map((a) => (a.type === 'IPAddress' ? { ip: a.value } : { hostname: a.value })),
       warnings: ignored.sort(),
     });

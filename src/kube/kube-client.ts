@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Agent, ClientRequest } from 'node:http';
 import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
+import { policyPlural } from '../api/policy-schema.ts';
 import { AgentPool } from './agent-pool.ts';
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
@@ -335,6 +336,83 @@ export class KubeClient {
   private timeoutOptions(): k8s.ConfigurationOptions {
     return requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs));
   }
+
+  // --- The leader's writes for the Gateway API and Ingress objects (src/status/routing-api-status-writer.ts) ---
+  //
+  // JSON merge patch (RFC 7386) of the /status subresource, not server-side apply: the writer sends the whole
+  // value of every field it writes, already merged with what the server has (the atomic status.parents and
+  // status.ancestors lists keep other controllers' entries, a Gateway keeps foreign condition types), so
+  // "replace these fields" is the intent. An apply would make wsgate's field manager a co-owner of every value
+  // in the body, other controllers' Gateway conditions included, and an applied field is removed only when no
+  // manager owns it any more: a condition another controller stops applying would be kept alive by wsgate. An
+  // update (a merge patch) takes ownership only of the values it changes.
+
+  private ingressStatusApi: k8s.NetworkingV1Api | undefined;
+
+  /** Merge patch of status: GatewayClass (cluster-scoped: namespace undefined), Gateway, HTTPRoute, WebSocketPolicy, Ingress. */
+  async patchRoutingStatus(kind: RoutingStatusKind, namespace: string | undefined, name: string, status: Record<string, unknown>): Promise<void> {
+    const body = { status };
+    const opts = requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.MergePatch);
+    try {
+      if (kind === 'Ingress') {
+        this.ingressStatusApi ??= this.kc.makeApiClient(k8s.NetworkingV1Api);
+        await this.ingressStatusApi.patchNamespacedIngressStatus({ name, namespace: namespace ?? 'default', body }, opts);
+        return;
+      }
+      const { group: g, version: v, plural: p } = routingStatusResources[kind];
+      if (namespace === undefined) await this.custom.patchClusterCustomObjectStatus({ group: g, version: v, plural: p, name, body }, opts);
+      else await this.custom.patchNamespacedCustomObjectStatus({ group: g, version: v, plural: p, namespace, name, body }, opts);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Creates a core v1 Event; fails with status 409 when one of that name exists (the caller names them). */
+  async createEvent(event: EventInput): Promise<void> {
+    const at = new Date(event.timestamp);
+    const body: k8s.CoreV1Event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: event.name, namespace: event.involvedObject.namespace },
+      involvedObject: event.involvedObject,
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      source: { component: event.reportingComponent },
+      reportingComponent: event.reportingComponent,
+      ...(event.reportingInstance === undefined ? {} : { reportingInstance: event.reportingInstance }),
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    };
+    try {
+      await this.core.createNamespacedEvent({ namespace: event.involvedObject.namespace, body }, this.timeoutOptions());
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+}
+
+export type RoutingStatusKind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'WebSocketPolicy' | 'Ingress';
+
+const routingStatusResources: Record<Exclude<RoutingStatusKind, 'Ingress'>, { group: string; version: string; plural: string }> = {
+  GatewayClass: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses' },
+  Gateway: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways' },
+  HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' },
+  WebSocketPolicy: { group, version, plural: policyPlural },
+};
+
+export interface EventInput {
+  readonly name: string;
+  readonly involvedObject: { readonly apiVersion: string; readonly kind: string; readonly namespace: string; readonly name: string; readonly uid?: string };
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+  /** source.component and reportingComponent. */
+  readonly reportingComponent: string;
+  readonly reportingInstance?: string;
+  /** Wall time of the report (firstTimestamp, lastTimestamp). */
+  readonly timestamp: Date;
 }
 
 function leaseSpec(s: LeaseSpecInput): k8s.V1LeaseSpec {

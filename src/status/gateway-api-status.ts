@@ -30,28 +30,44 @@ interface Entry {
   readonly conditions?: readonly ObservedCondition[];
 }
 
-/** An atomic list of per-controller entries (route parents, policy ancestors) with wsgate's part replaced. */
+/** An atomic list of per-controller entries (route parents, policy ancestors) with wsgate's part replaced:
+ *  the entries of `controllerNames` (wsgate's controllers) are dropped and `ours` put in their place. */
 function mergeEntries<E extends Entry, O extends { controllerName: string; conditions: readonly ApiCondition[] }>(
   existing: readonly E[] | undefined,
   ours: readonly O[],
   refOf: (x: E | O) => ParentReference,
-  controllerName: string,
+  controllerNames: readonly string[],
   now: string,
 ): (E | (O & { conditions: StampedCondition[] }))[] {
-  const foreign = (existing ?? []).filter((e) => e.controllerName !== controllerName);
+  const foreign = (existing ?? []).filter((e) => !controllerNames.includes(e.controllerName));
   const mine = ours.map((o) => {
-    const before = (existing ?? []).find((e) => e.controllerName === controllerName && sameRef(refOf(e), refOf(o)));
+    const before = (existing ?? []).find((e) => e.controllerName === o.controllerName && sameRef(refOf(e), refOf(o)));
     return { ...o, conditions: stamp(o.conditions, before?.conditions, now) };
   });
   return [...foreign, ...mine];
 }
 
-export function httpRouteStatusBody(existing: { parents?: readonly (Entry & { parentRef: ParentReference })[] } | undefined, parents: readonly RouteParentStatus[], controllerName: string, now: string) {
-  return { parents: mergeEntries(existing?.parents, parents, (x) => x.parentRef, controllerName, now) };
+/** Whether an atomic list on the server has entries of wsgate's controllers (something to withdraw). */
+export function hasEntriesOf(existing: readonly Entry[] | undefined, controllerNames: readonly string[]): boolean {
+  return (existing ?? []).some((e) => controllerNames.includes(e.controllerName));
 }
 
-export function policyStatusBody(existing: { ancestors?: readonly (Entry & { ancestorRef: ParentReference })[] } | undefined, ancestors: readonly PolicyAncestorStatus[], controllerName: string, now: string) {
-  return { ancestors: mergeEntries(existing?.ancestors, ancestors, (x) => x.ancestorRef, controllerName, now) };
+export function httpRouteStatusBody(existing: { parents?: readonly (Entry & { parentRef: ParentReference })[] } | undefined, parents: readonly RouteParentStatus[], controllerNames: readonly string[], now: string) {
+  return { parents: mergeEntries(existing?.parents, parents, (x) => x.parentRef, controllerNames, now) };
+}
+
+export function policyStatusBody(existing: { ancestors?: readonly (Entry & { ancestorRef: ParentReference })[] } | undefined, ancestors: readonly PolicyAncestorStatus[], controllerNames: readonly string[], now: string) {
+  return { ancestors: mergeEntries(existing?.ancestors, ancestors, (x) => x.ancestorRef, controllerNames, now) };
+}
+
+/** Condition types wsgate does not set are kept (another controller's, or a newer wsgate's). */
+function mergeConditions(existing: readonly ObservedCondition[] | undefined, ours: readonly ApiCondition[], now: string) {
+  const ourTypes = new Set(ours.map((c) => c.type));
+  return [...(existing ?? []).filter((c) => !ourTypes.has(c.type)), ...stamp(ours, existing, now)];
+}
+
+export function gatewayClassStatusBody(existing: { readonly conditions?: readonly ObservedCondition[] } | undefined, conditions: readonly ApiCondition[], now: string) {
+  return { conditions: mergeConditions(existing?.conditions, conditions, now) };
 }
 
 interface ObservedGatewayStatus {
@@ -60,10 +76,9 @@ interface ObservedGatewayStatus {
 }
 
 export function gatewayStatusBody(existing: ObservedGatewayStatus | undefined, g: GatewayStatus, now: string) {
-  const ourTypes = new Set(g.conditions.map((c) => c.type));
   return {
     addresses: g.addresses,
-    conditions: [...(existing?.conditions ?? []).filter((c) => !ourTypes.has(c.type)), ...stamp(g.conditions, existing?.conditions, now)],
+    conditions: mergeConditions(existing?.conditions, g.conditions, now),
     listeners: g.listeners.map((l) => ({ ...l, conditions: stamp(l.conditions, existing?.listeners?.find((x) => x.name === l.name)?.conditions, now) })),
   };
 }

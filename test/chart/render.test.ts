@@ -11,7 +11,7 @@ import { render, helm, templateArgs, chartDir, type K8sObject, type RenderOption
 import { requiredPermissions } from '../../src/sources/kubernetes/permissions.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
-import { crdFile } from '../../scripts/gen-crd.ts';
+import { crdFile, policyCrdFile } from '../../scripts/gen-crd.ts';
 
 const NS = 'wsgate';
 const monitoringAPI = ['monitoring.coreos.com/v1'];
@@ -216,6 +216,7 @@ describe('defaults', () => {
     assert.deepEqual(kinds, [
       'ClusterRole/wsgate',
       'ClusterRoleBinding/wsgate',
+      'CustomResourceDefinition/websocketpolicies.wsgate.io',
       'CustomResourceDefinition/websocketroutes.wsgate.io',
       'Deployment/wsgate',
       'PodDisruptionBudget/wsgate',
@@ -269,12 +270,16 @@ describe('defaults', () => {
     assert.deepEqual(p.spec.selector.matchLabels, one('defaults', 'Deployment').spec.selector.matchLabels);
   });
 
-  test('the CRD is the one in crds/, with the keep policy', () => {
-    const crd = one('defaults', 'CustomResourceDefinition');
-    assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
-    const fromFile = load(readFileSync(crdFile, 'utf8')) as K8sObject;
-    const { labels: _labels, annotations: _annotations, ...meta } = crd.metadata;
-    assert.deepEqual({ ...crd, metadata: meta }, fromFile);
+  test('the CRDs (WebSocketRoute, WebSocketPolicy) are the ones in crds/, with the keep policy', () => {
+    for (const [name, file] of [['websocketroutes.wsgate.io', crdFile], ['websocketpolicies.wsgate.io', policyCrdFile]] as const) {
+      const crd = one('defaults', 'CustomResourceDefinition', name);
+      assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      const fromFile = load(readFileSync(file, 'utf8')) as K8sObject;
+      const { labels, annotations: _annotations, ...meta } = crd.metadata;
+      // Helm's labels added, the CRD's own kept.
+      const own = Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !k.startsWith('app.kubernetes.io/') && k !== 'helm.sh/chart'));
+      assert.deepEqual({ ...crd, metadata: { ...meta, ...(Object.keys(own).length > 0 ? { labels: own } : {}) } }, fromFile);
+    }
   });
 });
 
@@ -402,9 +407,12 @@ describe('monitoring', () => {
 });
 
 describe('toggles', () => {
-  test('crds.install false: no CRD; crds.keep false: no keep policy', () => {
+  test('crds.install false: no CRDs; crds.keep false: no keep policy on either', () => {
     none('crdsOff', 'CustomResourceDefinition');
-    assert.equal(one('crdsNoKeep', 'CustomResourceDefinition').metadata.annotations, undefined);
+    assert.deepEqual(all('crdsNoKeep', 'CustomResourceDefinition').map((c) => [c.metadata.name, c.metadata.annotations]), [
+      ['websocketpolicies.wsgate.io', undefined],
+      ['websocketroutes.wsgate.io', undefined],
+    ]);
   });
 
   test('PodDisruptionBudget off, or with minAvailable', () => {

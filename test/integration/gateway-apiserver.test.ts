@@ -4,8 +4,10 @@
 // statuses the translation computes for them, merged by src/status/gateway-api-status.ts, are accepted by the
 // status subresources (the upstream status schemas) and read back, another controller's parent entry kept and
 // unchanged conditions keeping their lastTransitionTime: GatewayClass Accepted, Gateway Accepted/Programmed with addresses and per-listener
-// attachedRoutes, HTTPRoute parents, WebSocketPolicy ancestors, Ingress status.loadBalancer. Skipped where the
-// binaries are absent.
+// attachedRoutes, HTTPRoute parents, WebSocketPolicy ancestors, Ingress status.loadBalancer. Then the leader's
+// RoutingApiStatusWriter does the same through KubeClient: its merge patches are accepted by each /status
+// subresource and its Warning Event for the Ingress by the core v1 Event validation. Skipped where the binaries
+// are absent.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,10 @@ import { createIngressTranslator, type IngressInput } from '../../src/dag/ingres
 import { waitUntil } from '../support/fake-apiserver/index.ts';
 import { kubeEnvMissing, startKubeEnv, type KubeEnv } from '../support/kube-env.ts';
 import { gatewayStatusBody, httpRouteStatusBody, policyStatusBody } from '../../src/status/gateway-api-status.ts';
+import { pino } from 'pino';
+import { KubeClient, type RoutingStatusKind } from '../../src/kube/kube-client.ts';
+import { RoutingApiStatusWriter } from '../../src/status/routing-api-status-writer.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const missing = kubeEnvMissing();
@@ -44,6 +50,29 @@ async function putStatus(path: string, status: (existing: never) => unknown): Pr
   return env.api.must('PUT', `${path}/status`, { ...current, status: status(current['status'] as never) });
 }
 const me = 'wsgate.io/gateway-controller';
+
+/** The translators' inputs, as the server has them now. */
+async function gatewayApiInput(): Promise<GatewayApiInput> {
+  return {
+    gatewayClasses: await list(`${gwApi}/gatewayclasses`),
+    gateways: await list(`${gwApi}/gateways`),
+    httpRoutes: await list(`${gwApi}/httproutes`),
+    referenceGrants: await list('/apis/gateway.networking.k8s.io/v1beta1/referencegrants'),
+    namespaces: await list('/api/v1/namespaces'),
+    services: await list('/api/v1/services'),
+    secrets: await list('/api/v1/secrets'),
+    policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
+  } as unknown as GatewayApiInput;
+}
+
+async function ingressInput(): Promise<IngressInput> {
+  return {
+    ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
+    ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
+    policies: [],
+    secrets: await list('/api/v1/secrets'),
+  } as unknown as IngressInput;
+}
 
 before(async () => {
   if (missing) return;
@@ -79,16 +108,7 @@ test('every Gateway API and Ingress example is admitted by the CRD schemas and C
 });
 
 test('the statuses the translation computes are accepted by the status subresources and read back', { skip: missing }, async () => {
-  const input = {
-    gatewayClasses: await list(`${gwApi}/gatewayclasses`),
-    gateways: await list(`${gwApi}/gateways`),
-    httpRoutes: await list(`${gwApi}/httproutes`),
-    referenceGrants: await list('/apis/gateway.networking.k8s.io/v1beta1/referencegrants'),
-    namespaces: await list('/api/v1/namespaces'),
-    services: await list('/api/v1/services'),
-    secrets: await list('/api/v1/secrets'),
-    policies: await list('/apis/wsgate.io/v1alpha1/websocketpolicies'),
-  } as unknown as GatewayApiInput;
+  const input = await gatewayApiInput();
   const t = createGatewayApiTranslator()(input, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.equal(t.routes.length, 1);
 
@@ -99,8 +119,8 @@ test('the statuses the translation computes are accepted by the status subresour
   for (const at of [now, '2026-01-01T00:01:00Z']) {
     for (const c of t.gatewayClasses) await putStatus(`${gwApi}/gatewayclasses/${c.name}`, () => ({ conditions: stamped(c.conditions) }));
     for (const g of t.gateways) await putStatus(`${gwApi}/namespaces/${g.namespace}/gateways/${g.name}`, (s) => gatewayStatusBody(s, g, at));
-    for (const r of t.httpRoutes) await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, (s) => httpRouteStatusBody(s, r.parents, me, at));
-    for (const p of t.policies) await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, (s) => policyStatusBody(s, p.ancestors, me, at));
+    for (const r of t.httpRoutes) await putStatus(`${gwApi}/namespaces/${r.namespace}/httproutes/${r.name}`, (s) => httpRouteStatusBody(s, r.parents, [me], at));
+    for (const p of t.policies) await putStatus(`/apis/wsgate.io/v1alpha1/namespaces/${p.namespace}/websocketpolicies/${p.name}`, (s) => policyStatusBody(s, p.ancestors, [me], at));
   }
 
   const condView = (cs: unknown) => (cs as ApiCondition[]).map((c) => `${c.type}=${c.status} ${c.reason}`);
@@ -127,15 +147,80 @@ test('the statuses the translation computes are accepted by the status subresour
   const policy = (await env.api.must('GET', '/apis/wsgate.io/v1alpha1/namespaces/chat/websocketpolicies/chat'))['status'] as { ancestors: { ancestorRef: { name: string }; conditions: unknown }[] };
   assert.deepEqual(policy.ancestors.map((a) => [a.ancestorRef.name, condView(a.conditions)]), [['websockets', ['Accepted=True Accepted']]]);
 
-  const ingInput = {
-    ingressClasses: await list('/apis/networking.k8s.io/v1/ingressclasses'),
-    ingresses: await list('/apis/networking.k8s.io/v1/ingresses'),
-    policies: [],
-    secrets: await list('/api/v1/secrets'),
-  } as unknown as IngressInput;
+  const ingInput = await ingressInput();
   const it = createIngressTranslator()(ingInput, [{ type: 'IPAddress', value: '192.0.2.7' }]);
   assert.deepEqual(it.ingresses.map((i) => [i.name, i.warnings]), [['chat', ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']]]);
   for (const i of it.ingresses) await putStatus(`/apis/networking.k8s.io/v1/namespaces/${i.namespace}/ingresses/${i.name}`, () => ({ loadBalancer: { ingress: i.loadBalancer } }));
   const ing = await env.api.must('GET', '/apis/networking.k8s.io/v1/namespaces/chat/ingresses/chat');
   assert.deepEqual(ing['status'], { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } });
+});
+
+test('the routing-API status writer\'s merge patches are accepted by every status subresource, and its Event is created', { skip: missing }, async () => {
+  const gwInput = await gatewayApiInput();
+  const ingInput = await ingressInput();
+  // A new Service address: every Gateway and Ingress status changes, so every write must land.
+  const addresses = [{ type: 'IPAddress' as const, value: '192.0.2.9' }];
+  const t = createGatewayApiTranslator()(gwInput, addresses);
+  const it = createIngressTranslator()(ingInput, addresses);
+
+  // The server's statuses, read once: the informers' copy the lead wires in.
+  const paths: Record<RoutingStatusKind, (key: string) => string> = {
+    GatewayClass: (k) => `${gwApi}/gatewayclasses/${k}`,
+    Gateway: (k) => `${gwApi}/namespaces/${k.replace('/', '/gateways/')}`,
+    HTTPRoute: (k) => `${gwApi}/namespaces/${k.replace('/', '/httproutes/')}`,
+    WebSocketPolicy: (k) => `/apis/wsgate.io/v1alpha1/namespaces/${k.replace('/', '/websocketpolicies/')}`,
+    Ingress: (k) => `/apis/networking.k8s.io/v1/namespaces/${k.replace('/', '/ingresses/')}`,
+  };
+  const keys: [RoutingStatusKind, string][] = [
+    ...t.gatewayClasses.map((c): [RoutingStatusKind, string] => ['GatewayClass', c.name]),
+    ...t.gateways.map((g): [RoutingStatusKind, string] => ['Gateway', `${g.namespace}/${g.name}`]),
+    ...t.httpRoutes.map((r): [RoutingStatusKind, string] => ['HTTPRoute', `${r.namespace}/${r.name}`]),
+    ...t.policies.map((p): [RoutingStatusKind, string] => ['WebSocketPolicy', `${p.namespace}/${p.name}`]),
+    ...it.ingresses.map((i): [RoutingStatusKind, string] => ['Ingress', `${i.namespace}/${i.name}`]),
+  ];
+  const observed = new Map<string, unknown>();
+  for (const [kind, key] of keys) observed.set(`${kind} ${key}`, (await env.api.must('GET', paths[kind](key)))['status']);
+
+  const failures: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void failures.push(line) });
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: env.adminKubeconfig } });
+  const w = new RoutingApiStatusWriter({ client, log, clock: new ManualClock(), now: () => new Date('2026-01-01T00:02:00Z'), instance: 'wsgate-test', observed: (kind, key) => observed.get(`${kind} ${key}`) });
+  try {
+    w.update({ gatewayClasses: t.gatewayClasses, gateways: t.gateways, httpRoutes: t.httpRoutes, policies: [...t.policies, ...it.policies], ingresses: it.ingresses });
+    w.setLeading(true);
+    await w.idle();
+  } finally {
+    w.stop();
+    client.close();
+  }
+  // The one warning line is the Event's; a refused write would have logged "status write failed".
+  assert.deepEqual(failures.map((l) => (JSON.parse(l) as { msg: string }).msg), ['spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls']);
+  assert.equal(w.writes, keys.length + 1, 'every status written, and one Event');
+
+  const gw = (await env.api.must('GET', paths.Gateway('wsgate/websockets')))['status'] as { addresses: unknown };
+  assert.deepEqual(gw.addresses, [{ type: 'IPAddress', value: '192.0.2.9' }]);
+  const ing = await env.api.must('GET', paths.Ingress('chat/chat'));
+  assert.deepEqual(ing['status'], { loadBalancer: { ingress: [{ ip: '192.0.2.9' }] } });
+  const route = (await env.api.must('GET', paths.HTTPRoute('chat/chat')))['status'] as { parents: { controllerName: string }[] };
+  assert.deepEqual(route.parents.map((p) => p.controllerName), ['example.com/other', me], 'the other controller\'s parent entry kept');
+
+  const events = ((await env.api.must('GET', '/api/v1/namespaces/chat/events'))['items'] as Record<string, unknown>[]).filter((e) => (e['involvedObject'] as { kind: string }).kind === 'Ingress');
+  assert.equal(events.length, 1);
+  const e = events[0]!;
+  assert.match((e['metadata'] as { name: string }).name, /^chat\.[0-9a-f]{16}$/);
+  assert.deepEqual(
+    { involvedObject: e['involvedObject'], type: e['type'], reason: e['reason'], message: e['message'], source: e['source'], reportingComponent: e['reportingComponent'], reportingInstance: e['reportingInstance'], firstTimestamp: e['firstTimestamp'], lastTimestamp: e['lastTimestamp'], count: e['count'] },
+    {
+      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: 'chat', name: 'chat', uid: (ing['metadata'] as { uid: string }).uid },
+      type: 'Warning',
+      reason: 'InvalidCertificateRef',
+      message: 'spec.tls: Secret chat-tls for chat.example.com: not found or not kubernetes.io/tls',
+      source: { component: 'wsgate.io/ingress-controller' },
+      reportingComponent: 'wsgate.io/ingress-controller',
+      reportingInstance: 'wsgate-test',
+      firstTimestamp: '2026-01-01T00:02:00Z',
+      lastTimestamp: '2026-01-01T00:02:00Z',
+      count: 1,
+    },
+  );
 });

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
-import { createIngressTranslator, type IngressInput } from '../../src/dag/ingress.ts';
+import { createIngressTranslator, ingressWarningReason, type IngressInput } from '../../src/dag/ingress.ts';
 import type { PublishedAddress } from '../../src/dag/gateway/types.ts';
 import { createRoutingBuilder } from '../../src/dag/routing-apis.ts';
 import { buildView } from '../support/snapshot-view.ts';
@@ -75,3 +75,19 @@ for (const name of readdirSync(dir).sort()) {
     assert.deepEqual(run(c, reversed), view);
   });
 }
+
+// Each warning becomes an Event whose reason says what it is about (src/status/routing-api-status-writer.ts):
+// every warning the fixtures produce has a specific reason, none the catch-all.
+test('every Ingress warning of the fixtures maps to a specific Event reason', () => {
+  const reasons = new Map<string, string>();
+  for (const name of readdirSync(dir).sort()) {
+    const c = loadCase(name);
+    for (const w of run(c, c.input).translation.ingresses.flatMap((i) => i.warnings)) reasons.set(w, ingressWarningReason(w));
+  }
+  assert.ok(reasons.size >= 7, `${reasons.size} warnings`);
+  assert.deepEqual([...reasons].filter(([, r]) => r === 'IngressWarning'), []);
+  assert.deepEqual(
+    ['nginx.ingress.kubernetes.io/ssl-redirect: not supported by wsgate', 'spec.rules[0].http.paths[2]: resource Bucket/b cannot be served (503)', 'spec.defaultBackend: backend without a Service port cannot be served (503)', 'spec.tls: Secret s for a.example.com: not found or not kubernetes.io/tls', 'host a.example.com: not served: Conflicted: x'].map(ingressWarningReason),
+    ['IgnoredAnnotation', 'UnsupportedBackend', 'UnsupportedBackend', 'InvalidCertificateRef', 'HostNotServed'],
+  );
+});

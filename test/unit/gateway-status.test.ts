@@ -20,7 +20,7 @@ test('HTTPRoute parents: foreign entries kept, ours replaced, unchanged conditio
   };
   const body = httpRouteStatusBody(existing, [
     { parentRef: gw('gw', 'http'), controllerName: me, conditions: [apiCondition('Accepted', true, 'Accepted', 'ok', 2), apiCondition('ResolvedRefs', false, 'BackendNotFound', 'x', 2)] },
-  ], me, 't2');
+  ], [me], 't2');
   assert.deepEqual(body, {
     parents: [
       existing.parents[0],
@@ -38,11 +38,24 @@ test('HTTPRoute parents: foreign entries kept, ours replaced, unchanged conditio
 
 test('policy ancestors merge the same way', () => {
   const foreign = { ancestorRef: gw('theirs'), controllerName: 'example.com/other', conditions: [] };
-  const body = policyStatusBody({ ancestors: [foreign] }, [{ ancestorRef: gw('gw'), controllerName: me, conditions: [apiCondition('Accepted', true, 'Accepted', 'policy accepted', 1)] }], me, 't3');
+  const body = policyStatusBody({ ancestors: [foreign] }, [{ ancestorRef: gw('gw'), controllerName: me, conditions: [apiCondition('Accepted', true, 'Accepted', 'policy accepted', 1)] }], [me], 't3');
   assert.deepEqual(body.ancestors.map((a) => [a.ancestorRef.name, a.controllerName, (a.conditions ?? []).map((c) => (c as { lastTransitionTime: string }).lastTransitionTime)]), [
     ['theirs', 'example.com/other', []],
     ['gw', me, ['t3']],
   ]);
+});
+
+test('policy ancestors of both wsgate controllers (Gateway API and Ingress) are wsgate\'s: replaced, not kept as foreign', () => {
+  const ing = 'wsgate.io/ingress-controller';
+  const ingRef = { group: 'networking.k8s.io', kind: 'Ingress', namespace: 'infra', name: 'chat' };
+  const existing = {
+    ancestors: [
+      { ancestorRef: ingRef, controllerName: ing, conditions: [{ type: 'Accepted', status: 'True', lastTransitionTime: 't0' }] },
+      { ancestorRef: gw('old'), controllerName: me, conditions: [] },
+    ],
+  };
+  const body = policyStatusBody(existing, [{ ancestorRef: ingRef, controllerName: ing, conditions: [apiCondition('Accepted', true, 'Accepted', 'policy accepted', 1)] }], [me, ing], 't5');
+  assert.deepEqual(body, { ancestors: [{ ancestorRef: ingRef, controllerName: ing, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'policy accepted', observedGeneration: 1, lastTransitionTime: 't0' }] }] });
 });
 
 test('Gateway: foreign condition types kept, ours stamped, listeners keep their times', () => {

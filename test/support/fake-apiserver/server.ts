@@ -57,6 +57,9 @@ interface Target {
 
 const bodyLimit = 3 * 1024 * 1024;
 
+/** Where the store keeps an object: its namespace, or '' for a cluster-scoped type (as a request path has it). */
+const namespaceOf = (t: ResourceType, obj: KObject): string => (t.namespaced ? (obj.metadata.namespace ?? 'default') : '');
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -155,14 +158,17 @@ export class FakeApiServer {
 
   // Direct access for tests, through the same defaulting, validation and events as HTTP requests.
   create(obj: KObject): KObject {
-    return this.store.create(this.typeOf(obj), obj.metadata.namespace ?? 'default', obj);
+    const t = this.typeOf(obj);
+    return this.store.create(t, namespaceOf(t, obj), obj);
   }
   /** Unconditional unless obj carries metadata.resourceVersion (custom resources: pass it). */
   update(obj: KObject): KObject {
-    return this.store.update(this.typeOf(obj), obj.metadata.namespace ?? 'default', obj.metadata.name ?? '', obj);
+    const t = this.typeOf(obj);
+    return this.store.update(t, namespaceOf(t, obj), obj.metadata.name ?? '', obj);
   }
   updateStatus(obj: KObject): KObject {
-    return this.store.update(this.typeOf(obj), obj.metadata.namespace ?? 'default', obj.metadata.name ?? '', obj, { subresource: 'status' });
+    const t = this.typeOf(obj);
+    return this.store.update(t, namespaceOf(t, obj), obj.metadata.name ?? '', obj, { subresource: 'status' });
   }
   get(apiVersion: string, kind: string, namespace: string, name: string): KObject {
     return this.store.get(this.typeOf({ apiVersion, kind }), namespace, name);

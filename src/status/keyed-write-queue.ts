@@ -1,0 +1,222 @@
+// The write loop every status writer shares: a desired value per key, written only while this replica leads,
+// with at most `concurrency` requests in flight (the client-side bound on the API server's load: a relist of
+// thousands of objects becomes a steady trickle, not a burst), a value equal to the last one written skipped,
+// failed writes retried after a delay on the injected clock, and everything rewritten on winning leadership,
+// since the previous leader may have left anything behind. What a write sends is the writer's business.
+import type { Logger } from 'pino';
+import type { Clock, ClockTimer } from '../util/clock.ts';
+
+/** Status writes in flight at once: enough to keep up with a relist, few enough not to crowd the API server. */
+export const defaultStatusConcurrency = 4;
+
+export interface KeyedWriteQueueOptions<T> {
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Parallel writes (default defaultStatusConcurrency). */
+  readonly concurrency?: number;
+  /** Delay before a failed write is tried again (default 2 s), on clock. */
+  readonly retryDelayMs?: number;
+  /**
+   * Sends key's value. Resolves true once the server has it (an unchanged value is not sent again), false when
+   * it could not be written and should be tried on the next set() (the object is gone). Rejects to be retried.
+   */
+  readonly write: (key: string, value: T) => Promise<boolean>;
+  /** Two values that would write the same thing (default: the same object or equal JSON). */
+  readonly same?: (a: T, b: T) => boolean;
+}
+
+const sameJson = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+export class KeyedWriteQueue<T> {
+  private readonly o: KeyedWriteQueueOptions<T>;
+  private readonly same: (a: T, b: T) => boolean;
+  private desired = new Map<string, T>();
+  /** The value each key last had on the server, as this leader wrote it. */
+  private readonly written = new Map<string, T>();
+  private readonly dirty = new Set<string>();
+  /** Keys whose write failed, waiting for the retry timer (not in dirty, so no busy worker takes them at once). */
+  private readonly failed = new Set<string>();
+  private leading = false;
+  private stopped = false;
+  private workers = 0;
+  private retryTimer: ClockTimer | undefined;
+  private waiters: (() => void)[] = [];
+
+  constructor(opts: KeyedWriteQueueOptions<T>) {
+    this.o = opts;
+    this.same = opts.same ?? sameJson;
+  }
+
+  /** Every key's desired value; keys not listed are forgotten. */
+  set(next: ReadonlyMap<string, T>): void {
+    for (const key of this.desired.keys()) {
+      if (!next.has(key)) {
+        this.written.delete(key);
+        this.dirty.delete(key);
+        this.failed.delete(key);
+      }
+    }
+    for (const [key, v] of next) {
+      const done = this.written.get(key);
+      if (done === undefined || !this.same(done, v)) this.dirty.add(key);
+    }
+    this.desired = new Map(next);
+    this.kick();
+  }
+
+  /** The value of key is on the server as it is desired now. */
+  isWritten(key: string): boolean {
+    const d = this.desired.get(key);
+    const w = this.written.get(key);
+    return d !== undefined && w !== undefined && this.same(d, w);
+  }
+
+  isLeading(): boolean {
+    return this.leading && !this.stopped;
+  }
+
+  /** Won → rewrite every value; lost → stop writing (nothing else changes). */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    if (leading) {
+      this.written.clear();
+      for (const key of this.desired.keys()) this.dirty.add(key);
+      this.kick();
+    } else {
+      this.cancelRetry();
+      this.notifyIdle();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.leading = false;
+    this.cancelRetry();
+    this.notifyIdle();
+  }
+
+  /** Resolves when nothing is queued or in flight (or writing is off, or only retries are pending). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Forgotten as well as cleared: a later failure must be able to arm a new retry. The failed keys go too:
+   *  winning leadership again rewrites every key anyway. */
+  private cancelRetry(): void {
+    this.o.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.failed.clear();
+  }
+
+  private isIdle(): boolean {
+    return this.workers === 0 && (this.dirty.size === 0 || !this.leading);
+  }
+
+  private notifyIdle(): void {
+    if (!this.isIdle()) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  private kick(): void {
+    const max = this.o.concurrency ?? defaultStatusConcurrency;
+    while (this.leading && !this.stopped && this.workers < max && this.workers < this.dirty.size) {
+      this.workers++;
+      void this.work().finally(() => {
+        this.workers--;
+        this.notifyIdle();
+      });
+    }
+    this.notifyIdle();
+  }
+
+  private async work(): Promise<void> {
+    const failed: string[] = [];
+    while (this.leading && !this.stopped) {
+      const key = this.dirty.values().next().value;
+      if (key === undefined) break;
+      this.dirty.delete(key);
+      const value = this.desired.get(key);
+      if (value === undefined) continue;
+      try {
+        const done = await this.o.write(key, value);
+        // A newer value may have arrived meanwhile; it is in dirty again and compared then.
+        if (done && this.desired.get(key) === value && this.leading) this.written.set(key, value);
+      } catch (err) {
+        this.o.log.warn({ key, err: (err as Error).message }, 'status write failed; will retry');
+        failed.push(key);
+      }
+    }
+    if (failed.length > 0) this.retryLater(failed);
+  }
+
+  private retryLater(keys: readonly string[]): void {
+    // A key set again meanwhile is dirty already and written with its new value.
+    for (const k of keys) if (!this.dirty.has(k)) this.failed.add(k);
+    if (this.retryTimer !== undefined || this.failed.size === 0) return;
+    this.retryTimer = this.o.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const k of this.failed) this.dirty.add(k);
+      this.failed.clear();
+      this.kick();
+    }, this.o.retryDelayMs ?? 2_000);
+  }
+}
+
+/**
+ * A status writer on a KeyedWriteQueue: the leader lifecycle (setLeading, stop, idle) and the body last sent
+ * per key, so that a write whose body is unchanged is not sent. Subclasses turn a desired value into requests.
+ */
+export abstract class QueuedStatusWriter<T, B> {
+  protected readonly queue: KeyedWriteQueue<T>;
+  /** The body last sent per key, as this leader sent it. */
+  protected readonly applied = new Map<string, { readonly json: string; readonly body: B }>();
+  /** Requests sent to the API server (for tests and debugging). */
+  writes = 0;
+
+  /** `opts`: a writer's options (clock, concurrency, retryDelayMs); `log`: the writer's. */
+  constructor(opts: { readonly clock: Clock; readonly concurrency?: number; readonly retryDelayMs?: number }, log: Logger) {
+    this.queue = new KeyedWriteQueue<T>({
+      log,
+      clock: opts.clock,
+      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+      ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
+      write: (key, value) => this.write(key, value),
+    });
+  }
+
+  /** Sends key's value; same contract as KeyedWriteQueueOptions.write. */
+  protected abstract write(key: string, value: T): Promise<boolean>;
+
+  /** Every key's desired value; the others are forgotten. */
+  protected setDesired(next: ReadonlyMap<string, T>): void {
+    for (const key of this.applied.keys()) if (!next.has(key)) this.applied.delete(key);
+    this.queue.set(next);
+  }
+
+  /** Sends body with send() unless it is the body last sent for key. */
+  protected async sendChanged(key: string, body: B, send: (body: B) => Promise<void>): Promise<void> {
+    const json = JSON.stringify(body);
+    if (this.applied.get(key)?.json === json) return;
+    this.writes++;
+    await send(body);
+    if (this.queue.isLeading()) this.applied.set(key, { json, body });
+  }
+
+  /** Wire to the elector: won → rewrite everything (the previous leader may have left anything); lost → stop writing. */
+  setLeading(leading: boolean): void {
+    if (leading) this.applied.clear();
+    this.queue.setLeading(leading);
+  }
+
+  stop(): void {
+    this.queue.stop();
+  }
+
+  /** Resolves when nothing is queued or in flight (or writing is off). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+}
