@@ -6,6 +6,7 @@
 // to whoever writes them (the leader's status writer in Kubernetes mode).
 import type { Builder, BuildResult } from '../dag/build.ts';
 import type { ReferenceIndex } from '../dag/references.ts';
+import type { RoutingApiStatuses, RoutingBuildResult } from '../dag/routing-apis.ts';
 import type { EndpointState, RouteStatus, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
 import type { Source, SourceChange } from '../sources/source.ts';
@@ -27,6 +28,8 @@ export interface ControllerOptions {
   /** The process's clock: the hold-off runs on it. */
   readonly clock: Clock;
   readonly onStatuses?: (statuses: readonly RouteStatus[]) => void;
+  /** The Gateway API and Ingress statuses of each build that had those APIs in its input. */
+  readonly onRoutingApiStatuses?: (statuses: RoutingApiStatuses) => void;
 }
 
 export class Controller {
@@ -170,6 +173,8 @@ export class Controller {
       }
     }
     this.#o.onStatuses?.(result.statuses);
+    const routing = (result as RoutingBuildResult).routingApis;
+    if (routing) this.#o.onRoutingApiStatuses?.(routing);
   }
 
   /** Only routes whose object changed are counted again: a snapshot from the build thread shares the routes that

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SpecValidator } from '../api/validate.ts';
 import type { Config } from '../config/config.ts';
+import type { RoutingApiStatuses } from '../dag/routing-apis.ts';
 import type { RouteStatus } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -18,6 +19,8 @@ export interface SourceParts {
   whenSynced(): Promise<void>;
   /** Route statuses of each build (written by the leader in Kubernetes mode). */
   onStatuses(statuses: readonly RouteStatus[]): void;
+  /** Gateway API and Ingress statuses of each build that had those APIs (Kubernetes mode only). */
+  onRoutingApiStatuses(statuses: RoutingApiStatuses): void;
   /** Is this replica the one writing status? (always false in standalone mode) */
   isLeader(): boolean;
   start(): Promise<void>;
@@ -31,6 +34,7 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       source,
       whenSynced: () => Promise.resolve(),
       onStatuses: () => {},
+      onRoutingApiStatuses: () => {},
       isLeader: () => false,
       start: () => source.start(),
       stop: () => source.stop(),
@@ -45,6 +49,11 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     watchNamespaces: config.watchNamespaces,
     onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
     timings: informerTimings(config.informerWatchdogMs, defaultInformerTimings.watchdogMs),
+    routingApis: {
+      gatewayApi: config.watchGatewayApi,
+      ingress: config.watchIngress,
+      ...(config.publishService ? { publishService: config.publishService } : {}),
+    },
   });
   const writer = new StatusWriter({ client, log: deps.log, clock: deps.clock, observed: (k) => source.observedStatus(k) });
   const elector = config.leaderElection
@@ -67,6 +76,10 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     source,
     whenSynced: () => source.whenSynced(),
     onStatuses: (s) => writer.update(s),
+    // NOT WIRED YET: the leader's status writer for GatewayClass, Gateway, HTTPRoute, WebSocketPolicy and Ingress
+    // (with source.observedRoutingStatus for what the server has) is connected here at merge. Until then the
+    // statuses are computed and dropped.
+    onRoutingApiStatuses: () => {},
     isLeader: () => elector?.isLeader() ?? false,
     async start() {
       await source.start();
