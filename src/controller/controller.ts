@@ -166,7 +166,9 @@ export class Controller {
       m.snapshotGeneration.set(s.generation);
       this.#updateEndpointGauge(s, prev);
       const rejected = result.statuses.filter((st) => st.conditions.some((c) => c.type === 'Accepted' && c.status === 'False'));
-      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2) }, 'routing table published');
+      // builder: where the build ran, the build thread or this loop (--build-thread=false).
+      const builder = typeof this.#o.build === 'function' ? 'loop' : 'thread';
+      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2), builder }, 'routing table published');
       for (const st of rejected) {
         const c = st.conditions.find((x) => x.type === 'Accepted');
         this.#log.warn({ route: st.key, reason: c?.reason, message: c?.message }, 'route not accepted');
