@@ -41,6 +41,8 @@ const variants = {
   namespaces: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps', 'web'] } } },
   noLeaderElection: { values: { controller: { leaderElection: { enabled: false } } } },
   noRoutingApis: { values: { controller: { gatewayApi: { enabled: false }, ingress: { enabled: false } } } },
+  namespacesNoRoutingApis: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps'] }, controller: { gatewayApi: { enabled: false }, ingress: { enabled: false } } } },
+  namespacesNoIngress: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps'] }, controller: { ingress: { enabled: false } } } },
   noIngress: { values: { controller: { ingress: { enabled: false } } } },
   noPreStop: { values: { preStopSleepSeconds: 0 } },
   explicitGrace: { values: { terminationGracePeriodSeconds: 300, controller: { drainSeconds: 120 } } },
@@ -144,8 +146,8 @@ describe('every rendering', () => {
   test('RBAC equals requiredPermissions (scope cluster → ClusterRole or a Role per watched namespace, namespace → Role in the release namespace)', () => {
     const key = (g: string, r: string, verbs: readonly string[]) => `${g}|${r}|${[...verbs].sort().join(',')}`;
     // Rules of a routing API are granted only while the process watches it (--watch-gateway-api, --watch-ingress).
-    const expect = (scope: 'cluster' | 'namespace', on: { gatewayApi: boolean; ingress: boolean } = { gatewayApi: true, ingress: true }) =>
-      requiredPermissions.filter((p) => p.scope === scope && (p.api === undefined || on[p.api])).map((p) => key(p.apiGroup, p.resource, p.verbs)).sort();
+    const expect = (scopes: readonly string[], on: { gatewayApi: boolean; ingress: boolean } = { gatewayApi: true, ingress: true }) =>
+      requiredPermissions.filter((p) => scopes.includes(p.scope) && (p.api === undefined || on[p.api])).map((p) => key(p.apiGroup, p.resource, p.verbs)).sort();
     const rulesOf = (o: K8sObject) =>
       (o.rules as { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[])
         .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => key(g, res, r.verbs))))
@@ -157,14 +159,19 @@ describe('every rendering', () => {
       // What the process will watch decides where the read rules go: a Role in each of those namespaces, or a ClusterRole.
       const config = loadConfig(container(v).args, podEnv);
       const watched = config.watchNamespaces;
+      const on = { gatewayApi: config.watchGatewayApi, ingress: config.watchIngress };
       const readRoles = watched.length > 0 ? all(v, 'Role').filter((r) => r.metadata.name === fullname) : [one(v, 'ClusterRole')];
       if (watched.length > 0) {
         assert.deepEqual(readRoles.map((r) => r.metadata.namespace).sort(), [...watched].sort(), `${v}: a Role in each watched namespace`);
-        none(v, 'ClusterRole');
-        none(v, 'ClusterRoleBinding');
+        // Kinds that are not namespaced (GatewayClass, IngressClass, Namespace) only a ClusterRole can grant.
+        const clusterResources = expect(['clusterResource'], on);
+        const roles = all(v, 'ClusterRole');
+        assert.deepEqual(roles.map((r) => r.metadata.name), clusterResources.length > 0 ? [`${fullname}-cluster-resources`] : []);
+        for (const r of roles) assert.deepEqual(rulesOf(r), clusterResources, `${v}: the cluster-resource rules`);
+        assert.deepEqual(all(v, 'ClusterRoleBinding').map((b) => [b.metadata.name, b.roleRef.name, b.subjects]), roles.map((r) => [r.metadata.name, r.metadata.name, [{ kind: 'ServiceAccount', name: sa, namespace: NS }]]));
       }
       for (const role of readRoles) {
-        assert.deepEqual(rulesOf(role), expect('cluster', { gatewayApi: config.watchGatewayApi, ingress: config.watchIngress }), `${v}: cluster-scope rules`);
+        assert.deepEqual(rulesOf(role), expect(watched.length > 0 ? ['cluster'] : ['cluster', 'clusterResource'], on), `${v}: cluster-scope rules`);
         const binding: K8sObject = watched.length > 0
           ? one(v, 'RoleBinding', fullname + '|' + role.metadata.namespace)
           : one(v, 'ClusterRoleBinding');
@@ -179,7 +186,7 @@ describe('every rendering', () => {
       }
       const leaseRole = one(v, 'Role', `${fullname}-leader-election`);
       assert.equal(leaseRole.metadata.namespace, NS, 'Lease permissions only in the release namespace');
-      assert.deepEqual(rulesOf(leaseRole), expect('namespace'), `${v}: namespace-scope rules`);
+      assert.deepEqual(rulesOf(leaseRole), expect(['namespace']), `${v}: namespace-scope rules`);
       const leaseBinding = one(v, 'RoleBinding', `${fullname}-leader-election`);
       assert.equal(leaseBinding.metadata.namespace, NS);
       assert.deepEqual(leaseBinding.roleRef.name, leaseRole.metadata.name);
@@ -201,9 +208,10 @@ describe('rbac.scope', () => {
     assert.deepEqual(loadConfig(container('defaults').args, podEnv).watchNamespaces, []);
   });
 
-  test('Namespaces: nothing cluster-wide; Roles only in the listed namespaces (plus the Lease Role), and wsgate watches just those', () => {
+  test('Namespaces: cluster-wide only the kinds that are not namespaced; Roles in the listed namespaces (plus the Lease Role), and wsgate watches just those', () => {
     const kinds = objs('namespaces').filter((o) => /Role/.test(o.kind)).map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
+      'ClusterRole/undefined/wsgate-cluster-resources', 'ClusterRoleBinding/undefined/wsgate-cluster-resources',
       'Role/apps/wsgate', 'Role/web/wsgate', 'Role/wsgate/wsgate-leader-election',
       'RoleBinding/apps/wsgate', 'RoleBinding/web/wsgate', 'RoleBinding/wsgate/wsgate-leader-election',
     ]);
