@@ -3,6 +3,7 @@
 import type { GatewayClassLite, GatewayLite, HTTPRouteLite, NamespaceLite, PublishedAddress, ReferenceGrantLite, WebSocketPolicyLite } from '../dag/gateway/types.ts';
 import type { IngressClassLite, IngressLite } from '../dag/ingress.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../dag/input.ts';
+import type { RoutingApisInput } from '../dag/routing-apis.ts';
 
 /** The Gateway API and Ingress kinds (and the Service wsgate runs behind): BuildInput.routingApis. */
 export const routingApiKinds = ['gatewayclasses', 'gateways', 'httproutes', 'referencegrants', 'websocketpolicies', 'ingresses', 'ingressclasses', 'namespaces', 'publishedservices'] as const;
@@ -32,6 +33,19 @@ export type SourceObject =
   | IngressClassLite
   | NamespaceLite
   | PublishedServiceLite;
+
+/** BuildInput.routingApis from a source's objects by kind, for the APIs that are on; undefined: none is. */
+export function routingApisInput(on: RoutingApisOn | undefined, of: <T>(kind: RoutingApiKind) => T[]): RoutingApisInput | undefined {
+  if (!on || (!on.gatewayApi && !on.ingress)) return undefined;
+  return {
+    addresses: of<PublishedServiceLite>('publishedservices').flatMap((s) => s.addresses),
+    policies: of('websocketpolicies'),
+    ...(on.gatewayApi
+      ? { gatewayApi: { gatewayClasses: of('gatewayclasses'), gateways: of('gateways'), httpRoutes: of('httproutes'), referenceGrants: of('referencegrants'), namespaces: of('namespaces') } }
+      : {}),
+    ...(on.ingress ? { ingress: { ingressClasses: of('ingressclasses'), ingresses: of('ingresses') } } : {}),
+  };
+}
 
 export function isRoutingApiKind(kind: ObjectKind): kind is RoutingApiKind {
   return (routingApiKinds as readonly string[]).includes(kind);

@@ -5,8 +5,7 @@ import { serviceNameLabel } from '../api/labels.ts';
 import type { ServiceIndexedObjects } from '../dag/incremental.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../dag/input.ts';
 import { routeServices } from '../dag/references.ts';
-import type { RoutingApisInput } from '../dag/routing-apis.ts';
-import { routingApiKinds, type ObjectKind, type PublishedServiceLite, type RoutingApisOn, type SourceObject } from '../sources/source.ts';
+import { routingApiKinds, routingApisInput, type ObjectKind, type RoutingApisOn, type SourceObject } from '../sources/source.ts';
 
 const kinds: readonly ObjectKind[] = ['websocketroutes', 'services', 'endpointslices', 'secrets', ...routingApiKinds];
 
@@ -61,15 +60,8 @@ export class ObjectStore implements ServiceIndexedObjects {
   input(routing?: RoutingApisOn): BuildInput {
     const of = <T>(k: ObjectKind) => [...this.#objects.get(k)!.values()] as T[];
     const base: BuildInput = { routes: of('websocketroutes'), services: of('services'), endpointSlices: of('endpointslices'), secrets: of('secrets') };
-    if (!routing || (!routing.gatewayApi && !routing.ingress)) return base;
-    const routingApis: RoutingApisInput = {
-      addresses: of<PublishedServiceLite>('publishedservices').flatMap((s) => s.addresses),
-      policies: of('websocketpolicies'),
-      ...(routing.gatewayApi
-        ? { gatewayApi: { gatewayClasses: of('gatewayclasses'), gateways: of('gateways'), httpRoutes: of('httproutes'), referenceGrants: of('referencegrants'), namespaces: of('namespaces') } }
-        : {}),
-      ...(routing.ingress ? { ingress: { ingressClasses: of('ingressclasses'), ingresses: of('ingresses') } } : {}),
-    };
+    const routingApis = routingApisInput(routing, of);
+    if (!routingApis) return base;
     return { ...base, routingApis };
   }
 

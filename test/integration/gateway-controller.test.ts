@@ -20,7 +20,7 @@ import { KubeClient } from '../../src/kube/kube-client.ts';
 import { serve, type Running } from '../../src/main.ts';
 import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
 import { FakeApiServer, resourceFromCrd, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
-import { closed, connect, nextMessage, rawExchange, silentLog, startEcho, upgradeRequest, type Echo } from '../support/harness.ts';
+import { closed, connect, echoThrough as echoThroughPort, nextMessage, rawExchange, silentLog, startEcho, upgradeRequest, type Echo } from '../support/harness.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const gw = 'gateway.networking.k8s.io/v1';
@@ -105,15 +105,7 @@ async function start(server: FakeApiServer, name: string, log: pino.Logger, extr
   return r;
 }
 
-async function echoThrough(r: Running, path: string): Promise<void> {
-  const ws = await connect(`ws://127.0.0.1:${r.proxyAddress.port}${path}`);
-  const reply = nextMessage(ws);
-  ws.send(`hello ${path}`);
-  assert.equal((await reply).data.toString(), `hello ${path}`);
-  const done = closed(ws);
-  ws.close(1000);
-  assert.equal((await done).code, 1000);
-}
+const echoThrough = (r: Running, path: string): Promise<void> => echoThroughPort(r.proxyAddress.port, path);
 
 const upgradeStatus = async (r: Running, path: string): Promise<number> => (await rawExchange(r.proxyAddress.port, upgradeRequest(path))).status;
 const served = (r: Running, key: string): boolean => r.holder.current()?.routes.has(key as never) === true;

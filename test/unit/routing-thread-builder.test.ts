@@ -2,16 +2,15 @@
 // WebSocketRoutes, Services (their appProtocol too) and EndpointSlices, its result (full, or incremental when
 // only slices of Services no translator reads changed) equals createRoutingBuilder's full build on this thread,
 // the routing-API statuses included.
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
 import type { GatewayClassLite, GatewayLite, HTTPRouteLite } from '../../src/dag/gateway/types.ts';
 import type { IngressClassLite, IngressLite } from '../../src/dag/ingress.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
-import { createRoutingBuilder, type RoutingBuildResult } from '../../src/dag/routing-apis.ts';
+import { createRoutingBuilder } from '../../src/dag/routing-apis.ts';
 import { routingApiKinds, type ObjectChange, type ObjectKind, type Source, type SourceChange, type SourceObject } from '../../src/sources/source.ts';
-import { buildView } from '../support/snapshot-view.ts';
+import { assertSameBuild } from '../support/snapshot-view.ts';
 
 const ns = 'apps';
 const options: BuildOptions = { className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' };
@@ -112,15 +111,6 @@ class RoutingSource implements Source {
   }
 }
 
-function assertSame(got: RoutingBuildResult, want: RoutingBuildResult): void {
-  assert.equal(got.content.hash, want.content.hash);
-  assert.deepEqual(buildView(got), buildView(want));
-  assert.deepEqual([...got.content.routes], [...want.content.routes]);
-  assert.deepEqual([...got.content.endpoints], [...want.content.endpoints]);
-  assert.deepEqual(got.statuses, want.statuses);
-  assert.deepEqual(got.references, want.references);
-  assert.deepEqual(got.routingApis, want.routingApis);
-}
 
 test('build thread with the routing APIs: random change sequences give createRoutingBuilder\'s full build, statuses included', async () => {
   const full = createRoutingBuilder(options);
@@ -136,13 +126,13 @@ test('build thread with the routing APIs: random change sequences give createRou
       }
       const thread = new ThreadBuilder(options);
       try {
-        assertSame(await thread.build(source), full(source.current()));
+        assertSameBuild(await thread.build(source), full(source.current()));
         for (const batch of batches) {
           for (const s of batch) {
             const a = apply(s);
             thread.note(source.set(a.kind, a.key, a.obj));
           }
-          assertSame(await thread.build(source), full(source.current()));
+          assertSameBuild(await thread.build(source), full(source.current()));
         }
       } finally {
         await thread.close();

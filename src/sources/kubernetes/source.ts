@@ -7,11 +7,8 @@
 import type { Logger } from 'pino';
 import { group as wsgateGroup, version as wsgateVersion } from '../../api/schema.ts';
 import { serviceNameLabel } from '../../api/labels.ts';
-import type { GatewayClassLite, GatewayLite, HTTPRouteLite, NamespaceLite, ReferenceGrantLite, WebSocketPolicyLite } from '../../dag/gateway/types.ts';
-import type { IngressClassLite, IngressLite } from '../../dag/ingress.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../dag/input.ts';
-import type { RoutingApisInput } from '../../dag/routing-apis.ts';
-import type { ObjectChange, ObjectKind, PublishedServiceLite, Source, SourceChange } from '../source.ts';
+import { routingApisInput, type ObjectChange, type ObjectKind, type Source, type SourceChange } from '../source.ts';
 import { systemClock, type Clock } from '../../util/clock.ts';
 import { Backoff, defaultBackoffPolicy } from './backoff.ts';
 import { InformerSupervisor, type CacheChange, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
@@ -225,24 +222,8 @@ export class KubernetesSource implements Source {
       endpointSlices: values<EndpointSliceLite>('endpointslices'),
       secrets: values<SecretLite>('secrets'),
     };
-    const r = this.routing;
-    if (!r || (!r.gatewayApi && !r.ingress)) return base;
-    const routingApis: RoutingApisInput = {
-      addresses: values<PublishedServiceLite>('publishedservices').flatMap((s) => s.addresses),
-      policies: values<WebSocketPolicyLite>('websocketpolicies'),
-      ...(r.gatewayApi
-        ? {
-            gatewayApi: {
-              gatewayClasses: values<GatewayClassLite>('gatewayclasses'),
-              gateways: values<GatewayLite>('gateways'),
-              httpRoutes: values<HTTPRouteLite>('httproutes'),
-              referenceGrants: values<ReferenceGrantLite>('referencegrants'),
-              namespaces: values<NamespaceLite>('namespaces'),
-            },
-          }
-        : {}),
-      ...(r.ingress ? { ingress: { ingressClasses: values<IngressClassLite>('ingressclasses'), ingresses: values<IngressLite>('ingresses') } } : {}),
-    };
+    const routingApis = routingApisInput(this.routing, values);
+    if (!routingApis) return base;
     return { ...base, routingApis };
   }
 
