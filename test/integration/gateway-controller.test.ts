@@ -5,7 +5,8 @@
 // wsgate to the backend, built in the build thread; an HTTPRoute's path change is served while a socket opened
 // before it stays open. Without the Gateway API CRDs, wsgate logs one line and serves WebSocketRoutes; with
 // --no-watch-ingress no Ingress request reaches the server. The source hands the published Service's address
-// to the translation and keeps each object's server-side status for the status writer.
+// to the translation and keeps each object's server-side status for the status writer; one it may not read
+// leaves Gateways without an address and the routes served.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -189,6 +190,8 @@ test('the source: the published Service address reaches the Gateway and Ingress 
     await source.start();
     await source.whenSynced();
     assert.deepEqual(source.routingApis(), { gatewayApi: true, ingress: true, policies: true });
+    // The first build does not wait for the published Service (see the next test); its list follows.
+    await waitUntil(() => (source.current().routingApis?.addresses.length ?? 0) > 0, 'published Service listed', 10_000);
     const input = source.current();
     assert.deepEqual(input.routingApis?.addresses, [{ type: 'IPAddress', value: '192.0.2.10' }]);
     const result = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })(input);
@@ -199,5 +202,30 @@ test('the source: the published Service address reaches the Gateway and Ingress 
   } finally {
     await source.stop();
     client.close();
+  }
+});
+
+test('a published Service wsgate may not read (403: a namespace its RBAC does not cover) leaves Gateways without an address, not the table unbuilt', async () => {
+  const client = new KubeClient({ kubeconfig: { kind: 'inline', yaml: fake.kubeconfig() } });
+  const source = new KubernetesSource({
+    client,
+    log: silentLog,
+    onRestart: () => {},
+    routingApis: { gatewayApi: true, ingress: false, publishService: { namespace: 'elsewhere', name: 'wsgate' } },
+  });
+  fake.faults.failNext({ resource: 'services', namespace: 'elsewhere', status: 403, count: 1_000_000 });
+  try {
+    await source.start();
+    await source.whenSynced();
+    assert.ok(source.synced());
+    const result = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' })(source.current());
+    assert.ok(result.content.routes.has('default/httproute:chat' as never), 'the HTTPRoute is served');
+    const edge = result.routingApis?.gateways.find((g) => g.name === 'edge');
+    assert.deepEqual(edge?.addresses, []);
+    assert.equal(edge?.conditions.find((c) => c.type === 'Programmed')?.reason, 'AddressNotAssigned');
+  } finally {
+    await source.stop();
+    client.close();
+    fake.faults.clearRequestFaults();
   }
 });

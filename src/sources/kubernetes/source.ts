@@ -69,6 +69,8 @@ export class KubernetesSource implements Source {
   private readonly opts: KubernetesSourceOptions;
   private readonly namespaces: readonly (string | undefined)[];
   private readonly informers: InformerSupervisor[] = [];
+  /** Informers the first build does not wait for. */
+  private readonly optional = new Set<InformerSupervisor>();
   private readonly byKind = new Map<ObjectKind, InformerSupervisor[]>();
   private readonly listeners = new Set<(change: SourceChange) => void>();
   private readonly statuses = new Map<string, ObservedRouteStatus>();
@@ -121,6 +123,7 @@ export class KubernetesSource implements Source {
     );
     this.byKind.set(kind, made);
     this.informers.push(...made);
+    if (extra.optional) for (const i of made) this.optional.add(i);
   }
 
   async start(): Promise<void> {
@@ -185,7 +188,9 @@ export class KubernetesSource implements Source {
     }
     if (policies) this.add('websocketpolicies', 'websocketpolicies', { onRaw: observe('websocketpolicies') });
     const p = want.publishService;
-    if (p) this.add('publishedservices', 'services', { namespace: p.namespace, fieldSelector: `metadata.name=${p.name}`, trim: publishedServiceLite });
+    // Routes are served without it: a Service that cannot be read (a namespace the RBAC does not cover) leaves
+    // Gateways without an address (Programmed=False), not the whole table unbuilt.
+    if (p) this.add('publishedservices', 'services', { namespace: p.namespace, fieldSelector: `metadata.name=${p.name}`, trim: publishedServiceLite, optional: true });
     this.routing = { gatewayApi, ingress: want.ingress, policies };
     for (const i of this.informers.slice(before)) i.start();
     // The first build waits for these lists; later builds see them as they change.
@@ -199,12 +204,12 @@ export class KubernetesSource implements Source {
 
   /** True once discovery answered and every informer has listed once; stays true while they restart. */
   synced(): boolean {
-    return this.routing !== undefined && this.informers.every((i) => i.synced());
+    return this.routing !== undefined && this.informers.every((i) => this.optional.has(i) || i.synced());
   }
 
   async whenSynced(): Promise<void> {
     await this.discovered;
-    await Promise.all(this.informers.map((i) => i.whenSynced()));
+    await Promise.all(this.informers.filter((i) => !this.optional.has(i)).map((i) => i.whenSynced()));
   }
 
   /** What each informer is doing, keyed "resource" or "resource/namespace" (logs, debugging, tests). */
@@ -289,6 +294,8 @@ interface InformerExtra {
   readonly version?: string;
   /** One namespace whatever --watch-namespaces says (the published Service). */
   readonly namespace?: string;
+  /** Not waited for before the first build. */
+  readonly optional?: boolean;
   readonly trim?: (o: RawObject) => Lite;
   readonly onRaw?: (k: string, o: RawObject | undefined) => void;
 }
