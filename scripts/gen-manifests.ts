@@ -42,7 +42,8 @@ function ruleYaml(p: PermissionRule): string[] {
 
 /** The same RBAC the chart renders with its defaults, written from the permission contract itself. */
 export function renderRbacYaml(permissions: readonly PermissionRule[] = requiredPermissions): string {
-  const cluster = permissions.filter((p) => p.scope === 'cluster');
+  // The chart's defaults watch every namespace: the kinds that are not namespaced share the one ClusterRole.
+  const cluster = permissions.filter((p) => p.scope === 'cluster' || p.scope === 'clusterResource');
   const ns = permissions.filter((p) => p.scope === 'namespace');
   const subject = ['subjects:', '  - kind: ServiceAccount', `    name: ${release}`, `    namespace: ${namespace}`];
   const lines = [

@@ -1,7 +1,7 @@
 // The control plane of one process group: the source for the mode, the controller that builds and publishes
 // into the holder, and (Kubernetes) leader election and status writing. Workers never run one.
 import { createSpecValidator } from './api/validate.ts';
-import { createBuilder } from './dag/build.ts';
+import { createRoutingBuilder } from './dag/routing-apis.ts';
 import type { Config } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
 import { ThreadBuilder } from './controller/thread-builder.ts';
@@ -22,7 +22,7 @@ export async function startControlPlane(config: Config, log: Logger, metrics: Me
   const options = { className: config.className, allowStaticEndpoints: config.allowStaticEndpoints, mode: config.mode };
   // Full builds (and reading the route file) run in a thread, so that they never hold up the relay's loop.
   const thread = config.buildThread ? new ThreadBuilder(options) : undefined;
-  const build = thread ?? createBuilder(options);
+  const build = thread ?? createRoutingBuilder(options);
   const sources = await createSource(config, { validate, log, metrics, clock, ...(thread ? { loader: thread } : {}) });
   const controller = new Controller({
     source: sources.source,
@@ -34,6 +34,7 @@ export async function startControlPlane(config: Config, log: Logger, metrics: Me
     maxHoldoffMs: config.buildMaxHoldoffMs,
     clock,
     onStatuses: (statuses) => sources.onStatuses(statuses),
+    onRoutingApiStatuses: (statuses) => sources.onRoutingApiStatuses(statuses),
   });
   try {
     await sources.start();

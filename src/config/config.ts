@@ -50,6 +50,11 @@ export interface Config {
   readonly className: string;
   /** Empty: every namespace. */
   readonly watchNamespaces: readonly string[];
+  /** Serve the Gateway API (off by itself when its CRDs are not installed). */
+  readonly watchGatewayApi: boolean;
+  readonly watchIngress: boolean;
+  /** The Service wsgate runs behind (Gateway and Ingress addresses); undefined: none. */
+  readonly publishService: { readonly namespace: string; readonly name: string } | undefined;
   readonly allowStaticEndpoints: boolean;
   readonly leaderElection: boolean;
   readonly leaseName: string;
@@ -218,6 +223,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       problems.push({ path: '--watch-namespaces', message: `${JSON.stringify(ns)} is not a namespace name` });
     }
   }
+  const publishRaw = str('publish-service', '').trim();
+  const publish = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(publishRaw);
+  if (publishRaw && (!publish || publish[1]!.length > 63 || publish[3]!.length > 63)) {
+    problems.push({ path: '--publish-service', message: `must be namespace/name, got ${JSON.stringify(publishRaw)}` });
+  }
   const tlsListen = hostPort('tls-listen', '');
   const defaultCertFile = str('default-cert-file', '');
   const defaultKeyFile = str('default-key-file', '');
@@ -272,6 +282,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     logLevel,
     className: str('class', 'wsgate'),
     watchNamespaces: [...new Set(watchNamespaces)],
+    watchGatewayApi: bool('watch-gateway-api', true),
+    watchIngress: bool('watch-ingress', true),
+    publishService: publish && publish[1]!.length <= 63 && publish[3]!.length <= 63 ? { namespace: publish[1]!, name: publish[3]! } : undefined,
     allowStaticEndpoints: kubernetes ? bool('allow-static-endpoints', false) : true,
     leaderElection: bool('leader-election', true),
     leaseName: str('lease-name', 'wsgate-leader'),

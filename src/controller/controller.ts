@@ -7,6 +7,7 @@
 import type { Builder, BuildResult } from '../dag/build.ts';
 import type { ReferenceIndex } from '../dag/references.ts';
 import { mapChanges } from '../model/chunked-map.ts';
+import type { RoutingApiStatuses, RoutingBuildResult } from '../dag/routing-apis.ts';
 import type { EndpointState, RouteStatus, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
 import type { Source, SourceChange } from '../sources/source.ts';
@@ -28,6 +29,8 @@ export interface ControllerOptions {
   /** The process's clock: the hold-off runs on it. */
   readonly clock: Clock;
   readonly onStatuses?: (statuses: readonly RouteStatus[]) => void;
+  /** The Gateway API and Ingress statuses of each build that had those APIs in its input. */
+  readonly onRoutingApiStatuses?: (statuses: RoutingApiStatuses) => void;
 }
 
 export class Controller {
@@ -164,13 +167,17 @@ export class Controller {
       m.snapshotGeneration.set(s.generation);
       this.#updateEndpointGauge(s, prev);
       const rejected = result.statuses.filter((st) => st.conditions.some((c) => c.type === 'Accepted' && c.status === 'False'));
-      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2) }, 'routing table published');
+      // builder: where the build ran, the build thread or this loop (--build-thread=false).
+      const builder = typeof this.#o.build === 'function' ? 'loop' : 'thread';
+      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2), builder }, 'routing table published');
       for (const st of rejected) {
         const c = st.conditions.find((x) => x.type === 'Accepted');
         this.#log.warn({ route: st.key, reason: c?.reason, message: c?.message }, 'route not accepted');
       }
     }
     this.#o.onStatuses?.(result.statuses);
+    const routing = (result as RoutingBuildResult).routingApis;
+    if (routing) this.#o.onRoutingApiStatuses?.(routing);
   }
 
   /** Only routes whose object changed are counted again: a snapshot from the build thread shares the routes that

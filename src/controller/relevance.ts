@@ -3,10 +3,13 @@
 // name on a slice, a Service's targetPort or protocol, a Secret's type, a route's labels and annotations). Each
 // projection below keeps exactly the fields src/dag reads (backends.ts, secrets.ts, build.ts); the
 // controller's tests build before and after and check that what the projection drops leaves the result equal.
+// The Gateway API and Ingress objects are trimmed to what their translators read (sources/kubernetes/lite.ts),
+// so any change that reaches here matters; the Services and Secrets those translators read are in the last
+// build's references (dag/routing-references.ts).
 import { serviceNameLabel } from '../api/labels.ts';
 import type { EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../dag/input.ts';
 import type { ReferenceIndex } from '../dag/references.ts';
-import type { ObjectChange, SourceChange } from '../sources/source.ts';
+import { isRoutingApiKind, type ObjectChange, type SourceChange } from '../sources/source.ts';
 import { isDeepStrictEqual } from 'node:util';
 
 export function routeProjection(r: RouteObject): unknown {
@@ -15,7 +18,7 @@ export function routeProjection(r: RouteObject): unknown {
 }
 
 export function serviceProjection(s: ServiceLite): unknown {
-  return (s.spec.ports ?? []).map((p) => [p.name, p.port]);
+  return (s.spec.ports ?? []).map((p) => [p.name, p.port, p.appProtocol]);
 }
 
 export function sliceOwner(s: EndpointSliceLite): string | undefined {
@@ -51,6 +54,8 @@ export function objectChangeMatters(c: ObjectChange, refs: ReferenceIndex): bool
       const owners = [c.before, c.after].map((o) => (o ? sliceOwner(o as EndpointSliceLite) : undefined));
       return owners.some((o) => o !== undefined && refs.services.has(o)) && !same(sliceProjection);
     }
+    default:
+      return isRoutingApiKind(c.kind);
   }
 }
 

@@ -9,12 +9,14 @@ import { deserialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { BuildResult } from '../dag/build.ts';
 import { endpointTableOf, routeTableOf, withStatuses } from '../dag/incremental.ts';
-import type { BuildOptions } from '../dag/input.ts';
+import type { BuildInput, BuildOptions } from '../dag/input.ts';
+import type { RoutingBuildResult, RoutingApiStatuses } from '../dag/routing-apis.ts';
+import { isDeepStrictEqual } from 'node:util';
 import type { ConfigProblem } from '../errors.ts';
 import { ChunkedMap } from '../model/chunked-map.ts';
 import { EndpointTable } from '../model/endpoint-table.ts';
 import type { Endpoint, MatchEntry, ObjectKey, Route, RouteStatus, SnapshotContent, TlsCertificate } from '../model/snapshot.ts';
-import type { ObjectChange, Source, SourceChange } from '../sources/source.ts';
+import type { ObjectChange, RoutingApisOn, Source, SourceChange } from '../sources/source.ts';
 import type { RouteLoader } from '../sources/file/route-loader.ts';
 import type { BuildThreadData, FromBuildThread, ResultPiece, ToBuildThread } from '../workers/build-protocol.ts';
 
@@ -22,7 +24,7 @@ import type { BuildThreadData, FromBuildThread, ResultPiece, ToBuildThread } fro
 export interface BuildEngine {
   /** Every signal, relevant or not, so that an engine keeping its own copy of the objects stays in step. */
   note(change: SourceChange): void;
-  build(source: Source): Promise<BuildResult>;
+  build(source: Source): Promise<RoutingBuildResult>;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
   /** Latest state of each object changed since the thread last heard, by "kind key". */
   readonly #changed = new Map<string, Pick<ObjectChange, 'kind' | 'key' | 'after'>>();
   #mirrored = false;
+  #routing: RoutingApisOn = { gatewayApi: false, ingress: false };
   /** The last result adopted: the next one shares its unchanged parts. */
   #last: BuildResult | undefined;
   #nextId = 1;
@@ -78,15 +81,15 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
 
   /** The thread keeps the objects; the first build sends the source's whole state, later ones what changed.
    *  (A route file loaded by the thread itself is its input, and the file source's own view is empty.) */
-  async build(source: Source): Promise<BuildResult> {
+  async build(source: Source): Promise<RoutingBuildResult> {
+    const routing = source.routingApis?.();
+    const on = { gatewayApi: routing?.gatewayApi === true, ingress: routing?.ingress === true };
+    if (!isDeepStrictEqual(on, this.#routing)) {
+      this.#routing = on;
+      this.#worker.postMessage({ t: 'routing', on } satisfies ToBuildThread);
+    }
     if (!this.#mirrored) {
-      const all = source.current();
-      const changes = [
-        ...all.routes.map((o) => ({ kind: 'websocketroutes' as const, key: `${o.metadata.namespace}/${o.metadata.name}`, after: o })),
-        ...all.services.map((o) => ({ kind: 'services' as const, key: `${o.metadata.namespace}/${o.metadata.name}`, after: o })),
-        ...all.endpointSlices.map((o) => ({ kind: 'endpointslices' as const, key: `${o.metadata.namespace}/${o.metadata.name}`, after: o })),
-        ...all.secrets.map((o) => ({ kind: 'secrets' as const, key: `${o.metadata.namespace}/${o.metadata.name}`, after: o })),
-      ];
+      const changes = source.keyedObjects ? [...source.keyedObjects()] : objectsOf(source.current());
       this.#changed.clear();
       await this.#sendObjects(changes, true);
       this.#mirrored = true;
@@ -131,6 +134,17 @@ export class ThreadBuilder implements BuildEngine, RouteLoader {
   }
 }
 
+/** A source's whole state as changes (a source that cannot list its objects with their keys). */
+function objectsOf(all: BuildInput): Pick<ObjectChange, 'kind' | 'key' | 'after'>[] {
+  const key = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
+  return [
+    ...all.routes.map((o) => ({ kind: 'websocketroutes' as const, key: key(o), after: o })),
+    ...all.services.map((o) => ({ kind: 'services' as const, key: key(o), after: o })),
+    ...all.endpointSlices.map((o) => ({ kind: 'endpointslices' as const, key: key(o), after: o })),
+    ...all.secrets.map((o) => ({ kind: 'secrets' as const, key: key(o), after: o })),
+  ];
+}
+
 /** Once built, the thread is build-thread.js beside this file's folder. Run from the .ts sources (tsx: tests,
  *  benches), Node 20 does not carry tsx's loader into a worker thread, so the thread registers it first. */
 function startThread(workerData: BuildThreadData): Worker {
@@ -143,7 +157,7 @@ function startThread(workerData: BuildThreadData): Worker {
 
 /** Rebuilds the result from its pieces, one piece per turn of the loop, frozen as the builder freezes it. What
  *  did not change is taken from the previous result: the same objects, so the new snapshot shares them. */
-async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefined): Promise<BuildResult> {
+async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefined): Promise<RoutingBuildResult> {
   const changedRoutes = new Map<string, Route>();
   const changedEndpoints = new Map<string, Endpoint>();
   const changedStatuses = new Map<string, RouteStatus>();
@@ -208,7 +222,8 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
             });
         const certificates = new Map(p.certificates.map(([h, c]) => [h, Object.freeze(c as TlsCertificate)]));
         const content: SnapshotContent = Object.freeze({ hash: p.hash, routes, table, endpoints, certificates });
-        return { content, statuses, references: { services: new Set(p.references.services), secrets: new Set(p.references.secrets) } };
+        const references = { services: new Set(p.references.services), secrets: new Set(p.references.secrets) };
+        return { content, statuses, references, ...(p.routingApis ? { routingApis: deepFreeze(p.routingApis as RoutingApiStatuses) } : {}) };
       }
     }
     unyielded += buf.byteLength;

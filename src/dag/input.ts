@@ -7,6 +7,8 @@ export interface ServicePortLite {
   readonly port: number;
   readonly targetPort?: number | string;
   readonly protocol?: string;
+  /** Read by the Gateway API's backend-protocol rules only. */
+  readonly appProtocol?: string;
 }
 
 export interface ServiceLite {

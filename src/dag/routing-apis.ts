@@ -5,12 +5,13 @@
 import { createHash } from 'node:crypto';
 import type { TlsCertificate } from '../model/snapshot.ts';
 import { cmp } from './backends.ts';
-import { createBuilder, type BuildResult } from './build.ts';
+import { createBuilder, type BuildResult, type ContentHasher } from './build.ts';
 import { foldBuildStatuses } from './gateway/route-status.ts';
 import { createGatewayApiTranslator } from './gateway/translate.ts';
 import type { GatewayApiInput, GatewayClassStatus, GatewayStatus, HTTPRouteStatus, ListenerCertificate, PolicyStatus, PublishedAddress, WebSocketPolicyLite } from './gateway/types.ts';
 import { createIngressTranslator, type IngressInput, type IngressStatus } from './ingress.ts';
 import type { BuildInput, BuildOptions } from './input.ts';
+import { mergeReferences, routingReferences } from './routing-references.ts';
 
 /** What the Gateway API and Ingress informers hand over, next to the WebSocketRoute input. */
 export interface RoutingApisInput {
@@ -39,8 +40,8 @@ export interface RoutingBuildResult extends BuildResult {
 /** Translated routes are named kind:name; no Kubernetes name has a colon, so no WebSocketRoute is one. */
 export const isTranslatedKey = (key: string) => key.includes(':');
 
-export function createRoutingBuilder(options: BuildOptions): (input: BuildInput) => RoutingBuildResult {
-  const build = createBuilder(options);
+export function createRoutingBuilder(options: BuildOptions, hash?: ContentHasher): (input: BuildInput) => RoutingBuildResult {
+  const build = createBuilder(options, hash);
   const gatewayApi = createGatewayApiTranslator();
   const ingress = createIngressTranslator();
   return (input) => {
@@ -51,9 +52,9 @@ export function createRoutingBuilder(options: BuildOptions): (input: BuildInput)
     const result = build({ ...input, routes: [...input.routes, ...(g?.routes ?? []), ...(i?.routes ?? [])] });
     const statuses = reportCrossApiConflicts(result.statuses);
     return {
-      // The Services and Secrets of translated routes are in the build's references; listener and Ingress
-      // certificate Secrets are read by the translators, whose inputs are not yet watched (no informers).
-      references: result.references,
+      // The Services and Secrets of translated routes are in the build's references; those the translators
+      // read themselves (listener and Ingress certificates, backends not found yet) are added.
+      references: mergeReferences(result.references, routingReferences(apis)),
       content: withCertificates(result.content, [...(g?.certificates ?? []), ...(i?.certificates ?? [])]),
       statuses: statuses.filter((s) => !isTranslatedKey(s.key)),
       routingApis: {

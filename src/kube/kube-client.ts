@@ -27,7 +27,44 @@ export class KubeApiError extends Error {
   }
 }
 
-export type WatchedResource = 'websocketroutes' | 'services' | 'endpointslices' | 'secrets';
+export type WatchedResource =
+  | 'websocketroutes'
+  | 'services'
+  | 'endpointslices'
+  | 'secrets'
+  | 'gatewayclasses'
+  | 'gateways'
+  | 'httproutes'
+  | 'referencegrants'
+  | 'websocketpolicies'
+  | 'ingresses'
+  | 'ingressclasses'
+  | 'namespaces';
+
+export const gatewayApiGroup = 'gateway.networking.k8s.io';
+export const gatewayApiVersion = 'v1';
+
+/** Where each resource is served. Custom resources go through CustomObjectsApi, the others through the typed
+ *  clients; `cluster`: not namespaced (no per-namespace list). */
+const resourceInfo: { readonly [R in WatchedResource]: { readonly group: string; readonly version: string; readonly custom: boolean; readonly cluster?: true } } = {
+  websocketroutes: { group, version, custom: true },
+  websocketpolicies: { group, version, custom: true },
+  gatewayclasses: { group: gatewayApiGroup, version: gatewayApiVersion, custom: true, cluster: true },
+  gateways: { group: gatewayApiGroup, version: gatewayApiVersion, custom: true },
+  httproutes: { group: gatewayApiGroup, version: gatewayApiVersion, custom: true },
+  referencegrants: { group: gatewayApiGroup, version: gatewayApiVersion, custom: true },
+  services: { group: '', version: 'v1', custom: false },
+  secrets: { group: '', version: 'v1', custom: false },
+  namespaces: { group: '', version: 'v1', custom: false, cluster: true },
+  endpointslices: { group: 'discovery.k8s.io', version: 'v1', custom: false },
+  ingresses: { group: 'networking.k8s.io', version: 'v1', custom: false },
+  ingressclasses: { group: 'networking.k8s.io', version: 'v1', custom: false, cluster: true },
+};
+
+/** Is this resource cluster-scoped (one list for the cluster, whatever --watch-namespaces says)? */
+export function clusterScoped(resource: WatchedResource): boolean {
+  return resourceInfo[resource].cluster === true;
+}
 
 /** A plain object as the API serves it (list items are re-serialized to plain JSON too). */
 export interface RawObject {
@@ -55,6 +92,9 @@ export interface ListWatchOptions {
   readonly watchTimeoutSeconds: () => number;
   /** Abort a list that has not answered by then. */
   readonly requestTimeoutMs: number;
+  /** A custom resource served at another version than resourceInfo's (ReferenceGrant at v1beta1 on older
+   *  Gateway API installs). */
+  readonly version?: string;
 }
 
 export interface ListWatchHandle {
@@ -192,6 +232,7 @@ export class KubeClient {
   private readonly discovery: k8s.DiscoveryV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly coordination: k8s.CoordinationV1Api;
+  private readonly networking: k8s.NetworkingV1Api;
   private readonly requestTimeoutMs: number;
   private readonly pool = new AgentPool();
 
@@ -206,6 +247,7 @@ export class KubeClient {
     this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
     this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
     this.coordination = this.kc.makeApiClient(k8s.CoordinationV1Api);
+    this.networking = this.kc.makeApiClient(k8s.NetworkingV1Api);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   }
 
@@ -215,30 +257,58 @@ export class KubeClient {
   }
 
   private listFn(resource: WatchedResource, o: ListWatchOptions, signal: AbortSignal): () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
-    const ns = o.namespace;
+    type List = Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+    const info = resourceInfo[resource];
+    const ns = info.cluster ? undefined : o.namespace;
     const opt = (): k8s.ConfigurationOptions => requestOptions(this.pool, AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
     const sel = {
       ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}),
       ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}),
     };
+    if (info.custom) {
+      const gvp = { group: info.group, version: o.version ?? info.version, plural: resource };
+      if (info.cluster) return () => this.custom.listClusterCustomObject({ ...gvp, ...sel }, opt()) as List;
+      return () => (ns ? this.custom.listNamespacedCustomObject({ ...gvp, namespace: ns, ...sel }, opt()) : this.custom.listCustomObjectForAllNamespaces({ ...gvp, ...sel }, opt())) as List;
+    }
     switch (resource) {
-      case 'websocketroutes':
-        return () =>
-          (ns
-            ? this.custom.listNamespacedCustomObject({ group, version, plural, namespace: ns, ...sel }, opt())
-            : this.custom.listCustomObjectForAllNamespaces({ group, version, plural, ...sel }, opt())) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
       case 'services':
         return () => (ns ? this.core.listNamespacedService({ namespace: ns, ...sel }, opt()) : this.core.listServiceForAllNamespaces(sel, opt()));
       case 'endpointslices':
         return () => (ns ? this.discovery.listNamespacedEndpointSlice({ namespace: ns, ...sel }, opt()) : this.discovery.listEndpointSliceForAllNamespaces(sel, opt()));
       case 'secrets':
         return () => (ns ? this.core.listNamespacedSecret({ namespace: ns, ...sel }, opt()) : this.core.listSecretForAllNamespaces(sel, opt()));
+      case 'namespaces':
+        return () => this.core.listNamespace(sel, opt());
+      case 'ingresses':
+        return () => (ns ? this.networking.listNamespacedIngress({ namespace: ns, ...sel }, opt()) : this.networking.listIngressForAllNamespaces(sel, opt()));
+      case 'ingressclasses':
+        return () => this.networking.listIngressClass(sel, opt());
+      default:
+        throw new Error(`no list call for ${resource}`);
     }
   }
 
-  private watchPath(resource: WatchedResource, ns: string | undefined): string {
-    const prefix = resource === 'websocketroutes' ? `/apis/${group}/${version}` : resource === 'endpointslices' ? '/apis/discovery.k8s.io/v1' : '/api/v1';
-    return ns ? `${prefix}/namespaces/${encodeURIComponent(ns)}/${resource}` : `${prefix}/${resource}`;
+  private watchPath(resource: WatchedResource, o: ListWatchOptions): string {
+    const info = resourceInfo[resource];
+    const gv = info.group === '' ? `/api/${info.version}` : `/apis/${info.group}/${(info.custom && o.version) || info.version}`;
+    const ns = info.cluster ? undefined : o.namespace;
+    return ns ? `${gv}/namespaces/${encodeURIComponent(ns)}/${resource}` : `${gv}/${resource}`;
+  }
+
+  /**
+   * The resources a group serves at a version, by plural; undefined when the server does not serve that group
+   * version at all (its CRDs are not installed). Discovery is readable by every authenticated client
+   * (the system:discovery ClusterRole), so it needs no rule of its own.
+   */
+  async servedResources(apiGroup: string, apiVersion: string): Promise<ReadonlySet<string> | undefined> {
+    try {
+      const list = await this.custom.getAPIResources({ group: apiGroup, version: apiVersion }, this.timeoutOptions());
+      return new Set((list.resources ?? []).map((r) => r.name));
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.status === 404) return undefined;
+      throw e;
+    }
   }
 
   /**
@@ -258,7 +328,7 @@ export class KubeClient {
       h.onActivity('list');
       return { ...result, items };
     };
-    const lw = new k8s.ListWatch(this.watchPath(resource, o.namespace), watch, listFn, false, o.labelSelector, o.fieldSelector);
+    const lw = new k8s.ListWatch(this.watchPath(resource, o), watch, listFn, false, o.labelSelector, o.fieldSelector);
     const plain = (obj: k8s.KubernetesObject): RawObject => obj as unknown as RawObject;
     lw.on(k8s.ADD, (obj) => {
       h.onActivity('event');

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SpecValidator } from '../api/validate.ts';
 import type { Config } from '../config/config.ts';
+import type { RoutingApiStatuses } from '../dag/routing-apis.ts';
 import type { RouteStatus } from '../model/snapshot.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -18,6 +19,8 @@ export interface SourceParts {
   whenSynced(): Promise<void>;
   /** Route statuses of each build (written by the leader in Kubernetes mode). */
   onStatuses(statuses: readonly RouteStatus[]): void;
+  /** Gateway API and Ingress statuses of each build that had those APIs (Kubernetes mode only). */
+  onRoutingApiStatuses(statuses: RoutingApiStatuses): void;
   /** Is this replica the one writing status? (always false in standalone mode) */
   isLeader(): boolean;
   start(): Promise<void>;
@@ -31,13 +34,14 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       source,
       whenSynced: () => Promise.resolve(),
       onStatuses: () => {},
+      onRoutingApiStatuses: () => {},
       isLeader: () => false,
       start: () => source.start(),
       stop: () => source.stop(),
     };
   }
   // Loaded only in Kubernetes mode: standalone processes start without client-node.
-  const { KubeClient, KubernetesSource, LeaderElector, StatusWriter, defaultInformerTimings } = await import('./kubernetes/index.ts');
+  const { KubeClient, KubernetesSource, LeaderElector, RoutingApiStatusWriter, StatusWriter, defaultInformerTimings } = await import('./kubernetes/index.ts');
   const client = new KubeClient({ kubeconfig: config.kubeconfig ? { kind: 'file', path: config.kubeconfig } : { kind: 'in-cluster' } });
   const source = new KubernetesSource({
     client,
@@ -45,8 +49,14 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     watchNamespaces: config.watchNamespaces,
     onRestart: (resource) => deps.metrics.informerRestartsTotal.inc({ resource }),
     timings: informerTimings(config.informerWatchdogMs, defaultInformerTimings.watchdogMs),
+    routingApis: {
+      gatewayApi: config.watchGatewayApi,
+      ingress: config.watchIngress,
+      ...(config.publishService ? { publishService: config.publishService } : {}),
+    },
   });
   const writer = new StatusWriter({ client, log: deps.log, clock: deps.clock, observed: (k) => source.observedStatus(k) });
+  const routingWriter = new RoutingApiStatusWriter({ client, log: deps.log, clock: deps.clock, instance: config.podName, observed: (kind, key) => source.observedRoutingStatus(statusKinds[kind], key) });
   const elector = config.leaderElection
     ? new LeaderElector({
         client,
@@ -59,23 +69,34 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
         leaseDurationMs: config.leaseDurationMs,
         renewDeadlineMs: config.leaseRenewDeadlineMs,
         retryPeriodMs: config.leaseRetryPeriodMs,
-        onStartedLeading: () => writer.setLeading(true),
-        onStoppedLeading: () => writer.setLeading(false),
+        onStartedLeading: () => {
+          writer.setLeading(true);
+          routingWriter.setLeading(true);
+        },
+        onStoppedLeading: () => {
+          writer.setLeading(false);
+          routingWriter.setLeading(false);
+        },
       })
     : undefined;
   return {
     source,
     whenSynced: () => source.whenSynced(),
     onStatuses: (s) => writer.update(s),
+    onRoutingApiStatuses: (s) => routingWriter.update(s),
     isLeader: () => elector?.isLeader() ?? false,
     async start() {
       await source.start();
       if (elector) elector.start();
-      else writer.setLeading(true);
+      else {
+        writer.setLeading(true);
+        routingWriter.setLeading(true);
+      }
     },
     async stop() {
       await elector?.stop();
       writer.stop();
+      routingWriter.stop();
       await source.stop();
       client.close();
     },
@@ -88,3 +109,6 @@ function informerTimings(watchdogMs: number, defaultWatchdogMs: number): Partial
   const s = watchdogMs / 1000;
   return { watchdogMs, watchTimeoutSeconds: [Math.max(1, Math.floor(s * 0.7)), Math.max(2, Math.floor(s * 0.9))] };
 }
+
+/** The status writer names kinds as the API does; the source keys its informers by resource. */
+const statusKinds = { GatewayClass: 'gatewayclasses', Gateway: 'gateways', HTTPRoute: 'httproutes', WebSocketPolicy: 'websocketpolicies', Ingress: 'ingresses' } as const;

@@ -2,7 +2,7 @@
 // of the source's objects (fed with changes) or loads the route file itself, builds, and hands the result back
 // as serialized pieces (v8.serialize, in transferred buffers), so the receiving loop deserializes one piece per
 // turn instead of the whole table at once.
-import type { ObjectChange } from '../sources/source.ts';
+import type { ObjectChange, RoutingApisOn } from '../sources/source.ts';
 import type { BuildOptions } from '../dag/input.ts';
 import type { ConfigProblem } from '../errors.ts';
 
@@ -13,6 +13,8 @@ export interface BuildThreadData {
 export type ToBuildThread =
   /** Objects the thread's copy must take on (absent after: deleted); `reset` first empties the copy. */
   | { readonly t: 'objects'; readonly reset: boolean; readonly changes: readonly Pick<ObjectChange, 'kind' | 'key' | 'after'>[] }
+  /** The routing APIs the source serves: the thread's input has their parts from now on. */
+  | { readonly t: 'routing'; readonly on: RoutingApisOn }
   /** Standalone: read and check the route file (or folder) and the files it names; on success they become the input. */
   | { readonly t: 'load'; readonly id: number; readonly path: string; readonly baseDir: string }
   /** `fresh`: the other side holds no previous result to share from, send everything. */
@@ -53,4 +55,6 @@ export type ResultPiece =
       readonly any: readonly unknown[];
       readonly certificates: readonly [string, unknown][];
       readonly references: { readonly services: readonly string[]; readonly secrets: readonly string[] };
+      /** The Gateway API and Ingress statuses (RoutingApiStatuses), when the input had those APIs. */
+      readonly routingApis?: unknown;
     };

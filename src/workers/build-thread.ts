@@ -8,9 +8,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
-import { createBuilder, createContentHasher, type BuildResult } from '../dag/build.ts';
+import { createContentHasher, type BuildResult } from '../dag/build.ts';
 import { endpointTableOf, rebuildServices, routeTableOf, type IncrementalResult } from '../dag/incremental.ts';
 import { emptyInput, type BuildInput } from '../dag/input.ts';
+import { createRoutingBuilder, type RoutingBuildResult } from '../dag/routing-apis.ts';
+import { routingReferences } from '../dag/routing-references.ts';
+import type { RoutingApisOn } from '../sources/source.ts';
 import type { EndpointTable } from '../model/endpoint-table.ts';
 import type { ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
 import { loadRoutes } from '../sources/file/load-routes.ts';
@@ -44,15 +47,19 @@ function main(): void {
   const { options } = workerData as BuildThreadData;
   const validate = createSpecValidator();
   const hash = createContentHasher();
-  const build = createBuilder(options, hash);
+  const build = createRoutingBuilder(options, hash);
   const objects = new ObjectStore();
   let fileInput: BuildInput | undefined;
   let sent: Sent | undefined;
   /** The last result built here, and what changed since: Services (by their own or their slices' change), or
    *  something else, which needs a full build. */
-  let last: BuildResult | undefined;
+  let last: RoutingBuildResult | undefined;
   const changedServices = new Set<string>();
   let needFull = true;
+  let routing: RoutingApisOn | undefined;
+  /** Services the Gateway API and Ingress translators read in the last full build: the incremental build knows
+   *  only WebSocketRoutes, so a change to one of these is built in full. */
+  let routingServices: ReadonlySet<string> = new Set();
   const send = (m: FromBuildThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
   port.on('message', (m: ToBuildThread) => {
@@ -64,8 +71,17 @@ function main(): void {
       for (const c of m.changes) {
         const change = objects.set(c.kind, c.key, c.after);
         if ('full' in change) needFull = true;
-        else for (const s of change.services) changedServices.add(s);
+        else for (const s of change.services) {
+          changedServices.add(s);
+          // A Service's own object is read by the translators too (ports, appProtocol), not only its slices.
+          if (routingServices.has(s) || (c.kind === 'services' && routing && (routing.gatewayApi || routing.ingress))) needFull = true;
+        }
       }
+      return;
+    }
+    if (m.t === 'routing') {
+      routing = m.on;
+      needFull = true;
       return;
     }
     if (m.t === 'load') {
@@ -85,11 +101,16 @@ function main(): void {
     }
     try {
       const t0 = performance.now();
-      const incremental = !needFull && !fileInput && last ? rebuildServices(build, hash, last, objects, changedServices) : undefined;
-      const full = incremental ? undefined : build(fileInput ?? objects.input());
+      const prev = last;
+      const rebuilt = !needFull && !fileInput && prev ? rebuildServices(build, hash, prev, objects, changedServices) : undefined;
+      // The routing-API statuses read nothing an incremental build changes (no Service named by a translator).
+      const incremental = rebuilt && prev?.routingApis && rebuilt !== prev ? { ...rebuilt, routingApis: prev.routingApis } : rebuilt;
+      const input = incremental ? undefined : (fileInput ?? objects.input(routing));
+      const full = input ? build(input) : undefined;
+      if (input) routingServices = input.routingApis ? routingReferences(input.routingApis).services : new Set();
       // The thread keeps its routes as a ChunkedMap and its endpoints as an EndpointTable, so that the next
       // incremental build shares them.
-      const built = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, routes: routeTableOf(full!), endpoints: endpointTableOf(full!) }) };
+      const built: RoutingBuildResult = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, routes: routeTableOf(full!), endpoints: endpointTableOf(full!) }) };
       last = built;
       needFull = false;
       changedServices.clear();
@@ -222,6 +243,7 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
     any: sameTable ? [] : c.table.any,
     certificates: [...c.certificates],
     references: { services: [...r.references.services], secrets: [...r.references.secrets] },
+    ...((r as RoutingBuildResult).routingApis ? { routingApis: (r as RoutingBuildResult).routingApis } : {}),
   });
   return { pieces: out, sent: { result: r, routes: c.routes, statuses: r.statuses, endpoints, table } };
 }

@@ -5,13 +5,13 @@ import { serviceNameLabel } from '../api/labels.ts';
 import type { ServiceIndexedObjects } from '../dag/incremental.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../dag/input.ts';
 import { routeServices } from '../dag/references.ts';
-import type { ObjectKind, SourceObject } from '../sources/source.ts';
+import { routingApiKinds, routingApisInput, type ObjectKind, type RoutingApisOn, type SourceObject } from '../sources/source.ts';
 
-const kinds: readonly ObjectKind[] = ['websocketroutes', 'services', 'endpointslices', 'secrets'];
+const kinds: readonly ObjectKind[] = ['websocketroutes', 'services', 'endpointslices', 'secrets', ...routingApiKinds];
 
 function sliceOwner(s: SourceObject | undefined): string | undefined {
   const name = (s as EndpointSliceLite | undefined)?.metadata.labels?.[serviceNameLabel];
-  return s && name ? `${s.metadata.namespace}/${name}` : undefined;
+  return s && name ? `${(s as EndpointSliceLite).metadata.namespace}/${name}` : undefined;
 }
 
 /** What one change means for the next build: these Services changed (their object or their slices), or
@@ -50,15 +50,19 @@ export class ObjectStore implements ServiceIndexedObjects {
       }
       case 'services':
         return { services: [key] };
-      case 'secrets':
+      default:
+        // Secrets, and every Gateway API and Ingress object: read by the translators or the whole build.
         return { full: true };
     }
   }
 
-  /** Every object, as a full build reads them. */
-  input(): BuildInput {
+  /** Every object, as a full build reads them; with the routing APIs that are on. */
+  input(routing?: RoutingApisOn): BuildInput {
     const of = <T>(k: ObjectKind) => [...this.#objects.get(k)!.values()] as T[];
-    return { routes: of('websocketroutes'), services: of('services'), endpointSlices: of('endpointslices'), secrets: of('secrets') };
+    const base: BuildInput = { routes: of('websocketroutes'), services: of('services'), endpointSlices: of('endpointslices'), secrets: of('secrets') };
+    const routingApis = routingApisInput(routing, of);
+    if (!routingApis) return base;
+    return { ...base, routingApis };
   }
 
   routesNaming(service: string): Iterable<RouteObject> {

@@ -40,6 +40,10 @@ const variants = {
   watchNamespace: { values: { controller: { watchNamespace: 'apps' } } },
   namespaces: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps', 'web'] } } },
   noLeaderElection: { values: { controller: { leaderElection: { enabled: false } } } },
+  noRoutingApis: { values: { controller: { gatewayApi: { enabled: false }, ingress: { enabled: false } } } },
+  namespacesNoRoutingApis: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps'] }, controller: { gatewayApi: { enabled: false }, ingress: { enabled: false } } } },
+  namespacesNoIngress: { values: { rbac: { scope: 'Namespaces', namespaces: ['apps'] }, controller: { ingress: { enabled: false } } } },
+  noIngress: { values: { controller: { ingress: { enabled: false } } } },
   noPreStop: { values: { preStopSleepSeconds: 0 } },
   explicitGrace: { values: { terminationGracePeriodSeconds: 300, controller: { drainSeconds: 120 } } },
   flags: { values: { controller: { allowStaticEndpoints: true, trustedProxies: ['10.0.0.0/8', '192.168.0.0/16'], workers: 'auto', logLevel: 'debug', extraArgs: ['--max-header-bytes=32768'], extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }] } } },
@@ -141,8 +145,9 @@ describe('every rendering', () => {
 
   test('RBAC equals requiredPermissions (scope cluster → ClusterRole or a Role per watched namespace, namespace → Role in the release namespace)', () => {
     const key = (g: string, r: string, verbs: readonly string[]) => `${g}|${r}|${[...verbs].sort().join(',')}`;
-    const expect = (scope: 'cluster' | 'namespace') =>
-      requiredPermissions.filter((p) => p.scope === scope).map((p) => key(p.apiGroup, p.resource, p.verbs)).sort();
+    // Rules of a routing API are granted only while the process watches it (--watch-gateway-api, --watch-ingress).
+    const expect = (scopes: readonly string[], on: { gatewayApi: boolean; ingress: boolean } = { gatewayApi: true, ingress: true }) =>
+      requiredPermissions.filter((p) => scopes.includes(p.scope) && (p.api === undefined || on[p.api])).map((p) => key(p.apiGroup, p.resource, p.verbs)).sort();
     const rulesOf = (o: K8sObject) =>
       (o.rules as { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[])
         .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => key(g, res, r.verbs))))
@@ -152,15 +157,21 @@ describe('every rendering', () => {
       const fullname = v === 'fullname' ? 'edge' : 'wsgate';
       const sa = one(v, 'Deployment').spec.template.spec.serviceAccountName;
       // What the process will watch decides where the read rules go: a Role in each of those namespaces, or a ClusterRole.
-      const watched = loadConfig(container(v).args, podEnv).watchNamespaces;
+      const config = loadConfig(container(v).args, podEnv);
+      const watched = config.watchNamespaces;
+      const on = { gatewayApi: config.watchGatewayApi, ingress: config.watchIngress };
       const readRoles = watched.length > 0 ? all(v, 'Role').filter((r) => r.metadata.name === fullname) : [one(v, 'ClusterRole')];
       if (watched.length > 0) {
         assert.deepEqual(readRoles.map((r) => r.metadata.namespace).sort(), [...watched].sort(), `${v}: a Role in each watched namespace`);
-        none(v, 'ClusterRole');
-        none(v, 'ClusterRoleBinding');
+        // Kinds that are not namespaced (GatewayClass, IngressClass, Namespace) only a ClusterRole can grant.
+        const clusterResources = expect(['clusterResource'], on);
+        const roles = all(v, 'ClusterRole');
+        assert.deepEqual(roles.map((r) => r.metadata.name), clusterResources.length > 0 ? [`${fullname}-cluster-resources`] : []);
+        for (const r of roles) assert.deepEqual(rulesOf(r), clusterResources, `${v}: the cluster-resource rules`);
+        assert.deepEqual(all(v, 'ClusterRoleBinding').map((b) => [b.metadata.name, b.roleRef.name, b.subjects]), roles.map((r) => [r.metadata.name, r.metadata.name, [{ kind: 'ServiceAccount', name: sa, namespace: NS }]]));
       }
       for (const role of readRoles) {
-        assert.deepEqual(rulesOf(role), expect('cluster'), `${v}: cluster-scope rules`);
+        assert.deepEqual(rulesOf(role), expect(watched.length > 0 ? ['cluster'] : ['cluster', 'clusterResource'], on), `${v}: cluster-scope rules`);
         const binding: K8sObject = watched.length > 0
           ? one(v, 'RoleBinding', fullname + '|' + role.metadata.namespace)
           : one(v, 'ClusterRoleBinding');
@@ -175,7 +186,7 @@ describe('every rendering', () => {
       }
       const leaseRole = one(v, 'Role', `${fullname}-leader-election`);
       assert.equal(leaseRole.metadata.namespace, NS, 'Lease permissions only in the release namespace');
-      assert.deepEqual(rulesOf(leaseRole), expect('namespace'), `${v}: namespace-scope rules`);
+      assert.deepEqual(rulesOf(leaseRole), expect(['namespace']), `${v}: namespace-scope rules`);
       const leaseBinding = one(v, 'RoleBinding', `${fullname}-leader-election`);
       assert.equal(leaseBinding.metadata.namespace, NS);
       assert.deepEqual(leaseBinding.roleRef.name, leaseRole.metadata.name);
@@ -197,9 +208,10 @@ describe('rbac.scope', () => {
     assert.deepEqual(loadConfig(container('defaults').args, podEnv).watchNamespaces, []);
   });
 
-  test('Namespaces: nothing cluster-wide; Roles only in the listed namespaces (plus the Lease Role), and wsgate watches just those', () => {
+  test('Namespaces: cluster-wide only the kinds that are not namespaced; Roles in the listed namespaces (plus the Lease Role), and wsgate watches just those', () => {
     const kinds = objs('namespaces').filter((o) => /Role/.test(o.kind)).map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
+      'ClusterRole/undefined/wsgate-cluster-resources', 'ClusterRoleBinding/undefined/wsgate-cluster-resources',
       'Role/apps/wsgate', 'Role/web/wsgate', 'Role/wsgate/wsgate-leader-election',
       'RoleBinding/apps/wsgate', 'RoleBinding/web/wsgate', 'RoleBinding/wsgate/wsgate-leader-election',
     ]);
@@ -237,7 +249,7 @@ describe('defaults', () => {
     const c = container('defaults');
     assert.match(c.image, /^ghcr\.io\/wsgate\/wsgate:\d+\.\d+\.\d+/);
     assert.deepEqual(c.args, [
-      '--kubernetes', '--class=wsgate', '--listen=0.0.0.0:8080', '--admin-listen=0.0.0.0:9090', '--log-level=info',
+      '--kubernetes', '--class=wsgate', '--watch-gateway-api', '--watch-ingress', '--publish-service=wsgate/wsgate', '--listen=0.0.0.0:8080', '--admin-listen=0.0.0.0:9090', '--log-level=info',
       '--shutdown-delay-seconds=5', '--drain-seconds=30', '--leader-election', '--lease-name=wsgate-leader', '--workers=1',
     ]);
     assert.deepEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { serve, type Running } from '../../src/main.ts';
 import type { Snapshot } from '../../src/model/snapshot.ts';
 import { FakeApiServer, waitUntil, type KObject } from '../support/fake-apiserver/index.ts';
-import { closed, connect, metricValue, nextMessage, rawExchange, silentLog, startEcho, upgradeRequest, type Echo } from '../support/harness.ts';
+import { closed, connect, echoThrough as echoThroughPort, metricValue, rawExchange, silentLog, startEcho, upgradeRequest, type Echo } from '../support/harness.ts';
 
 const routeApi = 'wsgate.io/v1alpha1';
 const sliceApi = 'discovery.k8s.io/v1';
@@ -152,15 +152,7 @@ async function upgradeStatus(r: Running, path: string, headers: Record<string, s
   return { status: res.status, reason: res.headers['wsgate-reason'] ?? '' };
 }
 
-async function echoThrough(r: Running, path: string, headers: Record<string, string> = {}): Promise<void> {
-  const ws = await connect(`ws://127.0.0.1:${r.proxyAddress.port}${path}`, { headers });
-  const reply = nextMessage(ws);
-  ws.send(`hello ${path}`);
-  assert.equal((await reply).data.toString(), `hello ${path}`);
-  const done = closed(ws);
-  ws.close(1000);
-  assert.equal((await done).code, 1000);
-}
+const echoThrough = (r: Running, path: string, headers: Record<string, string> = {}): Promise<void> => echoThroughPort(r.proxyAddress.port, path, headers);
 
 before(async () => {
   // Bookmarks often, so a quiet watch is never mistaken for a hung one by the 2 s watchdog.

@@ -181,6 +181,17 @@ export async function connect(url: string, opts: ConstructorParameters<typeof We
   return ws;
 }
 
+/** One message echoed through wsgate on `port` at `path` by a real ws client, then a clean close. */
+export async function echoThrough(port: number, path: string, headers: Record<string, string> = {}): Promise<void> {
+  const ws = await connect(`ws://127.0.0.1:${port}${path}`, { headers });
+  const reply = nextMessage(ws);
+  ws.send(`hello ${path}`);
+  assert.equal((await reply).data.toString(), `hello ${path}`);
+  const done = closed(ws);
+  ws.close(1000);
+  assert.equal((await done).code, 1000);
+}
+
 export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
   return new Promise((resolve) => ws.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
 }

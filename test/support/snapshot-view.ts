@@ -1,5 +1,7 @@
 // A plain, readable view of a build result for whole-output comparison with golden YAML files.
+import assert from 'node:assert/strict';
 import type { BuildResult } from '../../src/dag/build.ts';
+import type { RoutingBuildResult } from '../../src/dag/routing-apis.ts';
 import type { BackendStatus } from '../../src/model/snapshot.ts';
 
 export function buildView(r: BuildResult): unknown {
@@ -43,4 +45,17 @@ function backendStatusView(b: BackendStatus): string {
   const ref = b.kind === 'Service' ? `Service ${b.name}:${b.port}` : 'Static';
   const notReady = b.notReady === undefined ? '' : ` notReady=${b.notReady}`;
   return `rules[${b.rule}].backendRefs[${b.backendRef}] ${ref} ready=${b.ready} draining=${b.draining}${notReady}`;
+}
+
+/** Two build results are the same, whole: content (hash, routes, endpoints, table), statuses, references and
+ *  the routing-API statuses. */
+export function assertSameBuild(got: RoutingBuildResult, want: RoutingBuildResult): void {
+  assert.equal(got.content.hash, want.content.hash);
+  assert.deepEqual(buildView(got), buildView(want));
+  assert.deepEqual([...got.content.routes], [...want.content.routes]);
+  assert.deepEqual([...got.content.endpoints], [...want.content.endpoints]);
+  assert.deepEqual(got.content.table, want.content.table);
+  assert.deepEqual(got.statuses, want.statuses);
+  assert.deepEqual(got.references, want.references);
+  assert.deepEqual(got.routingApis, want.routingApis);
 }

@@ -225,3 +225,41 @@ test('controller with a build engine: every signal reaches the engine; one arriv
   asked[1]!(builder(base));
   controller.stop();
 });
+
+// The Gateway API and Ingress: every change to their (trimmed) objects matters; of Services and Secrets, those
+// the translators read matter even when no translated route came of them (a backend not found yet, a listener
+// certificate), and a Service's appProtocol matters (backend-protocol rules).
+test('routing APIs: their objects matter; the Services and Secrets the translators read are in the references', async () => {
+  const { createRoutingBuilder } = await import('../../src/dag/routing-apis.ts');
+  const build = createRoutingBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' });
+  const result = build({
+    routes: [],
+    services: [],
+    endpointSlices: [],
+    secrets: [],
+    routingApis: {
+      addresses: [],
+      policies: [],
+      gatewayApi: {
+        gatewayClasses: [{ metadata: { name: 'wsgate' }, spec: { controllerName: 'wsgate.io/gateway-controller' } }],
+        gateways: [{ metadata: { namespace: ns, name: 'edge' }, spec: { gatewayClassName: 'wsgate', listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', hostname: 'a.example', tls: { certificateRefs: [{ name: 'edge-cert' }] } }] } }],
+        httpRoutes: [{ metadata: { namespace: ns, name: 'chat' }, spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'missing', port: 80 }] }] } }],
+        referenceGrants: [],
+        namespaces: [],
+      },
+      ingress: { ingressClasses: [], ingresses: [{ metadata: { namespace: ns, name: 'ing' }, spec: { tls: [{ secretName: 'ing-cert' }], defaultBackend: { service: { name: 'ing-svc', port: { number: 80 } } } } }] },
+    },
+  });
+  const refs = result.references;
+  // (The build's own references also hold the placeholder a translated backend that does not resolve names.)
+  for (const s of [`${ns}/ing-svc`, `${ns}/missing`]) assert.ok(refs.services.has(s), s);
+  for (const s of [`${ns}/edge-cert`, `${ns}/ing-cert`]) assert.ok(refs.secrets.has(s), s);
+  const matters = (c: ObjectChange) => objectChangeMatters(c, refs);
+  assert.equal(matters({ kind: 'httproutes', key: `${ns}/other`, after: { metadata: { namespace: ns, name: 'other' }, spec: {} } }), true);
+  assert.equal(matters({ kind: 'namespaces', key: '/apps', after: { metadata: { name: 'apps' } } }), true);
+  assert.equal(matters({ kind: 'services', key: `${ns}/missing`, after: service('missing') }), true, 'a backend not found yet appears');
+  assert.equal(matters({ kind: 'services', key: `${ns}/unnamed`, after: service('unnamed') }), false);
+  assert.equal(matters({ kind: 'secrets', key: `${ns}/edge-cert`, after: secret('edge-cert', { 'tls.crt': 'x' }) }), true);
+  const withApp = (appProtocol: string): ServiceLite => ({ metadata: { namespace: ns, name: 'missing' }, spec: { ports: [{ name: 'ws', port: 80, appProtocol }] } });
+  assert.equal(matters({ kind: 'services', key: `${ns}/missing`, before: withApp('kubernetes.io/ws'), after: withApp('kubernetes.io/wss') }), true, 'appProtocol is read');
+});

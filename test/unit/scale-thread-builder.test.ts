@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
-import { createBuilder, createContentHasher, type BuildResult } from '../../src/dag/build.ts';
+import { createBuilder, createContentHasher } from '../../src/dag/build.ts';
 import { rebuildServices } from '../../src/dag/incremental.ts';
 import { ChunkedMap, mapChanges } from '../../src/model/chunked-map.ts';
 import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
 import { ObjectStore } from '../../src/workers/object-store.ts';
-import { buildView } from '../support/snapshot-view.ts';
+import { assertSameBuild } from '../support/snapshot-view.ts';
 
 const ns = 'apps';
 const options: BuildOptions = { className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' };
@@ -69,15 +69,6 @@ class MapSource implements Source {
   }
 }
 
-function assertSame(got: BuildResult, want: BuildResult): void {
-  assert.equal(got.content.hash, want.content.hash);
-  assert.deepEqual(buildView(got), buildView(want));
-  assert.deepEqual([...got.content.routes], [...want.content.routes]);
-  assert.deepEqual([...got.content.endpoints], [...want.content.endpoints]);
-  assert.deepEqual(got.content.table, want.content.table);
-  assert.deepEqual(got.statuses, want.statuses);
-  assert.deepEqual(got.references, want.references);
-}
 
 test('build thread: random change sequences give the full build, whole, and share what did not change', async () => {
   const full = createBuilder(options);
@@ -91,7 +82,7 @@ test('build thread: random change sequences give the full build, whole, and shar
       const thread = new ThreadBuilder(options);
       try {
         let prev = await thread.build(source);
-        assertSame(prev, full(source.current()));
+        assertSameBuild(prev, full(source.current()));
         for (const batch of batches) {
           for (const s of batch) {
             const a = apply(s);
@@ -99,7 +90,7 @@ test('build thread: random change sequences give the full build, whole, and shar
           }
           const got = await thread.build(source);
           const want = full(source.current());
-          assertSame(got, want);
+          assertSameBuild(got, want);
           for (const [k, r] of got.content.routes) {
             const before = prev.content.routes.get(k);
             if (before && JSON.stringify(before) === JSON.stringify(r)) assert.equal(r, before, `${k} unchanged but not shared`);
@@ -155,7 +146,7 @@ test('incremental build: random Service and EndpointSlice changes give the full 
         }
         const got = rebuildServices(full, hash, prev, store, changed);
         assert.ok(got, 'a change of Services and slices alone is always incremental here');
-        assertSame(got, full(source.current()));
+        assertSameBuild(got, full(source.current()));
         for (const [k, r] of got.content.routes) if (![...changed].some((s) => JSON.stringify(r).includes(`svc:${s}:`))) assert.equal(r, prev.content.routes.get(k));
         prev = got;
       }

@@ -133,3 +133,30 @@ over --drain-seconds; then the process exits. The grace period covers all of it 
 {{- printf "sum(wsgate_connections_active{namespace=\"%s\",pod=~\"%s-.*\"})" .Release.Namespace (include "wsgate.fullname" .) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+RBAC rules for the kinds that are not namespaced (scope 'clusterResource' in permissions.ts), for the routing
+APIs that are on; empty when both are off.
+*/}}
+{{- define "wsgate.clusterResourceRules" -}}
+{{- if .Values.controller.gatewayApi.enabled }}
+  # the GatewayClasses of controller wsgate.io/gateway-controller
+  - apiGroups: ["gateway.networking.k8s.io"]
+    resources: ["gatewayclasses"]
+    verbs: ["list", "watch"]
+  # GatewayClass conditions (leader only)
+  - apiGroups: ["gateway.networking.k8s.io"]
+    resources: ["gatewayclasses/status"]
+    verbs: ["patch"]
+  # namespace labels for Gateway allowedRoutes selectors
+  - apiGroups: [""]
+    resources: ["namespaces"]
+    verbs: ["list", "watch"]
+{{- end }}
+{{- if .Values.controller.ingress.enabled }}
+  # which IngressClasses are wsgate's, and the default one
+  - apiGroups: ["networking.k8s.io"]
+    resources: ["ingressclasses"]
+    verbs: ["list", "watch"]
+{{- end }}
+{{- end }}

@@ -5,10 +5,14 @@
 //   const elector = new LeaderElector({ client, namespace, name: electionId, identity, log,
 //     onStartedLeading: () => writer.setLeading(true), onStoppedLeading: () => writer.setLeading(false) });
 //   controller: after each build, writer.update(statuses). Shutdown: elector.stop() (releases), writer.stop(), source.stop().
+// With routingApis ({ gatewayApi, ingress, publishService }) the source also watches the Gateway API and Ingress;
+// their statuses come from each build (Controller onRoutingApiStatuses), and what the server has now from
+// source.observedRoutingStatus(kind, key).
 export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from '../../kube/kube-client.ts';
-export { KubernetesSource, type KubernetesSourceOptions, type ObservedRouteStatus } from './source.ts';
+export { KubernetesSource, type KubernetesSourceOptions, type ObservedObjectStatus, type ObservedRouteStatus, type RoutingApisOptions, type StatusKind } from './source.ts';
 export { defaultInformerTimings, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 export { defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
 export { LeaderElector, type LeaderElectorOptions } from '../../status/leader-elector.ts';
 export { StatusWriter, type StatusWriterOptions } from '../../status/status-writer.ts';
+export { RoutingApiStatusWriter, type RoutingApiStatusWriterOptions } from '../../status/routing-api-status-writer.ts';
 export { requiredPermissions, type PermissionRule } from './permissions.ts';

@@ -44,6 +44,10 @@ export interface InformerOptions {
   readonly namespace?: string;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
+  /** A custom resource served at another version than the client's default for it. */
+  readonly version?: string;
+  /** Trims each object instead of the resource's own trimmer (the published Service: its addresses only). */
+  readonly trim?: (o: RawObject) => Lite;
   readonly timings?: Partial<InformerTimings>;
   /** These cached objects changed (trimmed, before and after). Signal only: the listener reads the cache later. */
   readonly onChange: (changes: readonly CacheChange[]) => void;
@@ -140,6 +144,11 @@ export class InformerSupervisor {
     return this.cache.values();
   }
 
+  /** The cached objects by the key their changes carry ("namespace/name"; "/name" when cluster-scoped). */
+  entries(): IterableIterator<[string, Lite]> {
+    return this.cache.entries();
+  }
+
   get size(): number {
     return this.cache.size;
   }
@@ -175,6 +184,7 @@ export class InformerSupervisor {
         ...(this.opts.namespace ? { namespace: this.opts.namespace } : {}),
         ...(this.opts.labelSelector !== undefined ? { labelSelector: this.opts.labelSelector } : {}),
         ...(this.opts.fieldSelector !== undefined ? { fieldSelector: this.opts.fieldSelector } : {}),
+        ...(this.opts.version !== undefined ? { version: this.opts.version } : {}),
         watchTimeoutSeconds: () => Math.floor(min + (max - min) * this.random()),
         requestTimeoutMs: this.t.requestTimeoutMs,
       },
@@ -243,7 +253,7 @@ export class InformerSupervisor {
 
   private replaceAll(items: readonly RawObject[]): void {
     const next = new Map<string, Lite>();
-    const trim = trimmers[this.opts.resource];
+    const trim = this.opts.trim ?? trimmers[this.opts.resource];
     for (const o of items) next.set(keyOf(o), trim(o));
     const changes: CacheChange[] = [];
     for (const [key, after] of next) {
@@ -275,7 +285,7 @@ export class InformerSupervisor {
       if (this.cache.delete(key)) this.opts.onChange([{ key, before }]);
       return;
     }
-    const after = trimmers[this.opts.resource](obj);
+    const after = (this.opts.trim ?? trimmers[this.opts.resource])(obj);
     if (isDeepStrictEqual(before, after)) return;
     this.cache.set(key, after);
     this.opts.onChange([before === undefined ? { key, after } : { key, before, after }]);

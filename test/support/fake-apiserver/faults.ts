@@ -9,6 +9,8 @@ export interface RequestFault {
   readonly verb?: Verb;
   /** Resource plural ("endpointslices"); any when unset. Subresources are matched as "websocketroutes/status". */
   readonly resource?: string;
+  /** Only requests in this namespace; any when unset. */
+  readonly namespace?: string;
   /** HTTP status to answer with (default 500). */
   readonly status?: number;
   /** How many matching requests fail (default 1). */
@@ -57,6 +59,11 @@ export class Faults {
   answerAll(status = 403): void {
     this.outage = { kind: 'answer', status };
     this.dropWatches();
+  }
+
+  /** Disarms every failNext() fault not yet used up. */
+  clearRequestFaults(): void {
+    this.requestFaults.length = 0;
   }
 
   /** Ends down() or answerAll(): requests are served normally again. */
@@ -125,9 +132,11 @@ export class Faults {
   }
 
   /** Consumed by the server for each request. */
-  takeRequestFault(verb: Verb, resource: string): number | undefined {
+  takeRequestFault(verb: Verb, resource: string, namespace?: string): number | undefined {
     if (this.outage?.kind === 'answer') return this.outage.status;
-    const i = this.requestFaults.findIndex((f) => (f.spec.verb === undefined || f.spec.verb === verb) && (f.spec.resource === undefined || f.spec.resource === resource));
+    const i = this.requestFaults.findIndex(
+      (f) => (f.spec.verb === undefined || f.spec.verb === verb) && (f.spec.resource === undefined || f.spec.resource === resource) && (f.spec.namespace === undefined || f.spec.namespace === namespace),
+    );
     if (i < 0) return undefined;
     const f = this.requestFaults[i]!;
     if (--f.remaining <= 0) this.requestFaults.splice(i, 1);

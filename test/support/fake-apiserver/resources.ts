@@ -72,6 +72,18 @@ export const builtinResources: readonly ResourceType[] = [
     namespaced: true, hasStatus: false, generation: true, unconditionalUpdate: true, listMapKeys: {}, custom: false,
   },
   {
+    group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, hasStatus: true,
+    generation: false, unconditionalUpdate: true, listMapKeys: {}, custom: false, shortNames: ['ns'],
+  },
+  {
+    group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', singular: 'ingress', kind: 'Ingress', namespaced: true, hasStatus: true,
+    generation: true, unconditionalUpdate: true, listMapKeys: {}, custom: false, shortNames: ['ing'],
+  },
+  {
+    group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', singular: 'ingressclass', kind: 'IngressClass', namespaced: false,
+    hasStatus: false, generation: true, unconditionalUpdate: true, listMapKeys: {}, custom: false,
+  },
+  {
     group: 'coordination.k8s.io', version: 'v1', plural: 'leases', singular: 'lease', kind: 'Lease', namespaced: true,
     hasStatus: false, generation: false, unconditionalUpdate: true, listMapKeys: {}, custom: false,
   },

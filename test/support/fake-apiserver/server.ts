@@ -274,7 +274,7 @@ export class FakeApiServer {
       if (target.subresource !== undefined && (target.subresource !== 'status' || !target.res.hasStatus)) {
         throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
       }
-      const faultCode = this.faults.takeRequestFault(verb as Verb, record.resource);
+      const faultCode = this.faults.takeRequestFault(verb as Verb, record.resource, target.namespace);
       if (faultCode !== undefined) throw new ApiError(faultCode, faultCode === 500 ? 'InternalError' : faultCode === 403 ? 'Forbidden' : 'InjectedFault', `injected fault: ${faultCode}`);
       if (verb === 'watch') return this.watch(req, res, target, url, record);
       const ns = target.namespace ?? '';
