@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import type { LoopDelayAnswer } from './loop-probe.ts';
 import type { FromBackend } from './protocol.ts';
 
 export interface ScaleChurnOptions {
@@ -37,6 +38,9 @@ export interface PhaseFigures {
   /** wsgate's event-loop delay over the phase, from its /metrics. */
   readonly loopP99Ms: number;
   readonly loopMaxMs: number;
+  /** The same from bench/loop-probe.ts: 1 ms sampling, the tick taken off. */
+  readonly lateP99Ms: number;
+  readonly lateMaxMs: number;
   /** Echoes not answered by the end of the phase (+2 s). */
   readonly lost: number;
 }
@@ -92,13 +96,16 @@ export interface Gate {
   /** Resolves with the performance.now() of the next "routing table published" line at or above this generation. */
   published(generation: number): Promise<number>;
   generation(): number;
+  /** The loop's lateness since the previous call, from the preloaded bench/loop-probe.ts. */
+  late(): Promise<LoopDelayAnswer>;
 }
 
 /** wsgate from a tree, in its own process; `args` choose the mode (default: standalone on `config`). */
 export async function startGate(tree: string, config: string, args: readonly string[] = ['--config', config]): Promise<Gate> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(tree, 'src/cli.ts'), ...args, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
+  const probe = join(here, 'bench/loop-probe.ts');
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--import', probe, join(tree, 'src/cli.ts'), ...args, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
     cwd: tree,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let gen = 0;
   const waiters: { gen: number; resolve: (t: number) => void }[] = [];
@@ -127,6 +134,13 @@ export async function startGate(tree: string, config: string, args: readonly str
     proc,
     ...addr,
     generation: () => gen,
+    late: async () => {
+      proc.send({ t: 'loop-delay' });
+      for (;;) {
+        const [m] = (await once(proc, 'message')) as [LoopDelayAnswer];
+        if (m.t === 'loop-delay') return m;
+      }
+    },
     published: (g) => (gen >= g ? Promise.resolve(performance.now()) : new Promise((resolve) => waiters.push({ gen: g, resolve }))),
   };
 }
@@ -138,10 +152,23 @@ export async function startEcho(): Promise<{ proc: ChildProcess; port: number }>
   return { proc, port: msg.port };
 }
 
-export async function loopDelay(admin: string): Promise<{ p99: number; max: number }> {
-  const text = await (await fetch(`http://${admin}/metrics`)).text();
+export interface LoopReading {
+  readonly p99: number;
+  readonly max: number;
+  readonly late: LoopDelayAnswer;
+}
+
+/**
+ * Both readings of the loop over the phase that ends now (each resets): wsgate's gauge and the probe's. The
+ * probe is read before the scrape and reset after it, so that the scrape's own stall (formatting every series)
+ * is in neither phase's probe figures; the gauge's window includes it, as it always did.
+ */
+export async function loopDelay(gate: Gate): Promise<LoopReading> {
+  const late = await gate.late();
+  const text = await (await fetch(`http://${gate.admin}/metrics`)).text();
+  await gate.late();
   const read = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-  return { p99: read('wsgate_process_nodejs_eventloop_lag_p99_seconds'), max: read('wsgate_process_nodejs_eventloop_lag_max_seconds') };
+  return { p99: read('wsgate_process_nodejs_eventloop_lag_p99_seconds'), max: read('wsgate_process_nodejs_eventloop_lag_max_seconds'), late };
 }
 
 /** A live connection echoing 64 B every 10 ms; RTTs are kept per phase. */
@@ -189,8 +216,13 @@ export function rss(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-export function figures(p: { rtts: number[]; lost: number }, loop: { p99: number; max: number }): PhaseFigures {
-  return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lost: p.lost };
+/** One phase's figures on a line. */
+export function phaseLine(p: PhaseFigures): string {
+  return `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay (gauge, 10 ms sampling) p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms; loop late (probe, 1 ms sampling) p99 ${ms(p.lateP99Ms)} max ${ms(p.lateMaxMs)} ms`;
+}
+
+export function figures(p: { rtts: number[]; lost: number }, loop: LoopReading): PhaseFigures {
+  return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lateP99Ms: loop.late.p99, lateMaxMs: loop.late.max, lost: p.lost };
 }
 
 async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Promise<RoundFigures> {
@@ -211,11 +243,11 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
     pinger.start();
     await new Promise((r) => setTimeout(r, 1000));
     await pinger.stop();
-    await loopDelay(gate.admin);
+    await loopDelay(gate);
     pinger.start();
     await new Promise((r) => setTimeout(r, o.quietMs));
     const quietRtt = await pinger.stop();
-    const quiet = figures(quietRtt, await loopDelay(gate.admin));
+    const quiet = figures(quietRtt, await loopDelay(gate));
     pinger.start();
     const publishMs: number[] = [];
     for (let v = 1; v <= o.rewrites; v++) {
@@ -228,7 +260,7 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
       await new Promise((r) => setTimeout(r, 300));
     }
     const churnRtt = await pinger.stop();
-    const churn = figures(churnRtt, await loopDelay(gate.admin));
+    const churn = figures(churnRtt, await loopDelay(gate));
     ws.close();
     return { tree, startupMs, rssMiB, quiet, churn, publishMs };
   } finally {
@@ -258,8 +290,7 @@ export async function benchScaleChurn(o: ScaleChurnOptions, progress: (r: RoundF
 export const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(n < 10 ? 1 : 0) : '—');
 
 export function formatRound(r: RoundFigures): string {
-  const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
-  return `${r.tree}: startup ${ms(r.startupMs)} ms, RSS ${ms(r.rssMiB)} MiB\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  rewrite → published: ${r.publishMs.map(ms).join(', ')} ms`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms, RSS ${ms(r.rssMiB)} MiB\n  quiet: ${phaseLine(r.quiet)}\n  churn: ${phaseLine(r.churn)}\n  rewrite → published: ${r.publishMs.map(ms).join(', ')} ms`;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {

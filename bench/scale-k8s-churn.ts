@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import type { FromFake, ToFake } from './fake-apiserver-child.ts';
-import { figures, loopDelay, ms, Pinger, startEcho, startGate, type PhaseFigures } from './scale-churn.ts';
+import { figures, loopDelay, ms, phaseLine, Pinger, startEcho, startGate, type PhaseFigures } from './scale-churn.ts';
 
 interface Options {
   readonly routes: number;
@@ -36,6 +36,9 @@ interface Round {
   /** Main-thread CPU ms in the quiet and churn phases, and the phases' lengths in ms. */
   readonly cpu: { readonly quietMs: number; readonly churnMs: number; readonly quietWallMs: number; readonly churnWallMs: number };
   readonly startupMs: number;
+  /** Once the first table is published and the statuses written: the whole process's RSS (build thread
+   *  included) and the main thread's V8 heap in use, MiB. */
+  readonly memory: { readonly rssMiB: number; readonly heapUsedMiB: number };
   readonly quiet: PhaseFigures;
   readonly churn: PhaseFigures;
   readonly changes: number;
@@ -89,19 +92,20 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
       if (s?.t === 'status' && s.patches >= o.routes) break;
       await sleep(200);
     }
+    const { rssMiB, heapUsedMiB } = await gate.late();
     const ws = new WebSocket(`ws://${gate.listen}/`, { headers: { host: 'r0.bench.example' } });
     await once(ws, 'open');
     const pinger = new Pinger(ws);
     pinger.start();
     await sleep(1000);
     await pinger.stop();
-    await loopDelay(gate.admin);
+    await loopDelay(gate);
     const pid = gate.proc.pid!;
     const c0 = mainThreadCpuMs(pid);
     const w0 = performance.now();
     pinger.start();
     await sleep(o.quietMs);
-    const quiet = figures(await pinger.stop(), await loopDelay(gate.admin));
+    const quiet = figures(await pinger.stop(), await loopDelay(gate));
     const c1 = mainThreadCpuMs(pid);
     const w1 = performance.now();
     const genBefore = gate.generation();
@@ -115,10 +119,10 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
       const next = start + changes * every;
       await sleep(Math.max(0, next - performance.now()));
     }
-    const churn = figures(await pinger.stop(), await loopDelay(gate.admin));
+    const churn = figures(await pinger.stop(), await loopDelay(gate));
     const cpu = { quietMs: c1 - c0, churnMs: mainThreadCpuMs(pid) - c1, quietWallMs: w1 - w0, churnWallMs: performance.now() - w1 };
     ws.close();
-    return { tree, cpu, startupMs, quiet, churn, changes, published: gate.generation() - genBefore };
+    return { tree, cpu, startupMs, memory: { rssMiB, heapUsedMiB }, quiet, churn, changes, published: gate.generation() - genBefore };
   } finally {
     gate.proc.kill('SIGKILL');
     fake.proc.kill('SIGKILL');
@@ -128,11 +132,10 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
 }
 
 function format(r: Round): string {
-  const ph = (p: PhaseFigures): string => `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms`;
   const { quietMs, churnMs, quietWallMs, churnWallMs } = r.cpu;
   const extra = churnMs - (quietMs / quietWallMs) * churnWallMs;
   const cpu = `main-thread CPU: quiet ${ms((quietMs / quietWallMs) * 1000)} ms/s, churn ${ms((churnMs / churnWallMs) * 1000)} ms/s; churn extra ${ms(extra)} ms = ${ms(extra / Math.max(1, r.published))} ms per table published, ${ms(extra / Math.max(1, r.changes))} ms per change`;
-  return `${r.tree}: startup ${ms(r.startupMs)} ms\n  quiet: ${ph(r.quiet)}\n  churn: ${ph(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published\n  ${cpu}`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms; RSS ${ms(r.memory.rssMiB)} MiB, main heap used ${ms(r.memory.heapUsedMiB)} MiB\n  quiet: ${phaseLine(r.quiet)}\n  churn: ${phaseLine(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published\n  ${cpu}`;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
