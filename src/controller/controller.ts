@@ -7,6 +7,7 @@
 import type { Builder, BuildResult } from '../dag/build.ts';
 import type { ReferenceIndex } from '../dag/references.ts';
 import { mapChanges } from '../model/chunked-map.ts';
+import { listChanges } from '../model/list-changes.ts';
 import type { RoutingApiStatuses, RoutingBuildResult } from '../dag/routing-apis.ts';
 import type { EndpointState, RouteStatus, Snapshot } from '../model/snapshot.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
@@ -40,6 +41,8 @@ export class Controller {
   #firstSignal = 0;
   #unsubscribe: (() => void) | undefined;
   #lastStatuses: readonly RouteStatus[] = [];
+  /** Keys of the routes the last build refused (Accepted=False). */
+  readonly #rejected = new Set<string>();
   #references: ReferenceIndex | undefined;
   #ignored = 0;
   /** An engine's build is running; signals meanwhile are judged against its result's references. */
@@ -156,6 +159,7 @@ export class Controller {
   #adopt(result: BuildResult, t0: number): void {
     const m = this.#o.metrics;
     m.snapshotBuildDuration.observe((performance.now() - t0) / 1000);
+    this.#noteRejections(result.statuses, this.#lastStatuses);
     this.#lastStatuses = result.statuses;
     this.#references = result.references;
     if (result.content.hash === this.#o.holder.current()?.hash) {
@@ -166,18 +170,38 @@ export class Controller {
       m.snapshotBuildsTotal.inc({ result: 'published' });
       m.snapshotGeneration.set(s.generation);
       this.#updateEndpointGauge(s, prev);
-      const rejected = result.statuses.filter((st) => st.conditions.some((c) => c.type === 'Accepted' && c.status === 'False'));
       // builder: where the build ran, the build thread or this loop (--build-thread=false).
       const builder = typeof this.#o.build === 'function' ? 'loop' : 'thread';
-      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: rejected.length, buildMs: +(performance.now() - t0).toFixed(2), builder }, 'routing table published');
-      for (const st of rejected) {
-        const c = st.conditions.find((x) => x.type === 'Accepted');
-        this.#log.warn({ route: st.key, reason: c?.reason, message: c?.message }, 'route not accepted');
-      }
+      this.#log.info({ generation: s.generation, routes: s.routes.size, endpoints: s.endpoints.size, rejected: this.#rejected.size, buildMs: +(performance.now() - t0).toFixed(2), builder }, 'routing table published');
     }
     this.#o.onStatuses?.(result.statuses);
     const routing = (result as RoutingBuildResult).routingApis;
     if (routing) this.#o.onRoutingApiStatuses?.(routing);
+  }
+
+  /** Keeps the set of refused routes from the statuses that changed (the build thread shares the others, so
+   *  this costs what changed, not a walk of 5,000 statuses per table on this loop), and logs a refusal once:
+   *  when it is new, or its reason or message changed. */
+  #noteRejections(next: readonly RouteStatus[], prev: readonly RouteStatus[]): void {
+    let changed: readonly { readonly now: RouteStatus; readonly before?: RouteStatus | undefined }[] | undefined = listChanges(next, prev, (st) => st.key);
+    if (changed === undefined) {
+      const before = new Map(prev.map((st) => [st.key as string, st]));
+      changed = next.filter((st) => before.get(st.key) !== st).map((now) => ({ now, before: before.get(now.key) }));
+      const keys = new Set<string>(next.map((st) => st.key));
+      for (const k of this.#rejected) if (!keys.has(k)) this.#rejected.delete(k);
+    }
+    const accepted = (st: RouteStatus | undefined) => st?.conditions.find((x) => x.type === 'Accepted');
+    for (const { now, before } of changed) {
+      const c = accepted(now);
+      if (c?.status !== 'False') {
+        this.#rejected.delete(now.key);
+        continue;
+      }
+      this.#rejected.add(now.key);
+      const b = accepted(before);
+      if (b?.status === 'False' && b.reason === c.reason && b.message === c.message) continue;
+      this.#log.warn({ route: now.key, reason: c.reason, message: c.message }, 'route not accepted');
+    }
   }
 
   /** Only routes whose object changed are counted again: a snapshot from the build thread shares the routes that

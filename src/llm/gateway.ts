@@ -6,8 +6,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
+import { mapChanges } from '../model/chunked-map.ts';
 import type { SnapshotHolder } from '../model/holder.ts';
-import type { Snapshot } from '../model/snapshot.ts';
+import type { Route, Snapshot } from '../model/snapshot.ts';
 import type { HandshakeContext } from '../proxy/hooks.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
@@ -61,7 +62,10 @@ export class LlmGateway {
     this.#metrics = new LlmMetrics(o.registry);
     const cur = o.holder?.current();
     if (cur) this.#pools.sync(llmRoutes(cur));
-    this.#unsubscribe = o.holder?.onSwap((next) => this.#pools.sync(llmRoutes(next))) ?? (() => {});
+    this.#unsubscribe =
+      o.holder?.onSwap((next, prev) => {
+        if (!prev || llmChanged(next, prev)) this.#pools.sync(llmRoutes(next));
+      }) ?? (() => {});
   }
 
   /** Provider connection pools open now. */
@@ -143,4 +147,11 @@ function llmRoutes(s: Snapshot): LlmRoute[] {
   const out: LlmRoute[] = [];
   for (const r of s.routes.values()) for (const rule of r.rules) if (rule.llm) out.push(rule.llm);
   return out;
+}
+
+/** A route with an LLM rule came, went or changed: the pools follow the table only then, since walking every
+ *  route of a large table on each swap is time the relay's loop does not have. */
+function llmChanged(next: Snapshot, prev: Snapshot): boolean {
+  const hasLlm = (r: Route | undefined) => r?.rules.some((rule) => rule.llm !== undefined) === true;
+  return mapChanges(next.routes, prev.routes).some((c) => hasLlm(c.now) || hasLlm(c.before));
 }

@@ -4,6 +4,7 @@
 // failed writes retried after a delay on the injected clock, and everything rewritten on winning leadership,
 // since the previous leader may have left anything behind. What a write sends is the writer's business.
 import type { Logger } from 'pino';
+import { listChanges } from '../model/list-changes.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
 
 /** Status writes in flight at once: enough to keep up with a relist, few enough not to crowd the API server. */
@@ -61,6 +62,18 @@ export class KeyedWriteQueue<T> {
       if (done === undefined || !this.same(done, v)) this.dirty.add(key);
     }
     this.desired = new Map(next);
+    this.kick();
+  }
+
+  /** New values for keys that are desired already; every other key keeps its value. Costs what changed, where
+   *  set() costs every key. */
+  replace(changed: Iterable<readonly [string, T]>): void {
+    for (const [key, v] of changed) {
+      if (!this.desired.has(key)) throw new Error(`status key ${key} replaced but never set`);
+      this.desired.set(key, v);
+      const done = this.written.get(key);
+      if (done === undefined || !this.same(done, v)) this.dirty.add(key);
+    }
     this.kick();
   }
 
@@ -173,6 +186,8 @@ export abstract class QueuedStatusWriter<T, B> {
   protected readonly queue: KeyedWriteQueue<T>;
   /** The body last sent per key, as this leader sent it. */
   protected readonly applied = new Map<string, { readonly json: string; readonly body: B }>();
+  /** The list setDesiredList was last given (undefined after a setDesired). */
+  private list: readonly T[] | undefined;
   /** Requests sent to the API server (for tests and debugging). */
   writes = 0;
 
@@ -192,8 +207,18 @@ export abstract class QueuedStatusWriter<T, B> {
 
   /** Every key's desired value; the others are forgotten. */
   protected setDesired(next: ReadonlyMap<string, T>): void {
+    this.list = undefined;
     for (const key of this.applied.keys()) if (!next.has(key)) this.applied.delete(key);
     this.queue.set(next);
+  }
+
+  /** setDesired for a list in key order that shares the values that did not change with the list before it:
+   *  while the keys stay the same, only the values that are not the same object are looked at. */
+  protected setDesiredList(list: readonly T[], keyOf: (v: T) => string): void {
+    const changed = listChanges(list, this.list, keyOf);
+    if (changed === undefined) this.setDesired(new Map(list.map((v) => [keyOf(v), v])));
+    else this.queue.replace(changed.map(({ now }) => [keyOf(now), now] as const));
+    this.list = list;
   }
 
   /** Sends body with send() unless it is the body last sent for key. */

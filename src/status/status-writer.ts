@@ -61,7 +61,7 @@ export class StatusWriter extends QueuedStatusWriter<RouteStatus, AppliedStatus>
 
   /** The statuses of every current route (from the builder); routes not listed are forgotten. */
   update(statuses: readonly RouteStatus[]): void {
-    this.setDesired(new Map(statuses.map((s) => [s.key as string, s])));
+    this.setDesiredList(statuses, (s) => s.key);
   }
 
   protected async write(key: string, status: RouteStatus): Promise<boolean> {

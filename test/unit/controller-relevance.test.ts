@@ -8,10 +8,10 @@ import { pino } from 'pino';
 import { createBuilder, type BuildResult } from '../../src/dag/build.ts';
 import type { BuildInput, EndpointSliceLite, RouteObject, SecretLite, ServiceLite } from '../../src/dag/input.ts';
 import { Controller } from '../../src/controller/controller.ts';
-import { ManualClock } from '../support/manual-clock.ts';
+import { startController, TestSource } from '../support/controller-harness.ts';
 import { objectChangeMatters } from '../../src/controller/relevance.ts';
 import { SnapshotHolder } from '../../src/model/holder.ts';
-import type { ObjectChange, Source, SourceChange } from '../../src/sources/source.ts';
+import type { ObjectChange, SourceChange } from '../../src/sources/source.ts';
 import { Metrics } from '../../src/telemetry/metrics.ts';
 import { buildView } from '../support/snapshot-view.ts';
 
@@ -33,61 +33,6 @@ const slice = (svc: string, addrs: readonly string[], labels: Record<string, str
   endpoints: addrs.map((a) => ({ addresses: [a], conditions: { ready: true }, targetRef: { name: `pod-${a}` } })),
 });
 const secret = (name: string, data: Record<string, string>, type = 'Opaque'): SecretLite => ({ metadata: { namespace: ns, name }, type, data });
-
-/** A source whose objects the test sets, emitting the change payloads the real sources emit. The controller's
- *  holdoff is 0 on a manual clock: each emit is followed by the clock reaching the holdoff's end. */
-class TestSource implements Source {
-  input: BuildInput;
-  readonly #listeners = new Set<(c: SourceChange) => void>();
-  constructor(
-    input: BuildInput,
-    readonly clock = new ManualClock(),
-  ) {
-    this.input = input;
-  }
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  synced(): boolean {
-    return true;
-  }
-  current(): BuildInput {
-    return this.input;
-  }
-  onChange(l: (c: SourceChange) => void): () => void {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  emit(input: BuildInput, ...objects: ObjectChange[]): void {
-    this.input = input;
-    for (const l of this.#listeners) l({ objects });
-    this.clock.advance(0);
-  }
-}
-
-function startController(input: BuildInput) {
-  const source = new TestSource(input);
-  const builder = createBuilder({ className: 'wsgate', allowStaticEndpoints: false, mode: 'kubernetes' });
-  const builds: BuildResult[] = [];
-  let next: (() => void) | undefined;
-  const controller = new Controller({
-    source,
-    build: (i) => {
-      const r = builder(i);
-      builds.push(r);
-      next?.();
-      return r;
-    },
-    holder: new SnapshotHolder(),
-    log: pino({ level: 'silent' }),
-    metrics: new Metrics(),
-    holdoffMs: 0,
-    maxHoldoffMs: 0,
-    clock: source.clock,
-  });
-  controller.start();
-  const nextBuild = () => new Promise<void>((resolve) => (next = resolve));
-  return { source, controller, builds, nextBuild };
-}
 
 test('controller: unreferenced objects and unread fields start no build; the next relevant change does', async () => {
   const base: BuildInput = {

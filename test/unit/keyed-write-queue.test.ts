@@ -88,3 +88,21 @@ test('follower writes nothing; equal values skipped; failure retried on the cloc
   await q.idle();
   assert.deepEqual(calls.splice(0).sort(), ['a=2', 'b=1']);
 });
+
+test('replace() rewrites only the keys given and refuses a key never set', async () => {
+  const calls: string[] = [];
+  const q = new KeyedWriteQueue<{ v: number }>({ log, clock: new ManualClock(), write: async (key, value) => (calls.push(`${key}=${value.v}`), true) });
+  const values = new Map(['a', 'b', 'c'].map((k) => [k, { v: 0 }]));
+  q.set(values);
+  q.setLeading(true);
+  await q.idle();
+  calls.length = 0;
+  q.replace([['b', { v: 1 }]]);
+  // An equal value (JSON) is not written again.
+  q.replace([['c', { v: 0 }]]);
+  await q.idle();
+  assert.deepEqual(calls, ['b=1']);
+  assert.equal(q.isWritten('a'), true);
+  assert.equal(q.isWritten('b'), true);
+  assert.throws(() => q.replace([['d', { v: 1 }]]), /status key d replaced but never set/);
+});
