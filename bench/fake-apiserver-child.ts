@@ -1,11 +1,12 @@
 // The in-repo fake API server in a process of its own, for benches that must not share wsgate's event loop
 // (bench/scale-k8s-churn.ts). Seeded with `routes` WebSocketRoutes, each with its own Service and one
 // EndpointSlice of `per` endpoints; route 0's slice is the live echo backend. Driven over IPC: it answers
-// `status` with how many route status PATCHes it has served, and applies `update` (a new address in the last
-// slot of slice i). It exits when the parent goes away.
+// `status` with how many route status PATCHes it has served, applies `update` (a new address in the last slot of
+// slice i), and `relist` (the same change made while the watches are silent, then the history compacted and the
+// watches ended: every informer relists). It exits when the parent goes away.
 import { FakeApiServer, type KObject } from '../test/support/fake-apiserver/index.ts';
 
-export type ToFake = { readonly t: 'status' } | { readonly t: 'update'; readonly i: number; readonly version: number };
+export type ToFake = { readonly t: 'status' } | { readonly t: 'update' | 'relist'; readonly i: number; readonly version: number };
 export type FromFake = { readonly t: 'ready'; readonly kubeconfig: string } | { readonly t: 'status'; readonly patches: number };
 
 const ns = 'bench';
@@ -46,7 +47,15 @@ async function main(): Promise<void> {
   }
   process.on('message', (m: ToFake) => {
     if (m.t === 'status') send({ t: 'status', patches: fake.requests.filter((r) => r.verb === 'patch' && r.resource === 'websocketroutes/status').length } satisfies FromFake);
-    else fake.update(slice(m.i, per, echoPort, m.version));
+    else if (m.t === 'update') fake.update(slice(m.i, per, echoPort, m.version));
+    else {
+      // What a watch cut during an etcd compaction looks like: the change is missed by the (silent) watches, the
+      // history is gone, and every informer's next watch gets 410 and relists all its objects.
+      fake.faults.stallWatches();
+      fake.update(slice(m.i, per, echoPort, m.version));
+      fake.faults.compact();
+      fake.faults.endWatches();
+    }
   });
   process.on('disconnect', () => process.exit(0));
   send({ t: 'ready', kubeconfig: fake.kubeconfig() } satisfies FromFake);

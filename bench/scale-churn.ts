@@ -100,10 +100,11 @@ export interface Gate {
   late(): Promise<LoopDelayAnswer>;
 }
 
-/** wsgate from a tree, in its own process; `args` choose the mode (default: standalone on `config`). */
-export async function startGate(tree: string, config: string, args: readonly string[] = ['--config', config]): Promise<Gate> {
+/** wsgate from a tree, in its own process; `args` choose the mode (default: standalone on `config`);
+ *  `nodeArgs` go to node (a CPU profile, say). */
+export async function startGate(tree: string, config: string, args: readonly string[] = ['--config', config], nodeArgs: readonly string[] = []): Promise<Gate> {
   const probe = join(here, 'bench/loop-probe.ts');
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--import', probe, join(tree, 'src/cli.ts'), ...args, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', probe, join(tree, 'src/cli.ts'), ...args, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'info'], {
     cwd: tree,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

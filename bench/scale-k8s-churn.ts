@@ -10,7 +10,7 @@
 // costs the relay's loop, a figure less moved by other load on the machine than the wall-clock ones.
 //
 //   node --import tsx bench/scale-k8s-churn.ts [--routes 5000] [--per 10] [--quiet-s 10] [--churn-s 60]
-//                                              [--rate 10] [--rounds 1] [--tree DIR]...
+//                                              [--rate 10] [--rounds 1] [--tree DIR]... [--cpu-prof DIR]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,8 @@ interface Options {
   readonly rate: number;
   readonly rounds: number;
   readonly trees: readonly string[];
+  /** Where wsgate writes a V8 CPU profile of each round (bench/profile-summary.ts reads it). */
+  readonly cpuProfDir?: string;
 }
 
 interface Round {
@@ -43,6 +45,9 @@ interface Round {
   readonly churn: PhaseFigures;
   readonly changes: number;
   readonly published: number;
+  /** The relist's change → its table published, ms (NaN: not within 60 s), and the phase around it. */
+  readonly relistMs: number;
+  readonly relist: PhaseFigures;
 }
 
 const here = resolve(import.meta.dirname, '..');
@@ -82,7 +87,7 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, fake.kubeconfig);
   const t0 = performance.now();
-  const gate = await startGate(tree, '', ['--kubernetes', '--kubeconfig', kubeconfig, '--pod-name', 'bench', '--lease-namespace', 'bench']);
+  const gate = await startGate(tree, '', ['--kubernetes', '--kubeconfig', kubeconfig, '--pod-name', 'bench', '--lease-namespace', 'bench'], o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []);
   try {
     await gate.published(1);
     const startupMs = performance.now() - t0;
@@ -121,10 +126,23 @@ async function round(tree: string, o: Options, echoPort: number): Promise<Round>
     }
     const churn = figures(await pinger.stop(), await loopDelay(gate));
     const cpu = { quietMs: c1 - c0, churnMs: mainThreadCpuMs(pid) - c1, quietWallMs: w1 - w0, churnWallMs: performance.now() - w1 };
+    // A relist of everything (after a 410), with one change in it: from the relist to the published table, and
+    // the live connection meanwhile and for a second after.
+    // The churn's last build may still be on its way: let it land first.
+    await sleep(1000);
+    await loopDelay(gate);
+    const want = gate.generation() + 1;
+    pinger.start();
+    const r0 = performance.now();
+    void fake.ask({ t: 'relist', i: 1 + ((++changes * 7919) % (o.routes - 1)), version: changes });
+    const relistMs = (await Promise.race([gate.published(want), sleep(60_000).then(() => NaN)])) - r0;
+    await sleep(1000);
+    const relist = figures(await pinger.stop(), await loopDelay(gate));
     ws.close();
-    return { tree, cpu, startupMs, memory: { rssMiB, heapUsedMiB }, quiet, churn, changes, published: gate.generation() - genBefore };
+    return { tree, cpu, startupMs, memory: { rssMiB, heapUsedMiB }, quiet, churn, changes: changes - 1, published: want - 1 - genBefore, relistMs, relist };
   } finally {
-    gate.proc.kill('SIGKILL');
+    // A profiled wsgate writes its profile as it exits, which SIGKILL would not let it do.
+    gate.proc.kill(o.cpuProfDir ? 'SIGINT' : 'SIGKILL');
     fake.proc.kill('SIGKILL');
     await Promise.all([once(gate.proc, 'exit'), once(fake.proc, 'exit')]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
@@ -135,7 +153,7 @@ function format(r: Round): string {
   const { quietMs, churnMs, quietWallMs, churnWallMs } = r.cpu;
   const extra = churnMs - (quietMs / quietWallMs) * churnWallMs;
   const cpu = `main-thread CPU: quiet ${ms((quietMs / quietWallMs) * 1000)} ms/s, churn ${ms((churnMs / churnWallMs) * 1000)} ms/s; churn extra ${ms(extra)} ms = ${ms(extra / Math.max(1, r.published))} ms per table published, ${ms(extra / Math.max(1, r.changes))} ms per change`;
-  return `${r.tree}: startup ${ms(r.startupMs)} ms; RSS ${ms(r.memory.rssMiB)} MiB, main heap used ${ms(r.memory.heapUsedMiB)} MiB\n  quiet: ${phaseLine(r.quiet)}\n  churn: ${phaseLine(r.churn)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published\n  ${cpu}`;
+  return `${r.tree}: startup ${ms(r.startupMs)} ms; RSS ${ms(r.memory.rssMiB)} MiB, main heap used ${ms(r.memory.heapUsedMiB)} MiB\n  quiet: ${phaseLine(r.quiet)}\n  churn: ${phaseLine(r.churn)}\n  relist (410) with one change → published ${ms(r.relistMs)} ms; ${phaseLine(r.relist)}\n  churn/quiet rtt p99 ${(r.churn.rttP99Ms / r.quiet.rttP99Ms).toFixed(2)}×; ${r.changes} slice changes, ${r.published} tables published\n  ${cpu}`;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
@@ -149,6 +167,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
     rate: num('rate', 10),
     rounds: num('rounds', 1),
     trees: trees.length > 0 ? trees : [here],
+    ...(arg('cpu-prof')[0] ? { cpuProfDir: resolve(arg('cpu-prof')[0]!) } : {}),
   };
   process.stdout.write(`k8s churn: ${o.routes} routes × ${o.per} endpoints, ${o.rate} slice changes/s for ${o.churnMs / 1000} s, ${o.rounds} round(s)\n`);
   const echo = await startEcho();

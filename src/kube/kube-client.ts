@@ -5,6 +5,7 @@ import type { Agent, ClientRequest } from 'node:http';
 import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
 import { policyPlural } from '../api/policy-schema.ts';
 import { AgentPool } from './agent-pool.ts';
+import { isGetFailure, listPaged, type RequestAuth } from './paged-list.ts';
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
 export type KubeConfigInput =
@@ -75,8 +76,10 @@ export interface RawObject {
 }
 
 export interface ListWatchHandlers {
-  /** A full list arrived (first list, or a relist after 410): it replaces everything known. */
-  onList(items: readonly RawObject[]): void;
+  /** A page of a full list (first list, or a relist after 410); `first`: the list starts again. */
+  onListPage(items: readonly RawObject[], first: boolean): void;
+  /** The list's last page came: what it held replaces everything known. */
+  onList(): void;
   onEvent(type: 'add' | 'update' | 'delete', obj: RawObject): void;
   /** Any sign of life: a list, an event, a bookmark, a (re)connect. Feeds the watchdog. */
   onActivity(kind: 'list' | 'event' | 'bookmark' | 'connect'): void;
@@ -90,7 +93,7 @@ export interface ListWatchOptions {
   readonly fieldSelector?: string;
   /** Server-side timeout for each watch request, in seconds (randomised by the caller). */
   readonly watchTimeoutSeconds: () => number;
-  /** Abort a list that has not answered by then. */
+  /** Abort a list page that has not answered by then. */
   readonly requestTimeoutMs: number;
   /** A custom resource served at another version than resourceInfo's (ReferenceGrant at v1beta1 on older
    *  Gateway API installs). */
@@ -121,6 +124,7 @@ export interface LeaseSpecInput {
 
 function toApiError(err: unknown): KubeApiError {
   if (err instanceof KubeApiError) return err;
+  if (isGetFailure(err)) return new KubeApiError(err.status, err.message, err.reason);
   if (err instanceof k8s.ApiException) {
     const body = (typeof err.body === 'string' ? safeParse(err.body) : err.body) as { reason?: string; message?: string } | undefined;
     return new KubeApiError(err.code, body?.message ?? `HTTP ${err.code}`, body?.reason, { cause: err });
@@ -256,38 +260,6 @@ export class KubeClient {
     return this.kc.getContextObject(this.kc.getCurrentContext())?.namespace;
   }
 
-  private listFn(resource: WatchedResource, o: ListWatchOptions, signal: AbortSignal): () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
-    type List = Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-    const info = resourceInfo[resource];
-    const ns = info.cluster ? undefined : o.namespace;
-    const opt = (): k8s.ConfigurationOptions => requestOptions(this.pool, AbortSignal.any([signal, AbortSignal.timeout(o.requestTimeoutMs)]));
-    const sel = {
-      ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}),
-      ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}),
-    };
-    if (info.custom) {
-      const gvp = { group: info.group, version: o.version ?? info.version, plural: resource };
-      if (info.cluster) return () => this.custom.listClusterCustomObject({ ...gvp, ...sel }, opt()) as List;
-      return () => (ns ? this.custom.listNamespacedCustomObject({ ...gvp, namespace: ns, ...sel }, opt()) : this.custom.listCustomObjectForAllNamespaces({ ...gvp, ...sel }, opt())) as List;
-    }
-    switch (resource) {
-      case 'services':
-        return () => (ns ? this.core.listNamespacedService({ namespace: ns, ...sel }, opt()) : this.core.listServiceForAllNamespaces(sel, opt()));
-      case 'endpointslices':
-        return () => (ns ? this.discovery.listNamespacedEndpointSlice({ namespace: ns, ...sel }, opt()) : this.discovery.listEndpointSliceForAllNamespaces(sel, opt()));
-      case 'secrets':
-        return () => (ns ? this.core.listNamespacedSecret({ namespace: ns, ...sel }, opt()) : this.core.listSecretForAllNamespaces(sel, opt()));
-      case 'namespaces':
-        return () => this.core.listNamespace(sel, opt());
-      case 'ingresses':
-        return () => (ns ? this.networking.listNamespacedIngress({ namespace: ns, ...sel }, opt()) : this.networking.listIngressForAllNamespaces(sel, opt()));
-      case 'ingressclasses':
-        return () => this.networking.listIngressClass(sel, opt());
-      default:
-        throw new Error(`no list call for ${resource}`);
-    }
-  }
-
   private watchPath(resource: WatchedResource, o: ListWatchOptions): string {
     const info = resourceInfo[resource];
     const gv = info.group === '' ? `/api/${info.version}` : `/apis/${info.group}/${(info.custom && o.version) || info.version}`;
@@ -312,47 +284,89 @@ export class KubeClient {
   }
 
   /**
-   * client-node's ListWatch (what makeInformer builds) with the supervised watch above. It re-watches from the
-   * last resourceVersion when the server ends a watch, relists on 410, and otherwise reports an error and
-   * stops: restarting is the caller's job.
+   * List, then watch from the list's resourceVersion; a watch the server ends is resumed from the last version
+   * seen (events and bookmarks), and a 410 (the version was compacted away, or a continue token expired) lists
+   * again, as client-node's ListWatch does. Unlike it, the list is read in pages of plain JSON (paged-list.ts)
+   * and handed on page by page, and no second cache of every object is kept here. Any other failure is
+   * reported and ends it: restarting is the caller's job.
    */
   listWatch(resource: WatchedResource, o: ListWatchOptions, h: ListWatchHandlers): ListWatchHandle {
     const abort = new AbortController();
     const watch = new SupervisedWatch(this.kc, this.pool, o.watchTimeoutSeconds, () => h.onActivity('bookmark'));
-    const list = this.listFn(resource, o, abort.signal);
-    const listFn = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
-      const result = await list();
-      // Typed lists come back as class instances (Dates for timestamps); watch events are plain JSON. One shape.
-      const items = JSON.parse(JSON.stringify(result.items ?? [])) as k8s.KubernetesObject[];
-      h.onList(items as unknown as RawObject[]);
-      h.onActivity('list');
-      return { ...result, items };
+    const path = this.watchPath(resource, o);
+    const selectors: Record<string, string> = {
+      ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}),
+      ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}),
     };
-    const lw = new k8s.ListWatch(this.watchPath(resource, o), watch, listFn, false, o.labelSelector, o.fieldSelector);
-    const plain = (obj: k8s.KubernetesObject): RawObject => obj as unknown as RawObject;
-    lw.on(k8s.ADD, (obj) => {
-      h.onActivity('event');
-      h.onEvent('add', plain(obj));
+    const list = async (server: string): Promise<string> => {
+      const url = new URL(server + path);
+      for (const [k, v] of Object.entries(selectors)) url.searchParams.set(k, v);
+      let first = true;
+      return listPaged(url, this.auth, abort.signal, o.requestTimeoutMs, (items) => {
+        if (abort.signal.aborted) return;
+        h.onListPage(items, first);
+        first = false;
+      });
+    };
+    const run = async (): Promise<void> => {
+      const cluster = this.kc.getCurrentCluster();
+      if (!cluster) throw new Error('no current cluster in the kubeconfig');
+      let rv = '';
+      while (!abort.signal.aborted) {
+        h.onActivity('connect');
+        if (rv === '') {
+          try {
+            rv = await list(cluster.server);
+          } catch (err) {
+            if (isGetFailure(err) && err.status === 410 && !abort.signal.aborted) continue;
+            throw err;
+          }
+          if (abort.signal.aborted) return;
+          h.onList();
+          h.onActivity('list');
+        }
+        const ended = await new Promise<unknown>((done) => {
+          void watch.watch(path, { ...selectors, resourceVersion: rv }, (phase, obj) => {
+            if (abort.signal.aborted) return;
+            // An ERROR event (410 Expired, or another Status) ends the watch's use: list again once it closes.
+            if (phase === 'ERROR') {
+              rv = '';
+              return;
+            }
+            const raw = obj as RawObject;
+            rv = raw.metadata?.resourceVersion || rv;
+            const type = phase === 'ADDED' ? 'add' : phase === 'MODIFIED' ? 'update' : phase === 'DELETED' ? 'delete' : undefined;
+            if (type === undefined) return;
+            h.onActivity('event');
+            h.onEvent(type, raw);
+          }, done);
+        });
+        if (abort.signal.aborted) return;
+        if (ended) {
+          if ((ended as { statusCode?: number }).statusCode !== 410) throw ended;
+          rv = '';
+        }
+      }
+    };
+    run().catch((err: unknown) => {
+      if (!abort.signal.aborted) h.onError(toApiError(err));
     });
-    lw.on(k8s.UPDATE, (obj) => {
-      h.onActivity('event');
-      h.onEvent('update', plain(obj));
-    });
-    lw.on(k8s.DELETE, (obj) => {
-      h.onActivity('event');
-      h.onEvent('delete', plain(obj));
-    });
-    lw.on(k8s.CONNECT, () => h.onActivity('connect'));
-    lw.on(k8s.ERROR, (err) => h.onError(toApiError(err)));
-    lw.start().catch((err: unknown) => h.onError(toApiError(err)));
     return {
       stop: () => {
         abort.abort();
-        void lw.stop();
         watch.close();
       },
     };
   }
+
+  /** The agent (the shared keep-alive one) and headers a plain request needs: the kubeconfig's TLS material and
+   *  credentials, as client-node applies them to its own watch requests. */
+  private readonly auth: RequestAuth = async () => {
+    const init = await this.kc.applyToFetchOptions({});
+    const headers: Record<string, string> = {};
+    (init.headers as unknown as { forEach(f: (v: string, k: string) => void): void } | undefined)?.forEach((v, k) => (headers[k] = v));
+    return { agent: this.pool.pooled(init.agent as Agent | undefined), headers };
+  };
 
   async getLease(namespace: string, name: string): Promise<LeaseRecord | undefined> {
     try {

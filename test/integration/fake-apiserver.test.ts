@@ -268,3 +268,27 @@ test('discovery, auth, and namespaced vs all-namespace paths', async (t) => {
   wrong.loadFromString(fake.kubeconfig().replace('fake-token', 'nope'));
   await assert.rejects(wrong.makeApiClient(k8s.CoreV1Api).listServiceForAllNamespaces(), (e) => apiCode(e) === 401);
 });
+
+test('lists in chunks: limit and continue page through one snapshot; a token from before a compaction gets 410 Expired', async (t) => {
+  const { fake, kc } = await setup(t);
+  const api = kc.makeApiClient(k8s.DiscoveryV1Api);
+  for (const n of ['a', 'b', 'c', 'd', 'e']) fake.create(slice(n, 'svc', ['10.0.0.1']));
+  const first = await api.listNamespacedEndpointSlice({ namespace: 'default', limit: 2 });
+  assert.deepEqual(first.items.map((i) => i.metadata?.name), ['a', 'b']);
+  assert.equal(first.metadata?.remainingItemCount, 3);
+  // Made after the first page: not in the list's later pages, which are of the first page's snapshot.
+  fake.create(slice('bb', 'svc', ['10.0.0.2']));
+  const second = await api.listNamespacedEndpointSlice({ namespace: 'default', limit: 2, _continue: first.metadata!._continue! });
+  assert.deepEqual(second.items.map((i) => i.metadata?.name), ['c', 'd']);
+  assert.equal(second.metadata?.resourceVersion, first.metadata?.resourceVersion);
+  const third = await api.listNamespacedEndpointSlice({ namespace: 'default', limit: 2, _continue: second.metadata!._continue! });
+  assert.deepEqual(third.items.map((i) => i.metadata?.name), ['e']);
+  assert.equal(third.metadata?._continue, undefined);
+  // A list begun before a compaction cannot be continued after it.
+  const again = await api.listNamespacedEndpointSlice({ namespace: 'default', limit: 2 });
+  fake.update(slice('a', 'svc', ['10.0.0.3']));
+  fake.faults.compact();
+  const err = await api.listNamespacedEndpointSlice({ namespace: 'default', limit: 2, _continue: again.metadata!._continue! }).then(() => undefined, (e: unknown) => e);
+  assert.equal(apiCode(err), 410);
+  assert.match(String((err as k8s.ApiException<string>).body), /"reason":"Expired"/);
+});

@@ -3,7 +3,7 @@
 // each, plus 500 EndpointSlices of Services no route names, with one live WebSocket through it to a real echo
 // backend. Changes to the unreferenced slices start no build, whether a watch or a relist after 410 brings
 // them; a relist that finds a missed change to a referenced slice starts exactly one, and the live connection
-// echoes every message sent meanwhile. (How long the loop may stall is a figure for the bench, bench/scale-churn.ts: a test on a
+// echoes every message sent meanwhile. Lists are read in pages. (How long the loop may stall is a figure for the bench, bench/scale-churn.ts: a test on a
 // shared machine cannot hold a wall-clock bound.)
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,6 +63,11 @@ test('at 1,000 routes: changes to unreferenced slices, by watch or by relist, st
   t.after(() => running.close());
   const first = await running.holder.waitForGeneration(1);
   assert.equal(first.routes.size, routes);
+  // Lists are read in pages of 500 (client-go's pager default), each parsed on its own: 1,000 routes are two
+  // requests, the second continuing the first; 1,499 slices are three.
+  const pages = (resource: string) => fake.requests.filter((r) => r.verb === 'list' && r.resource === resource).map((r) => `${r.query['limit']}${r.query['continue'] ? '+' : ''}`);
+  assert.deepEqual(pages('websocketroutes'), ['500', '500+']);
+  assert.deepEqual(pages('endpointslices'), ['500', '500+', '500+']);
   assert.equal(first.endpoints.size, (routes - 1) * 10 + 1);
   const builds = async (): Promise<number> =>
     (await metricValue(running.metrics, 'wsgate_snapshot_builds_total', { result: 'published' })) + (await metricValue(running.metrics, 'wsgate_snapshot_builds_total', { result: 'unchanged' }));

@@ -79,7 +79,12 @@ export class InformerSupervisor {
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
-  private readonly cache = new Map<string, Lite>();
+  private cache = new Map<string, Lite>();
+  /** The resourceVersion each cached object had: an object listed again at the same version is the same object,
+   *  and keeps its trimmed form without being trimmed and compared again. */
+  private versions = new Map<string, string>();
+  /** A list being read page by page: what it has brought so far. */
+  private listing: { readonly cache: Map<string, Lite>; readonly versions: Map<string, string> } | undefined;
   private handle: ListWatchHandle | undefined;
   private generation = 0;
   private lastActivity = 0;
@@ -189,11 +194,12 @@ export class InformerSupervisor {
         requestTimeoutMs: this.t.requestTimeoutMs,
       },
       {
-        onList: (items) => {
+        onListPage: (items, first) => live() && this.listPage(items, first),
+        onList: () => {
           if (!live()) return;
           this.current = 'watching';
           if (this.backoff.streak > 0) this.opts.onRecovered?.();
-          this.replaceAll(items);
+          this.replaceAll();
         },
         onEvent: (type, obj) => live() && this.apply(type, obj),
         onActivity: (kind) => {
@@ -251,23 +257,38 @@ export class InformerSupervisor {
     this.watchdogTimer = this.clock.setTimeout(check, this.t.watchdogMs);
   }
 
-  private replaceAll(items: readonly RawObject[]): void {
-    const next = new Map<string, Lite>();
+  private listPage(items: readonly RawObject[], first: boolean): void {
+    if (first || !this.listing) this.listing = { cache: new Map(), versions: new Map() };
+    const { cache, versions } = this.listing;
     const trim = this.opts.trim ?? trimmers[this.opts.resource];
-    for (const o of items) next.set(keyOf(o), trim(o));
+    for (const o of items) {
+      const key = keyOf(o);
+      const rv = o.metadata.resourceVersion;
+      const known = this.cache.get(key);
+      cache.set(key, known !== undefined && rv !== undefined && this.versions.get(key) === rv ? known : trim(o));
+      if (rv !== undefined) versions.set(key, rv);
+      this.opts.onRaw?.(key, o);
+    }
+  }
+
+  /** The list is complete: it replaces the cache, and what differs from before is one change signal. */
+  private replaceAll(): void {
+    const next = this.listing ?? { cache: new Map<string, Lite>(), versions: new Map<string, string>() };
+    this.listing = undefined;
     const changes: CacheChange[] = [];
-    for (const [key, after] of next) {
+    for (const [key, after] of next.cache) {
       const before = this.cache.get(key);
+      if (before === after) continue;
       if (before === undefined) changes.push({ key, after });
       else if (!isDeepStrictEqual(before, after)) changes.push({ key, before, after });
     }
-    for (const [key, before] of this.cache) if (!next.has(key)) changes.push({ key, before });
-    if (this.opts.onRaw) {
-      for (const k of this.cache.keys()) if (!next.has(k)) this.opts.onRaw(k, undefined);
-      for (const o of items) this.opts.onRaw(keyOf(o), o);
+    for (const [key, before] of this.cache) {
+      if (next.cache.has(key)) continue;
+      changes.push({ key, before });
+      this.opts.onRaw?.(key, undefined);
     }
-    this.cache.clear();
-    for (const [k, v] of next) this.cache.set(k, v);
+    this.cache = next.cache;
+    this.versions = next.versions;
     let signal = changes.length > 0;
     if (!this.hasSynced) {
       this.hasSynced = true;
@@ -282,9 +303,13 @@ export class InformerSupervisor {
     this.opts.onRaw?.(key, type === 'delete' ? undefined : obj);
     const before = this.cache.get(key);
     if (type === 'delete') {
+      this.versions.delete(key);
       if (this.cache.delete(key)) this.opts.onChange([{ key, before }]);
       return;
     }
+    const rv = obj.metadata.resourceVersion;
+    if (rv === undefined) this.versions.delete(key);
+    else this.versions.set(key, rv);
     const after = (this.opts.trim ?? trimmers[this.opts.resource])(obj);
     if (isDeepStrictEqual(before, after)) return;
     this.cache.set(key, after);

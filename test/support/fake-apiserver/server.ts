@@ -10,6 +10,7 @@ import { ApiError, errors, statusBody } from './errors.ts';
 import { Faults, type Verb } from './faults.ts';
 import { apiVersionOf, builtinResources, resourceFromCrd, websocketRoutes, type KObject, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { ListPages } from './pages.ts';
 import { Store } from './store.ts';
 import { serveWatch, type ActiveWatch } from './watch.ts';
 
@@ -78,6 +79,7 @@ export class FakeApiServer {
   readonly faults: Faults;
   readonly requests: RequestRecord[] = [];
   private readonly store: Store;
+  private readonly pages = new ListPages();
   private readonly types = new Map<string, ResourceType>();
   private readonly active = new Set<ActiveWatch>();
   private readonly sockets = new Set<Socket>();
@@ -286,13 +288,21 @@ export class FakeApiServer {
         case 'list': {
           const label = parseLabelSelector(url.searchParams.get('labelSelector'));
           const field = parseFieldSelector(url.searchParams.get('fieldSelector'));
-          const { items, rv } = this.store.list(target.res, target.namespace, (o) => label(o) && field(o));
-          for (const i of items) {
-            if (target.res.custom) continue;
-            delete i.apiVersion;
-            delete i.kind;
+          const limit = Number(url.searchParams.get('limit') ?? 0) || 0;
+          const token = url.searchParams.get('continue');
+          let page;
+          if (token) page = this.pages.next(token, limit, this.store.oldestRv());
+          else {
+            const { items, rv } = this.store.list(target.res, target.namespace, (o) => label(o) && field(o));
+            page = this.pages.first(items, rv, limit);
           }
-          return reply(200, { kind: `${target.res.kind}List`, apiVersion: apiVersionOf(target.res), metadata: { resourceVersion: String(rv) }, items });
+          const items = page.items.map((i) => {
+            if (target.res.custom) return i;
+            const { apiVersion: _a, kind: _k, ...rest } = i;
+            return rest;
+          });
+          const metadata = { resourceVersion: String(page.rv), ...(page.continue ? { continue: page.continue, remainingItemCount: page.remainingItemCount } : {}) };
+          return reply(200, { kind: `${target.res.kind}List`, apiVersion: apiVersionOf(target.res), metadata, items });
         }
         case 'get':
           return reply(200, this.store.get(target.res, ns, target.name!));
