@@ -63,11 +63,12 @@ test('at 1,000 routes: changes to unreferenced slices, by watch or by relist, st
   t.after(() => running.close());
   const first = await running.holder.waitForGeneration(1);
   assert.equal(first.routes.size, routes);
-  // Lists are read in pages of 500 (client-go's pager default), each parsed on its own: 1,000 routes are two
-  // requests, the second continuing the first; 1,499 slices are three.
+  // Lists are read in pages of 100, each parsed on its own: 1,000 routes are ten requests, each after the first
+  // continuing the one before; 1,499 slices are fifteen.
   const pages = (resource: string) => fake.requests.filter((r) => r.verb === 'list' && r.resource === resource).map((r) => `${r.query['limit']}${r.query['continue'] ? '+' : ''}`);
-  assert.deepEqual(pages('websocketroutes'), ['500', '500+']);
-  assert.deepEqual(pages('endpointslices'), ['500', '500+', '500+']);
+  const paged = (n: number) => ['100', ...Array.from({ length: n - 1 }, () => '100+')];
+  assert.deepEqual(pages('websocketroutes'), paged(10));
+  assert.deepEqual(pages('endpointslices'), paged(15));
   assert.equal(first.endpoints.size, (routes - 1) * 10 + 1);
   const builds = async (): Promise<number> =>
     (await metricValue(running.metrics, 'wsgate_snapshot_builds_total', { result: 'published' })) + (await metricValue(running.metrics, 'wsgate_snapshot_builds_total', { result: 'unchanged' }));
