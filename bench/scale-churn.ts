@@ -38,9 +38,11 @@ export interface PhaseFigures {
   /** wsgate's event-loop delay over the phase, from its /metrics. */
   readonly loopP99Ms: number;
   readonly loopMaxMs: number;
-  /** The same from bench/loop-probe.ts: 1 ms sampling, the tick taken off. */
+  /** The same from bench/loop-probe.ts: 1 ms sampling, the tick taken off; raw, and corrected for the ticks a
+   *  stall swallowed (time-weighted). */
   readonly lateP99Ms: number;
   readonly lateMaxMs: number;
+  readonly timedP99Ms: number;
   /** Echoes not answered by the end of the phase (+2 s). */
   readonly lost: number;
 }
@@ -219,11 +221,11 @@ export function rss(pid: number): number {
 
 /** One phase's figures on a line. */
 export function phaseLine(p: PhaseFigures): string {
-  return `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay (gauge, 10 ms sampling) p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms; loop late (probe, 1 ms sampling) p99 ${ms(p.lateP99Ms)} max ${ms(p.lateMaxMs)} ms`;
+  return `rtt p50 ${ms(p.rttP50Ms)} p99 ${ms(p.rttP99Ms)} max ${ms(p.rttMaxMs)} ms (${p.samples} echoes, ${p.lost} lost); loop delay (gauge, 10 ms sampling) p99 ${ms(p.loopP99Ms)} max ${ms(p.loopMaxMs)} ms; loop late (probe, 1 ms sampling) p99 ${ms(p.lateP99Ms)} max ${ms(p.lateMaxMs)} ms, time-weighted p99 ${ms(p.timedP99Ms)} ms`;
 }
 
 export function figures(p: { rtts: number[]; lost: number }, loop: LoopReading): PhaseFigures {
-  return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lateP99Ms: loop.late.p99, lateMaxMs: loop.late.max, lost: p.lost };
+  return { samples: p.rtts.length, rttP50Ms: quantile(p.rtts, 0.5), rttP99Ms: quantile(p.rtts, 0.99), rttMaxMs: Math.max(...p.rtts), loopP99Ms: loop.p99, loopMaxMs: loop.max, lateP99Ms: loop.late.raw.p99, lateMaxMs: loop.late.raw.max, timedP99Ms: loop.late.timed.p99, lost: p.lost };
 }
 
 async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Promise<RoundFigures> {
