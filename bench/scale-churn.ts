@@ -7,7 +7,7 @@
 // resets it), and each rewrite's time to "routing table published".
 //
 //   node --import tsx bench/scale-churn.ts [--routes 5000] [--per 10] [--rewrites 5] [--rounds 2] [--quiet-s 5]
-//                                          [--tree DIR]...
+//                                          [--tree DIR]... [--cpu-prof DIR]
 // Each --tree is a checkout of wsgate (default: this one); rounds alternate between trees, so that machine load
 // falls on all of them alike. A bench, bounded in time; every process it starts is stopped at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +28,8 @@ export interface ScaleChurnOptions {
   readonly rounds: number;
   readonly quietMs: number;
   readonly trees: readonly string[];
+  /** Where wsgate writes a V8 CPU profile of each round (bench/profile-summary.ts reads it). */
+  readonly cpuProfDir?: string;
 }
 
 export interface PhaseFigures {
@@ -234,7 +236,7 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
   const echo = `127.0.0.1:${echoPort}`;
   writeFileSync(config, routeFile(o.routes, o.perRoute, echo, 0));
   const t0 = performance.now();
-  const gate = await startGate(tree, config);
+  const gate = await startGate(tree, config, ['--config', config], o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []);
   try {
     await gate.published(1);
     const startupMs = performance.now() - t0;
@@ -267,7 +269,8 @@ async function round(tree: string, o: ScaleChurnOptions, echoPort: number): Prom
     ws.close();
     return { tree, startupMs, rssMiB, quiet, churn, publishMs };
   } finally {
-    gate.proc.kill('SIGKILL');
+    // A profiled wsgate writes its profile as it exits, which SIGKILL would not let it do.
+    gate.proc.kill(o.cpuProfDir ? 'SIGINT' : 'SIGKILL');
     await once(gate.proc, 'exit').catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
@@ -306,6 +309,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
     rounds: num('rounds', 2),
     quietMs: num('quiet-s', 5) * 1000,
     trees: trees.length > 0 ? trees : [here],
+    ...(arg('cpu-prof')[0] ? { cpuProfDir: resolve(arg('cpu-prof')[0]!) } : {}),
   };
   process.stdout.write(`scale churn: ${o.routes} routes × ${o.perRoute} endpoints (route 0: the echo backend alone), ${o.rewrites} rewrites, ${o.rounds} round(s)\n`);
   await benchScaleChurn(o, (r) => process.stdout.write(formatRound(r) + '\n'));

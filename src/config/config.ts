@@ -82,6 +82,9 @@ export interface Config {
   readonly maxConnections: number;
   readonly buildHoldoffMs: number;
   readonly buildMaxHoldoffMs: number;
+  /** The leader's writes to the API server: requests per second, and how many may go at once. */
+  readonly kubeApiQps: number;
+  readonly kubeApiBurst: number;
   /** OTLP/HTTP trace export; undefined: tracing off. */
   readonly tracing: TracingConfig | undefined;
   /** Unset without --redis-url. */
@@ -308,6 +311,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxPendingHandshakesPerBackend: Math.max(1, Math.ceil(maxHandshakesInFlight / 4)),
     buildHoldoffMs: num('build-holdoff-ms', 100, 0, 60000),
     buildMaxHoldoffMs: num('build-max-holdoff-ms', 1000, 0, 600000),
+    kubeApiQps: num('kube-api-qps', 20, 0.1, 100000),
+    kubeApiBurst: num('kube-api-burst', 30, 1, 100000),
     tracing: tracingConfig(raw, env, problems),
     ...(redis ? { redis } : {}),
     ...(revoke ? { revoke } : {}),

@@ -43,6 +43,8 @@ export const flags = [
   { name: 'max-header-bytes', type: 'number', default: 16384, help: 'Largest request header block accepted (431 otherwise).' },
   { name: 'max-handshakes-in-flight', type: 'number', default: 10000, help: 'Upgrades being forwarded at once before new ones get 503.' },
   { name: 'max-connections', type: 'number', default: 0, help: 'Client connections open at once before new ones get 503 overloaded; 0: derived from the open-file limit (RLIMIT_NOFILE less a reserve of 256, halved: each relayed connection holds two descriptors).' },
+  { name: 'kube-api-qps', type: 'number', default: 20, help: "Status writes and Events the leader sends the API server per second, on average (client-side, as client-go's QPS; kube-controller-manager's default). Lists, watches and the leader Lease are not counted." },
+  { name: 'kube-api-burst', type: 'number', default: 30, help: 'Status writes and Events that may go at once above --kube-api-qps after a quiet spell (client-go\'s Burst).' },
   { name: 'build-holdoff-ms', type: 'number', default: 100, help: 'Coalesce configuration changes for this long before rebuilding the routing table.' },
   { name: 'build-max-holdoff-ms', type: 'number', default: 1000, help: 'Rebuild at least this often while changes keep coming.' },
   { name: 'otlp-endpoint', type: 'string', default: '', help: 'Export traces over OTLP/HTTP to this collector base URL (spans go to URL/v1/traces); empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off. See docs/tracing.md.' },

@@ -164,12 +164,12 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
   let routeKeys: readonly string[] | undefined;
   let statusKeys: readonly string[] | undefined;
   /** Endpoint segments sent, each made into its Map as it arrives (a piece holds a few thousand endpoints). */
-  const segments: [string, ReadonlyMap<string, Endpoint>][] = [];
+  const segments: [string, Map<string, Endpoint>][] = [];
   const exact = new Map<string, readonly MatchEntry[]>();
   const missing = (what: string, k: string): never => {
     throw new Error(`build thread result refers to ${what} ${k}, not sent and not in the previous result`);
   };
-  const prevEndpoints = prev?.content.endpoints;
+  const prevEndpoints = prev ? endpointTableOf(prev) : undefined;
   let unyielded = 0;
   for (const buf of pieces) {
     const p = deserialize(buf) as ResultPiece;
@@ -191,7 +191,17 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
         statusKeys = p.keys;
         break;
       case 'segments':
-        for (const [s, keys] of p.segments) segments.push([s, new Map(keys.map((k) => [k, changedEndpoints.get(k) ?? prevEndpoints?.get(k) ?? missing('endpoint', k)]))]);
+        for (const [s, keys] of p.segments) {
+          // A large segment comes in consecutive parts: they make one Map.
+          const last = segments[segments.length - 1];
+          const into = last?.[0] === s ? last[1] : new Map<string, Endpoint>();
+          if (into !== last?.[1]) segments.push([s, into]);
+          // An unchanged endpoint is the previous table's, found in its segment of the same name.
+          const before = prevEndpoints?.segment(s);
+          for (const k of keys) into.set(k, changedEndpoints.get(k) ?? before?.get(k) ?? missing('endpoint', k));
+        }
+        // Its bytes are few for the lookups it costs: a piece of keys is a turn's work on its own.
+        unyielded = bytesPerTurn;
         break;
       case 'exact':
         for (const [h, es] of p.hosts) exact.set(h, deepFreeze(es as MatchEntry[]));

@@ -6,6 +6,7 @@ import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
 import { policyPlural } from '../api/policy-schema.ts';
 import { AgentPool } from './agent-pool.ts';
 import { isGetFailure, listPaged, type RequestAuth } from './paged-list.ts';
+import type { RequestPacer } from './request-pacer.ts';
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
 export type KubeConfigInput =
@@ -240,7 +241,11 @@ export class KubeClient {
   private readonly requestTimeoutMs: number;
   private readonly pool = new AgentPool();
 
-  constructor(opts: { kubeconfig: KubeConfigInput; requestTimeoutMs?: number }) {
+  /** Paces the leader's writes (status, Events); none: unpaced. */
+  private readonly writes: RequestPacer | undefined;
+
+  constructor(opts: { kubeconfig: KubeConfigInput; requestTimeoutMs?: number; writes?: RequestPacer }) {
+    this.writes = opts.writes;
     this.kc = new k8s.KubeConfig();
     const input = opts.kubeconfig;
     if (input.kind === 'file') this.kc.loadFromFile(input.path);
@@ -402,6 +407,7 @@ export class KubeClient {
   /** Server-side apply of a WebSocketRoute's status (the /status subresource only). */
   async applyRouteStatus(namespace: string, name: string, status: Record<string, unknown>, fieldManager: string): Promise<void> {
     const body = { apiVersion, kind, metadata: { name, namespace }, status };
+    await this.writes?.take();
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
         { group, version, plural, namespace, name, body, fieldManager, force: true },
@@ -436,6 +442,7 @@ export class KubeClient {
   /** Merge patch of status: GatewayClass (cluster-scoped: namespace undefined), Gateway, HTTPRoute, WebSocketPolicy, Ingress. */
   async patchRoutingStatus(kind: RoutingStatusKind, namespace: string | undefined, name: string, status: Record<string, unknown>): Promise<void> {
     const body = { status };
+    await this.writes?.take();
     const opts = requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.MergePatch);
     try {
       if (kind === 'Ingress') {
@@ -453,6 +460,7 @@ export class KubeClient {
 
   /** Creates a core v1 Event; fails with status 409 when one of that name exists (the caller names them). */
   async createEvent(event: EventInput): Promise<void> {
+    await this.writes?.take();
     const at = new Date(event.timestamp);
     const body: k8s.CoreV1Event = {
       apiVersion: 'v1',

@@ -41,8 +41,11 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
     };
   }
   // Loaded only in Kubernetes mode: standalone processes start without client-node.
-  const { KubeClient, KubernetesSource, LeaderElector, RoutingApiStatusWriter, StatusWriter, defaultInformerTimings } = await import('./kubernetes/index.ts');
-  const client = new KubeClient({ kubeconfig: config.kubeconfig ? { kind: 'file', path: config.kubeconfig } : { kind: 'in-cluster' } });
+  const { KubeClient, KubernetesSource, LeaderElector, RequestPacer, RoutingApiStatusWriter, StatusWriter, defaultInformerTimings } = await import('./kubernetes/index.ts');
+  const client = new KubeClient({
+    kubeconfig: config.kubeconfig ? { kind: 'file', path: config.kubeconfig } : { kind: 'in-cluster' },
+    writes: new RequestPacer({ qps: config.kubeApiQps, burst: config.kubeApiBurst, clock: deps.clock }),
+  });
   const source = new KubernetesSource({
     client,
     log: deps.log,

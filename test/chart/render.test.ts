@@ -249,7 +249,7 @@ describe('defaults', () => {
     const c = container('defaults');
     assert.match(c.image, /^ghcr\.io\/wsgate\/wsgate:\d+\.\d+\.\d+/);
     assert.deepEqual(c.args, [
-      '--kubernetes', '--class=wsgate', '--watch-gateway-api', '--watch-ingress', '--publish-service=wsgate/wsgate', '--listen=0.0.0.0:8080', '--admin-listen=0.0.0.0:9090', '--log-level=info',
+      '--kubernetes', '--class=wsgate', '--watch-gateway-api', '--watch-ingress', '--publish-service=wsgate/wsgate', '--listen=0.0.0.0:8080', '--admin-listen=0.0.0.0:9090', '--log-level=info', '--kube-api-qps=20', '--kube-api-burst=30',
       '--shutdown-delay-seconds=5', '--drain-seconds=30', '--leader-election', '--lease-name=wsgate-leader', '--workers=1',
     ]);
     assert.deepEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });
@@ -520,6 +520,7 @@ describe('refused values', () => {
     ['unknown nested value', { controller: { class: 'x' } }, /additional properties|class/i],
     ['bad log level', { controller: { logLevel: 'verbose' } }, /logLevel/],
     ['negative drain', { controller: { drainSeconds: -1 } }, /drainSeconds/],
+    ['zero API rate', { controller: { kubeApi: { qps: 0 } } }, /kubeApi/],
     ['string replicaCount', { replicaCount: 'two' }, /replicaCount/],
     ['both monitors', { metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } }, /not both/],
     ['min > max replicas', { autoscaling: { mode: 'hpa', minReplicas: 5, maxReplicas: 2 } }, /minReplicas/],

@@ -154,3 +154,34 @@ test('incremental build: random Service and EndpointSlice changes give the full 
     { numRuns: 300 },
   );
 });
+
+// Every static endpoint is in one segment: at this size more keys than one piece carries, so the segment comes
+// over in parts, which the receiver joins into one.
+test('build thread: a static-endpoint segment larger than a piece arrives in parts and equals the full build', async () => {
+  const staticOptions: BuildOptions = { ...options, allowStaticEndpoints: true };
+  const full = createBuilder(staticOptions);
+  const staticRoute = (i: number, version: number): RouteObject => ({
+    ...route(i, 0, '/'),
+    metadata: { namespace: ns, name: `static-${i}`, generation: 1, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: {
+      hostnames: [`static-${i}.example`],
+      rules: [{ backendRefs: [{ endpoints: Array.from({ length: 10 }, (_, j) => `10.${i >> 8}.${i & 255}.${j === 9 ? 100 + version : j + 1}:8080`) }] }],
+    },
+  });
+  const source = new MapSource();
+  for (let i = 0; i < 450; i++) source.set('websocketroutes', `${ns}/static-${i}`, staticRoute(i, 0));
+  const thread = new ThreadBuilder(staticOptions);
+  try {
+    const first = await thread.build(source);
+    assertSameBuild(first, full(source.current()));
+    assert.equal(first.content.endpoints.size, 4500);
+    for (const v of [1, 2]) {
+      thread.note(source.set('websocketroutes', `${ns}/static-${v * 7}`, staticRoute(v * 7, v)));
+      const got = await thread.build(source);
+      assertSameBuild(got, full(source.current()));
+      assert.ok(got.content.endpoints.get(`static|10.0.${v * 7}.${100 + v}:8080`));
+    }
+  } finally {
+    await thread.close();
+  }
+});

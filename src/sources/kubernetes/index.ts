@@ -9,6 +9,7 @@
 // their statuses come from each build (Controller onRoutingApiStatuses), and what the server has now from
 // source.observedRoutingStatus(kind, key).
 export { KubeClient, KubeApiError, type KubeConfigInput, type WatchedResource } from '../../kube/kube-client.ts';
+export { RequestPacer } from '../../kube/request-pacer.ts';
 export { KubernetesSource, type KubernetesSourceOptions, type ObservedObjectStatus, type ObservedRouteStatus, type RoutingApisOptions, type StatusKind } from './source.ts';
 export { defaultInformerTimings, type InformerState, type InformerTimings, type RestartReason } from './informer.ts';
 export { defaultBackoffPolicy, type BackoffPolicy } from './backoff.ts';
