@@ -197,7 +197,7 @@ export class KeyedWriteQueue<T> {
   private refuse(key: string, value: T, err: KubeApiError): void {
     this.failed.delete(key);
     this.failures.delete(key);
-    // Kept even when a newer value is queued: that one is compared with it only if it is refused as well.
+    // Recorded even when a newer value is queued meanwhile: that value's write clears or replaces the record.
     this.refused.set(key, value);
     this.o.log.warn({ key, status: err.status, err: err.message }, 'status write refused by the API server; not sent again until its value changes or leadership is won again');
     this.o.onRefused?.(key, err);
