@@ -5,8 +5,12 @@ import type { Agent, ClientRequest } from 'node:http';
 import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
 import { policyPlural } from '../api/policy-schema.ts';
 import { AgentPool } from './agent-pool.ts';
+import { KubeApiError } from './api-error.ts';
 import { isGetFailure, listPaged, type RequestAuth } from './paged-list.ts';
 import type { RequestPacer } from './request-pacer.ts';
+
+// Callers keep importing the error from the client they call.
+export { KubeApiError };
 
 /** Where the cluster credentials come from; main chooses (config is the only reader of the environment). */
 export type KubeConfigInput =
@@ -15,19 +19,6 @@ export type KubeConfigInput =
   | { readonly kind: 'in-cluster' }
   /** client-node's own lookup: $KUBECONFIG, ~/.kube/config, then in-cluster. */
   | { readonly kind: 'default' };
-
-/** A failed API call: `status` is the HTTP code (0 when the request never got an answer). */
-export class KubeApiError extends Error {
-  readonly status: number;
-  readonly reason: string | undefined;
-
-  constructor(status: number, message: string, reason?: string, options?: { cause: unknown }) {
-    super(message, options);
-    this.name = 'KubeApiError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
 
 export type WatchedResource =
   | 'websocketroutes'

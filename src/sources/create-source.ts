@@ -58,8 +58,9 @@ export async function createSource(config: Config, deps: { validate: SpecValidat
       ...(config.publishService ? { publishService: config.publishService } : {}),
     },
   });
-  const writer = new StatusWriter({ client, log: deps.log, clock: deps.clock, observed: (k) => source.observedStatus(k) });
-  const routingWriter = new RoutingApiStatusWriter({ client, log: deps.log, clock: deps.clock, instance: config.podName, observed: (kind, key) => source.observedRoutingStatus(statusKinds[kind], key) });
+  const onRefused = (kind: string, status: number) => deps.metrics.statusWritesRefusedTotal.inc({ kind, code: String(status) });
+  const writer = new StatusWriter({ client, log: deps.log, clock: deps.clock, onRefused, observed: (k) => source.observedStatus(k) });
+  const routingWriter = new RoutingApiStatusWriter({ client, log: deps.log, clock: deps.clock, onRefused, instance: config.podName, observed: (kind, key) => source.observedRoutingStatus(statusKinds[kind], key) });
   const elector = config.leaderElection
     ? new LeaderElector({
         client,

@@ -1,9 +1,12 @@
 // The write loop every status writer shares: a desired value per key, written only while this replica leads,
 // with at most `concurrency` requests in flight (the client-side bound on the API server's load: a relist of
 // thousands of objects becomes a steady trickle, not a burst), a value equal to the last one written skipped,
-// failed writes retried after a delay on the injected clock, and everything rewritten on winning leadership,
-// since the previous leader may have left anything behind. What a write sends is the writer's business.
+// failed writes retried on the injected clock after a delay that doubles per consecutive failure of the key, a
+// write the API server refuses for good (api-error.ts decides which) not sent again until the key's value
+// changes, and everything rewritten on winning leadership, since the previous leader may have left anything
+// behind. What a write sends is the writer's business.
 import type { Logger } from 'pino';
+import { refusedForGood, type KubeApiError } from '../kube/api-error.ts';
 import { listChanges } from '../model/list-changes.ts';
 import type { Clock, ClockTimer } from '../util/clock.ts';
 
@@ -15,13 +18,19 @@ export interface KeyedWriteQueueOptions<T> {
   readonly clock: Clock;
   /** Parallel writes (default defaultStatusConcurrency). */
   readonly concurrency?: number;
-  /** Delay before a failed write is tried again (default 2 s), on clock. */
+  /** Delay before a failed write is tried again (default 2 s), on clock; doubled per consecutive failure of
+   *  the key up to maxRetryDelayMs. */
   readonly retryDelayMs?: number;
+  /** The longest delay between retries of one key (default 30 s). */
+  readonly maxRetryDelayMs?: number;
   /**
    * Sends key's value. Resolves true once the server has it (an unchanged value is not sent again), false when
-   * it could not be written and should be tried on the next set() (the object is gone). Rejects to be retried.
+   * it could not be written and should be tried on the next set() (the object is gone). Rejects to be retried,
+   * unless the rejection is a refusal for good (refusedForGood): then the value is not sent again.
    */
   readonly write: (key: string, value: T) => Promise<boolean>;
+  /** A write refused for good, once per refusal (it is not retried, so not repeated either). */
+  readonly onRefused?: (key: string, err: KubeApiError) => void;
   /** Two values that would write the same thing (default: the same object or equal JSON). */
   readonly same?: (a: T, b: T) => boolean;
 }
@@ -35,12 +44,19 @@ export class KeyedWriteQueue<T> {
   /** The value each key last had on the server, as this leader wrote it. */
   private readonly written = new Map<string, T>();
   private readonly dirty = new Set<string>();
-  /** Keys whose write failed, waiting for the retry timer (not in dirty, so no busy worker takes them at once). */
-  private readonly failed = new Set<string>();
+  /** Keys whose write failed, with the clock time their retry falls due (not in dirty, so no busy worker takes
+   *  them at once). */
+  private readonly failed = new Map<string, number>();
+  /** Consecutive failures per key since its last write that went through: the exponent of its retry delay. */
+  private readonly failures = new Map<string, number>();
+  /** The value each key had when the API server refused it for good: not sent again while it is desired. */
+  private readonly refused = new Map<string, T>();
   private leading = false;
   private stopped = false;
   private workers = 0;
   private retryTimer: ClockTimer | undefined;
+  /** When retryTimer fires. */
+  private retryAt = 0;
   private waiters: (() => void)[] = [];
 
   constructor(opts: KeyedWriteQueueOptions<T>) {
@@ -55,12 +71,11 @@ export class KeyedWriteQueue<T> {
         this.written.delete(key);
         this.dirty.delete(key);
         this.failed.delete(key);
+        this.failures.delete(key);
+        this.refused.delete(key);
       }
     }
-    for (const [key, v] of next) {
-      const done = this.written.get(key);
-      if (done === undefined || !this.same(done, v)) this.dirty.add(key);
-    }
+    for (const [key, v] of next) if (this.wants(key, v)) this.dirty.add(key);
     this.desired = new Map(next);
     this.kick();
   }
@@ -71,10 +86,20 @@ export class KeyedWriteQueue<T> {
     for (const [key, v] of changed) {
       if (!this.desired.has(key)) throw new Error(`status key ${key} replaced but never set`);
       this.desired.set(key, v);
-      const done = this.written.get(key);
-      if (done === undefined || !this.same(done, v)) this.dirty.add(key);
+      if (this.wants(key, v)) this.dirty.add(key);
     }
     this.kick();
+  }
+
+  /** v is to be written: it is not what the server has from this leader, nor a value the server refused. */
+  private wants(key: string, v: T): boolean {
+    const done = this.written.get(key);
+    if (done !== undefined && this.same(done, v)) return false;
+    const refused = this.refused.get(key);
+    if (refused === undefined) return true;
+    if (this.same(refused, v)) return false;
+    this.refused.delete(key);
+    return true;
   }
 
   /** The value of key is on the server as it is desired now. */
@@ -88,11 +113,14 @@ export class KeyedWriteQueue<T> {
     return this.leading && !this.stopped;
   }
 
-  /** Won → rewrite every value; lost → stop writing (nothing else changes). */
+  /** Won → rewrite every value, refused ones included (the refusal may have been this replica's permissions,
+   *  since fixed), with no backoff carried over; lost → stop writing (nothing else changes). */
   setLeading(leading: boolean): void {
     this.leading = leading;
     if (leading) {
       this.written.clear();
+      this.refused.clear();
+      this.failures.clear();
       for (const key of this.desired.keys()) this.dirty.add(key);
       this.kick();
     } else {
@@ -108,7 +136,7 @@ export class KeyedWriteQueue<T> {
     this.notifyIdle();
   }
 
-  /** Resolves when nothing is queued or in flight (or writing is off, or only retries are pending). */
+  /** Resolves when nothing is queued or in flight (or writing is off, or only retries and refusals are pending). */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -146,7 +174,6 @@ export class KeyedWriteQueue<T> {
   }
 
   private async work(): Promise<void> {
-    const failed: string[] = [];
     while (this.leading && !this.stopped) {
       const key = this.dirty.values().next().value;
       if (key === undefined) break;
@@ -155,27 +182,73 @@ export class KeyedWriteQueue<T> {
       if (value === undefined) continue;
       try {
         const done = await this.o.write(key, value);
+        this.failed.delete(key);
+        this.failures.delete(key);
+        this.refused.delete(key);
         // A newer value may have arrived meanwhile; it is in dirty again and compared then.
         if (done && this.desired.get(key) === value && this.leading) this.written.set(key, value);
       } catch (err) {
-        this.o.log.warn({ key, err: (err as Error).message }, 'status write failed; will retry');
-        failed.push(key);
+        if (refusedForGood(err)) this.refuse(key, value, err);
+        else this.retryLater(key, err);
       }
     }
-    if (failed.length > 0) this.retryLater(failed);
   }
 
-  private retryLater(keys: readonly string[]): void {
+  private refuse(key: string, value: T, err: KubeApiError): void {
+    this.failed.delete(key);
+    this.failures.delete(key);
+    // Recorded even when a newer value is queued meanwhile: that value's write clears or replaces the record.
+    this.refused.set(key, value);
+    this.o.log.warn({ key, status: err.status, err: err.message }, 'status write refused by the API server; not sent again until its value changes or leadership is won again');
+    this.o.onRefused?.(key, err);
+  }
+
+  private retryLater(key: string, err: unknown): void {
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const base = this.o.retryDelayMs ?? 2_000;
+    const max = this.o.maxRetryDelayMs ?? 30_000;
+    const delay = Math.min(base * 2 ** (n - 1), max);
+    this.o.log.warn({ key, status: (err as { status?: unknown }).status, err: (err as Error).message, retryInMs: delay }, 'status write failed; will retry');
     // A key set again meanwhile is dirty already and written with its new value.
-    for (const k of keys) if (!this.dirty.has(k)) this.failed.add(k);
-    if (this.retryTimer !== undefined || this.failed.size === 0) return;
+    if (this.dirty.has(key)) return;
+    this.failed.set(key, this.o.clock.now() + delay);
+    this.armRetry();
+  }
+
+  /** One timer, for the earliest retry due. */
+  private armRetry(): void {
+    let next: number | undefined;
+    for (const at of this.failed.values()) if (next === undefined || at < next) next = at;
+    if (next === undefined) return;
+    if (this.retryTimer !== undefined && this.retryAt <= next) return;
+    this.o.clock.clearTimeout(this.retryTimer);
+    this.retryAt = next;
     this.retryTimer = this.o.clock.setTimeout(() => {
       this.retryTimer = undefined;
-      for (const k of this.failed) this.dirty.add(k);
-      this.failed.clear();
+      const now = this.o.clock.now();
+      for (const [k, at] of this.failed) {
+        if (at > now) continue;
+        this.failed.delete(k);
+        this.dirty.add(k);
+      }
+      this.armRetry();
       this.kick();
-    }, this.o.retryDelayMs ?? 2_000);
+    }, next - this.o.clock.now());
   }
+}
+
+/** What every status writer passes on to its queue. */
+export interface StatusWriterQueueOptions {
+  /** The process's clock (monotonic): the retry delays run on it. */
+  readonly clock: Clock;
+  /** Parallel writes (default defaultStatusConcurrency). */
+  readonly concurrency?: number;
+  /** Delay before a failed write is tried again (default 2 s, doubled per consecutive failure up to 30 s), on clock. */
+  readonly retryDelayMs?: number;
+  /** A write the API server refused for good: the kind of object and the HTTP status (the metric's labels; the
+   *  object itself is in the log, never a label). */
+  readonly onRefused?: (kind: string, status: number) => void;
 }
 
 /**
@@ -191,13 +264,16 @@ export abstract class QueuedStatusWriter<T, B> {
   /** Requests sent to the API server (for tests and debugging). */
   writes = 0;
 
-  /** `opts`: a writer's options (clock, concurrency, retryDelayMs); `log`: the writer's. */
-  constructor(opts: { readonly clock: Clock; readonly concurrency?: number; readonly retryDelayMs?: number }, log: Logger) {
+  /** `opts`: a writer's options (clock, concurrency, retryDelayMs, onRefused); `log`: the writer's; `kindOf`: the
+   *  kind of object a key names, for onRefused. */
+  constructor(opts: StatusWriterQueueOptions, log: Logger, kindOf: (key: string) => string) {
+    const { onRefused } = opts;
     this.queue = new KeyedWriteQueue<T>({
       log,
       clock: opts.clock,
       ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
       ...(opts.retryDelayMs === undefined ? {} : { retryDelayMs: opts.retryDelayMs }),
+      ...(onRefused === undefined ? {} : { onRefused: (key: string, err: KubeApiError) => onRefused(kindOf(key), err.status) }),
       write: (key, value) => this.write(key, value),
     });
   }

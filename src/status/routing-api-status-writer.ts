@@ -2,7 +2,8 @@
 // status.parents and WebSocketPolicy status.ancestors (merged into what the server has:
 // gateway-api-status.ts), Ingress status.loadBalancer, and one Warning Event per Ingress warning. All go through
 // one KeyedWriteQueue, so the concurrency bound covers them together: only while leading, a value equal to the
-// last one written skipped, failed writes retried on the clock, everything rewritten on winning leadership.
+// last one written skipped, failed writes retried on the clock with backoff and refused ones held until they
+// change (keyed-write-queue.ts), everything rewritten on winning leadership.
 //
 // Events are named from the Ingress uid and the warning text, so a warning is reported once: not again on the
 // next build (the queue skips it), not again after leadership moves or the process restarts while the Event
@@ -14,9 +15,8 @@ import { gatewayControllerName, type GatewayClassStatus, type GatewayStatus, typ
 import { ingressControllerName, ingressWarningReason, type IngressStatus } from '../dag/ingress.ts';
 import type { RoutingApiStatuses } from '../dag/routing-apis.ts';
 import { KubeApiError, type KubeClient, type RoutingStatusKind } from '../kube/kube-client.ts';
-import type { Clock } from '../util/clock.ts';
 import { gatewayClassStatusBody, gatewayStatusBody, hasEntriesOf, httpRouteStatusBody, policyStatusBody } from './gateway-api-status.ts';
-import { QueuedStatusWriter } from './keyed-write-queue.ts';
+import { QueuedStatusWriter, type StatusWriterQueueOptions } from './keyed-write-queue.ts';
 
 /** reportingComponent (and source.component) of the Events. */
 export const ingressEventComponent = ingressControllerName;
@@ -27,7 +27,7 @@ const ourControllers = [gatewayControllerName, ingressControllerName];
 /** The events.k8s.io/v1 limit on a note; core v1 Events are held to it too, so both APIs show the same text. */
 const maxEventMessage = 1024;
 
-export interface RoutingApiStatusWriterOptions {
+export interface RoutingApiStatusWriterOptions extends StatusWriterQueueOptions {
   readonly client: KubeClient;
   readonly log: Logger;
   /**
@@ -38,10 +38,6 @@ export interface RoutingApiStatusWriterOptions {
   readonly observed?: (kind: RoutingStatusKind, key: string) => unknown;
   /** Parallel writes, Events included (default defaultStatusConcurrency). */
   readonly concurrency?: number;
-  /** Delay before a failed write is tried again (default 2 s), on clock. */
-  readonly retryDelayMs?: number;
-  /** The process's clock (monotonic): the retry delay runs on it. */
-  readonly clock: Clock;
   /** Wall time, for lastTransitionTime and Event timestamps (default: the system's). */
   readonly now?: () => Date;
   /** reportingInstance of the Events: this replica (the leader election identity). */
@@ -88,7 +84,8 @@ export class RoutingApiStatusWriter extends QueuedStatusWriter<Desired, Record<s
 
   constructor(opts: RoutingApiStatusWriterOptions) {
     const log = opts.log.child({ component: 'routing-api-status-writer' });
-    super(opts, log);
+    // Keys are "<kind> <name>" (update()).
+    super(opts, log, (key) => key.slice(0, key.indexOf(' ')));
     this.o = opts;
     this.log = log;
     this.now = opts.now ?? (() => new Date());

@@ -7,21 +7,14 @@ import type { Logger } from 'pino';
 import type { BackendStatus, RouteStatus } from '../model/snapshot.ts';
 import { KubeApiError, type KubeClient } from '../kube/kube-client.ts';
 import type { ObservedRouteStatus } from '../sources/kubernetes/source.ts';
-import type { Clock } from '../util/clock.ts';
-import { QueuedStatusWriter } from './keyed-write-queue.ts';
+import { QueuedStatusWriter, type StatusWriterQueueOptions } from './keyed-write-queue.ts';
 
-export interface StatusWriterOptions {
+export interface StatusWriterOptions extends StatusWriterQueueOptions {
   readonly client: KubeClient;
   readonly log: Logger;
   readonly fieldManager?: string;
   /** The status a route has on the server (KubernetesSource#observedStatus). */
   readonly observed?: (key: string) => ObservedRouteStatus | undefined;
-  /** Parallel writes (default defaultStatusConcurrency). */
-  readonly concurrency?: number;
-  /** Delay before a failed write is tried again (default 2 s), on clock. */
-  readonly retryDelayMs?: number;
-  /** The process's clock (monotonic): the retry delay runs on it. */
-  readonly clock: Clock;
   /** Wall time, for lastTransitionTime (default: the system's). */
   readonly now?: () => Date;
 }
@@ -53,7 +46,7 @@ export class StatusWriter extends QueuedStatusWriter<RouteStatus, AppliedStatus>
   private readonly now: () => Date;
 
   constructor(opts: StatusWriterOptions) {
-    super(opts, opts.log.child({ component: 'status-writer' }));
+    super(opts, opts.log.child({ component: 'status-writer' }), () => 'WebSocketRoute');
     this.o = opts;
     this.fieldManager = opts.fieldManager ?? 'wsgate';
     this.now = opts.now ?? (() => new Date());

@@ -62,6 +62,7 @@ export class Metrics {
   readonly snapshotBuildDuration: Histogram;
   readonly snapshotGeneration: Gauge;
   readonly informerRestartsTotal: Counter<'resource'>;
+  readonly statusWritesRefusedTotal: Counter<'kind' | 'code'>;
   // Health, breakers, heartbeats.
   readonly endpointEjectionsTotal: Counter<'namespace' | 'route' | 'backend'>;
   readonly endpointsEjected: Gauge<'namespace' | 'route' | 'backend'>;
@@ -115,6 +116,7 @@ export class Metrics {
     this.snapshotBuildDuration = new Histogram({ name: 'wsgate_snapshot_build_duration_seconds', help: 'Time to build the routing table.', buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
     this.snapshotGeneration = new Gauge({ name: 'wsgate_snapshot_generation', help: 'Generation of the published routing table.', registers: [registry] });
     this.informerRestartsTotal = new Counter({ name: 'wsgate_informer_restarts_total', help: 'Kubernetes informer restarts by resource.', labelNames: ['resource'], registers: [registry] });
+    this.statusWritesRefusedTotal = new Counter({ name: 'wsgate_status_writes_refused_total', help: 'Status writes the API server refused for good (a 4xx other than 408, 409, 429), not sent again until the value changes, by kind of object and HTTP status.', labelNames: ['kind', 'code'], registers: [registry] });
     // Health, breakers, heartbeats.
     const backendLabels = [...routeLabels, 'backend'] as const;
     const healthCollect = () => {

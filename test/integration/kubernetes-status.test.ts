@@ -103,6 +103,42 @@ test('a route deleted meanwhile is skipped, and a failed write is retried', asyn
   assert.ok(fake.requests.some((r) => r.verb === 'patch' && r.name === 'gone' && r.status === 404));
 });
 
+test('a write the API server refuses (422) is not sent again until the status changes; a 503 is retried with a doubled delay', async (t) => {
+  const { fake, client } = await setup(t, ['a', 'b']);
+  const clock = new ManualClock();
+  const refused: string[] = [];
+  const w = new StatusWriter({ client, log, clock, retryDelayMs: 2000, onRefused: (kind, code) => refused.push(`${kind} ${code}`) });
+  t.after(() => w.stop());
+  const patchesOf = (name: string) => fake.requests.filter((r) => r.verb === 'patch' && r.name === name).map((r) => r.status);
+  fake.faults.failNext({ verb: 'patch', resource: 'websocketroutes/status', status: 422 });
+  w.setLeading(true);
+  w.update([status('a', 'True')]);
+  await w.idle();
+  assert.deepEqual(refused, ['WebSocketRoute 422']);
+  assert.equal(clock.pending, 0, 'no retry armed');
+  clock.advance(60_000);
+  w.update([status('a', 'True')]);
+  await w.idle();
+  assert.deepEqual(patchesOf('a'), [422], 'the same status is not sent again');
+  w.update([status('a', 'False', 'BackendNotFound')]);
+  await w.idle();
+  assert.deepEqual(patchesOf('a'), [422, 200]);
+  assert.equal(served(fake, 'a').conditions[0]!.reason, 'BackendNotFound');
+
+  fake.faults.failNext({ verb: 'patch', resource: 'websocketroutes/status', status: 503, count: 2 });
+  w.update([status('a', 'False', 'BackendNotFound'), status('b', 'True')]);
+  await w.idle();
+  assert.equal(clock.nextAt, clock.now() + 2000);
+  clock.advance(2000);
+  await w.idle();
+  assert.equal(clock.nextAt, clock.now() + 4000, 'the second failure in a row waits twice as long');
+  clock.advance(4000);
+  await w.idle();
+  assert.deepEqual(patchesOf('b'), [503, 503, 200]);
+  assert.equal(clock.pending, 0);
+  assert.deepEqual(refused, ['WebSocketRoute 422']);
+});
+
 test('a new leader keeps the lastTransitionTime the previous leader wrote (seen through the informer)', async (t) => {
   const { fake, client, clock } = await setup(t, ['a']);
   const r = fake.get('wsgate.io/v1alpha1', 'WebSocketRoute', 'default', 'a');

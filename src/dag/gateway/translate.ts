@@ -47,11 +47,15 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
   const gateways = byKey(live(input.gateways).filter((g) => classNames.has(g.spec.gatewayClassName)));
   const checked = new Map<string, { gw: GatewayLite; listeners: CheckedListener[] }>();
   for (const gw of gateways) checked.set(keyOf(gw.metadata), { gw, listeners: checkListeners(gw, input) });
-  const attached = new Map<string, Map<string, number>>(); // gateway key → listener name → routes
-  const count = (gk: string, listener: string) => {
-    const m = attached.get(gk) ?? new Map<string, number>();
+  // gateway key → listener name → the routes attached. A set: attachedRoutes counts Routes, and one route may
+  // reach a listener through more than one of its parentRefs (a sectionName and a port naming the same one).
+  const attached = new Map<string, Map<string, Set<string>>>();
+  const addAttached = (gk: string, listener: string, route: string) => {
+    const m = attached.get(gk) ?? new Map<string, Set<string>>();
     attached.set(gk, m);
-    m.set(listener, (m.get(listener) ?? 0) + 1);
+    const routes = m.get(listener) ?? new Set<string>();
+    m.set(listener, routes);
+    routes.add(route);
   };
 
   const policies = checkPolicies(input.policies, validatePolicy);
@@ -82,7 +86,7 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
       else if (unsupported.length > 0) acceptedCond = c('Accepted', false, 'UnsupportedValue', `not supported by wsgate: ${unsupported.join('; ')}`);
       else {
         acceptedCond = c('Accepted', true, 'Accepted', 'route accepted');
-        for (const l of a.attachment.listeners) count(gk, l);
+        for (const l of a.attachment.listeners) addAttached(gk, l, keyOf(route.metadata));
         hostSets.push(a.attachment.hostnames);
         acceptedBy.push(gk);
       }
@@ -143,7 +147,7 @@ function translate(input: GatewayApiInput, addresses: readonly PublishedAddress[
       listeners: listeners.map((l) => ({
         name: l.listener.name,
         supportedKinds: l.supportedKinds,
-        attachedRoutes: attached.get(gk)?.get(l.listener.name) ?? 0,
+        attachedRoutes: attached.get(gk)?.get(l.listener.name)?.size ?? 0,
         conditions: l.conditions,
       })),
     });
