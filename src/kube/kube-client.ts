@@ -301,6 +301,8 @@ export class KubeClient {
       return listPaged(url, this.auth, abort.signal, o.requestTimeoutMs, (items) => {
         if (abort.signal.aborted) return;
         h.onListPage(items, first);
+        // Each page is a sign of life: a list of many pages is not a silent connection.
+        h.onActivity('list');
         first = false;
       });
     };
@@ -319,7 +321,6 @@ export class KubeClient {
           }
           if (abort.signal.aborted) return;
           h.onList();
-          h.onActivity('list');
         }
         const ended = await new Promise<unknown>((done) => {
           void watch.watch(path, { ...selectors, resourceVersion: rv }, (phase, obj) => {
