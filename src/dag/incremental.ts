@@ -47,17 +47,23 @@ export function routeTableOf(r: BuildResult): ChunkedMap<ObjectKey, Route> {
 export function withStatuses(statuses: readonly RouteStatus[], replaced: Iterable<RouteStatus>): RouteStatus[] | undefined {
   const out = statuses.slice();
   for (const s of replaced) {
-    let lo = 0;
-    let hi = out.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmp(out[mid]!.key, s.key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    if (out[lo]?.key !== s.key) return undefined;
-    out[lo] = s;
+    const i = statusIndex(out, s.key);
+    if (i < 0) return undefined;
+    out[i] = s;
   }
   return out;
+}
+
+/** Where the status of this key is in statuses sorted by key (a binary search), or -1. */
+export function statusIndex(statuses: readonly RouteStatus[], key: string): number {
+  let lo = 0;
+  let hi = statuses.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cmp(statuses[mid]!.key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return statuses[lo]?.key === key ? lo : -1;
 }
 
 /** An incremental result, and what in it differs from the result it was made from (whatever hands results on

@@ -8,9 +8,10 @@ import { cmp } from './backends.ts';
 import { createBuilder, type BuildResult, type ContentHasher } from './build.ts';
 import { foldBuildStatuses } from './gateway/route-status.ts';
 import { createGatewayApiTranslator } from './gateway/translate.ts';
-import type { GatewayApiInput, GatewayClassStatus, GatewayStatus, HTTPRouteStatus, ListenerCertificate, PolicyStatus, PublishedAddress, WebSocketPolicyLite } from './gateway/types.ts';
-import { createIngressTranslator, type IngressInput, type IngressStatus } from './ingress.ts';
-import type { BuildInput, BuildOptions } from './input.ts';
+import type { GatewayApiInput, GatewayApiTranslation, GatewayClassStatus, GatewayStatus, HTTPRouteStatus, ListenerCertificate, PolicyStatus, PublishedAddress, WebSocketPolicyLite } from './gateway/types.ts';
+import { createIngressTranslator, type IngressInput, type IngressStatus, type IngressTranslation } from './ingress.ts';
+import type { BuildInput, BuildOptions, RouteObject } from './input.ts';
+import type { ReferenceIndex } from './references.ts';
 import { mergeReferences, routingReferences } from './routing-references.ts';
 
 /** What the Gateway API and Ingress informers hand over, next to the WebSocketRoute input. */
@@ -40,31 +41,77 @@ export interface RoutingBuildResult extends BuildResult {
 /** Translated routes are named kind:name; no Kubernetes name has a colon, so no WebSocketRoute is one. */
 export const isTranslatedKey = (key: string) => key.includes(':');
 
-export function createRoutingBuilder(options: BuildOptions, hash?: ContentHasher): (input: BuildInput) => RoutingBuildResult {
-  const build = createBuilder(options, hash);
+/** What the translators made of the Gateway API and Ingress objects in one full build. They read Services and
+ *  the routing objects, never EndpointSlices: after a change to slices alone the translation is still this one,
+ *  and the build thread compiles its routes again without translating (routing-incremental.ts). */
+export interface RoutingTranslation {
+  readonly routes: readonly RouteObject[];
+  readonly certificates: readonly ListenerCertificate[];
+  /** What the translators themselves read (routing-references.ts). */
+  readonly references: ReferenceIndex;
+  readonly gatewayApi?: GatewayApiTranslation;
+  readonly ingress?: IngressTranslation;
+}
+
+/** A full build, and the same build in its three steps: translate, compile (the WebSocketRoutes with the
+ *  translated routes), finish (fold the builder's verdicts back into the routing-API statuses). */
+export interface RoutingBuilder {
+  (input: BuildInput): RoutingBuildResult;
+  translate(input: BuildInput): RoutingTranslation | undefined;
+  /** The input's routes and the translated ones, compiled by the one builder. */
+  compile(input: BuildInput, translation?: RoutingTranslation): BuildResult;
+  /** `kept`: parts of an earlier result known to come out the same (an incremental build's), not made again. */
+  finish(compiled: BuildResult, translation: RoutingTranslation | undefined, kept?: Pick<RoutingBuildResult, 'references' | 'routingApis'>): RoutingBuildResult;
+}
+
+export function createRoutingBuilder(options: BuildOptions, hash?: ContentHasher): RoutingBuilder {
+  const builder = createBuilder(options, hash);
+  const compile = (input: BuildInput, t?: RoutingTranslation) => builder(t ? { ...input, routes: [...input.routes, ...t.routes] } : input);
   const gatewayApi = createGatewayApiTranslator();
   const ingress = createIngressTranslator();
-  return (input) => {
+  const translate = (input: BuildInput): RoutingTranslation | undefined => {
     const apis = input.routingApis;
-    if (!apis) return build(input);
+    if (!apis) return undefined;
     const g = apis.gatewayApi ? gatewayApi({ ...apis.gatewayApi, policies: apis.policies, services: input.services, secrets: input.secrets }, apis.addresses) : undefined;
     const i = apis.ingress ? ingress({ ...apis.ingress, policies: apis.policies, secrets: input.secrets }, apis.addresses) : undefined;
-    const result = build({ ...input, routes: [...input.routes, ...(g?.routes ?? []), ...(i?.routes ?? [])] });
-    const statuses = reportCrossApiConflicts(result.statuses);
+    return {
+      routes: [...(g?.routes ?? []), ...(i?.routes ?? [])],
+      certificates: [...(g?.certificates ?? []), ...(i?.certificates ?? [])],
+      references: routingReferences(apis),
+      ...(g ? { gatewayApi: g } : {}),
+      ...(i ? { ingress: i } : {}),
+    };
+  };
+  const finish = (compiled: BuildResult, t: RoutingTranslation | undefined, kept?: Pick<RoutingBuildResult, 'references' | 'routingApis'>): RoutingBuildResult => {
+    if (!t) return compiled;
+    const statuses = reportCrossApiConflicts(compiled.statuses);
     return {
       // The Services and Secrets of translated routes are in the build's references; those the translators
       // read themselves (listener and Ingress certificates, backends not found yet) are added.
-      references: mergeReferences(result.references, routingReferences(apis)),
-      content: withCertificates(result.content, [...(g?.certificates ?? []), ...(i?.certificates ?? [])]),
+      references: kept?.references ?? mergeReferences(compiled.references, t.references),
+      content: withCertificates(compiled.content, t.certificates),
       statuses: statuses.filter((s) => !isTranslatedKey(s.key)),
-      routingApis: {
-        gatewayClasses: g?.gatewayClasses ?? [],
-        gateways: g?.gateways ?? [],
-        httpRoutes: foldBuildStatuses(g?.httpRoutes ?? [], statuses),
-        policies: mergePolicies([...(g?.policies ?? []), ...(i?.policies ?? [])]),
-        ingresses: foldIngressWarnings(i?.ingresses ?? [], statuses),
-      },
+      routingApis: kept?.routingApis ?? foldRoutingStatuses(t, statuses),
     };
+  };
+  const full = (input: BuildInput): RoutingBuildResult => {
+    const t = translate(input);
+    return finish(compile(input, t), t);
+  };
+  return Object.assign(full, { translate, compile, finish });
+}
+
+/** The routing-API statuses: the translation's, with the builder's verdicts on the translated routes folded in.
+ *  `built`: every status of the build, the translated routes' included, cross-API conflicts reported. */
+function foldRoutingStatuses(t: RoutingTranslation, built: BuildResult['statuses']): RoutingApiStatuses {
+  const g = t.gatewayApi;
+  const i = t.ingress;
+  return {
+    gatewayClasses: g?.gatewayClasses ?? [],
+    gateways: g?.gateways ?? [],
+    httpRoutes: foldBuildStatuses(g?.httpRoutes ?? [], built),
+    policies: mergePolicies([...(g?.policies ?? []), ...(i?.policies ?? [])]),
+    ingresses: foldIngressWarnings(i?.ingresses ?? [], built),
   };
 }
 
@@ -98,16 +145,22 @@ function reportCrossApiConflicts(statuses: BuildResult['statuses']): BuildResult
     if (older && isTranslatedKey(s.key) !== isTranslatedKey(older)) beaten.set(older, [...(beaten.get(older) ?? []), displayName(s.key)]);
   }
   return statuses.map((s) => {
+      let changed = false;
       const conditions = s.conditions.map((c) => {
         if (c.type !== 'Accepted') return c;
         if (c.reason === 'Conflicted') {
           const older = /older route (\S+)$/.exec(c.message)?.[1];
-          return older && (isTranslatedKey(older) || isTranslatedKey(s.key)) ? { ...c, message: c.message.replace(older, displayName(older)) } : c;
+          if (!older || !(isTranslatedKey(older) || isTranslatedKey(s.key))) return c;
+          changed = true;
+          return { ...c, message: c.message.replace(older, displayName(older)) };
         }
         const lost = beaten.get(s.key);
-        return lost ? { ...c, message: `${c.message}; keeps out the younger ${lost.join(', ')} (same hostname, path and headers)` } : c;
+        if (!lost) return c;
+        changed = true;
+        return { ...c, message: `${c.message}; keeps out the younger ${lost.join(', ')} (same hostname, path and headers)` };
       });
-      return { ...s, conditions };
+      // A status with nothing to report stays the builder's object: an incremental build shares it.
+      return changed ? { ...s, conditions } : s;
     });
 }
 

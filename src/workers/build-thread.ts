@@ -9,10 +9,10 @@ import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSpecValidator } from '../api/validate.ts';
 import { createContentHasher, type BuildResult } from '../dag/build.ts';
-import { endpointTableOf, rebuildServices, routeTableOf, type IncrementalResult } from '../dag/incremental.ts';
+import type { IncrementalResult } from '../dag/incremental.ts';
 import { emptyInput, type BuildInput } from '../dag/input.ts';
 import { createRoutingBuilder, type RoutingBuildResult } from '../dag/routing-apis.ts';
-import { routingReferences } from '../dag/routing-references.ts';
+import { fullRoutingBuild, rebuildRoutingServices, type RoutingBuildState } from '../dag/routing-incremental.ts';
 import type { RoutingApisOn } from '../sources/source.ts';
 import type { EndpointTable } from '../model/endpoint-table.ts';
 import type { ObjectKey, Route, RouteStatus } from '../model/snapshot.ts';
@@ -51,15 +51,12 @@ function main(): void {
   const objects = new ObjectStore();
   let fileInput: BuildInput | undefined;
   let sent: Sent | undefined;
-  /** The last result built here, and what changed since: Services (by their own or their slices' change), or
+  /** The last build made here, and what changed since: Services (by their own or their slices' change), or
    *  something else, which needs a full build. */
-  let last: RoutingBuildResult | undefined;
+  let last: RoutingBuildState | undefined;
   const changedServices = new Set<string>();
   let needFull = true;
   let routing: RoutingApisOn | undefined;
-  /** Services the Gateway API and Ingress translators read in the last full build: the incremental build knows
-   *  only WebSocketRoutes, so a change to one of these is built in full. */
-  let routingServices: ReadonlySet<string> = new Set();
   const send = (m: FromBuildThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
   port.on('message', (m: ToBuildThread) => {
@@ -73,8 +70,9 @@ function main(): void {
         if ('full' in change) needFull = true;
         else for (const s of change.services) {
           changedServices.add(s);
-          // A Service's own object is read by the translators too (ports, appProtocol), not only its slices.
-          if (routingServices.has(s) || (c.kind === 'services' && routing && (routing.gatewayApi || routing.ingress))) needFull = true;
+          // The translators read Service objects (ports, appProtocol), never their slices: a changed Service is
+          // translated again in full, changed slices reuse the last translation (routing-incremental.ts).
+          if (c.kind === 'services' && routing && (routing.gatewayApi || routing.ingress)) needFull = true;
         }
       }
       return;
@@ -101,17 +99,9 @@ function main(): void {
     }
     try {
       const t0 = performance.now();
-      const prev = last;
-      const rebuilt = !needFull && !fileInput && prev ? rebuildServices(build, hash, prev, objects, changedServices) : undefined;
-      // The routing-API statuses read nothing an incremental build changes (no Service named by a translator).
-      const incremental = rebuilt && prev?.routingApis && rebuilt !== prev ? { ...rebuilt, routingApis: prev.routingApis } : rebuilt;
-      const input = incremental ? undefined : (fileInput ?? objects.input(routing));
-      const full = input ? build(input) : undefined;
-      if (input) routingServices = input.routingApis ? routingReferences(input.routingApis).services : new Set();
-      // The thread keeps its routes as a ChunkedMap and its endpoints as an EndpointTable, so that the next
-      // incremental build shares them.
-      const built: RoutingBuildResult = incremental ?? { ...full!, content: Object.freeze({ ...full!.content, routes: routeTableOf(full!), endpoints: endpointTableOf(full!) }) };
-      last = built;
+      const incremental = !needFull && !fileInput && last ? rebuildRoutingServices(build, hash, last, objects, changedServices) : undefined;
+      last = incremental ?? fullRoutingBuild(build, fileInput ?? objects.input(routing));
+      const built = last.result;
       needFull = false;
       changedServices.clear();
       const result = cut(built, m.fresh ? undefined : sent);

@@ -1,7 +1,7 @@
 // The build thread with the Gateway API and Ingress on: after any sequence of changes to HTTPRoutes, Ingresses,
-// WebSocketRoutes, Services (their appProtocol too) and EndpointSlices, its result (full, or incremental when
-// only slices of Services no translator reads changed) equals createRoutingBuilder's full build on this thread,
-// the routing-API statuses included.
+// WebSocketRoutes, Services (their appProtocol too) and EndpointSlices (endpoints ready and not), its result
+// (full, or incremental when only slices changed, behind WebSocketRoutes, HTTPRoutes or the Ingress) equals
+// createRoutingBuilder's full build on this thread, the routing-API statuses included.
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
@@ -34,23 +34,29 @@ const service = (svc: number, appProtocol: string | undefined): ServiceLite => (
   metadata: { namespace: ns, name: `s${svc}` },
   spec: { ports: [{ name: 'ws', port: 80, ...(appProtocol ? { appProtocol } : {}) }] },
 });
-const slice = (svc: number, addrs: readonly number[]): EndpointSliceLite => ({
+const slice = (svc: number, addrs: readonly { a: number; ready: boolean }[]): EndpointSliceLite => ({
   metadata: { namespace: ns, name: `s${svc}-x`, labels: { 'kubernetes.io/service-name': `s${svc}` } },
   addressType: 'IPv4',
   ports: [{ name: 'ws', port: 8080 }],
-  endpoints: addrs.map((a) => ({ addresses: [`10.0.${svc}.${a}`], conditions: { ready: true } })),
+  endpoints: addrs.map(({ a, ready }) => ({ addresses: [`10.0.${svc}.${a}`], conditions: { ready } })),
 });
 const gatewayClass: GatewayClassLite = { metadata: { name: 'wsgate', generation: 1 }, spec: { controllerName: 'wsgate.io/gateway-controller' } };
 const gateway: GatewayLite = { metadata: meta('edge'), spec: { gatewayClassName: 'wsgate', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } };
 const ingressClass: IngressClassLite = { metadata: { name: 'wsgate', generation: 1 }, spec: { controller: 'wsgate.io/ingress-controller' } };
 
 const step = fc.oneof(
-  // Services 4 and 5 only WebSocketRoutes name: their slices' changes take the incremental path.
+  // Services 4 and 5 only WebSocketRoutes name; 0 to 3 HTTPRoutes and the Ingress may name too. A change to
+  // slices alone takes the incremental path whoever names the Service.
   fc.record({ kind: fc.constant('websocketroutes' as const), i: fc.nat(2), svc: fc.nat(5), path: fc.constantFrom('/a', '/b'), del: fc.boolean() }),
   fc.record({ kind: fc.constant('httproutes' as const), i: fc.nat(2), svc: fc.nat(3), path: fc.constantFrom('/a', '/c'), del: fc.boolean() }),
   fc.record({ kind: fc.constant('ingresses' as const), svc: fc.nat(3), path: fc.constantFrom('/x', '/y'), del: fc.boolean() }),
   fc.record({ kind: fc.constant('services' as const), svc: fc.nat(3), app: fc.constantFrom(undefined, 'kubernetes.io/ws', 'grpc'), del: fc.boolean() }),
-  fc.record({ kind: fc.constant('endpointslices' as const), svc: fc.nat(5), addrs: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }), del: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('endpointslices' as const),
+    svc: fc.nat(5),
+    addrs: fc.uniqueArray(fc.record({ a: fc.integer({ min: 1, max: 6 }), ready: fc.boolean() }), { maxLength: 3, selector: (e) => e.a }),
+    del: fc.boolean(),
+  }),
 );
 type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
 
@@ -149,9 +155,33 @@ test('build thread with the routing APIs: random change sequences give createRou
             { kind: 'httproutes', i: 0, svc: 1, path: '/c', del: false },
             { kind: 'ingresses', svc: 1, path: '/x', del: false },
             { kind: 'services', svc: 1, app: 'kubernetes.io/ws', del: false },
-            { kind: 'endpointslices', svc: 4, addrs: [1], del: false },
+            { kind: 'endpointslices', svc: 4, addrs: [{ a: 1, ready: true }], del: false },
           ],
-          [[{ kind: 'endpointslices', svc: 4, addrs: [1, 2], del: false }]],
+          [[{ kind: 'endpointslices', svc: 4, addrs: [{ a: 1, ready: true }, { a: 2, ready: true }], del: false }]],
+        ],
+        // And once: slices behind an HTTPRoute and behind the Ingress (one Service shared with a WebSocketRoute)
+        // lose and regain their ready endpoints, so the translated routes' build statuses change each time.
+        [
+          [
+            { kind: 'websocketroutes', i: 0, svc: 2, path: '/a', del: false },
+            { kind: 'httproutes', i: 0, svc: 1, path: '/c', del: false },
+            { kind: 'httproutes', i: 1, svc: 2, path: '/a', del: false },
+            { kind: 'ingresses', svc: 3, path: '/x', del: false },
+            { kind: 'services', svc: 1, app: 'kubernetes.io/ws', del: false },
+            { kind: 'services', svc: 2, app: undefined, del: false },
+            { kind: 'services', svc: 3, app: undefined, del: false },
+            { kind: 'endpointslices', svc: 1, addrs: [{ a: 1, ready: true }], del: false },
+            { kind: 'endpointslices', svc: 3, addrs: [{ a: 1, ready: true }], del: false },
+          ],
+          [
+            [{ kind: 'endpointslices', svc: 1, addrs: [{ a: 1, ready: false }], del: false }],
+            [
+              { kind: 'endpointslices', svc: 3, addrs: [{ a: 1, ready: false }, { a: 2, ready: true }], del: false },
+              { kind: 'endpointslices', svc: 2, addrs: [{ a: 4, ready: true }], del: false },
+            ],
+            [{ kind: 'endpointslices', svc: 1, addrs: [{ a: 1, ready: true }, { a: 3, ready: false }], del: false }],
+            [{ kind: 'endpointslices', svc: 3, addrs: [], del: true }],
+          ],
         ],
       ],
     },
