@@ -183,6 +183,16 @@ test('build thread with the routing APIs: random change sequences give createRou
             [{ kind: 'endpointslices', svc: 3, addrs: [], del: true }],
           ],
         ],
+        // And once: the older WebSocketRoute keeps an HTTPRoute out of its path (its status says so, a note
+        // the routing builder adds), and its Service's slices change.
+        [
+          [
+            { kind: 'websocketroutes', i: 0, svc: 4, path: '/a', del: false },
+            { kind: 'httproutes', i: 0, svc: 1, path: '/a', del: false },
+            { kind: 'endpointslices', svc: 4, addrs: [{ a: 1, ready: true }], del: false },
+          ],
+          [[{ kind: 'endpointslices', svc: 4, addrs: [{ a: 1, ready: false }], del: false }]],
+        ],
       ],
     },
   );
