@@ -6,7 +6,7 @@ import { group, plural, version, apiVersion, kind } from '../api/schema.ts';
 import { policyPlural } from '../api/policy-schema.ts';
 import { AgentPool } from './agent-pool.ts';
 import { KubeApiError } from './api-error.ts';
-import { isGetFailure, listPaged, type RequestAuth } from './paged-list.ts';
+import { isGetFailure, listPaged, PageTurns, type RequestAuth } from './paged-list.ts';
 import type { RequestPacer } from './request-pacer.ts';
 
 // Callers keep importing the error from the client they call.
@@ -231,6 +231,7 @@ export class KubeClient {
   private readonly networking: k8s.NetworkingV1Api;
   private readonly requestTimeoutMs: number;
   private readonly pool = new AgentPool();
+  private readonly pageTurns = new PageTurns();
 
   /** Paces the leader's writes (status, Events); none: unpaced. */
   private readonly writes: RequestPacer | undefined;
@@ -298,7 +299,7 @@ export class KubeClient {
       const url = new URL(server + path);
       for (const [k, v] of Object.entries(selectors)) url.searchParams.set(k, v);
       let first = true;
-      return listPaged(url, this.auth, abort.signal, o.requestTimeoutMs, (items) => {
+      return listPaged(url, this.auth, abort.signal, o.requestTimeoutMs, this.pageTurns, (items) => {
         if (abort.signal.aborted) return;
         h.onListPage(items, first);
         // Each page is a sign of life: a list of many pages is not a silent connection.

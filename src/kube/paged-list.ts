@@ -38,13 +38,23 @@ interface ListPage {
  * continue token that expired meanwhile is a 410, as a watch from a compacted version is, and the caller lists
  * again from the start.
  */
-export async function listPaged(url: URL, auth: RequestAuth, signal: AbortSignal, pageTimeoutMs: number, onPage: (items: readonly RawObject[]) => void): Promise<string> {
+export async function listPaged(
+  url: URL,
+  auth: RequestAuth,
+  signal: AbortSignal,
+  pageTimeoutMs: number,
+  turns: PageTurns,
+  onPage: (items: readonly RawObject[]) => void,
+): Promise<string> {
   let token: string | undefined;
   for (;;) {
     const page = new URL(url);
     page.searchParams.set('limit', String(listPageSize));
     if (token) page.searchParams.set('continue', token);
-    const body = (await getJson(page, auth, AbortSignal.any([signal, AbortSignal.timeout(pageTimeoutMs)]))) as ListPage;
+    const text = await getText(page, auth, AbortSignal.any([signal, AbortSignal.timeout(pageTimeoutMs)]));
+    await turns.next();
+    signal.throwIfAborted();
+    const body = parse(text) as ListPage;
     onPage(body.items ?? []);
     token = body.metadata?.continue || undefined;
     if (!token) return body.metadata?.resourceVersion ?? '';
@@ -55,7 +65,32 @@ export function isGetFailure(err: unknown): err is GetFailure {
   return (err as GetFailure | undefined)?.kind === 'get-failure';
 }
 
-async function getJson(url: URL, auth: RequestAuth, signal: AbortSignal): Promise<unknown> {
+/**
+ * One list page parsed and handed on per turn of the loop, across every list of a client. Informers list
+ * together (at startup, and all of them after a compaction), their pages arrive together, and parsed back to back
+ * in one turn they add up to a stall that one page alone is not.
+ */
+export class PageTurns {
+  #last: Promise<void> = Promise.resolve();
+
+  /** Resolves in a turn of the loop of its own: after the turn of the page before it, and after that turn's I/O. */
+  next(): Promise<void> {
+    const turn = this.#last.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.#last = turn;
+    return turn;
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw { kind: 'get-failure', status: 200, message: 'the list page is not JSON' } satisfies GetFailure;
+  }
+}
+
+/** The body of a 200 answer, as text; any other answer is a GetFailure with the API's Status when it sent one. */
+async function getText(url: URL, auth: RequestAuth, signal: AbortSignal): Promise<string> {
   const { agent, headers } = await auth();
   return new Promise((resolve, reject) => {
     const fail = (status: number, message: string, reason?: string) => reject({ kind: 'get-failure', status, message, ...(reason ? { reason } : {}) } satisfies GetFailure);
@@ -65,15 +100,15 @@ async function getJson(url: URL, auth: RequestAuth, signal: AbortSignal): Promis
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (err) => fail(0, err.message));
       res.on('end', () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          body = undefined;
-        }
+        const text = Buffer.concat(chunks).toString('utf8');
         const code = res.statusCode ?? 0;
-        if (code === 200 && body !== undefined) return resolve(body);
-        const status = body as { reason?: string; message?: string } | undefined;
+        if (code === 200) return resolve(text);
+        let status: { reason?: string; message?: string } | undefined;
+        try {
+          status = JSON.parse(text) as typeof status;
+        } catch {
+          status = undefined;
+        }
         fail(code, status?.message ?? `HTTP ${code}`, status?.reason);
       });
     });
