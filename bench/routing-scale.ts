@@ -11,9 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ThreadBuilder } from '../src/controller/thread-builder.ts';
 import type { GatewayClassLite, GatewayLite, HTTPRouteLite } from '../src/dag/gateway/types.ts';
-import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../src/dag/input.ts';
+import type { BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../src/dag/input.ts';
 import { createRoutingBuilder, type RoutingBuildResult } from '../src/dag/routing-apis.ts';
-import { routingApiKinds, type ObjectKind, type Source, type SourceChange, type SourceObject } from '../src/sources/source.ts';
+import { RoutingMapSource } from '../test/support/routing-map-source.ts';
 import { median, percentile } from './report.ts';
 
 const { values: args } = parseArgs({ options: { routes: { type: 'string', default: '1000' }, changes: { type: 'string', default: '20' } } });
@@ -53,46 +53,8 @@ const slice = (name: string, svcIndex: number, notReady: number | undefined): En
 const gatewayClass: GatewayClassLite = { metadata: { name: 'wsgate', generation: 1 }, spec: { controllerName: 'wsgate.io/gateway-controller' } };
 const gateway: GatewayLite = { metadata: meta('edge'), spec: { gatewayClassName: 'wsgate', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } };
 
-/** The objects by kind and key, as the informers hold them, with the Gateway API on. */
-class BenchSource implements Source {
-  readonly byKind = new Map<ObjectKind, Map<string, SourceObject>>(['websocketroutes', 'services', 'endpointslices', 'secrets', ...routingApiKinds].map((k) => [k as ObjectKind, new Map()]));
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  synced(): boolean {
-    return true;
-  }
-  routingApis() {
-    return { gatewayApi: true, ingress: false };
-  }
-  *keyedObjects() {
-    for (const [kind, m] of this.byKind) for (const [key, after] of m) yield { kind, key, after };
-  }
-  current(): BuildInput {
-    const of = <T>(k: ObjectKind) => [...this.byKind.get(k)!.values()] as T[];
-    return {
-      routes: of('websocketroutes'),
-      services: of('services'),
-      endpointSlices: of('endpointslices'),
-      secrets: of('secrets'),
-      routingApis: {
-        addresses: [],
-        policies: [],
-        gatewayApi: { gatewayClasses: of('gatewayclasses'), gateways: of('gateways'), httpRoutes: of('httproutes'), referenceGrants: [], namespaces: [] },
-      },
-    };
-  }
-  onChange(): () => void {
-    return () => {};
-  }
-  set(kind: ObjectKind, key: string, obj: SourceObject): SourceChange {
-    const map = this.byKind.get(kind)!;
-    const before = map.get(key);
-    map.set(key, obj);
-    return { objects: [{ kind, key, ...(before ? { before } : {}), after: obj }] };
-  }
-}
 
-const source = new BenchSource();
+const source = new RoutingMapSource({ gatewayApi: true, ingress: false });
 source.set('gatewayclasses', '/wsgate', gatewayClass);
 source.set('gateways', `${ns}/edge`, gateway);
 for (let i = 0; i < routes; i++) {

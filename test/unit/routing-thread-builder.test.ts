@@ -7,9 +7,10 @@ import fc from 'fast-check';
 import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
 import type { GatewayClassLite, GatewayLite, HTTPRouteLite } from '../../src/dag/gateway/types.ts';
 import type { IngressClassLite, IngressLite } from '../../src/dag/ingress.ts';
-import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
+import type { BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
 import { createRoutingBuilder } from '../../src/dag/routing-apis.ts';
-import { routingApiKinds, type ObjectChange, type ObjectKind, type Source, type SourceChange, type SourceObject } from '../../src/sources/source.ts';
+import type { ObjectKind, SourceObject } from '../../src/sources/source.ts';
+import { RoutingMapSource } from '../support/routing-map-source.ts';
 import { assertSameBuild } from '../support/snapshot-view.ts';
 
 const ns = 'apps';
@@ -76,53 +77,13 @@ function apply(s: Step): { kind: ObjectKind; key: string; obj?: SourceObject } {
   }
 }
 
-/** A source with both routing APIs on, holding its objects by kind and key as the informers do. */
-class RoutingSource implements Source {
-  readonly byKind = new Map<ObjectKind, Map<string, SourceObject>>(['websocketroutes', 'services', 'endpointslices', 'secrets', ...routingApiKinds].map((k) => [k as ObjectKind, new Map()]));
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  synced(): boolean {
-    return true;
-  }
-  routingApis() {
-    return { gatewayApi: true, ingress: true };
-  }
-  *keyedObjects(): Iterable<Pick<ObjectChange, 'kind' | 'key' | 'after'>> {
-    for (const [kind, m] of this.byKind) for (const [key, after] of m) yield { kind, key, after };
-  }
-  current(): BuildInput {
-    const of = <T>(k: ObjectKind) => [...this.byKind.get(k)!.values()] as T[];
-    return {
-      routes: of('websocketroutes'),
-      services: of('services'),
-      endpointSlices: of('endpointslices'),
-      secrets: of('secrets'),
-      routingApis: {
-        addresses: [],
-        policies: [],
-        gatewayApi: { gatewayClasses: of('gatewayclasses'), gateways: of('gateways'), httpRoutes: of('httproutes'), referenceGrants: [], namespaces: [] },
-        ingress: { ingressClasses: of('ingressclasses'), ingresses: of('ingresses') },
-      },
-    };
-  }
-  onChange(): () => void {
-    return () => {};
-  }
-  set(kind: ObjectKind, key: string, obj: SourceObject | undefined): SourceChange {
-    const map = this.byKind.get(kind)!;
-    const before = map.get(key);
-    if (obj) map.set(key, obj);
-    else map.delete(key);
-    return { objects: [{ kind, key, ...(before ? { before } : {}), ...(obj ? { after: obj } : {}) }] };
-  }
-}
 
 
 test('build thread with the routing APIs: random change sequences give createRoutingBuilder\'s full build, statuses included', async () => {
   const full = createRoutingBuilder(options);
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), fc.array(fc.array(step, { maxLength: 3 }), { minLength: 1, maxLength: 6 }), async (initial, batches) => {
-      const source = new RoutingSource();
+      const source = new RoutingMapSource({ gatewayApi: true, ingress: true });
       source.set('gatewayclasses', '/wsgate', gatewayClass);
       source.set('gateways', `${ns}/edge`, gateway);
       source.set('ingressclasses', '/wsgate', ingressClass);

@@ -9,9 +9,10 @@ import { ThreadBuilder } from '../../src/controller/thread-builder.ts';
 import { createBuilder, createContentHasher } from '../../src/dag/build.ts';
 import { rebuildServices } from '../../src/dag/incremental.ts';
 import { ChunkedMap, mapChanges } from '../../src/model/chunked-map.ts';
-import type { BuildInput, BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
-import type { ObjectChange, ObjectKind, Source, SourceChange, SourceObject } from '../../src/sources/source.ts';
+import type { BuildOptions, EndpointSliceLite, RouteObject, ServiceLite } from '../../src/dag/input.ts';
+import type { ObjectKind, SourceObject } from '../../src/sources/source.ts';
 import { ObjectStore } from '../../src/workers/object-store.ts';
+import { RoutingMapSource } from '../support/routing-map-source.ts';
 import { assertSameBuild } from '../support/snapshot-view.ts';
 
 const ns = 'apps';
@@ -45,36 +46,15 @@ function apply(s: Step): { kind: ObjectKind; key: string; obj?: SourceObject } {
   return { kind: s.kind, key: `${ns}/s${s.svc}-x`, ...(s.del ? {} : { obj: slice(s.svc, s.addrs, s.terminating) }) };
 }
 
-class MapSource implements Source {
-  readonly objects = new Map<ObjectKind, Map<string, SourceObject>>([['websocketroutes', new Map()], ['services', new Map()], ['endpointslices', new Map()], ['secrets', new Map()]]);
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  synced(): boolean {
-    return true;
-  }
-  current(): BuildInput {
-    const of = <T>(k: ObjectKind) => [...this.objects.get(k)!.values()] as T[];
-    return { routes: of('websocketroutes'), services: of('services'), endpointSlices: of('endpointslices'), secrets: of('secrets') };
-  }
-  onChange(): () => void {
-    return () => {};
-  }
-  set(kind: ObjectKind, key: string, obj: SourceObject | undefined): SourceChange {
-    const map = this.objects.get(kind)!;
-    const before = map.get(key);
-    if (obj) map.set(key, obj);
-    else map.delete(key);
-    const c: ObjectChange = { kind, key, ...(before ? { before } : {}), ...(obj ? { after: obj } : {}) };
-    return { objects: [c] };
-  }
-}
+/** WebSocketRoutes, Services, EndpointSlices and Secrets only: the routing APIs are off. */
+const mapSource = () => new RoutingMapSource({ gatewayApi: false, ingress: false });
 
 
 test('build thread: random change sequences give the full build, whole, and share what did not change', async () => {
   const full = createBuilder(options);
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), fc.array(fc.array(step, { maxLength: 3 }), { minLength: 1, maxLength: 8 }), async (initial, batches) => {
-      const source = new MapSource();
+      const source = mapSource();
       for (const s of initial) {
         const a = apply(s);
         source.set(a.kind, a.key, a.obj);
@@ -121,7 +101,7 @@ test('incremental build: random Service and EndpointSlice changes give the full 
   );
   fc.assert(
     fc.property(fc.array(step, { minLength: 1, maxLength: 10 }), fc.array(fc.array(serviceStep, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), (initial, batches) => {
-      const source = new MapSource();
+      const source = mapSource();
       // The build thread's indexed copy of the objects, fed the same changes.
       const store = new ObjectStore();
       for (const s of initial) {
@@ -168,7 +148,7 @@ test('build thread: a static-endpoint segment larger than a piece arrives in par
       rules: [{ backendRefs: [{ endpoints: Array.from({ length: 10 }, (_, j) => `10.${i >> 8}.${i & 255}.${j === 9 ? 100 + version : j + 1}:8080`) }] }],
     },
   });
-  const source = new MapSource();
+  const source = mapSource();
   for (let i = 0; i < 450; i++) source.set('websocketroutes', `${ns}/static-${i}`, staticRoute(i, 0));
   const thread = new ThreadBuilder(staticOptions);
   try {
