@@ -56,7 +56,9 @@ async function rewrite(docs: string[]): Promise<void> {
   write(docs);
   const published = gate.holder.waitForGeneration(g + 1).then(() => 'published' as const);
   for (;;) {
-    const armed = clock.whenSet((ms) => ms <= holdoffMs).then(() => 'armed' as const);
+    // The controller's hold-off timer, exactly: a drain started by the new table arms its first paced close
+    // at a random moment of its window, sometimes within the hold-off, and advancing for it would close early.
+    const armed = clock.whenSet((ms) => ms === holdoffMs).then(() => 'armed' as const);
     if ((await Promise.race([published, armed])) === 'published') return;
     clock.advance(holdoffMs);
   }
