@@ -194,8 +194,8 @@ async function adopt(pieces: readonly Uint8Array[], prev: BuildResult | undefine
         for (const [s, keys] of p.segments) {
           // A large segment comes in consecutive parts: they make one Map.
           const last = segments[segments.length - 1];
-          const into = last?.[0] === s ? last[1] : new Map<string, Endpoint>();
-          if (into !== last?.[1]) segments.push([s, into]);
+          let into = last?.[0] === s ? last[1] : undefined;
+          if (!into) segments.push([s, (into = new Map())]);
           // An unchanged endpoint is the previous table's, found in its segment of the same name.
           const before = prevEndpoints?.segment(s);
           for (const k of keys) into.set(k, changedEndpoints.get(k) ?? before?.get(k) ?? missing('endpoint', k));

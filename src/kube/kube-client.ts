@@ -225,7 +225,6 @@ class SupervisedWatch extends k8s.Watch {
 export class KubeClient {
   private readonly kc: k8s.KubeConfig;
   private readonly core: k8s.CoreV1Api;
-  private readonly discovery: k8s.DiscoveryV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly coordination: k8s.CoordinationV1Api;
   private readonly networking: k8s.NetworkingV1Api;
@@ -245,7 +244,6 @@ export class KubeClient {
     else if (input.kind === 'in-cluster') this.kc.loadFromCluster();
     else this.kc.loadFromDefault();
     this.core = this.kc.makeApiClient(k8s.CoreV1Api);
-    this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
     this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
     this.coordination = this.kc.makeApiClient(k8s.CoordinationV1Api);
     this.networking = this.kc.makeApiClient(k8s.NetworkingV1Api);
@@ -430,8 +428,6 @@ export class KubeClient {
   // manager owns it any more: a condition another controller stops applying would be kept alive by wsgate. An
   // update (a merge patch) takes ownership only of the values it changes.
 
-  private ingressStatusApi: k8s.NetworkingV1Api | undefined;
-
   /** Merge patch of status: GatewayClass (cluster-scoped: namespace undefined), Gateway, HTTPRoute, WebSocketPolicy, Ingress. */
   async patchRoutingStatus(kind: RoutingStatusKind, namespace: string | undefined, name: string, status: Record<string, unknown>): Promise<void> {
     const body = { status };
@@ -439,8 +435,7 @@ export class KubeClient {
     const opts = requestOptions(this.pool, AbortSignal.timeout(this.requestTimeoutMs), k8s.PatchStrategy.MergePatch);
     try {
       if (kind === 'Ingress') {
-        this.ingressStatusApi ??= this.kc.makeApiClient(k8s.NetworkingV1Api);
-        await this.ingressStatusApi.patchNamespacedIngressStatus({ name, namespace: namespace ?? 'default', body }, opts);
+        await this.networking.patchNamespacedIngressStatus({ name, namespace: namespace ?? 'default', body }, opts);
         return;
       }
       const { group: g, version: v, plural: p } = routingStatusResources[kind];

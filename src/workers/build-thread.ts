@@ -214,18 +214,17 @@ function cut(r: BuildResult, prev: Sent | undefined): { pieces: Uint8Array[]; se
   let batch: [string, string[]][] = [];
   let keys = 0;
   for (const [s, seg] of segments) {
-    let part: string[] = [];
-    batch.push([s, part]);
+    let part: string[] | undefined;
     for (const k of seg.keys()) {
+      if (!part) batch.push([s, (part = [])]);
       part.push(k);
       if (++keys < keysPerPiece) continue;
       piece({ p: 'segments', segments: batch });
-      part = [];
-      batch = [[s, part]];
+      batch = [];
+      part = undefined;
       keys = 0;
     }
   }
-  batch = batch.filter(([, part]) => part.length > 0);
   if (batch.length > 0) piece({ p: 'segments', segments: batch });
   const sameTable = prev?.table === table;
   if (!sameTable) chunks([...c.table.exact], hostsPerPiece, (hosts) => piece({ p: 'exact', hosts }));

@@ -79,6 +79,7 @@ export class InformerSupervisor {
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
+  private readonly trim: (o: RawObject) => Lite;
   private cache = new Map<string, Lite>();
   /** The resourceVersion each cached object had: an object listed again at the same version is the same object,
    *  and keeps its trimmed form without being trimmed and compared again. */
@@ -104,6 +105,7 @@ export class InformerSupervisor {
     this.random = opts.random ?? Math.random;
     this.clock = opts.clock ?? systemClock();
     this.backoff = new Backoff(this.t.backoff, this.random);
+    this.trim = opts.trim ?? trimmers[opts.resource];
     this.syncedPromise = new Promise((resolve) => (this.resolveSynced = resolve));
   }
 
@@ -260,12 +262,11 @@ export class InformerSupervisor {
   private listPage(items: readonly RawObject[], first: boolean): void {
     if (first || !this.listing) this.listing = { cache: new Map(), versions: new Map() };
     const { cache, versions } = this.listing;
-    const trim = this.opts.trim ?? trimmers[this.opts.resource];
     for (const o of items) {
       const key = keyOf(o);
       const rv = o.metadata.resourceVersion;
       const known = this.cache.get(key);
-      cache.set(key, known !== undefined && rv !== undefined && this.versions.get(key) === rv ? known : trim(o));
+      cache.set(key, known !== undefined && rv !== undefined && this.versions.get(key) === rv ? known : this.trim(o));
       if (rv !== undefined) versions.set(key, rv);
       this.opts.onRaw?.(key, o);
     }
@@ -310,7 +311,7 @@ export class InformerSupervisor {
     const rv = obj.metadata.resourceVersion;
     if (rv === undefined) this.versions.delete(key);
     else this.versions.set(key, rv);
-    const after = (this.opts.trim ?? trimmers[this.opts.resource])(obj);
+    const after = this.trim(obj);
     if (isDeepStrictEqual(before, after)) return;
     this.cache.set(key, after);
     this.opts.onChange([before === undefined ? { key, after } : { key, before, after }]);
